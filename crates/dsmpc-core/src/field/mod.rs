@@ -1,0 +1,317 @@
+//! The finite fields dsmpc computes in, behind one small trait.
+//!
+//! * [`M31`]: GF(2^31-1), the first seed's field, for small fast-mode tasks and `--modular` runs;
+//! * [`M61`]: GF(2^61-1), the fast-mode field;
+//! * [`Ristretto`]: the scalar field of ristretto255 (order ℓ ≈ 2^252), used in verifiable mode so
+//!   that shares can be committed to with Pedersen commitments.
+//!
+//! Arithmetic is exposed through operators. Bulk operations (dot products, sums, linear
+//! combinations of vectors) accumulate unreduced products in a wide integer ([`Field::Wide`]) and
+//! reduce only every [`Field::WIDE_TERMS`] terms, which is about three times faster than reducing
+//! after every multiply-add for the Mersenne fields.
+//!
+//! Equality is constant-time; decoding accepts only canonical encodings.
+
+mod mersenne;
+mod ristretto;
+
+use std::fmt;
+use std::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+use std::str::FromStr;
+
+use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+use crate::Error;
+
+pub use mersenne::{M31, M61, Mersenne};
+pub use ristretto::Ristretto;
+
+/// Names the fields dsmpc supports, in increasing order of size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FieldId {
+    /// GF(2^31-1).
+    M31,
+    /// GF(2^61-1).
+    M61,
+    /// The ristretto255 scalar field.
+    Ristretto255,
+}
+
+impl FieldId {
+    /// Every supported field, smallest first.
+    pub const ALL: [FieldId; 3] = [FieldId::M31, FieldId::M61, FieldId::Ristretto255];
+
+    /// The field's name as used on the command line and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldId::M31 => "m31",
+            FieldId::M61 => "m61",
+            FieldId::Ristretto255 => "ristretto255",
+        }
+    }
+
+    /// The one-byte code of this field on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            FieldId::M31 => 1,
+            FieldId::M61 => 2,
+            FieldId::Ristretto255 => 3,
+        }
+    }
+
+    /// The field with wire code `code`, if any.
+    pub fn from_code(code: u8) -> Option<FieldId> {
+        FieldId::ALL.into_iter().find(|f| f.code() == code)
+    }
+
+    /// The largest magnitude `m` such that every integer in `[-m, m]` has a distinct element in
+    /// this field that [`Field::centered`] maps back to it.
+    ///
+    /// This is `(p-1)/2`, except for ristretto255 where it is capped at `i128::MAX` because
+    /// dsmpc decodes results into `i128`.
+    pub fn capacity(self) -> u128 {
+        match self {
+            FieldId::M31 => M31::CAPACITY,
+            FieldId::M61 => M61::CAPACITY,
+            FieldId::Ristretto255 => Ristretto::CAPACITY,
+        }
+    }
+
+    /// The length in bytes of one encoded element.
+    pub fn element_len(self) -> usize {
+        match self {
+            FieldId::M31 => M31::ENCODED_LEN,
+            FieldId::M61 => M61::ENCODED_LEN,
+            FieldId::Ristretto255 => Ristretto::ENCODED_LEN,
+        }
+    }
+}
+
+impl fmt::Display for FieldId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FieldId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FieldId::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::UnknownField { name: s.to_owned() })
+    }
+}
+
+/// A prime field as dsmpc uses it.
+///
+/// `PartialEq` of implementors is constant-time (it goes through [`ConstantTimeEq`]).
+pub trait Field:
+    Copy
+    + Default
+    + Eq
+    + fmt::Debug
+    + Send
+    + Sync
+    + 'static
+    + Zeroize
+    + ConstantTimeEq
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+{
+    /// Which field this is.
+    const ID: FieldId;
+    /// The additive identity.
+    const ZERO: Self;
+    /// The multiplicative identity.
+    const ONE: Self;
+    /// Length in bytes of the canonical little-endian encoding.
+    const ENCODED_LEN: usize;
+    /// See [`FieldId::capacity`].
+    const CAPACITY: u128;
+    /// How many products fit in one [`Field::Wide`] accumulator before it must be reduced.
+    const WIDE_TERMS: usize;
+
+    /// An unreduced accumulator for sums of products.
+    type Wide: Copy + Default;
+
+    /// The element `v mod p`.
+    fn from_u128(v: u128) -> Self;
+
+    /// The element `v mod p`, negative values mapping to `p - |v| mod p`.
+    fn from_i128(v: i128) -> Self {
+        let magnitude = Self::from_u128(v.unsigned_abs());
+        if v < 0 { -magnitude } else { magnitude }
+    }
+
+    /// The element for `v` (reduced mod p).
+    fn from_u64(v: u64) -> Self {
+        Self::from_u128(u128::from(v))
+    }
+
+    /// The multiplicative inverse, or `None` for zero.
+    fn invert(self) -> Option<Self>;
+
+    /// A uniformly random element, by rejection sampling (or, for ristretto255, by reducing 512
+    /// random bits, whose distance from uniform is below 2^-250).
+    fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self;
+
+    /// Writes the canonical little-endian encoding into `out`, which must be
+    /// [`Field::ENCODED_LEN`] bytes long.
+    fn write_bytes(&self, out: &mut [u8]);
+
+    /// Decodes a canonical encoding; refuses wrong lengths and values not below p.
+    fn read_bytes(bytes: &[u8]) -> Result<Self, Error>;
+
+    /// The integer `v` with `|v| <= CAPACITY` that this element represents, if there is one.
+    fn centered(self) -> Option<i128>;
+
+    /// The canonical representative in `0..p`, if it fits in 128 bits (always for M31 and M61).
+    fn to_u128(self) -> Option<u128>;
+
+    /// `a·b`, unreduced.
+    fn mul_wide(a: Self, b: Self) -> Self::Wide;
+
+    /// `acc + x`, unreduced; valid for up to [`Field::WIDE_TERMS`] products.
+    fn add_wide(acc: Self::Wide, x: Self::Wide) -> Self::Wide;
+
+    /// Reduces an accumulator to a field element.
+    fn reduce_wide(acc: Self::Wide) -> Self;
+
+    /// `Σ a_i·b_i`, lazily reduced. The slices must have equal length.
+    fn dot(a: &[Self], b: &[Self]) -> Self {
+        assert_eq!(a.len(), b.len(), "dot product of vectors of unequal length");
+        let mut total = Self::ZERO;
+        for (ca, cb) in a.chunks(Self::WIDE_TERMS).zip(b.chunks(Self::WIDE_TERMS)) {
+            let acc = ca
+                .iter()
+                .zip(cb)
+                .fold(Self::Wide::default(), |acc, (&x, &y)| {
+                    Self::add_wide(acc, Self::mul_wide(x, y))
+                });
+            total += Self::reduce_wide(acc);
+        }
+        total
+    }
+
+    /// `Σ a_i`.
+    fn sum(a: &[Self]) -> Self {
+        a.iter().fold(Self::ZERO, |acc, &x| acc + x)
+    }
+
+    /// `out[j] = Σ_i coeffs[i]·vectors[i][j]` for every j: a linear combination of vectors, lazily
+    /// reduced. Every vector must have `out.len()` elements.
+    fn linear_combination(coeffs: &[Self], vectors: &[&[Self]], out: &mut [Self]) {
+        assert_eq!(coeffs.len(), vectors.len(), "one coefficient per vector");
+        assert!(
+            vectors.iter().all(|v| v.len() == out.len()),
+            "vectors of unequal length"
+        );
+        let coeff_chunks = coeffs.chunks(Self::WIDE_TERMS);
+        let vector_chunks = vectors.chunks(Self::WIDE_TERMS);
+        out.fill(Self::ZERO);
+        for (cs, vs) in coeff_chunks.zip(vector_chunks) {
+            for (j, o) in out.iter_mut().enumerate() {
+                let acc = cs
+                    .iter()
+                    .zip(vs)
+                    .fold(Self::Wide::default(), |acc, (&c, v)| {
+                        Self::add_wide(acc, Self::mul_wide(c, v[j]))
+                    });
+                *o += Self::reduce_wide(acc);
+            }
+        }
+    }
+
+    /// `self^e`, by square-and-multiply (public exponents only).
+    fn pow(self, mut e: u128) -> Self {
+        let (mut base, mut acc) = (self, Self::ONE);
+        while e > 0 {
+            if e & 1 == 1 {
+                acc *= base;
+            }
+            base *= base;
+            e >>= 1;
+        }
+        acc
+    }
+}
+
+/// Implements the operator traits and constant-time `PartialEq` for a field wrapper whose methods
+/// `add_`, `sub_`, `mul_` and `neg_` do the arithmetic.
+macro_rules! impl_field_ops {
+    ($t:ty) => {
+        impl ::std::ops::Add for $t {
+            type Output = $t;
+            #[inline]
+            fn add(self, rhs: $t) -> $t {
+                self.add_(rhs)
+            }
+        }
+        impl ::std::ops::Sub for $t {
+            type Output = $t;
+            #[inline]
+            fn sub(self, rhs: $t) -> $t {
+                self.sub_(rhs)
+            }
+        }
+        impl ::std::ops::Mul for $t {
+            type Output = $t;
+            #[inline]
+            fn mul(self, rhs: $t) -> $t {
+                self.mul_(rhs)
+            }
+        }
+        impl ::std::ops::Neg for $t {
+            type Output = $t;
+            #[inline]
+            fn neg(self) -> $t {
+                self.neg_()
+            }
+        }
+        impl ::std::ops::AddAssign for $t {
+            #[inline]
+            fn add_assign(&mut self, rhs: $t) {
+                *self = self.add_(rhs);
+            }
+        }
+        impl ::std::ops::SubAssign for $t {
+            #[inline]
+            fn sub_assign(&mut self, rhs: $t) {
+                *self = self.sub_(rhs);
+            }
+        }
+        impl ::std::ops::MulAssign for $t {
+            #[inline]
+            fn mul_assign(&mut self, rhs: $t) {
+                *self = self.mul_(rhs);
+            }
+        }
+        impl PartialEq for $t {
+            fn eq(&self, other: &$t) -> bool {
+                bool::from(::subtle::ConstantTimeEq::ct_eq(self, other))
+            }
+        }
+        impl Eq for $t {}
+    };
+}
+pub(crate) use impl_field_ops;
+
+/// Checks the length of an encoding and copies it into a fixed array.
+pub(crate) fn fixed_bytes<const N: usize>(field: FieldId, bytes: &[u8]) -> Result<[u8; N], Error> {
+    bytes.try_into().map_err(|_| Error::InvalidFieldElement {
+        field,
+        reason: "wrong length",
+    })
+}
+
+#[cfg(test)]
+mod tests;

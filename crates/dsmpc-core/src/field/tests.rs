@@ -1,0 +1,227 @@
+//! Field laws (proptest), agreement of the Mersenne fields with a `u128 % p` reference model, the
+//! lazily reduced bulk operations against naive loops, canonical encoding and PRG uniformity.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::prg::Seed;
+
+fn element<F: Field>() -> impl Strategy<Value = F> {
+    prop_oneof![
+        any::<u128>().prop_map(F::from_u128),
+        any::<i128>().prop_map(F::from_i128),
+        Just(F::ZERO),
+        Just(F::ONE),
+        Just(-F::ONE),
+    ]
+}
+
+fn vector<F: Field>(max_len: usize) -> impl Strategy<Value = Vec<F>> {
+    prop::collection::vec(element::<F>(), 0..max_len)
+}
+
+/// The field axioms and the bulk operations, instantiated once per field.
+macro_rules! field_laws {
+    ($name:ident, $f:ty) => {
+        mod $name {
+            use super::*;
+            type F = $f;
+
+            proptest! {
+                #[test]
+                fn addition_is_a_group(a in element::<F>(), b in element::<F>(), c in element::<F>()) {
+                    prop_assert_eq!(a + b, b + a);
+                    prop_assert_eq!((a + b) + c, a + (b + c));
+                    prop_assert_eq!(a + F::ZERO, a);
+                    prop_assert_eq!(a + (-a), F::ZERO);
+                    prop_assert_eq!(a - b, a + (-b));
+                }
+
+                #[test]
+                fn multiplication_is_a_group_on_nonzero(a in element::<F>(), b in element::<F>(), c in element::<F>()) {
+                    prop_assert_eq!(a * b, b * a);
+                    prop_assert_eq!((a * b) * c, a * (b * c));
+                    prop_assert_eq!(a * F::ONE, a);
+                    prop_assert_eq!(a * (b + c), a * b + a * c);
+                    match a.invert() {
+                        Some(inv) => prop_assert_eq!(a * inv, F::ONE),
+                        None => prop_assert_eq!(a, F::ZERO),
+                    }
+                }
+
+                #[test]
+                fn encoding_round_trips(a in element::<F>()) {
+                    let mut bytes = vec![0u8; F::ENCODED_LEN];
+                    a.write_bytes(&mut bytes);
+                    prop_assert_eq!(F::read_bytes(&bytes).unwrap(), a);
+                    prop_assert!(F::read_bytes(&bytes[1..]).is_err());
+                    bytes.push(0);
+                    prop_assert!(F::read_bytes(&bytes).is_err());
+                }
+
+                #[test]
+                fn centered_inverts_from_i128(v in any::<i128>()) {
+                    let cap = F::CAPACITY as i128;
+                    let v = v % cap.saturating_add(1);
+                    prop_assert_eq!(F::from_i128(v).centered(), Some(v));
+                }
+
+                #[test]
+                fn dot_and_sum_match_naive(a in vector::<F>(300), seed in any::<[u8; 32]>()) {
+                    let b = Seed::from_bytes(seed).expand::<F>(b"test", a.len());
+                    let naive = a.iter().zip(b.iter()).fold(F::ZERO, |acc, (&x, &y)| acc + x * y);
+                    prop_assert_eq!(F::dot(&a, &b), naive);
+                    prop_assert_eq!(F::sum(&a), a.iter().fold(F::ZERO, |acc, &x| acc + x));
+                }
+
+                #[test]
+                fn linear_combination_matches_naive(coeffs in vector::<F>(80), len in 0usize..20) {
+                    let vectors: Vec<Vec<F>> = (0..coeffs.len())
+                        .map(|i| Seed::from_bytes([i as u8; 32]).expand::<F>(b"lc", len).to_vec())
+                        .collect();
+                    let refs: Vec<&[F]> = vectors.iter().map(Vec::as_slice).collect();
+                    let mut out = vec![F::ONE; len];
+                    F::linear_combination(&coeffs, &refs, &mut out);
+                    for (j, &o) in out.iter().enumerate() {
+                        let naive = coeffs.iter().zip(&vectors).fold(F::ZERO, |acc, (&c, v)| acc + c * v[j]);
+                        prop_assert_eq!(o, naive);
+                    }
+                }
+            }
+
+            #[test]
+            fn bulk_operations_survive_maximal_values() {
+                // (p-1)^2 summed many times is where an accumulator would overflow.
+                let top = -F::ONE;
+                let a = vec![top; 1000];
+                let expected = F::from_u64(1000) * top * top;
+                assert_eq!(F::dot(&a, &a), expected);
+                assert_eq!(F::sum(&a), F::from_u64(1000) * top);
+            }
+
+            #[test]
+            fn modulus_encoding_is_refused() {
+                let mut bytes = vec![0xffu8; F::ENCODED_LEN];
+                assert!(matches!(
+                    F::read_bytes(&bytes),
+                    Err(Error::InvalidFieldElement { field, .. }) if field == F::ID
+                ));
+                bytes.clear();
+                assert!(F::read_bytes(&bytes).is_err());
+            }
+
+            #[test]
+            fn field_id_round_trips() {
+                assert_eq!(F::ID.name().parse::<FieldId>().unwrap(), F::ID);
+                assert_eq!(FieldId::from_code(F::ID.code()), Some(F::ID));
+                assert_eq!(F::ID.capacity(), F::CAPACITY);
+                assert_eq!(F::ID.element_len(), F::ENCODED_LEN);
+            }
+        }
+    };
+}
+
+field_laws!(m31_laws, M31);
+field_laws!(m61_laws, M61);
+field_laws!(ristretto_laws, Ristretto);
+
+/// The Mersenne fields against the obvious `u128 % p` model.
+macro_rules! mersenne_model {
+    ($name:ident, $f:ty) => {
+        mod $name {
+            use super::*;
+            type F = $f;
+            const P: u128 = <$f>::P as u128;
+
+            proptest! {
+                #[test]
+                fn arithmetic_matches_reference(a in any::<u128>(), b in any::<u128>()) {
+                    let (x, y) = (F::from_u128(a), F::from_u128(b));
+                    prop_assert_eq!(u128::from(x.value()), a % P);
+                    prop_assert_eq!(u128::from((x * y).value()), (a % P) * (b % P) % P);
+                    prop_assert_eq!(u128::from((x + y).value()), (a % P + b % P) % P);
+                    prop_assert_eq!(u128::from((x - y).value()), (a % P + P - b % P) % P);
+                }
+
+                #[test]
+                fn wide_reduction_matches_reference(w in any::<u128>()) {
+                    prop_assert_eq!(u128::from(F::reduce_wide(w).value()), w % P);
+                }
+            }
+
+            #[test]
+            fn extremes_reduce_correctly() {
+                for w in [0, 1, P - 1, P, P + 1, 2 * P, u128::MAX, u128::MAX - 1] {
+                    assert_eq!(u128::from(F::reduce_wide(w).value()), w % P, "w = {w}");
+                }
+                assert_eq!(F::from_u128(P), F::ZERO);
+                assert_eq!(-F::ZERO, F::ZERO);
+            }
+        }
+    };
+}
+
+mersenne_model!(m31_model, M31);
+mersenne_model!(m61_model, M61);
+
+#[test]
+fn unknown_field_name_is_refused() {
+    let err = "p256".parse::<FieldId>().unwrap_err();
+    assert!(err.to_string().contains("p256"), "{err}");
+}
+
+#[test]
+fn ristretto_centered_spans_i128() {
+    assert_eq!(Ristretto::from_i128(i128::MAX).centered(), Some(i128::MAX));
+    assert_eq!(
+        Ristretto::from_i128(-i128::MAX).centered(),
+        Some(-i128::MAX)
+    );
+    // 2^127 is representable in the field but not as an i128.
+    let two_127 = Ristretto::from_u128(1 << 127);
+    assert_eq!(two_127.centered(), None);
+    assert_eq!(two_127.to_u128(), Some(1 << 127));
+}
+
+/// Chi-square statistic of `samples` bucketed into `bins` equal ranges of `0..p`.
+fn chi_square(samples: &[u128], p: u128, bins: usize) -> f64 {
+    let mut counts = vec![0u64; bins];
+    for &s in samples {
+        counts[(s * bins as u128 / p) as usize] += 1;
+    }
+    let expected = samples.len() as f64 / bins as f64;
+    counts
+        .iter()
+        .map(|&c| (c as f64 - expected).powi(2) / expected)
+        .sum()
+}
+
+fn expansion<F: Field>(len: usize) -> Vec<u128> {
+    Seed::from_bytes([42; 32])
+        .expand::<F>(b"uniformity", len)
+        .iter()
+        .map(|x| x.to_u128().unwrap_or(0))
+        .collect()
+}
+
+#[test]
+fn prg_expansion_is_uniform() {
+    // 64 bins, 63 degrees of freedom: the 1e-6 critical value is about 120. A modulo-biased or
+    // truncated expansion (say, values below 2^60 only) lands in the thousands.
+    const N: usize = 200_000;
+    let m31 = chi_square(&expansion::<M31>(N), u128::from(M31::P), 64);
+    let m61 = chi_square(&expansion::<M61>(N), u128::from(M61::P), 64);
+    assert!(m31 < 120.0, "M31 chi-square {m31}");
+    assert!(m61 < 120.0, "M61 chi-square {m61}");
+    // Ristretto: the low 64 bits of each element should be uniform too.
+    let low: Vec<u128> = Seed::from_bytes([3; 32])
+        .expand::<Ristretto>(b"uniformity", N)
+        .iter()
+        .map(|x| u128::from(u64::from_le_bytes(x.0.as_bytes()[..8].try_into().unwrap())))
+        .collect();
+    let r = chi_square(&low, 1u128 << 64, 64);
+    assert!(r < 120.0, "ristretto chi-square {r}");
+    // And a biased sample must fail the same test, or the test proves nothing.
+    let biased: Vec<u128> = expansion::<M61>(N).iter().map(|x| x % (1 << 59)).collect();
+    assert!(chi_square(&biased, u128::from(M61::P), 64) > 1000.0);
+}
