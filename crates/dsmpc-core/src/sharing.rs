@@ -248,16 +248,16 @@ impl<F: Field> VectorPolynomial<F> {
         &self.coefficients
     }
 
-    /// The evaluations of every element's polynomial at `x` (vectorised Horner's rule).
+    /// The evaluations of every element's polynomial at `x`: `Σ_k x^k·coefficients[k]`, one lazily
+    /// reduced linear combination of the coefficient vectors.
     pub fn evaluate(&self, x: F) -> SecretVec<F> {
-        let (last, rest) = self.coefficients.split_last().expect("degree ≥ 0");
-        let mut acc = last.clone();
-        for coeff in rest.iter().rev() {
-            for (a, &c) in acc.as_mut_slice().iter_mut().zip(coeff.iter()) {
-                *a = *a * x + c;
-            }
-        }
-        acc
+        let powers: Vec<F> = std::iter::successors(Some(F::ONE), |&p| Some(p * x))
+            .take(self.coefficients.len())
+            .collect();
+        let vectors: Vec<&[F]> = self.coefficients.iter().map(|c| c.as_slice()).collect();
+        let mut out = SecretVec::zeros(self.coefficients[0].len());
+        F::linear_combination(&powers, &vectors, out.as_mut_slice());
+        out
     }
 }
 

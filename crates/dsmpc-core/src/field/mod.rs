@@ -28,6 +28,9 @@ use crate::Error;
 pub use mersenne::{M31, M61, Mersenne};
 pub use ristretto::Ristretto;
 
+/// Elements per block in [`Field::linear_combination`].
+pub const LINEAR_COMBINATION_BLOCK: usize = 256;
+
 /// Names the fields dsmpc supports, in increasing order of size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FieldId {
@@ -209,24 +212,35 @@ pub trait Field:
 
     /// `out[j] = Σ_i coeffs[i]·vectors[i][j]` for every j: a linear combination of vectors, lazily
     /// reduced. Every vector must have `out.len()` elements.
+    ///
+    /// Works through `out` in blocks of [`LINEAR_COMBINATION_BLOCK`] elements, streaming each
+    /// vector's block into an array of wide accumulators, so that every vector is read
+    /// contiguously and each output element is reduced once per [`Field::WIDE_TERMS`] vectors.
     fn linear_combination(coeffs: &[Self], vectors: &[&[Self]], out: &mut [Self]) {
         assert_eq!(coeffs.len(), vectors.len(), "one coefficient per vector");
         assert!(
             vectors.iter().all(|v| v.len() == out.len()),
             "vectors of unequal length"
         );
-        let coeff_chunks = coeffs.chunks(Self::WIDE_TERMS);
-        let vector_chunks = vectors.chunks(Self::WIDE_TERMS);
-        out.fill(Self::ZERO);
-        for (cs, vs) in coeff_chunks.zip(vector_chunks) {
-            for (j, o) in out.iter_mut().enumerate() {
-                let acc = cs
-                    .iter()
-                    .zip(vs)
-                    .fold(Self::Wide::default(), |acc, (&c, v)| {
-                        Self::add_wide(acc, Self::mul_wide(c, v[j]))
-                    });
-                *o += Self::reduce_wide(acc);
+        let mut wide = [Self::Wide::default(); LINEAR_COMBINATION_BLOCK];
+        for (block, out_block) in out.chunks_mut(LINEAR_COMBINATION_BLOCK).enumerate() {
+            let range = block * LINEAR_COMBINATION_BLOCK
+                ..block * LINEAR_COMBINATION_BLOCK + out_block.len();
+            let acc = &mut wide[..out_block.len()];
+            out_block.fill(Self::ZERO);
+            for (cs, vs) in coeffs
+                .chunks(Self::WIDE_TERMS)
+                .zip(vectors.chunks(Self::WIDE_TERMS))
+            {
+                acc.fill(Self::Wide::default());
+                for (&c, v) in cs.iter().zip(vs) {
+                    for (a, &x) in acc.iter_mut().zip(&v[range.clone()]) {
+                        *a = Self::add_wide(*a, Self::mul_wide(c, x));
+                    }
+                }
+                for (o, &a) in out_block.iter_mut().zip(acc.iter()) {
+                    *o += Self::reduce_wide(a);
+                }
             }
         }
     }
