@@ -157,6 +157,14 @@ macro_rules! mersenne_model {
                 assert_eq!(F::from_u128(P), F::ZERO);
                 assert_eq!(-F::ZERO, F::ZERO);
             }
+
+            #[test]
+            fn only_values_below_the_modulus_decode() {
+                let bytes = |v: u128| v.to_le_bytes()[..F::ENCODED_LEN].to_vec();
+                assert_eq!(F::read_bytes(&bytes(P - 1)).unwrap(), -F::ONE);
+                assert!(F::read_bytes(&bytes(P)).is_err());
+                assert!(F::read_bytes(&bytes(P + 1)).is_err());
+            }
         }
     };
 }
@@ -168,6 +176,17 @@ mersenne_model!(m61_model, M61);
 fn unknown_field_name_is_refused() {
     let err = "p256".parse::<FieldId>().unwrap_err();
     assert!(err.to_string().contains("p256"), "{err}");
+}
+
+#[test]
+fn ristretto_refuses_the_group_order() {
+    // ℓ = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    let mut ell = [0u8; 32];
+    ell[..16].copy_from_slice(&0x14def9dea2f79cd65812631a5cf5d3edu128.to_le_bytes());
+    ell[31] = 0x10;
+    assert!(Ristretto::read_bytes(&ell).is_err());
+    ell[0] -= 1;
+    assert_eq!(Ristretto::read_bytes(&ell).unwrap(), -Ristretto::ONE);
 }
 
 #[test]
