@@ -3,7 +3,11 @@
 //! Each variant names what was wrong — which share id, which bound, which field — so that a user
 //! reading it knows what to fix. Variants never carry secret values.
 
+use crate::codec::CodecError;
+use crate::crypto::CryptoError;
 use crate::field::FieldId;
+use crate::identity::{PartyId, Role};
+use crate::task::TaskId;
 
 /// Everything that can go wrong in the protocol core.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,4 +121,107 @@ pub enum Error {
         /// The declared bound.
         bound: u128,
     },
+    /// A party id is not 1-64 characters of `a-z 0-9 . _ -`.
+    #[error("invalid party id {id:?}: use 1-64 characters from a-z, 0-9, '.', '_' and '-'")]
+    InvalidPartyId {
+        /// The id given (truncated).
+        id: String,
+    },
+    /// A party is not in the roster.
+    #[error("party {id} is not in the roster")]
+    UnknownParty {
+        /// The unknown id.
+        id: PartyId,
+    },
+    /// A party acted in a role the roster does not give it.
+    #[error("party {id} is a {actual}, not a {expected}")]
+    WrongRole {
+        /// The party.
+        id: PartyId,
+        /// The role the message needs.
+        expected: Role,
+        /// The role in the roster.
+        actual: Role,
+    },
+    /// A signature did not verify.
+    #[error("bad signature from {signer}")]
+    BadSignature {
+        /// Whose signature it claimed to be.
+        signer: PartyId,
+    },
+    /// A message did not decode.
+    #[error("malformed message: {0}")]
+    Codec(#[from] CodecError),
+    /// A cryptographic operation failed.
+    #[error("{what} from {sender}: {source}")]
+    Crypto {
+        /// What was being processed.
+        what: &'static str,
+        /// Who sent it.
+        sender: PartyId,
+        /// The failure.
+        source: CryptoError,
+    },
+    /// A message names a task this party does not know.
+    #[error("unknown task {task}")]
+    UnknownTask {
+        /// The task id.
+        task: TaskId,
+    },
+    /// A message is valid but not acceptable in the task's current state.
+    #[error("task {task}: {reason}")]
+    ProtocolViolation {
+        /// The task.
+        task: TaskId,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A CP admission request was refused (Algorithm 1).
+    #[error("admission of {cp} refused: {reason}")]
+    AdmissionRefused {
+        /// The requesting CP (as it claimed).
+        cp: PartyId,
+        /// Why.
+        reason: AdmissionRefusal,
+    },
+    /// The edge could not reconstruct: fewer than t valid result shares.
+    #[error(
+        "only {valid} valid result shares, {needed} needed; culprits: [{culprits}]",
+        culprits = culprits.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+    )]
+    NotEnoughResultShares {
+        /// Valid shares received.
+        valid: u32,
+        /// The threshold.
+        needed: u32,
+        /// CPs whose shares were invalid.
+        culprits: Vec<PartyId>,
+    },
+}
+
+/// Why the cloud refused a CP's admission request; each check of Algorithm 1 has its own variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdmissionRefusal {
+    /// The VID is not a CP in the roster.
+    #[error("unknown VID")]
+    UnknownVid,
+    /// The signature over task id, VID, nonce and timestamp does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// The encrypted token does not decrypt to the VID that signed the request.
+    #[error("token does not match the VID")]
+    TokenMismatch,
+    /// The timestamp is outside the accepted window around the cloud's clock.
+    #[error("timestamp outside the accepted window")]
+    StaleTimestamp,
+    /// The nonce was seen before: a replay.
+    #[error("nonce already used")]
+    ReplayedNonce,
+    /// The VID already holds an index in this task (no Sybil).
+    #[error("VID already admitted")]
+    AlreadyAdmitted,
+    /// All n indices are taken.
+    #[error("committee already full")]
+    CommitteeFull,
 }

@@ -31,12 +31,24 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod codec;
+pub mod crypto;
 pub mod encoding;
 pub mod error;
 pub mod field;
+pub mod harness;
+pub mod identity;
 pub mod polynomial;
 pub mod prg;
 pub mod rng;
+pub mod roles;
+pub mod round1;
+pub mod round2;
+pub mod round3;
+pub mod round4;
 pub mod sharing;
+pub mod signed;
+pub mod task;
+pub mod wire;
 
 pub use error::Error;

@@ -245,6 +245,21 @@ pub trait Field:
         }
     }
 
+    /// `acc[j] += w·x[j]` for every j. The slices must have equal length.
+    fn scale_add(acc: &mut [Self], w: Self, x: &[Self]) {
+        assert_eq!(acc.len(), x.len(), "scale_add of vectors of unequal length");
+        for (a, &v) in acc.iter_mut().zip(x) {
+            *a += w * v;
+        }
+    }
+
+    /// These elements as ristretto255 scalars, if this is that field: Pedersen commitments live on
+    /// the curve, so verifiable mode works only in it. `None` for the Mersenne fields.
+    fn as_ristretto(values: &[Self]) -> Option<&[Ristretto]> {
+        let _ = values;
+        None
+    }
+
     /// `self^e`, by square-and-multiply (public exponents only).
     fn pow(self, mut e: u128) -> Self {
         let (mut base, mut acc) = (self, Self::ONE);

@@ -120,4 +120,8 @@ impl Field for Ristretto {
     fn reduce_wide(acc: Scalar) -> Self {
         Self(acc)
     }
+
+    fn as_ristretto(values: &[Self]) -> Option<&[Ristretto]> {
+        Some(values)
+    }
 }

@@ -1,0 +1,169 @@
+//! Crypto benchmarks: KEM seal/open of 8 KiB, DLEQ prove/verify, and Pedersen commitments —
+//! one dealer's `commit_polynomial`, and one party's `verify_batch` over N = 1000 dealers for
+//! (t = 3, d = 1) and (t = 2, d = 1000).
+//!
+//! `cargo bench -p dsmpc-core --bench crypto`
+//!
+//! To keep setup short, the N dealers of a batch share one random base polynomial, dealer u's
+//! being `α_u` times it (so its commitments are `α_u·C_k` and its shares `α_u·s`). Every item is
+//! still an honest, distinct sharing, and the verifier's work — the weighted share combination and
+//! one multiscalar multiplication over `d + 1 + N·t` points — does not depend on how they were made.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use curve25519_dalek::RistrettoPoint;
+use dsmpc_core::crypto::pedersen::{
+    BatchItem, Generators, commit_polynomial, find_invalid, verify_batch, verify_share,
+};
+use dsmpc_core::crypto::{dleq, kem};
+use dsmpc_core::field::{Field, Ristretto};
+use dsmpc_core::rng::fast_rng;
+use dsmpc_core::sharing::{SecretVec, VectorPolynomial};
+
+const CONTEXT: &[u8] = b"dsmpc bench: task 1, dealer 1 -> party 1";
+
+fn bench_kem(c: &mut Criterion) {
+    let mut rng = fast_rng();
+    let sk = kem::KemSecretKey::generate(&mut rng);
+    let pk = sk.public_key();
+    let plaintext = vec![0x5a; 8 * 1024];
+    let mut group = c.benchmark_group("kem 8 KiB");
+    group.bench_function("seal", |b| {
+        b.iter(|| kem::seal(&pk, CONTEXT, black_box(&plaintext), &mut rng))
+    });
+    let sealed = kem::seal(&pk, CONTEXT, &plaintext, &mut rng);
+    group.bench_function("open", |b| {
+        b.iter(|| kem::open(&sk, CONTEXT, black_box(&sealed)).unwrap())
+    });
+    group.bench_function("seal+open", |b| {
+        b.iter(|| {
+            let sealed = kem::seal(&pk, CONTEXT, black_box(&plaintext), &mut rng);
+            kem::open(&sk, CONTEXT, &sealed).unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn bench_dleq(c: &mut Criterion) {
+    let mut rng = fast_rng();
+    let sk = kem::KemSecretKey::generate(&mut rng);
+    let pk = sk.public_key();
+    let sealed = kem::seal(&pk, CONTEXT, b"share", &mut rng);
+    let mut group = c.benchmark_group("dleq");
+    group.bench_function("prove", |b| {
+        b.iter(|| dleq::prove(&sk, black_box(&sealed.ephemeral), CONTEXT, &mut rng).unwrap())
+    });
+    let (shared, proof) = dleq::prove(&sk, &sealed.ephemeral, CONTEXT, &mut rng).unwrap();
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            dleq::verify(&pk, &sealed.ephemeral, &shared, black_box(&proof), CONTEXT).unwrap()
+        })
+    });
+    group.finish();
+}
+
+/// N dealers' commitments and party `X`'s shares from each.
+struct Batch {
+    commitments: Vec<Vec<RistrettoPoint>>,
+    shares: Vec<(SecretVec<Ristretto>, Ristretto)>,
+}
+
+const X: u64 = 3;
+
+fn random_vec(d: usize) -> Vec<Ristretto> {
+    let mut rng = fast_rng();
+    (0..d).map(|_| Ristretto::random(&mut rng)).collect()
+}
+
+fn batch(gens: &Generators, n: usize, t: u32) -> Batch {
+    let mut rng = fast_rng();
+    let poly = VectorPolynomial::random(&random_vec(gens.len()), t, &mut rng);
+    let blinding = random_vec(t as usize);
+    let base = commit_polynomial(gens, poly.coefficients(), &blinding).unwrap();
+    let x = Ristretto::from_u64(X);
+    let share = poly.evaluate(x);
+    let blind = blinding
+        .iter()
+        .rev()
+        .fold(Ristretto::ZERO, |acc, &b| acc * x + b);
+    let alphas = random_vec(n);
+    Batch {
+        commitments: alphas
+            .iter()
+            .map(|a| base.iter().map(|c| a.0 * c).collect())
+            .collect(),
+        shares: alphas
+            .iter()
+            .map(|&a| {
+                let s = share.iter().map(|&v| a * v).collect();
+                (SecretVec::from_vec(s), a * blind)
+            })
+            .collect(),
+    }
+}
+
+fn batch_items(batch: &Batch) -> Vec<BatchItem<'_>> {
+    batch
+        .commitments
+        .iter()
+        .zip(&batch.shares)
+        .map(|(c, (s, b))| BatchItem {
+            commitments: c,
+            share: s,
+            blind: *b,
+        })
+        .collect()
+}
+
+fn bench_pedersen(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pedersen");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("Generators::derive d=1000", |b| {
+        b.iter(|| Generators::derive(black_box(1000)).unwrap())
+    });
+    for (n, t, d) in [(1000usize, 3u32, 1usize), (1000, 2, 1000)] {
+        let label = format!("N={n} t={t} d={d}");
+        let gens = Generators::derive(d).unwrap();
+        let mut rng = fast_rng();
+        let poly = VectorPolynomial::random(&random_vec(d), t, &mut rng);
+        let blinding = random_vec(t as usize);
+        group.bench_function(
+            BenchmarkId::new("commit_polynomial (one dealer)", &label),
+            |b| {
+                b.iter(|| {
+                    commit_polynomial(&gens, black_box(poly.coefficients()), &blinding).unwrap()
+                })
+            },
+        );
+        let batch = batch(&gens, n, t);
+        let items = batch_items(&batch);
+        assert!(verify_batch(&gens, X, &items, &mut rng).unwrap());
+        group.bench_function(BenchmarkId::new("verify_share (one dealer)", &label), |b| {
+            b.iter(|| {
+                let (s, r) = &batch.shares[0];
+                verify_share(&gens, &batch.commitments[0], X, black_box(s), r).unwrap()
+            })
+        });
+        group.bench_function(BenchmarkId::new("verify_batch", &label), |b| {
+            b.iter(|| verify_batch(&gens, X, black_box(&items), &mut rng).unwrap())
+        });
+        let mut bad = batch.shares.clone();
+        bad[n / 3].1 += Ristretto::ONE;
+        let bad_batch = Batch {
+            commitments: batch.commitments.clone(),
+            shares: bad,
+        };
+        let bad_items = batch_items(&bad_batch);
+        group.bench_function(BenchmarkId::new("find_invalid (1 bad)", &label), |b| {
+            b.iter(|| find_invalid(&gens, X, black_box(&bad_items), &mut rng).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(crypto, bench_kem, bench_dleq, bench_pedersen);
+criterion_main!(crypto);

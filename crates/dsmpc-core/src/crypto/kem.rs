@@ -1,0 +1,285 @@
+//! Per-recipient encryption: a Diffie–Hellman KEM over ristretto255 with HKDF-SHA256 and
+//! AES-256-GCM, whose per-message shared secret can be revealed for a verifiable complaint.
+//!
+//! To seal a message to a recipient with public key `PK = sk·B`, the sender draws a fresh
+//! ephemeral scalar `e`, sends `E = e·B`, and computes the shared secret `Z = e·PK` (the recipient
+//! computes the same `Z = sk·E`). A 32-byte AES key and a 12-byte GCM nonce come from
+//!
+//! ```text
+//! HKDF-SHA256(salt = "dsmpc/v1/kem", ikm = compress(Z), info = E ‖ PK ‖ context, L = 44)
+//!   = key (32 bytes) ‖ nonce (12 bytes)
+//! ```
+//!
+//! with `E` and `PK` as 32-byte compressed encodings, and the plaintext is encrypted with
+//! AES-256-GCM under associated data `context`. The sealed box is `E ‖ ciphertext ‖ tag`.
+//!
+//! **Nonces.** The nonce is derived, not random, which is safe because every ephemeral scalar
+//! encrypts exactly one message: [`seal`] draws a new `e` each call, so each (key, nonce) pair is
+//! used once. Never reuse an ephemeral scalar.
+//!
+//! **Revealing a message.** `Z` depends on the ephemeral key, so revealing it (with a
+//! [`crate::crypto::dleq`] proof that it is `sk·E`) lets anyone decrypt that one message with
+//! [`open_with_shared_secret`] and tells them nothing about `sk` or any other message.
+
+use std::fmt;
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut, Key, KeyInit, Nonce};
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use hkdf::Hkdf;
+use rand_core::CryptoRng;
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::{CryptoError, canonical_scalar, decompress_non_identity, hex, random_nonzero_scalar};
+
+/// HKDF salt of the KEM; the version is part of it.
+const KEM_SALT: &[u8] = b"dsmpc/v1/kem";
+/// Length of the AES-256 key.
+const KEY_LEN: usize = 32;
+/// Length of the GCM nonce.
+const NONCE_LEN: usize = 12;
+/// Length of the GCM tag appended to every ciphertext.
+pub const TAG_LEN: usize = 16;
+
+/// A recipient's secret key: a nonzero scalar. Zeroized on drop; never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct KemSecretKey(Scalar);
+
+impl KemSecretKey {
+    /// A fresh uniformly random secret key.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        KemSecretKey(random_nonzero_scalar(rng))
+    }
+
+    /// The public key `sk·B`.
+    pub fn public_key(&self) -> KemPublicKey {
+        KemPublicKey::from_point(RistrettoPoint::mul_base(&self.0))
+    }
+
+    /// The canonical 32-byte little-endian encoding (for storing the key; handle as a secret).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// Decodes a secret key; refuses non-canonical encodings and zero.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
+        let s = canonical_scalar(bytes)?;
+        if s == Scalar::ZERO {
+            return Err(CryptoError::InvalidScalar);
+        }
+        Ok(KemSecretKey(s))
+    }
+
+    /// The scalar, for the proofs in [`crate::crypto::dleq`].
+    pub(crate) fn scalar(&self) -> &Scalar {
+        &self.0
+    }
+}
+
+impl fmt::Debug for KemSecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KemSecretKey(<redacted>)")
+    }
+}
+
+/// A recipient's public key: a ristretto255 point other than the identity, kept together with its
+/// compressed encoding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KemPublicKey {
+    point: RistrettoPoint,
+    compressed: CompressedRistretto,
+}
+
+impl KemPublicKey {
+    fn from_point(point: RistrettoPoint) -> Self {
+        KemPublicKey {
+            point,
+            compressed: point.compress(),
+        }
+    }
+
+    /// The 32-byte compressed encoding.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.compressed.to_bytes()
+    }
+
+    /// Decodes a public key; refuses non-canonical encodings and the identity.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
+        decompress_non_identity(bytes).map(|point| KemPublicKey {
+            point,
+            compressed: CompressedRistretto(*bytes),
+        })
+    }
+
+    /// The point.
+    pub fn point(&self) -> &RistrettoPoint {
+        &self.point
+    }
+}
+
+impl fmt::Debug for KemPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KemPublicKey({})", hex(self.compressed.as_bytes()))
+    }
+}
+
+/// The Diffie–Hellman value `Z = sk·E = e·PK` of one sealed message. Whoever holds it can open
+/// that message, so it is zeroized on drop and never printed; a recipient reveals it only with a
+/// [`crate::crypto::dleq`] proof, to complain about what it received.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct SharedSecret(RistrettoPoint);
+
+impl SharedSecret {
+    /// The 32-byte compressed encoding.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.compress().to_bytes()
+    }
+
+    /// Decodes a revealed shared secret; refuses non-canonical encodings and the identity (which
+    /// no honest key pair produces).
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
+        decompress_non_identity(bytes).map(SharedSecret)
+    }
+
+    /// Wraps a point computed as `sk·E`.
+    pub(crate) fn from_point(point: RistrettoPoint) -> Self {
+        SharedSecret(point)
+    }
+
+    /// The point.
+    pub(crate) fn point(&self) -> &RistrettoPoint {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedSecret(<redacted>)")
+    }
+}
+
+/// A sealed message: the ephemeral public key and the AES-256-GCM ciphertext with its 16-byte tag
+/// appended. On the wire it is `ephemeral (32 bytes) ‖ ciphertext`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBox {
+    /// The compressed ephemeral point `E = e·B`.
+    pub ephemeral: [u8; 32],
+    /// The ciphertext followed by the [`TAG_LEN`]-byte tag.
+    pub ciphertext: Vec<u8>,
+}
+
+/// The AES key and GCM nonce of one message; zeroized on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct MessageKey {
+    key: [u8; KEY_LEN],
+    nonce: [u8; NONCE_LEN],
+}
+
+impl MessageKey {
+    /// HKDF-SHA256 with salt [`KEM_SALT`], ikm `compress(Z)` and info `E ‖ PK ‖ context`.
+    fn derive(
+        shared: &RistrettoPoint,
+        ephemeral: &[u8; 32],
+        recipient: &[u8; 32],
+        context: &[u8],
+    ) -> Self {
+        let ikm = Zeroizing::new(shared.compress().to_bytes());
+        let hkdf = Hkdf::<Sha256>::new(Some(KEM_SALT), ikm.as_slice());
+        let mut okm = Zeroizing::new([0u8; KEY_LEN + NONCE_LEN]);
+        hkdf.expand_multi_info(&[ephemeral, recipient, context], okm.as_mut_slice())
+            .expect("44 bytes is far below HKDF-SHA256's output limit of 8160 bytes");
+        let mut out = MessageKey {
+            key: [0; KEY_LEN],
+            nonce: [0; NONCE_LEN],
+        };
+        out.key.copy_from_slice(&okm[..KEY_LEN]);
+        out.nonce.copy_from_slice(&okm[KEY_LEN..]);
+        out
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        let key: &Key<Aes256Gcm> = (&self.key).into();
+        Aes256Gcm::new(key)
+    }
+
+    fn nonce(&self) -> &Nonce<Aes256Gcm> {
+        (&self.nonce).into()
+    }
+}
+
+/// Encrypts `plaintext` to `recipient`, binding `context` (authenticated, not encrypted; the
+/// receiver must pass the same bytes). Draws a fresh ephemeral key from `rng`.
+///
+/// # Panics
+///
+/// If `plaintext` is longer than AES-GCM's limit of 2^36 − 32 bytes (64 GiB), far beyond any
+/// message dsmpc sends.
+pub fn seal<R: CryptoRng + ?Sized>(
+    recipient: &KemPublicKey,
+    context: &[u8],
+    plaintext: &[u8],
+    rng: &mut R,
+) -> SealedBox {
+    let mut e = random_nonzero_scalar(rng);
+    let ephemeral = RistrettoPoint::mul_base(&e).compress().to_bytes();
+    let mut shared = e * recipient.point;
+    e.zeroize();
+    let key = MessageKey::derive(&shared, &ephemeral, &recipient.to_bytes(), context);
+    shared.zeroize();
+    let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
+    ciphertext.extend_from_slice(plaintext);
+    if key
+        .cipher()
+        .encrypt_in_place(key.nonce(), context, &mut ciphertext)
+        .is_err()
+    {
+        ciphertext.zeroize();
+        panic!("plaintext exceeds AES-GCM's 64 GiB limit");
+    }
+    SealedBox {
+        ephemeral,
+        ciphertext,
+    }
+}
+
+/// The shared secret `sk·E` of the sealed message with ephemeral key `ephemeral`; refuses
+/// non-canonical encodings and the identity.
+pub fn shared_secret(sk: &KemSecretKey, ephemeral: &[u8; 32]) -> Result<SharedSecret, CryptoError> {
+    let e = decompress_non_identity(ephemeral)?;
+    Ok(SharedSecret(sk.0 * e))
+}
+
+/// Decrypts a box sealed to `sk`'s public key under `context`.
+pub fn open(
+    sk: &KemSecretKey,
+    context: &[u8],
+    sealed: &SealedBox,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let shared = shared_secret(sk, &sealed.ephemeral)?;
+    open_with_shared_secret(&shared, &sk.public_key(), context, sealed)
+}
+
+/// Decrypts a box sealed to `recipient` given the message's shared secret: how an auditor reads a
+/// message whose shared secret the recipient revealed (and proved, see [`crate::crypto::dleq`]).
+pub fn open_with_shared_secret(
+    shared: &SharedSecret,
+    recipient: &KemPublicKey,
+    context: &[u8],
+    sealed: &SealedBox,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    decompress_non_identity(&sealed.ephemeral)?;
+    if sealed.ciphertext.len() < TAG_LEN {
+        return Err(CryptoError::DecryptionFailed);
+    }
+    let key = MessageKey::derive(&shared.0, &sealed.ephemeral, &recipient.to_bytes(), context);
+    let mut buffer = Zeroizing::new(sealed.ciphertext.clone());
+    key.cipher()
+        .decrypt_in_place(key.nonce(), context, &mut *buffer)
+        .map_err(|_| CryptoError::DecryptionFailed)?;
+    Ok(buffer)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,306 @@
+//! KEM round trips, and every way a sealed box can be wrong: wrong key or context, tampered or
+//! truncated ciphertext, tampered ephemeral key, bad public keys.
+
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+use curve25519_dalek::traits::Identity;
+use proptest::prelude::*;
+use rand::rngs::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use super::*;
+
+const CONTEXT: &[u8] = b"dsmpc test: task 7, dealer 3 -> party 2";
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+fn key_pair(seed: u64) -> (KemSecretKey, KemPublicKey) {
+    let sk = KemSecretKey::generate(&mut rng(seed));
+    let pk = sk.public_key();
+    (sk, pk)
+}
+
+#[test]
+fn round_trip() {
+    let (sk, pk) = key_pair(1);
+    let sealed = seal(&pk, CONTEXT, b"hello, share", &mut rng(2));
+    assert_eq!(sealed.ciphertext.len(), b"hello, share".len() + TAG_LEN);
+    let opened = open(&sk, CONTEXT, &sealed).unwrap();
+    assert_eq!(opened.as_slice(), b"hello, share");
+}
+
+#[test]
+fn empty_plaintext_and_context_round_trip() {
+    let (sk, pk) = key_pair(3);
+    let sealed = seal(&pk, b"", b"", &mut rng(4));
+    assert_eq!(sealed.ciphertext.len(), TAG_LEN);
+    assert!(open(&sk, b"", &sealed).unwrap().is_empty());
+}
+
+#[test]
+fn every_seal_uses_a_fresh_ephemeral_key() {
+    let (_, pk) = key_pair(5);
+    let mut r = rng(6);
+    let a = seal(&pk, CONTEXT, b"same", &mut r);
+    let b = seal(&pk, CONTEXT, b"same", &mut r);
+    assert_ne!(a.ephemeral, b.ephemeral);
+    assert_ne!(a.ciphertext, b.ciphertext);
+}
+
+#[test]
+fn wrong_key_fails() {
+    let (_, pk) = key_pair(7);
+    let (other, _) = key_pair(8);
+    let sealed = seal(&pk, CONTEXT, b"secret", &mut rng(9));
+    assert_eq!(
+        open(&other, CONTEXT, &sealed),
+        Err(CryptoError::DecryptionFailed)
+    );
+}
+
+#[test]
+fn wrong_context_fails() {
+    let (sk, pk) = key_pair(10);
+    let sealed = seal(&pk, CONTEXT, b"secret", &mut rng(11));
+    assert_eq!(
+        open(&sk, b"another context", &sealed),
+        Err(CryptoError::DecryptionFailed)
+    );
+    assert_eq!(open(&sk, b"", &sealed), Err(CryptoError::DecryptionFailed));
+}
+
+#[test]
+fn tampered_ciphertext_fails() {
+    let (sk, pk) = key_pair(12);
+    let sealed = seal(
+        &pk,
+        CONTEXT,
+        b"thirty-two bytes of plaintext!!!",
+        &mut rng(13),
+    );
+    let len = sealed.ciphertext.len();
+    // First, middle and last plaintext bytes, and first and last tag bytes.
+    for i in [0, 15, len - TAG_LEN - 1, len - TAG_LEN, len - 1] {
+        for bit in [0x01, 0x80] {
+            let mut bad = sealed.clone();
+            bad.ciphertext[i] ^= bit;
+            assert_eq!(
+                open(&sk, CONTEXT, &bad),
+                Err(CryptoError::DecryptionFailed),
+                "byte {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn truncated_or_extended_ciphertext_fails() {
+    let (sk, pk) = key_pair(14);
+    let sealed = seal(&pk, CONTEXT, b"some plaintext", &mut rng(15));
+    let len = sealed.ciphertext.len();
+    for keep in [0, 1, TAG_LEN - 1, TAG_LEN, len - 1] {
+        let mut bad = sealed.clone();
+        bad.ciphertext.truncate(keep);
+        assert_eq!(
+            open(&sk, CONTEXT, &bad),
+            Err(CryptoError::DecryptionFailed),
+            "{keep} bytes"
+        );
+    }
+    let mut longer = sealed.clone();
+    longer.ciphertext.push(0);
+    assert_eq!(
+        open(&sk, CONTEXT, &longer),
+        Err(CryptoError::DecryptionFailed)
+    );
+}
+
+#[test]
+fn tampered_ephemeral_fails() {
+    let (sk, pk) = key_pair(16);
+    let sealed = seal(&pk, CONTEXT, b"payload", &mut rng(17));
+    for i in 0..32 {
+        for bit in [0x01, 0x02, 0x80] {
+            let mut bad = sealed.clone();
+            bad.ephemeral[i] ^= bit;
+            let err = open(&sk, CONTEXT, &bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    CryptoError::DecryptionFailed | CryptoError::InvalidPoint
+                ),
+                "byte {i}: {err:?}"
+            );
+        }
+    }
+    // A valid point that is not the sender's ephemeral key.
+    let mut bad = sealed.clone();
+    bad.ephemeral = RISTRETTO_BASEPOINT_POINT.compress().to_bytes();
+    assert_eq!(open(&sk, CONTEXT, &bad), Err(CryptoError::DecryptionFailed));
+    // The identity is refused outright.
+    bad.ephemeral = [0; 32];
+    assert_eq!(open(&sk, CONTEXT, &bad), Err(CryptoError::InvalidPoint));
+    assert_eq!(shared_secret(&sk, &[0; 32]), Err(CryptoError::InvalidPoint));
+    assert_eq!(
+        shared_secret(&sk, &[0xff; 32]),
+        Err(CryptoError::InvalidPoint)
+    );
+}
+
+#[test]
+fn bad_public_keys_are_refused() {
+    let identity = RistrettoPoint::identity().compress().to_bytes();
+    assert_eq!(identity, [0; 32]);
+    assert_eq!(
+        KemPublicKey::from_bytes(&identity),
+        Err(CryptoError::InvalidPoint)
+    );
+    // Not canonical: the field element p = 2^255 - 19, and a "negative" encoding (low bit set).
+    let mut p = [0xff; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    assert_eq!(KemPublicKey::from_bytes(&p), Err(CryptoError::InvalidPoint));
+    let mut negative = RISTRETTO_BASEPOINT_POINT.compress().to_bytes();
+    negative[0] |= 1;
+    assert_eq!(
+        KemPublicKey::from_bytes(&negative),
+        Err(CryptoError::InvalidPoint)
+    );
+    assert_eq!(
+        KemPublicKey::from_bytes(&[0xff; 32]),
+        Err(CryptoError::InvalidPoint)
+    );
+}
+
+#[test]
+fn key_encodings_round_trip() {
+    let (sk, pk) = key_pair(18);
+    let sk2 = KemSecretKey::from_bytes(&sk.to_bytes()).unwrap();
+    assert_eq!(sk2.public_key(), pk);
+    assert_eq!(KemPublicKey::from_bytes(&pk.to_bytes()).unwrap(), pk);
+    assert_eq!(pk.point().compress().to_bytes(), pk.to_bytes());
+    let z = shared_secret(&sk, &seal(&pk, b"", b"", &mut rng(19)).ephemeral).unwrap();
+    assert_eq!(SharedSecret::from_bytes(&z.to_bytes()).unwrap(), z);
+    assert_eq!(
+        SharedSecret::from_bytes(&[0; 32]),
+        Err(CryptoError::InvalidPoint)
+    );
+}
+
+#[test]
+fn bad_secret_keys_are_refused() {
+    assert_eq!(
+        KemSecretKey::from_bytes(&[0; 32]).unwrap_err(),
+        CryptoError::InvalidScalar
+    );
+    assert_eq!(
+        KemSecretKey::from_bytes(&[0xff; 32]).unwrap_err(),
+        CryptoError::InvalidScalar
+    );
+    // The group order ℓ itself is not canonical.
+    let order = (-Scalar::ONE).to_bytes();
+    let mut ell = order;
+    ell[0] += 1;
+    assert_eq!(
+        KemSecretKey::from_bytes(&ell).unwrap_err(),
+        CryptoError::InvalidScalar
+    );
+    assert!(KemSecretKey::from_bytes(&order).is_ok());
+}
+
+#[test]
+fn open_with_shared_secret_matches_open() {
+    let (sk, pk) = key_pair(20);
+    let sealed = seal(&pk, CONTEXT, b"audit me", &mut rng(21));
+    let z = shared_secret(&sk, &sealed.ephemeral).unwrap();
+    let revealed = SharedSecret::from_bytes(&z.to_bytes()).unwrap();
+    let by_auditor = open_with_shared_secret(&revealed, &pk, CONTEXT, &sealed).unwrap();
+    assert_eq!(
+        by_auditor.as_slice(),
+        open(&sk, CONTEXT, &sealed).unwrap().as_slice()
+    );
+    // The shared secret of another message does not open this one.
+    let other = seal(&pk, CONTEXT, b"other", &mut rng(22));
+    let z_other = shared_secret(&sk, &other.ephemeral).unwrap();
+    assert_eq!(
+        open_with_shared_secret(&z_other, &pk, CONTEXT, &sealed),
+        Err(CryptoError::DecryptionFailed)
+    );
+    // Nor does the right one under another recipient's name.
+    let (_, pk_other) = key_pair(23);
+    assert_eq!(
+        open_with_shared_secret(&z, &pk_other, CONTEXT, &sealed),
+        Err(CryptoError::DecryptionFailed)
+    );
+}
+
+#[test]
+fn debug_does_not_print_secrets() {
+    let mut bytes = [0xab; 32];
+    bytes[31] = 0x0a;
+    let sk = KemSecretKey::from_bytes(&bytes).unwrap();
+    let shown = format!("{sk:?}");
+    assert_eq!(shown, "KemSecretKey(<redacted>)");
+    assert!(!shown.contains("ab"));
+    let z = shared_secret(&sk, &RISTRETTO_BASEPOINT_POINT.compress().to_bytes()).unwrap();
+    let z_hex = super::hex(&z.to_bytes());
+    let shown = format!("{z:?}");
+    assert_eq!(shown, "SharedSecret(<redacted>)");
+    assert!(!shown.contains(&z_hex[..8]));
+    let pk = sk.public_key();
+    assert_eq!(
+        format!("{pk:?}"),
+        format!("KemPublicKey({})", super::hex(&pk.to_bytes()))
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn round_trip_random(
+        plaintext in proptest::collection::vec(any::<u8>(), 0..2048),
+        context in proptest::collection::vec(any::<u8>(), 0..64),
+        seed in any::<u64>(),
+    ) {
+        let (sk, pk) = key_pair(seed);
+        let sealed = seal(&pk, &context, &plaintext, &mut rng(seed ^ 1));
+        prop_assert_eq!(sealed.ciphertext.len(), plaintext.len() + TAG_LEN);
+        let opened = open(&sk, &context, &sealed).unwrap();
+        prop_assert_eq!(opened.as_slice(), plaintext.as_slice());
+    }
+}
+
+/// Recomputes a sealed box by following the documented construction step by step, with
+/// one-shot HKDF (concatenated info) and the allocating AEAD API.
+#[test]
+fn construction_matches_the_documentation() {
+    use aes_gcm::aead::{Aead, Payload};
+
+    let (sk, pk) = key_pair(24);
+    let mut r = rng(25);
+    let sealed = seal(&pk, CONTEXT, b"documented", &mut r);
+    // The same rng stream gives the same ephemeral scalar.
+    let e = random_nonzero_scalar(&mut rng(25));
+    assert_eq!(
+        sealed.ephemeral,
+        RistrettoPoint::mul_base(&e).compress().to_bytes()
+    );
+    let z = (e * pk.point()).compress().to_bytes();
+    assert_eq!(z, shared_secret(&sk, &sealed.ephemeral).unwrap().to_bytes());
+    let mut info = sealed.ephemeral.to_vec();
+    info.extend_from_slice(&pk.to_bytes());
+    info.extend_from_slice(CONTEXT);
+    let mut okm = [0u8; 44];
+    Hkdf::<Sha256>::new(Some(b"dsmpc/v1/kem"), &z)
+        .expand(&info, &mut okm)
+        .unwrap();
+    let cipher = Aes256Gcm::new_from_slice(&okm[..32]).unwrap();
+    let nonce = Nonce::<Aes256Gcm>::try_from(&okm[32..]).unwrap();
+    let payload = Payload {
+        msg: b"documented",
+        aad: CONTEXT,
+    };
+    assert_eq!(cipher.encrypt(&nonce, payload).unwrap(), sealed.ciphertext);
+}

@@ -1,0 +1,445 @@
+//! Who the parties are: ids, roles, long-term keys and the roster every party pins.
+//!
+//! Each party has an Ed25519 signing key (it signs everything it originates) and a KEM key pair
+//! over ristretto255 (shares and results are encrypted to it). The public halves form an
+//! [`IdentityCard`]; the [`Roster`] lists every card, and nothing is trusted on first use: a message
+//! from an id that is not in the roster with the expected role is refused.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRng;
+
+use crate::Error;
+use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::crypto::kem::{KemPublicKey, KemSecretKey};
+
+/// The longest party id.
+pub const MAX_PARTY_ID_LEN: usize = 64;
+
+/// A party's name: 1 to 64 characters from `a-z 0-9 . _ -`, such as `cloud`, `cp3` or `dp17`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartyId(String);
+
+impl PartyId {
+    /// Validates `name` as a party id.
+    pub fn new(name: &str) -> Result<PartyId, Error> {
+        let valid_char = |c: char| matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '-');
+        if name.is_empty() || name.len() > MAX_PARTY_ID_LEN || !name.chars().all(valid_char) {
+            return Err(Error::InvalidPartyId {
+                id: name.chars().take(MAX_PARTY_ID_LEN).collect(),
+            });
+        }
+        Ok(PartyId(name.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PartyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Encode for PartyId {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(self.0.len() as u8);
+        w.fixed(self.0.as_bytes());
+    }
+}
+
+impl Decode for PartyId {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let len = r.u8("party id")? as usize;
+        let raw = r.take(len, "party id")?;
+        let invalid = CodecError::InvalidValue { what: "party id" };
+        let text = std::str::from_utf8(raw).map_err(|_| invalid.clone())?;
+        PartyId::new(text).map_err(|_| invalid)
+    }
+}
+
+/// What a party does in the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Publishes tasks, admits CPs, relays bundles, fixes the input set.
+    Cloud,
+    /// Collects result shares, checks them, reconstructs the result.
+    Edge,
+    /// A computing party: aggregates the shares it receives.
+    Cp,
+    /// A data provider: shares its input.
+    Dp,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Cloud, Role::Edge, Role::Cp, Role::Dp];
+
+    /// The role's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Cloud => "cloud",
+            Role::Edge => "edge",
+            Role::Cp => "cp",
+            Role::Dp => "dp",
+        }
+    }
+
+    /// The role's one-byte wire code.
+    pub fn code(self) -> u8 {
+        match self {
+            Role::Cloud => 1,
+            Role::Edge => 2,
+            Role::Cp => 3,
+            Role::Dp => 4,
+        }
+    }
+
+    /// The role with this wire code.
+    pub fn from_code(code: u8) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Role, Error> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| Error::InvalidParameters {
+                reason: format!("unknown role {s:?}; expected cloud, edge, cp or dp"),
+            })
+    }
+}
+
+/// A party's public identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityCard {
+    /// The party's id.
+    pub id: PartyId,
+    /// The party's role.
+    pub role: Role,
+    /// Verifies the party's signatures.
+    pub verifying_key: VerifyingKey,
+    /// Encrypts to the party.
+    pub kem_key: KemPublicKey,
+}
+
+impl IdentityCard {
+    /// Checks `signature` by this party over `message` (strict Ed25519 verification).
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), Error> {
+        self.verifying_key
+            .verify_strict(message, signature)
+            .map_err(|_| Error::BadSignature {
+                signer: self.id.clone(),
+            })
+    }
+}
+
+impl Encode for IdentityCard {
+    fn encode(&self, w: &mut Writer) {
+        self.id.encode(w);
+        w.u8(self.role.code());
+        w.fixed(self.verifying_key.as_bytes());
+        w.fixed(&self.kem_key.to_bytes());
+    }
+}
+
+impl Decode for IdentityCard {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let id = PartyId::decode(r)?;
+        let role =
+            Role::from_code(r.u8("role")?).ok_or(CodecError::InvalidValue { what: "role" })?;
+        let verifying_key = VerifyingKey::from_bytes(&r.array("verifying key")?).map_err(|_| {
+            CodecError::InvalidValue {
+                what: "verifying key",
+            }
+        })?;
+        let kem_key = KemPublicKey::from_bytes(&r.array("kem key")?)
+            .map_err(|_| CodecError::InvalidValue { what: "kem key" })?;
+        Ok(IdentityCard {
+            id,
+            role,
+            verifying_key,
+            kem_key,
+        })
+    }
+}
+
+/// A party's secret keys and its card. Zeroized on drop (the key types zeroize themselves);
+/// `Debug` shows only the card.
+pub struct SecretIdentity {
+    card: IdentityCard,
+    signing_key: SigningKey,
+    kem_key: KemSecretKey,
+}
+
+impl SecretIdentity {
+    /// Fresh keys for `id` acting as `role`.
+    pub fn generate<R: CryptoRng + ?Sized>(id: PartyId, role: Role, rng: &mut R) -> Self {
+        let signing_key = SigningKey::generate(rng);
+        let kem_key = KemSecretKey::generate(rng);
+        Self::from_keys(id, role, signing_key, kem_key)
+    }
+
+    fn from_keys(id: PartyId, role: Role, signing_key: SigningKey, kem_key: KemSecretKey) -> Self {
+        let card = IdentityCard {
+            id,
+            role,
+            verifying_key: signing_key.verifying_key(),
+            kem_key: kem_key.public_key(),
+        };
+        SecretIdentity {
+            card,
+            signing_key,
+            kem_key,
+        }
+    }
+
+    /// The public card.
+    pub fn card(&self) -> &IdentityCard {
+        &self.card
+    }
+
+    /// The party's id.
+    pub fn id(&self) -> &PartyId {
+        &self.card.id
+    }
+
+    /// Signs `message`.
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        self.signing_key.sign(message)
+    }
+
+    /// The KEM secret key, to decrypt what was sealed to this party.
+    pub fn kem_secret(&self) -> &KemSecretKey {
+        &self.kem_key
+    }
+
+    /// The secret keys as 64 bytes (signing seed ‖ KEM scalar), for a key file.
+    pub fn secret_bytes(&self) -> zeroize::Zeroizing<[u8; 64]> {
+        let mut out = zeroize::Zeroizing::new([0u8; 64]);
+        out[..32].copy_from_slice(self.signing_key.as_bytes());
+        out[32..].copy_from_slice(&self.kem_key.to_bytes());
+        out
+    }
+
+    /// Restores an identity from [`SecretIdentity::secret_bytes`].
+    pub fn from_secret_bytes(id: PartyId, role: Role, bytes: &[u8; 64]) -> Result<Self, Error> {
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&bytes[..32]);
+        let signing_key = SigningKey::from_bytes(&seed);
+        zeroize::Zeroize::zeroize(&mut seed);
+        let mut kem = [0u8; 32];
+        kem.copy_from_slice(&bytes[32..]);
+        let kem_key = KemSecretKey::from_bytes(&kem);
+        zeroize::Zeroize::zeroize(&mut kem);
+        let kem_key = kem_key.map_err(|_| Error::InvalidParameters {
+            reason: format!("the KEM key of {id} is not a valid scalar"),
+        })?;
+        Ok(Self::from_keys(id, role, signing_key, kem_key))
+    }
+}
+
+impl fmt::Debug for SecretIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretIdentity")
+            .field("id", &self.card.id)
+            .field("role", &self.card.role)
+            .field("keys", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Every party's public identity, keyed by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    cards: BTreeMap<PartyId, IdentityCard>,
+}
+
+impl Roster {
+    /// A roster of `cards`; refuses duplicate ids and anything but exactly one cloud and one edge.
+    pub fn new(cards: impl IntoIterator<Item = IdentityCard>) -> Result<Roster, Error> {
+        let mut roster = Roster::default();
+        for card in cards {
+            if roster.cards.contains_key(&card.id) {
+                return Err(Error::InvalidParameters {
+                    reason: format!("party {} appears twice in the roster", card.id),
+                });
+            }
+            roster.cards.insert(card.id.clone(), card);
+        }
+        for role in [Role::Cloud, Role::Edge] {
+            let count = roster.of_role(role).count();
+            if count != 1 {
+                return Err(Error::InvalidParameters {
+                    reason: format!("the roster must hold exactly one {role}, not {count}"),
+                });
+            }
+        }
+        Ok(roster)
+    }
+
+    /// The card of `id`, which must have `role`.
+    pub fn expect(&self, id: &PartyId, role: Role) -> Result<&IdentityCard, Error> {
+        let card = self
+            .cards
+            .get(id)
+            .ok_or_else(|| Error::UnknownParty { id: id.clone() })?;
+        if card.role != role {
+            return Err(Error::WrongRole {
+                id: id.clone(),
+                expected: role,
+                actual: card.role,
+            });
+        }
+        Ok(card)
+    }
+
+    /// The card of `id`, if listed.
+    pub fn get(&self, id: &PartyId) -> Option<&IdentityCard> {
+        self.cards.get(id)
+    }
+
+    /// The cards with `role`, in id order.
+    pub fn of_role(&self, role: Role) -> impl Iterator<Item = &IdentityCard> {
+        self.cards.values().filter(move |c| c.role == role)
+    }
+
+    /// The cloud's card.
+    pub fn cloud(&self) -> &IdentityCard {
+        self.of_role(Role::Cloud)
+            .next()
+            .expect("a roster has a cloud")
+    }
+
+    /// The edge's card.
+    pub fn edge(&self) -> &IdentityCard {
+        self.of_role(Role::Edge)
+            .next()
+            .expect("a roster has an edge")
+    }
+
+    /// Every card, in id order.
+    pub fn cards(&self) -> impl Iterator<Item = &IdentityCard> {
+        self.cards.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decode_exact;
+    use crate::rng::os_rng;
+
+    fn id(s: &str) -> PartyId {
+        PartyId::new(s).unwrap()
+    }
+
+    #[test]
+    fn party_ids_are_validated() {
+        assert!(PartyId::new("cp1").is_ok());
+        assert!(PartyId::new("dp-17.a_b").is_ok());
+        for bad in ["", "CP1", "cp 1", "cp/1", "é", &"a".repeat(65)] {
+            assert!(
+                matches!(PartyId::new(bad), Err(Error::InvalidPartyId { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cards_round_trip_and_signatures_verify() {
+        let me = SecretIdentity::generate(id("cp1"), Role::Cp, &mut os_rng());
+        let card = me.card().clone();
+        assert_eq!(
+            decode_exact::<IdentityCard>(&card.to_bytes()).unwrap(),
+            card
+        );
+        let sig = me.sign(b"hello");
+        card.verify(b"hello", &sig).unwrap();
+        assert_eq!(
+            card.verify(b"hellp", &sig),
+            Err(Error::BadSignature { signer: id("cp1") })
+        );
+        let restored =
+            SecretIdentity::from_secret_bytes(id("cp1"), Role::Cp, &me.secret_bytes()).unwrap();
+        assert_eq!(restored.card(), &card);
+    }
+
+    #[test]
+    fn debug_hides_keys() {
+        let me = SecretIdentity::generate(id("dp1"), Role::Dp, &mut os_rng());
+        let shown = format!("{me:?}");
+        assert!(shown.contains("<redacted>") && shown.contains("dp1"));
+        let secret_hex: String = me
+            .secret_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(!shown.contains(&secret_hex[..8]));
+    }
+
+    #[test]
+    fn roster_checks_roles_and_membership() {
+        let mut rng = os_rng();
+        let mut card = |name: &str, role| {
+            SecretIdentity::generate(id(name), role, &mut rng)
+                .card()
+                .clone()
+        };
+        let cards = vec![
+            card("cloud", Role::Cloud),
+            card("edge", Role::Edge),
+            card("cp1", Role::Cp),
+        ];
+        let roster = Roster::new(cards.clone()).unwrap();
+        assert_eq!(roster.cloud().id, id("cloud"));
+        assert!(roster.expect(&id("cp1"), Role::Cp).is_ok());
+        assert_eq!(
+            roster.expect(&id("cp1"), Role::Dp),
+            Err(Error::WrongRole {
+                id: id("cp1"),
+                expected: Role::Dp,
+                actual: Role::Cp
+            })
+        );
+        assert_eq!(
+            roster.expect(&id("cp9"), Role::Cp),
+            Err(Error::UnknownParty { id: id("cp9") })
+        );
+        let mut twice = cards.clone();
+        twice.push(cards[2].clone());
+        assert!(Roster::new(twice).is_err());
+        assert!(Roster::new(cards[1..].to_vec()).is_err(), "no cloud");
+    }
+
+    #[test]
+    fn undecodable_cards_are_refused() {
+        let me = SecretIdentity::generate(id("cp1"), Role::Cp, &mut os_rng());
+        let mut bytes = me.card().to_bytes();
+        bytes[4] = 9; // role code
+        assert_eq!(
+            decode_exact::<IdentityCard>(&bytes),
+            Err(CodecError::InvalidValue { what: "role" })
+        );
+        let bytes = me.card().to_bytes();
+        assert!(matches!(
+            decode_exact::<IdentityCard>(&bytes[..bytes.len() - 1]),
+            Err(CodecError::Truncated { .. })
+        ));
+    }
+}

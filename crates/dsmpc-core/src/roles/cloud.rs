@@ -1,0 +1,408 @@
+//! The cloud: publishes tasks, admits CPs (Algorithm 1), stores bundles, relays shares,
+//! arbitrates complaints and fixes the input set.
+//!
+//! The cloud is trusted for availability and ordering only. It never holds a key that opens a
+//! share: shares are sealed to CPs end to end. Everything it decides — the committee, the input
+//! set — it signs, so every party can check that it saw the same decision.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rand_core::CryptoRng;
+
+use super::arbiter::{self, Verdict, commitments_of};
+use crate::crypto::kem;
+use crate::crypto::pedersen::Generators;
+use crate::error::AdmissionRefusal;
+use crate::identity::{PartyId, Role, Roster, SecretIdentity};
+use crate::round1::{
+    AdmissionGrant, AdmissionRequest, Committee, CommitteeMember, INDEX_PURPOSE, TOKEN_PURPOSE,
+};
+use crate::round2::{Bundle, BundleCore, ShareDelivery};
+use crate::round3::{Culprit, CulpritReason, InputSet, VerificationReport};
+use crate::signed::Signed;
+use crate::task::{Mode, Task, TaskId, TaskParams};
+use crate::wire::seal_context;
+use crate::{Error, with_field};
+
+/// Default half-width of the admission timestamp window, in seconds.
+pub const DEFAULT_ADMISSION_WINDOW: u64 = 60;
+
+/// What an accepted admission request yields.
+#[derive(Debug)]
+pub struct Admission {
+    /// The grant for the requesting CP.
+    pub grant: Signed<AdmissionGrant>,
+    /// The signed committee, once this admission completed it.
+    pub committee: Option<Signed<Committee>>,
+}
+
+/// The cloud's state for one task.
+#[derive(Debug)]
+struct CloudTask {
+    task: Signed<Task>,
+    admitted: Vec<PartyId>,
+    nonces: BTreeSet<[u8; 16]>,
+    committee: Option<Signed<Committee>>,
+    bundles: BTreeMap<PartyId, Bundle>,
+    reports: BTreeMap<u32, Signed<VerificationReport>>,
+    upheld: BTreeSet<PartyId>,
+    culprits: BTreeSet<Culprit>,
+    input_set: Option<Signed<InputSet>>,
+}
+
+/// The cloud.
+#[derive(Debug)]
+pub struct Cloud {
+    identity: Arc<SecretIdentity>,
+    roster: Arc<Roster>,
+    window: u64,
+    tasks: BTreeMap<TaskId, CloudTask>,
+}
+
+impl Cloud {
+    /// A cloud with these keys and roster; admission timestamps may differ from the cloud's clock
+    /// by at most `window` seconds.
+    pub fn new(identity: Arc<SecretIdentity>, roster: Arc<Roster>, window: u64) -> Cloud {
+        Cloud {
+            identity,
+            roster,
+            window,
+            tasks: BTreeMap::new(),
+        }
+    }
+
+    /// Validates `params`, checks every data provider is in the roster, and signs a new task.
+    pub fn create_task<R: CryptoRng + ?Sized>(
+        &mut self,
+        params: TaskParams,
+        rng: &mut R,
+    ) -> Result<Signed<Task>, Error> {
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let task = Task::new(TaskId(id), params)?;
+        for (dp, _) in &task.params.weights {
+            self.roster.expect(dp, Role::Dp)?;
+        }
+        let cps = self.roster.of_role(Role::Cp).count();
+        if cps < task.params.n as usize {
+            return Err(Error::InvalidParameters {
+                reason: format!("the task needs {} CPs, the roster has {cps}", task.params.n),
+            });
+        }
+        let id = task.id;
+        let signed = Signed::sign(&id, &self.identity, task);
+        self.tasks
+            .insert(signed.body.id, CloudTask::new(signed.clone()));
+        Ok(signed)
+    }
+
+    /// Restores a task signed earlier (after a restart).
+    pub fn restore_task(&mut self, task: Signed<Task>) -> Result<(), Error> {
+        task.verify(&task.body.id, &self.roster, Role::Cloud)?;
+        self.tasks.insert(task.body.id, CloudTask::new(task));
+        Ok(())
+    }
+
+    fn state(&self, task: &TaskId) -> Result<&CloudTask, Error> {
+        self.tasks
+            .get(task)
+            .ok_or(Error::UnknownTask { task: *task })
+    }
+
+    fn state_mut(&mut self, task: &TaskId) -> Result<&mut CloudTask, Error> {
+        self.tasks
+            .get_mut(task)
+            .ok_or(Error::UnknownTask { task: *task })
+    }
+
+    /// The signed task.
+    pub fn task(&self, task: &TaskId) -> Result<&Signed<Task>, Error> {
+        Ok(&self.state(task)?.task)
+    }
+
+    /// The signed committee, once complete.
+    pub fn committee(&self, task: &TaskId) -> Result<Option<&Signed<Committee>>, Error> {
+        Ok(self.state(task)?.committee.as_ref())
+    }
+
+    /// Algorithm 1: checks a CP's request and admits it with the next index. `now` is the cloud's
+    /// clock in Unix seconds.
+    pub fn admit<R: CryptoRng + ?Sized>(
+        &mut self,
+        task: &TaskId,
+        request: &Signed<AdmissionRequest>,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<Admission, Error> {
+        let cp = request.signer.clone();
+        let refuse = |reason| Error::AdmissionRefused {
+            cp: cp.clone(),
+            reason,
+        };
+        let card = match self.roster.expect(&cp, Role::Cp) {
+            Ok(card) => card.clone(),
+            Err(_) => return Err(refuse(AdmissionRefusal::UnknownVid)),
+        };
+        request
+            .verify(task, &self.roster, Role::Cp)
+            .map_err(|_| refuse(AdmissionRefusal::BadSignature))?;
+        self.check_token(task, request)
+            .map_err(|_| refuse(AdmissionRefusal::TokenMismatch))?;
+        if request.body.timestamp.abs_diff(now) > self.window {
+            return Err(refuse(AdmissionRefusal::StaleTimestamp));
+        }
+        let identity = self.identity.clone();
+        let state = self.state_mut(task)?;
+        if state.nonces.contains(&request.body.nonce) {
+            return Err(refuse(AdmissionRefusal::ReplayedNonce));
+        }
+        if state.admitted.contains(&cp) {
+            return Err(refuse(AdmissionRefusal::AlreadyAdmitted));
+        }
+        if state.admitted.len() >= state.task.body.params.n as usize {
+            return Err(refuse(AdmissionRefusal::CommitteeFull));
+        }
+        state.nonces.insert(request.body.nonce);
+        state.admitted.push(cp.clone());
+        let index = state.admitted.len() as u32;
+        let context = seal_context(
+            INDEX_PURPOSE,
+            task,
+            (identity.id(), Role::Cloud),
+            (&cp, Role::Cp),
+            0,
+        );
+        let sealed_index = kem::seal(&card.kem_key, &context, &index.to_le_bytes(), rng);
+        let grant = Signed::sign(task, &identity, AdmissionGrant { cp, sealed_index });
+        let committee = self.complete_committee(task)?;
+        Ok(Admission { grant, committee })
+    }
+
+    fn check_token(&self, task: &TaskId, request: &Signed<AdmissionRequest>) -> Result<(), ()> {
+        let context = seal_context(
+            TOKEN_PURPOSE,
+            task,
+            (&request.signer, Role::Cp),
+            (self.identity.id(), Role::Cloud),
+            0,
+        );
+        let vid =
+            kem::open(self.identity.kem_secret(), &context, &request.body.token).map_err(|_| ())?;
+        (vid.as_slice() == request.signer.as_str().as_bytes())
+            .then_some(())
+            .ok_or(())
+    }
+
+    fn complete_committee(&mut self, task: &TaskId) -> Result<Option<Signed<Committee>>, Error> {
+        let identity = self.identity.clone();
+        let roster = self.roster.clone();
+        let state = self.state_mut(task)?;
+        if state.admitted.len() < state.task.body.params.n as usize || state.committee.is_some() {
+            return Ok(None);
+        }
+        let members = state
+            .admitted
+            .iter()
+            .zip(1..)
+            .map(|(cp, index)| {
+                let card = roster.expect(cp, Role::Cp)?.clone();
+                Ok(CommitteeMember { index, card })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let committee = Signed::sign(task, &identity, Committee { members });
+        state.committee = Some(committee.clone());
+        Ok(Some(committee))
+    }
+
+    /// Checks and stores a DP's bundle. Call before acknowledging it; an identical resend is
+    /// accepted again, a different second bundle from the same DP is refused.
+    pub fn accept_bundle(&mut self, task: &TaskId, bundle: Bundle) -> Result<(), Error> {
+        let roster = self.roster.clone();
+        let state = self.state_mut(task)?;
+        let violation = |reason: String| Error::ProtocolViolation {
+            task: *task,
+            reason,
+        };
+        if state.committee.is_none() {
+            return Err(violation("the committee is not complete yet".into()));
+        }
+        if state.input_set.is_some() {
+            return Err(violation("the input set is closed".into()));
+        }
+        let params = &state.task.body.params;
+        let dp = bundle.core.signer.clone();
+        if state.task.body.weight_of(&dp).is_none() {
+            return Err(violation(format!(
+                "{dp} is not a data provider of this task"
+            )));
+        }
+        bundle.core.verify(task, &roster, Role::Dp)?;
+        bundle.check_digests(task, params.n)?;
+        let commitments_ok = match params.mode {
+            Mode::Verifiable => commitments_of(&bundle.core.body, params.t).is_some(),
+            Mode::Fast => bundle.core.body.commitments.is_empty(),
+        };
+        if !commitments_ok {
+            return Err(violation(format!(
+                "bundle from {dp} has malformed commitments"
+            )));
+        }
+        match state.bundles.get(&dp) {
+            Some(existing) if existing == &bundle => Ok(()),
+            Some(_) => Err(violation(format!(
+                "{dp} already submitted a different bundle"
+            ))),
+            None => {
+                state.bundles.insert(dp, bundle);
+                Ok(())
+            }
+        }
+    }
+
+    /// Every stored bundle's share for CP `index`, in DP id order.
+    pub fn deliveries(&self, task: &TaskId, index: u32) -> Result<Vec<ShareDelivery>, Error> {
+        let state = self.state(task)?;
+        Ok(state
+            .bundles
+            .values()
+            .filter_map(|b| b.delivery(index))
+            .collect())
+    }
+
+    /// The share of DP `dp` for CP `index`, if stored.
+    pub fn delivery(
+        &self,
+        task: &TaskId,
+        dp: &PartyId,
+        index: u32,
+    ) -> Result<Option<ShareDelivery>, Error> {
+        Ok(self
+            .state(task)?
+            .bundles
+            .get(dp)
+            .and_then(|b| b.delivery(index)))
+    }
+
+    /// The DPs that have a stored bundle.
+    pub fn submitted(&self, task: &TaskId) -> Result<Vec<PartyId>, Error> {
+        Ok(self.state(task)?.bundles.keys().cloned().collect())
+    }
+
+    /// Takes a CP's verification report and judges its complaints.
+    pub fn accept_report(
+        &mut self,
+        task: &TaskId,
+        report: Signed<VerificationReport>,
+        gens: Option<&Generators>,
+    ) -> Result<(), Error> {
+        let roster = self.roster.clone();
+        let state = self.state_mut(task)?;
+        let violation = |reason: String| Error::ProtocolViolation {
+            task: *task,
+            reason,
+        };
+        let committee = state
+            .committee
+            .as_ref()
+            .ok_or_else(|| violation("no committee yet".into()))?
+            .body
+            .clone();
+        report.verify(task, &roster, Role::Cp)?;
+        if committee.index_of(&report.signer) != Some(report.body.index) {
+            return Err(violation(format!(
+                "{} reported for another index",
+                report.signer
+            )));
+        }
+        let field = state.task.body.field();
+        for complaint in &report.body.complaints {
+            let verdict = match state.bundles.get(&complaint.dp) {
+                Some(bundle) if complaint.index == report.body.index => with_field!(field, F => {
+                    arbiter::judge::<F>(&state.task.body, &committee, bundle, complaint, gens)
+                }),
+                _ => Verdict::Rejected,
+            };
+            let culprit = match verdict {
+                Verdict::Upheld => {
+                    state.upheld.insert(complaint.dp.clone());
+                    Culprit {
+                        party: complaint.dp.clone(),
+                        reason: CulpritReason::InvalidShare,
+                    }
+                }
+                Verdict::Rejected => Culprit {
+                    party: report.signer.clone(),
+                    reason: CulpritReason::FalseComplaint,
+                },
+            };
+            state.culprits.insert(culprit);
+        }
+        state.reports.insert(report.body.index, report);
+        Ok(())
+    }
+
+    /// The indices of the CPs that have reported.
+    pub fn reported(&self, task: &TaskId) -> Result<Vec<u32>, Error> {
+        Ok(self.state(task)?.reports.keys().copied().collect())
+    }
+
+    /// Fixes and signs the input set: DPs with a stored bundle and no upheld complaint.
+    pub fn close_input_set(&mut self, task: &TaskId) -> Result<Signed<InputSet>, Error> {
+        let identity = self.identity.clone();
+        let state = self.state_mut(task)?;
+        if let Some(existing) = &state.input_set {
+            return Ok(existing.clone());
+        }
+        let (included, excluded) = state
+            .task
+            .body
+            .params
+            .weights
+            .iter()
+            .map(|(dp, _)| dp.clone())
+            .partition(|dp| state.bundles.contains_key(dp) && !state.upheld.contains(dp));
+        let body = InputSet {
+            included,
+            excluded,
+            culprits: state.culprits.iter().cloned().collect(),
+        };
+        let signed = Signed::sign(task, &identity, body);
+        state.input_set = Some(signed.clone());
+        Ok(signed)
+    }
+
+    /// The signed commitments of every DP in the input set, for the edge.
+    pub fn summaries(&self, task: &TaskId) -> Result<Vec<Signed<BundleCore>>, Error> {
+        let state = self.state(task)?;
+        let input_set = state
+            .input_set
+            .as_ref()
+            .ok_or_else(|| Error::ProtocolViolation {
+                task: *task,
+                reason: "the input set is not closed".into(),
+            })?;
+        Ok(input_set
+            .body
+            .included
+            .iter()
+            .filter_map(|dp| state.bundles.get(dp).map(|b| b.core.clone()))
+            .collect())
+    }
+}
+
+impl CloudTask {
+    fn new(task: Signed<Task>) -> CloudTask {
+        CloudTask {
+            task,
+            admitted: Vec::new(),
+            nonces: BTreeSet::new(),
+            committee: None,
+            bundles: BTreeMap::new(),
+            reports: BTreeMap::new(),
+            upheld: BTreeSet::new(),
+            culprits: BTreeSet::new(),
+            input_set: None,
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! The computing party: decrypt, batch-verify and aggregate shares; complain about bad ones;
+//! produce the result share over the input set.
+//!
+//! Memory stays O(d) plus per-DP metadata: every accepted share is folded into the running
+//! aggregate `S = Σ w_u·s_u` at once. Should the input set leave out a DP this CP accepted (another
+//! CP's complaint was upheld), or include one it never saw, [`CpTask::finish`] takes those DPs'
+//! deliveries again and corrects the aggregate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use curve25519_dalek::RistrettoPoint;
+use rand_core::CryptoRng;
+
+use super::arbiter::{commitments_of, share_is_valid};
+use crate::Error;
+use crate::crypto::dleq;
+use crate::crypto::kem;
+use crate::crypto::pedersen::{self, BatchItem, Generators};
+use crate::field::Field;
+use crate::identity::{PartyId, Role, Roster, SecretIdentity};
+use crate::round1::{AdmissionGrant, AdmissionRequest, Committee, INDEX_PURPOSE, TOKEN_PURPOSE};
+use crate::round2::{SHARE_PURPOSE, ShareDelivery, SharePayload};
+use crate::round3::{Complaint, InputSet, VerificationReport};
+use crate::round4::{RESULT_PURPOSE, ResultPayload, ResultShare};
+use crate::sharing::SecretVec;
+use crate::signed::Signed;
+use crate::task::{Mode, Task, TaskId};
+use crate::wire::seal_context;
+
+/// Algorithm 1, CP side: `token = Enc(cloud, VID)`, a fresh nonce and the CP's clock `now`,
+/// signed. The request binds the task id, the VID, the nonce and the timestamp.
+pub fn admission_request<R: CryptoRng + ?Sized>(
+    identity: &SecretIdentity,
+    roster: &Roster,
+    task: &TaskId,
+    now: u64,
+    rng: &mut R,
+) -> Signed<AdmissionRequest> {
+    let cloud = roster.cloud();
+    let context = seal_context(
+        TOKEN_PURPOSE,
+        task,
+        (identity.id(), Role::Cp),
+        (&cloud.id, Role::Cloud),
+        0,
+    );
+    let token = kem::seal(
+        &cloud.kem_key,
+        &context,
+        identity.id().as_str().as_bytes(),
+        rng,
+    );
+    let mut nonce = [0u8; 16];
+    rng.fill_bytes(&mut nonce);
+    let body = AdmissionRequest {
+        token,
+        nonce,
+        timestamp: now,
+    };
+    Signed::sign(task, identity, body)
+}
+
+/// Algorithm 1, CP side: checks the cloud's grant and decrypts the index it assigns.
+pub fn read_grant(
+    identity: &SecretIdentity,
+    roster: &Roster,
+    task: &TaskId,
+    grant: &Signed<AdmissionGrant>,
+) -> Result<u32, Error> {
+    let cloud = grant.verify(task, roster, Role::Cloud)?;
+    let context = seal_context(
+        INDEX_PURPOSE,
+        task,
+        (&cloud.id, Role::Cloud),
+        (identity.id(), Role::Cp),
+        0,
+    );
+    let crypto = |source| Error::Crypto {
+        what: "admission grant",
+        sender: cloud.id.clone(),
+        source,
+    };
+    let plaintext =
+        kem::open(identity.kem_secret(), &context, &grant.body.sealed_index).map_err(crypto)?;
+    let bytes: [u8; 4] = plaintext.as_slice().try_into().map_err(|_| {
+        crypto(crate::crypto::CryptoError::LengthMismatch {
+            expected: 4,
+            got: plaintext.len(),
+        })
+    })?;
+    Ok(u32::from_le_bytes(bytes))
+}
+
+/// A delivery this CP refused without complaining: the relay (the cloud) is at fault, not the DP.
+#[derive(Debug)]
+pub struct Rejection {
+    /// The DP the delivery claims to come from.
+    pub dp: PartyId,
+    /// Why it was refused.
+    pub error: Error,
+}
+
+/// A decrypted, well-formed share, not yet checked against the commitments.
+struct Opened<F: Field> {
+    dp: PartyId,
+    weight: F,
+    share: SecretVec<F>,
+    blind: Option<F>,
+    commitments: Vec<RistrettoPoint>,
+}
+
+/// Why a delivery could not be opened.
+enum Fault {
+    /// The delivery is not what the DP signed, or not for this CP: refuse it.
+    Relay(Error),
+    /// The DP's share does not decrypt or parse: complain.
+    Dp,
+}
+
+/// One CP's state for one task.
+pub struct CpTask<F: Field> {
+    identity: Arc<SecretIdentity>,
+    roster: Arc<Roster>,
+    task: Task,
+    committee: Committee,
+    index: u32,
+    aggregate: SecretVec<F>,
+    blind_aggregate: F,
+    accepted: BTreeSet<PartyId>,
+    complaints: BTreeMap<PartyId, Complaint>,
+}
+
+impl<F: Field> CpTask<F> {
+    /// Joins a task as the committee member holding `identity`.
+    pub fn new(
+        identity: Arc<SecretIdentity>,
+        roster: Arc<Roster>,
+        task: &Signed<Task>,
+        committee: &Signed<Committee>,
+    ) -> Result<Self, Error> {
+        super::verify_setup(&roster, task, committee)?;
+        let task_body = task.body.clone();
+        let index =
+            committee
+                .body
+                .index_of(identity.id())
+                .ok_or_else(|| Error::ProtocolViolation {
+                    task: task_body.id,
+                    reason: format!("{} is not in the committee", identity.id()),
+                })?;
+        if F::ID != task_body.field() {
+            return Err(Error::ProtocolViolation {
+                task: task_body.id,
+                reason: format!("task computes in {}, not {}", task_body.field(), F::ID),
+            });
+        }
+        Ok(CpTask {
+            aggregate: SecretVec::zeros(task_body.dim()),
+            identity,
+            roster,
+            committee: committee.body.clone(),
+            index,
+            task: task_body,
+            blind_aggregate: F::ZERO,
+            accepted: BTreeSet::new(),
+            complaints: BTreeMap::new(),
+        })
+    }
+
+    /// This CP's index (its Shamir evaluation point).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The DPs whose shares are in the aggregate.
+    pub fn accepted(&self) -> &BTreeSet<PartyId> {
+        &self.accepted
+    }
+
+    /// Decrypts and checks a batch of deliveries, aggregates the valid shares and files complaints
+    /// about the invalid ones. Returns the deliveries refused as relay faults.
+    pub fn receive<R: CryptoRng + ?Sized>(
+        &mut self,
+        deliveries: &[ShareDelivery],
+        gens: Option<&Generators>,
+        rng: &mut R,
+    ) -> Vec<Rejection> {
+        let mut rejections = Vec::new();
+        let mut opened = Vec::new();
+        let mut opened_from = Vec::new();
+        for delivery in deliveries {
+            match self.open(delivery) {
+                Ok(o) => {
+                    opened.push(o);
+                    opened_from.push(delivery);
+                }
+                Err(Fault::Relay(error)) => rejections.push(Rejection {
+                    dp: delivery.core.signer.clone(),
+                    error,
+                }),
+                Err(Fault::Dp) => self.complain(delivery, rng),
+            }
+        }
+        let invalid = self.invalid_shares(&opened, gens, rng);
+        for (i, (o, delivery)) in opened.into_iter().zip(opened_from).enumerate() {
+            if invalid.contains(&i) {
+                self.complain(delivery, rng);
+            } else {
+                self.add(o);
+            }
+        }
+        rejections
+    }
+
+    /// Positions in `opened` of shares that fail the commitment check (verifiable mode): one
+    /// batched check, bisected only if it fails.
+    fn invalid_shares<R: CryptoRng + ?Sized>(
+        &self,
+        opened: &[Opened<F>],
+        gens: Option<&Generators>,
+        rng: &mut R,
+    ) -> BTreeSet<usize> {
+        let (Mode::Verifiable, Some(gens)) = (self.task.params.mode, gens) else {
+            return BTreeSet::new();
+        };
+        let items: Option<Vec<BatchItem<'_>>> = opened
+            .iter()
+            .map(|o| {
+                Some(BatchItem {
+                    commitments: &o.commitments,
+                    share: F::as_ristretto(&o.share)?,
+                    blind: F::as_ristretto(std::slice::from_ref(o.blind.as_ref()?))?[0],
+                })
+            })
+            .collect();
+        let Some(items) = items else {
+            return (0..opened.len()).collect();
+        };
+        let x = u64::from(self.index);
+        match pedersen::verify_batch(gens, x, &items, rng) {
+            Ok(true) => BTreeSet::new(),
+            _ => pedersen::find_invalid(gens, x, &items, rng)
+                .map(|v| v.into_iter().collect())
+                .unwrap_or_else(|_| (0..opened.len()).collect()),
+        }
+    }
+
+    fn share_context(&self, dp: &PartyId) -> Vec<u8> {
+        seal_context(
+            SHARE_PURPOSE,
+            &self.task.id,
+            (dp, Role::Dp),
+            (self.identity.id(), Role::Cp),
+            self.index,
+        )
+    }
+
+    fn open(&self, delivery: &ShareDelivery) -> Result<Opened<F>, Fault> {
+        let dp = delivery.core.signer.clone();
+        let relay = |reason: String| {
+            Fault::Relay(Error::ProtocolViolation {
+                task: self.task.id,
+                reason,
+            })
+        };
+        if delivery.index != self.index {
+            return Err(relay(format!("delivery for index {}", delivery.index)));
+        }
+        if self.accepted.contains(&dp) || self.complaints.contains_key(&dp) {
+            return Err(relay(format!("second delivery from {dp}")));
+        }
+        let weight = self
+            .task
+            .weight_of(&dp)
+            .ok_or_else(|| relay(format!("{dp} is not a data provider of this task")))?;
+        delivery
+            .core
+            .verify(&self.task.id, &self.roster, Role::Dp)
+            .map_err(Fault::Relay)?;
+        if !delivery.digest_matches() {
+            return Err(relay(format!(
+                "share from {dp} does not match its signed digest"
+            )));
+        }
+        let commitments = match self.task.params.mode {
+            Mode::Verifiable => commitments_of(&delivery.core.body, self.task.params.t)
+                .ok_or_else(|| relay(format!("malformed commitments from {dp}")))?,
+            Mode::Fast => Vec::new(),
+        };
+        let context = self.share_context(&dp);
+        let plaintext = kem::open(self.identity.kem_secret(), &context, &delivery.share)
+            .map_err(|_| Fault::Dp)?;
+        let payload =
+            SharePayload::<F>::from_bytes(&plaintext, self.task.dim()).map_err(|_| Fault::Dp)?;
+        if !share_is_valid_shape(&self.task, &payload) {
+            return Err(Fault::Dp);
+        }
+        let share = crate::sharing::Share {
+            id: self.index,
+            value: payload.share,
+        }
+        .expand(self.task.dim())
+        .map_err(|_| Fault::Dp)?;
+        let weight = self
+            .task
+            .plan
+            .encode_weight::<F>(weight)
+            .map_err(Fault::Relay)?;
+        Ok(Opened {
+            dp,
+            weight,
+            share,
+            blind: payload.blind,
+            commitments,
+        })
+    }
+
+    fn add(&mut self, o: Opened<F>) {
+        F::scale_add(self.aggregate.as_mut_slice(), o.weight, &o.share);
+        if let Some(b) = o.blind {
+            self.blind_aggregate += o.weight * b;
+        }
+        self.accepted.insert(o.dp);
+    }
+
+    fn remove(&mut self, o: Opened<F>) {
+        F::scale_add(self.aggregate.as_mut_slice(), -o.weight, &o.share);
+        if let Some(b) = o.blind {
+            self.blind_aggregate -= o.weight * b;
+        }
+        self.accepted.remove(&o.dp);
+    }
+
+    /// Files a complaint about `delivery`'s share: reveals its KEM shared secret with a DLEQ proof.
+    pub fn complain<R: CryptoRng + ?Sized>(&mut self, delivery: &ShareDelivery, rng: &mut R) {
+        let dp = delivery.core.signer.clone();
+        let context = self.share_context(&dp);
+        // A malformed ephemeral key cannot be proven about; an all-zero secret and proof make a
+        // complaint the arbiter rejects, which names this CP. That cannot happen with a digest
+        // that matched, since the cloud checks the bundle's points.
+        let (shared, proof) = dleq::prove(
+            self.identity.kem_secret(),
+            &delivery.share.ephemeral,
+            &context,
+            rng,
+        )
+        .map(|(s, p)| (s.to_bytes(), p.to_bytes()))
+        .unwrap_or(([0; 32], [0; 64]));
+        self.complaints.insert(
+            dp.clone(),
+            Complaint {
+                dp,
+                index: self.index,
+                shared_secret: shared,
+                proof,
+            },
+        );
+    }
+
+    /// The signed report of what this CP accepted and complained about.
+    pub fn report(&self) -> Signed<VerificationReport> {
+        let body = VerificationReport {
+            index: self.index,
+            accepted: self.accepted.iter().cloned().collect(),
+            complaints: self.complaints.values().cloned().collect(),
+        };
+        Signed::sign(&self.task.id, &self.identity, body)
+    }
+
+    /// The DPs whose deliveries [`CpTask::finish`] needs again: accepted but not in the input set,
+    /// or in the input set but not accepted.
+    pub fn needs_redelivery(&self, input_set: &InputSet) -> Vec<PartyId> {
+        let included: BTreeSet<&PartyId> = input_set.included.iter().collect();
+        let accepted: BTreeSet<&PartyId> = self.accepted.iter().collect();
+        included
+            .symmetric_difference(&accepted)
+            .map(|&p| p.clone())
+            .collect()
+    }
+
+    /// Aligns the aggregate with the signed input set (using `redeliveries` for the DPs named by
+    /// [`CpTask::needs_redelivery`]) and returns the result share.
+    pub fn finish(
+        &mut self,
+        input_set: &Signed<InputSet>,
+        redeliveries: &[ShareDelivery],
+        gens: Option<&Generators>,
+    ) -> Result<ResultPayload<F>, Error> {
+        input_set.verify(&self.task.id, &self.roster, Role::Cloud)?;
+        for dp in self.needs_redelivery(&input_set.body) {
+            let include = input_set.body.included.contains(&dp);
+            self.complaints.remove(&dp);
+            let was_accepted = self.accepted.remove(&dp);
+            let opened = redeliveries
+                .iter()
+                .find(|d| d.core.signer == dp)
+                .ok_or_else(|| {
+                    self.violation(format!("no delivery from {dp} to correct the aggregate"))
+                })
+                .and_then(|d| {
+                    self.open(d)
+                        .map_err(|_| self.violation(format!("the share of {dp} does not open")))
+                })?;
+            if include {
+                self.check_single(&dp, &opened, redeliveries, gens)?;
+                self.add(opened);
+            } else if was_accepted {
+                self.accepted.insert(dp);
+                self.remove(opened);
+            }
+        }
+        Ok(ResultPayload {
+            sum: self.aggregate.clone(),
+            blind: (self.task.params.mode == Mode::Verifiable).then_some(self.blind_aggregate),
+        })
+    }
+
+    fn check_single(
+        &self,
+        dp: &PartyId,
+        opened: &Opened<F>,
+        redeliveries: &[ShareDelivery],
+        gens: Option<&Generators>,
+    ) -> Result<(), Error> {
+        let delivery = redeliveries.iter().find(|d| &d.core.signer == dp);
+        let payload = SharePayload {
+            share: crate::sharing::ShareValue::Explicit(opened.share.clone()),
+            blind: opened.blind,
+        };
+        let valid = delivery
+            .is_some_and(|d| share_is_valid(&self.task, &d.core.body, self.index, &payload, gens));
+        if !valid {
+            return Err(self.violation(format!(
+                "the input set includes {dp}, whose share to this CP is invalid"
+            )));
+        }
+        Ok(())
+    }
+
+    fn violation(&self, reason: String) -> Error {
+        Error::ProtocolViolation {
+            task: self.task.id,
+            reason,
+        }
+    }
+
+    /// Seals `payload` to the edge and signs it.
+    pub fn seal_result<R: CryptoRng + ?Sized>(
+        &self,
+        payload: &ResultPayload<F>,
+        rng: &mut R,
+    ) -> Signed<ResultShare> {
+        let edge = self.roster.edge();
+        let context = seal_context(
+            RESULT_PURPOSE,
+            &self.task.id,
+            (self.identity.id(), Role::Cp),
+            (&edge.id, Role::Edge),
+            self.index,
+        );
+        let sealed = kem::seal(&edge.kem_key, &context, &payload.to_secret_bytes(), rng);
+        let body = ResultShare {
+            index: self.index,
+            sealed,
+        };
+        Signed::sign(&self.task.id, &self.identity, body)
+    }
+
+    /// The committee this CP belongs to.
+    pub fn committee(&self) -> &Committee {
+        &self.committee
+    }
+}
+
+/// Verifiable mode needs an explicit share and a blinding share; fast mode no blinding share.
+fn share_is_valid_shape<F: Field>(task: &Task, payload: &SharePayload<F>) -> bool {
+    match task.params.mode {
+        Mode::Verifiable => {
+            matches!(payload.share, crate::sharing::ShareValue::Explicit(_))
+                && payload.blind.is_some()
+        }
+        Mode::Fast => payload.blind.is_none(),
+    }
+}

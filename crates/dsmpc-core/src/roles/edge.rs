@@ -1,0 +1,374 @@
+//! The edge: checks result shares, names culprits, reconstructs and signs the result.
+//!
+//! In verifiable mode the edge combines the included DPs' commitments homomorphically,
+//! `C*_k = Σ_u w_u·C_uk`, and checks each CP's `(S_i, R_i)` against `Σ_k i^k·C*_k`; a share that
+//! fails names its CP. In fast mode there are no commitments: when more than t result shares
+//! arrive, the edge finds the degree-(t-1) polynomial most of them agree on and names the CPs off
+//! it, as long as the agreeing shares are a unique-decoding majority.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use curve25519_dalek::RistrettoPoint;
+use curve25519_dalek::traits::VartimeMultiscalarMul;
+use rand_core::CryptoRng;
+
+use super::arbiter::commitments_of;
+use crate::Error;
+use crate::crypto::kem;
+use crate::crypto::pedersen::{self, Generators};
+use crate::encoding::Encoding;
+use crate::field::{Field, Ristretto};
+use crate::identity::{PartyId, Role, Roster, SecretIdentity};
+use crate::polynomial::{id_points, lagrange_coefficients};
+use crate::round1::Committee;
+use crate::round2::BundleCore;
+use crate::round3::{Culprit, CulpritReason, InputSet};
+use crate::round4::{RESULT_PURPOSE, ResultPayload, ResultShare, TaskResult};
+use crate::sharing::interpolate_at_zero;
+use crate::signed::Signed;
+use crate::task::{Mode, Task};
+use crate::wire::seal_context;
+
+/// Largest number of t-subsets the fast-mode consistency search tries.
+const MAX_SUBSETS: usize = 20_000;
+
+/// The edge's state for one task.
+pub struct EdgeTask<F: Field> {
+    identity: Arc<SecretIdentity>,
+    roster: Arc<Roster>,
+    task: Task,
+    committee: Committee,
+    input_set: Option<InputSet>,
+    combined: Vec<RistrettoPoint>,
+    results: BTreeMap<u32, ResultPayload<F>>,
+    culprits: BTreeSet<Culprit>,
+}
+
+impl<F: Field> EdgeTask<F> {
+    /// Starts collecting results for a task.
+    pub fn new(
+        identity: Arc<SecretIdentity>,
+        roster: Arc<Roster>,
+        task: &Signed<Task>,
+        committee: &Signed<Committee>,
+    ) -> Result<Self, Error> {
+        super::verify_setup(&roster, task, committee)?;
+        if F::ID != task.body.field() {
+            return Err(Error::ProtocolViolation {
+                task: task.body.id,
+                reason: format!("task computes in {}, not {}", task.body.field(), F::ID),
+            });
+        }
+        Ok(EdgeTask {
+            identity,
+            roster,
+            task: task.body.clone(),
+            committee: committee.body.clone(),
+            input_set: None,
+            combined: Vec::new(),
+            results: BTreeMap::new(),
+            culprits: BTreeSet::new(),
+        })
+    }
+
+    fn violation(&self, reason: String) -> Error {
+        Error::ProtocolViolation {
+            task: self.task.id,
+            reason,
+        }
+    }
+
+    /// Takes the signed input set and, in verifiable mode, the signed commitments of every
+    /// included DP, and combines them with the DPs' weights.
+    pub fn set_input_set(
+        &mut self,
+        input_set: &Signed<InputSet>,
+        summaries: &[Signed<BundleCore>],
+    ) -> Result<(), Error> {
+        input_set.verify(&self.task.id, &self.roster, Role::Cloud)?;
+        if self.task.params.mode == Mode::Verifiable {
+            self.combined = self.combine_commitments(&input_set.body, summaries)?;
+        }
+        self.culprits
+            .extend(input_set.body.culprits.iter().cloned());
+        self.input_set = Some(input_set.body.clone());
+        Ok(())
+    }
+
+    fn combine_commitments(
+        &self,
+        input_set: &InputSet,
+        summaries: &[Signed<BundleCore>],
+    ) -> Result<Vec<RistrettoPoint>, Error> {
+        let by_dp: BTreeMap<&PartyId, &Signed<BundleCore>> =
+            summaries.iter().map(|s| (&s.signer, s)).collect();
+        let t = self.task.params.t as usize;
+        let mut weights = Vec::with_capacity(input_set.included.len());
+        let mut per_k: Vec<Vec<RistrettoPoint>> = vec![Vec::new(); t];
+        for dp in &input_set.included {
+            let summary = by_dp
+                .get(dp)
+                .ok_or_else(|| self.violation(format!("no commitments from {dp}")))?;
+            summary.verify(&self.task.id, &self.roster, Role::Dp)?;
+            let points = commitments_of(&summary.body, self.task.params.t)
+                .ok_or_else(|| self.violation(format!("malformed commitments from {dp}")))?;
+            let w = self
+                .task
+                .weight_of(dp)
+                .ok_or_else(|| self.violation(format!("{dp} is not in the task")))?;
+            weights.push(self.task.plan.encode_weight::<Ristretto>(w)?.0);
+            for (k, p) in points.into_iter().enumerate() {
+                per_k[k].push(p);
+            }
+        }
+        Ok(per_k
+            .iter()
+            .map(|points| RistrettoPoint::vartime_multiscalar_mul(&weights, points))
+            .collect())
+    }
+
+    /// Takes one CP's signed result share; a share that fails its check makes the CP a culprit.
+    pub fn receive(
+        &mut self,
+        share: &Signed<ResultShare>,
+        gens: Option<&Generators>,
+    ) -> Result<(), Error> {
+        share.verify(&self.task.id, &self.roster, Role::Cp)?;
+        let index = share.body.index;
+        if self.committee.index_of(&share.signer) != Some(index) {
+            return Err(self.violation(format!(
+                "{} sent a result share for index {index}",
+                share.signer
+            )));
+        }
+        if self.input_set.is_none() {
+            return Err(self.violation("result share before the input set".into()));
+        }
+        if self.results.contains_key(&index) {
+            return Err(self.violation(format!("second result share from {}", share.signer)));
+        }
+        let context = seal_context(
+            RESULT_PURPOSE,
+            &self.task.id,
+            (&share.signer, Role::Cp),
+            (self.identity.id(), Role::Edge),
+            index,
+        );
+        let opened = kem::open(self.identity.kem_secret(), &context, &share.body.sealed)
+            .ok()
+            .and_then(|pt| ResultPayload::<F>::from_bytes(&pt, self.task.dim()).ok());
+        match opened.filter(|p| self.result_is_valid(index, p, gens)) {
+            Some(payload) => {
+                self.results.insert(index, payload);
+            }
+            None => {
+                self.culprits.insert(Culprit {
+                    party: share.signer.clone(),
+                    reason: CulpritReason::InvalidResultShare,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn result_is_valid(
+        &self,
+        index: u32,
+        payload: &ResultPayload<F>,
+        gens: Option<&Generators>,
+    ) -> bool {
+        match (self.task.params.mode, gens) {
+            (Mode::Fast, _) => payload.blind.is_none(),
+            (Mode::Verifiable, Some(gens)) => {
+                let (Some(sum), Some(blind)) = (
+                    F::as_ristretto(&payload.sum),
+                    payload
+                        .blind
+                        .as_ref()
+                        .and_then(|b| F::as_ristretto(std::slice::from_ref(b))),
+                ) else {
+                    return false;
+                };
+                pedersen::verify_share(gens, &self.combined, u64::from(index), sum, &blind[0])
+                    .unwrap_or(false)
+            }
+            (Mode::Verifiable, None) => false,
+        }
+    }
+
+    /// Indices of the valid result shares received so far.
+    pub fn valid_indices(&self) -> Vec<u32> {
+        self.results.keys().copied().collect()
+    }
+
+    /// Reconstructs from t valid result shares, decodes, and signs the result.
+    pub fn finish<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+    ) -> Result<Signed<TaskResult>, Error> {
+        let input_set = self
+            .input_set
+            .clone()
+            .ok_or_else(|| self.violation("no input set".into()))?;
+        if self.task.params.mode == Mode::Fast {
+            self.drop_inconsistent(rng)?;
+        }
+        let scheme = self.task.scheme();
+        let needed = scheme.threshold();
+        let valid = self.results.len() as u32;
+        if valid < needed || (self.task.params.additive && valid != self.task.params.n) {
+            return Err(Error::NotEnoughResultShares {
+                valid,
+                needed,
+                culprits: self.culprits.iter().map(|c| c.party.clone()).collect(),
+            });
+        }
+        let used: Vec<(&u32, &ResultPayload<F>)> =
+            self.results.iter().take(needed as usize).collect();
+        let vectors: Vec<&[F]> = used.iter().map(|(_, p)| p.sum.as_slice()).collect();
+        let secret = if self.task.params.additive {
+            crate::sharing::sum_vectors(&vectors, self.task.dim())
+        } else {
+            let ids: Vec<u64> = used.iter().map(|(i, _)| u64::from(**i)).collect();
+            interpolate_at_zero(&ids, &vectors)?
+        };
+        let sums = secret
+            .iter()
+            .map(|&v| self.task.plan.decode_result(v))
+            .collect::<Result<Vec<i128>, Error>>()?;
+        let result = self.build_result(sums, input_set)?;
+        Ok(Signed::sign(&self.task.id, &self.identity, result))
+    }
+
+    fn build_result(&self, sums: Vec<i128>, input_set: InputSet) -> Result<TaskResult, Error> {
+        let weight_total = input_set
+            .included
+            .iter()
+            .filter_map(|dp| self.task.weight_of(dp))
+            .try_fold(0i128, |acc, w| acc.checked_add(w))
+            .ok_or_else(|| self.violation("total weight overflows".into()))?;
+        let weight_scale = match self.task.params.encoding {
+            Encoding::Exact { weight_scale, .. } => weight_scale,
+            Encoding::Modular { .. } => 0,
+        };
+        Ok(TaskResult {
+            function: self.task.params.function,
+            sums,
+            scale: self.task.plan.result_scale(),
+            weight_total,
+            weight_scale,
+            included: input_set.included,
+            excluded: input_set.excluded,
+            culprits: self.culprits.iter().cloned().collect(),
+        })
+    }
+
+    /// Fast mode: with more than t Shamir result shares, keeps those on the polynomial most agree
+    /// on and names the others; refuses when no unique-decoding majority exists.
+    fn drop_inconsistent<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<(), Error> {
+        let t = self.task.params.t as usize;
+        let count = self.results.len();
+        if self.task.params.additive || count <= t {
+            return Ok(());
+        }
+        // Compress each vector to one element with shared random weights: shares on one
+        // polynomial stay on one polynomial, and a vector off it stays off with probability 1-1/p.
+        let rho: Vec<F> = (0..self.task.dim()).map(|_| F::random(rng)).collect();
+        let points: Vec<(u32, F)> = self
+            .results
+            .iter()
+            .map(|(&i, p)| (i, F::dot(&p.sum, &rho)))
+            .collect();
+        let best = best_agreement(&points, t)?;
+        let max_errors = (count - t) / 2;
+        if best.len() < count - max_errors {
+            return Err(self.violation(format!(
+                "result shares disagree and only {} of {count} agree: cannot tell which CPs cheated",
+                best.len()
+            )));
+        }
+        let off: Vec<u32> = points
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|i| !best.contains(i))
+            .collect();
+        for index in off {
+            self.results.remove(&index);
+            if let Some(m) = self.committee.member(index) {
+                self.culprits.insert(Culprit {
+                    party: m.card.id.clone(),
+                    reason: CulpritReason::InconsistentResultShare,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The largest set of indices whose points lie on one polynomial of degree below `t`, found by
+/// trying t-subsets (at most [`MAX_SUBSETS`]).
+fn best_agreement<F: Field>(points: &[(u32, F)], t: usize) -> Result<BTreeSet<u32>, Error> {
+    let ids: Vec<u64> = points.iter().map(|(i, _)| u64::from(*i)).collect();
+    let xs = id_points::<F>(&ids)?;
+    let mut best = BTreeSet::new();
+    for subset in Subsets::new(points.len(), t).take(MAX_SUBSETS) {
+        let nodes: Vec<F> = subset.iter().map(|&k| xs[k]).collect();
+        let agree: BTreeSet<u32> = points
+            .iter()
+            .zip(&xs)
+            .filter(|((_, y), x)| {
+                lagrange_coefficients(&nodes, **x)
+                    .map(|l| {
+                        subset
+                            .iter()
+                            .zip(&l)
+                            .fold(F::ZERO, |acc, (&k, &c)| acc + c * points[k].1)
+                            == *y
+                    })
+                    .unwrap_or(false)
+            })
+            .map(|((i, _), _)| *i)
+            .collect();
+        if agree.len() > best.len() {
+            best = agree;
+        }
+        if best.len() == points.len() {
+            break;
+        }
+    }
+    Ok(best)
+}
+
+/// Iterates over the k-element subsets of `0..n` in lexicographic order.
+struct Subsets {
+    n: usize,
+    current: Option<Vec<usize>>,
+}
+
+impl Subsets {
+    fn new(n: usize, k: usize) -> Subsets {
+        Subsets {
+            n,
+            current: (k <= n).then(|| (0..k).collect()),
+        }
+    }
+}
+
+impl Iterator for Subsets {
+    type Item = Vec<usize>;
+
+    fn next(&mut self) -> Option<Vec<usize>> {
+        let out = self.current.clone()?;
+        let k = out.len();
+        let mut next = out.clone();
+        let advanced = (0..k).rev().find(|&i| next[i] < self.n - k + i).map(|i| {
+            next[i] += 1;
+            for j in i + 1..k {
+                next[j] = next[j - 1] + 1;
+            }
+        });
+        self.current = advanced.map(|_| next);
+        Some(out)
+    }
+}

@@ -1,0 +1,100 @@
+//! The four roles as state machines: each takes messages and returns messages, with no I/O.
+//!
+//! * [`cloud::Cloud`] publishes tasks, admits CPs (Algorithm 1), stores bundles, arbitrates
+//!   complaints and fixes the input set;
+//! * [`dp::Dp`] shares, commits, encrypts and signs an input (Algorithm 2);
+//! * [`cp::CpTask`] decrypts, batch-verifies and aggregates shares, complains about bad ones and
+//!   produces its result share;
+//! * [`edge::EdgeTask`] checks result shares, names culprits and reconstructs the result.
+//!
+//! Roles that handle field elements are generic over the task's [`Field`]; [`with_field!`]
+//! dispatches from a task's [`FieldId`] to the matching type.
+
+pub mod arbiter;
+pub mod cloud;
+pub mod cp;
+pub mod dp;
+pub mod edge;
+
+use crate::Error;
+use crate::crypto::pedersen::Generators;
+use crate::field::Field;
+use crate::identity::{Role, Roster};
+use crate::round1::Committee;
+use crate::signed::Signed;
+use crate::task::{Mode, Task};
+
+/// Runs `$body` with `$f` bound to the field type named by `$field` (a [`crate::field::FieldId`]).
+#[macro_export]
+macro_rules! with_field {
+    ($field:expr, $f:ident => $body:expr) => {
+        match $field {
+            $crate::field::FieldId::M31 => {
+                type $f = $crate::field::M31;
+                $body
+            }
+            $crate::field::FieldId::M61 => {
+                type $f = $crate::field::M61;
+                $body
+            }
+            $crate::field::FieldId::Ristretto255 => {
+                type $f = $crate::field::Ristretto;
+                $body
+            }
+        }
+    };
+}
+
+/// Checks a signed task and committee against the roster: both signed by the cloud, the committee
+/// of the task's size, and every member a CP whose keys match its roster card.
+pub fn verify_setup(
+    roster: &Roster,
+    task: &Signed<Task>,
+    committee: &Signed<Committee>,
+) -> Result<(), Error> {
+    let id = task.body.id;
+    task.verify(&id, roster, Role::Cloud)?;
+    committee.verify(&id, roster, Role::Cloud)?;
+    let members = &committee.body.members;
+    if members.len() != task.body.params.n as usize {
+        return Err(Error::ProtocolViolation {
+            task: id,
+            reason: format!(
+                "committee has {} members, the task needs {}",
+                members.len(),
+                task.body.params.n
+            ),
+        });
+    }
+    for m in members {
+        if roster.expect(&m.card.id, Role::Cp)? != &m.card {
+            return Err(Error::ProtocolViolation {
+                task: id,
+                reason: format!("committee keys of {} differ from the roster", m.card.id),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `F` is the task's field and, in verifiable mode, that generators cover the dimension.
+pub fn check_field<F: Field>(task: &Task, gens: Option<&Generators>) -> Result<(), Error> {
+    let violation = |reason: String| Error::ProtocolViolation {
+        task: task.id,
+        reason,
+    };
+    if F::ID != task.field() {
+        return Err(violation(format!(
+            "task computes in {}, not {}",
+            task.field(),
+            F::ID
+        )));
+    }
+    if task.params.mode == Mode::Verifiable && gens.is_none_or(|g| g.len() < task.dim()) {
+        return Err(violation(format!(
+            "verifiable mode needs {} Pedersen generators",
+            task.dim()
+        )));
+    }
+    Ok(())
+}

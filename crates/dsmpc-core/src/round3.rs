@@ -1,0 +1,151 @@
+//! Round 3 — verification and the input set.
+//!
+//! Each CP checks its shares against the DPs' commitments and reports which it accepted. For a share
+//! that fails, it files a [`Complaint`] anyone can check: it reveals the KEM shared secret of that
+//! one sealed share with a Chaum–Pedersen proof that the secret is correct, so the cloud (or an
+//! auditor) can decrypt that share alone and see whether it matches the commitments — without
+//! trusting the CP. The cloud then signs the [`InputSet`]: the DPs whose bundles arrived whole and
+//! drew no upheld complaint, and the culprits it found.
+
+use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::identity::PartyId;
+use crate::signed::Signable;
+use crate::task::named_enum;
+
+/// A CP's verifiable accusation that DP `dp` sent it an invalid share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Complaint {
+    /// The accused data provider.
+    pub dp: PartyId,
+    /// The complaining CP's index.
+    pub index: u32,
+    /// The KEM shared secret of the sealed share (compressed point).
+    pub shared_secret: [u8; 32],
+    /// DLEQ proof that the shared secret belongs to the CP's KEM key and the share's ephemeral key.
+    pub proof: [u8; 64],
+}
+
+impl Encode for Complaint {
+    fn encode(&self, w: &mut Writer) {
+        self.dp.encode(w);
+        w.u32(self.index);
+        w.fixed(&self.shared_secret);
+        w.fixed(&self.proof);
+    }
+}
+
+impl Decode for Complaint {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(Complaint {
+            dp: PartyId::decode(r)?,
+            index: r.u32("index")?,
+            shared_secret: r.array("shared secret")?,
+            proof: r.array("proof")?,
+        })
+    }
+}
+
+/// CP → cloud: what the CP verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationReport {
+    /// The reporting CP's index.
+    pub index: u32,
+    /// DPs whose shares verified and were aggregated, in id order.
+    pub accepted: Vec<PartyId>,
+    /// Complaints against DPs whose shares did not.
+    pub complaints: Vec<Complaint>,
+}
+
+impl Encode for VerificationReport {
+    fn encode(&self, w: &mut Writer) {
+        w.u32(self.index);
+        w.list(&self.accepted, |w, id| id.encode(w));
+        w.list(&self.complaints, |w, c| c.encode(w));
+    }
+}
+
+impl Decode for VerificationReport {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(VerificationReport {
+            index: r.u32("index")?,
+            accepted: r.list("accepted", 2, PartyId::decode)?,
+            complaints: r.list("complaints", 102, Complaint::decode)?,
+        })
+    }
+}
+
+impl Signable for VerificationReport {
+    const LABEL: &'static str = "verification-report";
+}
+
+named_enum!(
+    /// Why a party is named a culprit.
+    CulpritReason, "culprit reason" {
+        /// A DP sent a CP a share inconsistent with its commitments (upheld complaint).
+        InvalidShare = (1, "invalid-share"),
+        /// A CP complained about a share that was valid, or with an invalid proof.
+        FalseComplaint = (2, "false-complaint"),
+        /// A CP's result share failed the check against the combined commitments.
+        InvalidResultShare = (3, "invalid-result-share"),
+        /// A CP's result share is off the polynomial the other result shares agree on (fast mode).
+        InconsistentResultShare = (4, "inconsistent-result-share"),
+    }
+);
+
+/// A party found cheating, and how.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Culprit {
+    /// The cheating party.
+    pub party: PartyId,
+    /// What it did.
+    pub reason: CulpritReason,
+}
+
+impl Encode for Culprit {
+    fn encode(&self, w: &mut Writer) {
+        self.party.encode(w);
+        self.reason.encode(w);
+    }
+}
+
+impl Decode for Culprit {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(Culprit {
+            party: PartyId::decode(r)?,
+            reason: CulpritReason::decode(r)?,
+        })
+    }
+}
+
+/// Cloud → CPs and edge: the DPs every CP aggregates, fixed once for the task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSet {
+    /// DPs whose shares are aggregated, in id order.
+    pub included: Vec<PartyId>,
+    /// DPs of the task that are not (no whole bundle, or an upheld complaint), in id order.
+    pub excluded: Vec<PartyId>,
+    /// Parties caught cheating so far.
+    pub culprits: Vec<Culprit>,
+}
+
+impl Encode for InputSet {
+    fn encode(&self, w: &mut Writer) {
+        w.list(&self.included, |w, id| id.encode(w));
+        w.list(&self.excluded, |w, id| id.encode(w));
+        w.list(&self.culprits, |w, c| c.encode(w));
+    }
+}
+
+impl Decode for InputSet {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(InputSet {
+            included: r.list("included", 2, PartyId::decode)?,
+            excluded: r.list("excluded", 2, PartyId::decode)?,
+            culprits: r.list("culprits", 3, Culprit::decode)?,
+        })
+    }
+}
+
+impl Signable for InputSet {
+    const LABEL: &'static str = "input-set";
+}

@@ -1,0 +1,402 @@
+//! The task: what is computed, over whose inputs, by how many parties, in which field.
+//!
+//! The cloud signs a [`Task`]; every party checks the signature and re-derives the field from the
+//! declared bounds ([`crate::encoding::Plan`]), so no party computes in a field that could wrap.
+
+use std::fmt;
+
+use crate::Error;
+use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::encoding::{Encoding, FieldPolicy, InputRange, Plan};
+use crate::field::FieldId;
+use crate::identity::PartyId;
+use crate::sharing::{MAX_DIM, Scheme};
+use crate::signed::Signable;
+
+/// A task's 16-byte random identifier.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub [u8; 16]);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskId({self})")
+    }
+}
+
+impl std::str::FromStr for TaskId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<TaskId, Error> {
+        let invalid = || Error::InvalidParameters {
+            reason: format!("task id {s:?} is not 32 hexadecimal digits"),
+        };
+        if s.len() != 32 || !s.is_ascii() {
+            return Err(invalid());
+        }
+        let mut id = [0u8; 16];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
+        }
+        Ok(TaskId(id))
+    }
+}
+
+impl Encode for TaskId {
+    fn encode(&self, w: &mut Writer) {
+        w.fixed(&self.0);
+    }
+}
+
+impl Decode for TaskId {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(TaskId(r.array("task id")?))
+    }
+}
+
+/// Declares a fieldless enum with names and one-byte wire codes, plus its `Display`, `FromStr`
+/// and codec impls, so every such enum is spelled the same way.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident = ($code:literal, $text:literal)),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every variant.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name used on the command line and in output.
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// The one-byte wire code.
+            pub fn code(self) -> u8 {
+                match self { $($name::$variant => $code),+ }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::Error;
+
+            fn from_str(s: &str) -> Result<$name, $crate::Error> {
+                $name::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
+                    let names: Vec<&str> = $name::ALL.iter().map(|v| v.name()).collect();
+                    $crate::Error::InvalidParameters {
+                        reason: format!("unknown {} {s:?}; expected one of {}", $what, names.join(", ")),
+                    }
+                })
+            }
+        }
+
+        impl $crate::codec::Encode for $name {
+            fn encode(&self, w: &mut $crate::codec::Writer) {
+                w.u8(self.code());
+            }
+        }
+
+        impl $crate::codec::Decode for $name {
+            fn decode(r: &mut $crate::codec::Reader<'_>) -> Result<Self, $crate::codec::CodecError> {
+                let code = r.u8($what)?;
+                $name::ALL.iter().copied().find(|v| v.code() == code)
+                    .ok_or($crate::codec::CodecError::InvalidValue { what: $what })
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+named_enum!(
+    /// What the task computes.
+    Function, "function" {
+        /// `Σ x_u`.
+        Sum = (1, "sum"),
+        /// `Σ w_u·x_u`.
+        WeightedSum = (2, "weighted-sum"),
+        /// `Σ x_u / N`.
+        Mean = (3, "mean"),
+        /// `Σ w_u·x_u / Σ w_u`.
+        WeightedMean = (4, "weighted-mean"),
+    }
+);
+
+impl Function {
+    /// Whether the function uses per-DP weights (otherwise every weight is 1).
+    pub fn is_weighted(self) -> bool {
+        matches!(self, Function::WeightedSum | Function::WeightedMean)
+    }
+
+    /// Whether the result is divided by the total weight of the input set.
+    pub fn is_mean(self) -> bool {
+        matches!(self, Function::Mean | Function::WeightedMean)
+    }
+}
+
+named_enum!(
+    /// How shares are protected against cheating data providers and computing parties.
+    Mode, "mode" {
+        /// Pedersen-committed Shamir shares over ristretto255; every share and result is checked.
+        Verifiable = (1, "verifiable"),
+        /// No commitments, seed-compressed shares, the smallest field that fits.
+        Fast = (2, "fast"),
+    }
+);
+
+/// What the cloud is asked to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskParams {
+    /// The function.
+    pub function: Function,
+    /// Elements per input vector.
+    pub dim: u32,
+    /// How values map into the field.
+    pub encoding: Encoding,
+    /// The data providers allowed to contribute, each with its weight mantissa (at the encoding's
+    /// weight scale; 1 at scale 0 for unweighted functions), in id order, without duplicates.
+    pub weights: Vec<(PartyId, i128)>,
+    /// Committee size.
+    pub n: u32,
+    /// Threshold: result shares needed to reconstruct.
+    pub t: u32,
+    /// Additive n-of-n sharing instead of Shamir (needs t = n and fast mode).
+    pub additive: bool,
+    /// Verifiable or fast.
+    pub mode: Mode,
+    /// Seconds (Unix time) by which the committee must be admitted.
+    pub admission_deadline: u64,
+    /// Seconds (Unix time) at which the input set closes.
+    pub submission_deadline: u64,
+}
+
+/// A validated task: its parameters, id, and the field and bound they imply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// The task's id.
+    pub id: TaskId,
+    /// Its parameters.
+    pub params: TaskParams,
+    /// The field and bound derived from the parameters.
+    pub plan: Plan,
+}
+
+impl Task {
+    /// Validates `params` and derives the plan.
+    pub fn new(id: TaskId, params: TaskParams) -> Result<Task, Error> {
+        let reason = |r: String| Error::InvalidParameters { reason: r };
+        if params.dim == 0 || params.dim as usize > MAX_DIM {
+            return Err(Error::InvalidDimension {
+                dim: params.dim as usize,
+                max: MAX_DIM,
+            });
+        }
+        Self::check_scheme(&params)?;
+        Self::check_weights(&params)?;
+        if params.submission_deadline < params.admission_deadline {
+            return Err(reason(
+                "the submission deadline precedes the admission deadline".into(),
+            ));
+        }
+        let policy = match params.mode {
+            Mode::Verifiable => FieldPolicy::Verifiable,
+            Mode::Fast => FieldPolicy::Smallest,
+        };
+        let weights: Vec<i128> = params.weights.iter().map(|(_, w)| *w).collect();
+        let plan = Plan::new(params.encoding, &weights, policy)?;
+        Ok(Task { id, params, plan })
+    }
+
+    fn check_scheme(params: &TaskParams) -> Result<(), Error> {
+        Scheme::shamir(params.n, params.t)?;
+        let problem = if params.additive && params.t != params.n {
+            "additive sharing needs t = n"
+        } else if params.additive && params.mode == Mode::Verifiable {
+            "verifiable mode uses Shamir sharing; choose t = n without additive sharing"
+        } else {
+            return Ok(());
+        };
+        Err(Error::InvalidParameters {
+            reason: problem.into(),
+        })
+    }
+
+    fn check_weights(params: &TaskParams) -> Result<(), Error> {
+        let reason = |r: String| Err(Error::InvalidParameters { reason: r });
+        if params.weights.is_empty() {
+            return reason("a task needs at least one data provider".into());
+        }
+        if params.weights.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return reason("data providers must be listed once each, in id order".into());
+        }
+        let unit = match params.encoding {
+            Encoding::Exact { weight_scale, .. } => 10i128.pow(weight_scale),
+            Encoding::Modular { .. } => 1,
+        };
+        if !params.function.is_weighted() && params.weights.iter().any(|(_, w)| *w != unit) {
+            return reason(format!(
+                "{} gives every data provider weight 1",
+                params.function
+            ));
+        }
+        Ok(())
+    }
+
+    /// The sharing scheme.
+    pub fn scheme(&self) -> Scheme {
+        if self.params.additive {
+            Scheme::Additive { n: self.params.n }
+        } else {
+            Scheme::Shamir {
+                n: self.params.n,
+                t: self.params.t,
+            }
+        }
+    }
+
+    /// The field the task computes in.
+    pub fn field(&self) -> FieldId {
+        self.plan.field
+    }
+
+    /// The vector length.
+    pub fn dim(&self) -> usize {
+        self.params.dim as usize
+    }
+
+    /// The weight mantissa of data provider `dp`, if it may contribute.
+    pub fn weight_of(&self, dp: &PartyId) -> Option<i128> {
+        self.params
+            .weights
+            .binary_search_by(|(id, _)| id.cmp(dp))
+            .ok()
+            .map(|i| self.params.weights[i].1)
+    }
+}
+
+impl Encode for Encoding {
+    fn encode(&self, w: &mut Writer) {
+        match *self {
+            Encoding::Exact {
+                input_scale,
+                weight_scale,
+                range,
+            } => {
+                w.u8(1);
+                w.u32(input_scale);
+                w.u32(weight_scale);
+                w.i128(range.min);
+                w.i128(range.max);
+            }
+            Encoding::Modular { field } => {
+                w.u8(2);
+                w.u8(field.code());
+            }
+        }
+    }
+}
+
+impl Decode for Encoding {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        match r.u8("encoding")? {
+            1 => {
+                let input_scale = r.u32("input scale")?;
+                let weight_scale = r.u32("weight scale")?;
+                let (min, max) = (r.i128("minimum")?, r.i128("maximum")?);
+                let range = InputRange::new(min, max).map_err(|_| CodecError::InvalidValue {
+                    what: "input range",
+                })?;
+                Ok(Encoding::Exact {
+                    input_scale,
+                    weight_scale,
+                    range,
+                })
+            }
+            2 => {
+                let field = FieldId::from_code(r.u8("field")?)
+                    .ok_or(CodecError::InvalidValue { what: "field" })?;
+                Ok(Encoding::Modular { field })
+            }
+            _ => Err(CodecError::InvalidValue { what: "encoding" }),
+        }
+    }
+}
+
+impl Encode for Task {
+    fn encode(&self, w: &mut Writer) {
+        let p = &self.params;
+        self.id.encode(w);
+        p.function.encode(w);
+        w.u32(p.dim);
+        p.encoding.encode(w);
+        w.list(&p.weights, |w, (id, weight)| {
+            id.encode(w);
+            w.i128(*weight);
+        });
+        w.u32(p.n);
+        w.u32(p.t);
+        w.u8(u8::from(p.additive));
+        p.mode.encode(w);
+        w.u64(p.admission_deadline);
+        w.u64(p.submission_deadline);
+        w.u8(self.plan.field.code());
+    }
+}
+
+impl Decode for Task {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let id = TaskId::decode(r)?;
+        let function = Function::decode(r)?;
+        let dim = r.u32("dim")?;
+        let encoding = Encoding::decode(r)?;
+        let weights = r.list("weights", 17, |r| {
+            Ok((PartyId::decode(r)?, r.i128("weight")?))
+        })?;
+        let (n, t) = (r.u32("n")?, r.u32("t")?);
+        let additive = match r.u8("additive")? {
+            0 => false,
+            1 => true,
+            _ => {
+                return Err(CodecError::InvalidValue {
+                    what: "additive flag",
+                });
+            }
+        };
+        let mode = Mode::decode(r)?;
+        let admission_deadline = r.u64("admission deadline")?;
+        let submission_deadline = r.u64("submission deadline")?;
+        let field = r.u8("field")?;
+        let params = TaskParams {
+            function,
+            dim,
+            encoding,
+            weights,
+            n,
+            t,
+            additive,
+            mode,
+            admission_deadline,
+            submission_deadline,
+        };
+        let task = Task::new(id, params).map_err(|_| CodecError::InvalidValue { what: "task" })?;
+        // Every party derives the field itself; a task naming another field is refused.
+        if task.plan.field.code() != field {
+            return Err(CodecError::InvalidValue { what: "task field" });
+        }
+        Ok(task)
+    }
+}
+
+impl Signable for Task {
+    const LABEL: &'static str = "task";
+}
