@@ -8,8 +8,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use curve25519_dalek::MontgomeryPoint;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
@@ -136,6 +138,8 @@ pub struct IdentityCard {
     pub verifying_key: VerifyingKey,
     /// Encrypts to the party.
     pub kem_key: KemPublicKey,
+    /// The party's X25519 static key for Noise channels.
+    pub noise_key: [u8; 32],
 }
 
 impl IdentityCard {
@@ -155,6 +159,7 @@ impl Encode for IdentityCard {
         w.u8(self.role.code());
         w.fixed(self.verifying_key.as_bytes());
         w.fixed(&self.kem_key.to_bytes());
+        w.fixed(&self.noise_key);
     }
 }
 
@@ -170,14 +175,19 @@ impl Decode for IdentityCard {
         })?;
         let kem_key = KemPublicKey::from_bytes(&r.array("kem key")?)
             .map_err(|_| CodecError::InvalidValue { what: "kem key" })?;
+        let noise_key = r.array("noise key")?;
         Ok(IdentityCard {
             id,
             role,
             verifying_key,
             kem_key,
+            noise_key,
         })
     }
 }
+
+/// Length of [`SecretIdentity::secret_bytes`]: signing seed ‖ KEM scalar ‖ Noise X25519 secret.
+pub const SECRET_KEY_LEN: usize = 96;
 
 /// A party's secret keys and its card. Zeroized on drop (the key types zeroize themselves);
 /// `Debug` shows only the card.
@@ -185,6 +195,7 @@ pub struct SecretIdentity {
     card: IdentityCard,
     signing_key: SigningKey,
     kem_key: KemSecretKey,
+    noise_key: Zeroizing<[u8; 32]>,
 }
 
 impl SecretIdentity {
@@ -192,20 +203,30 @@ impl SecretIdentity {
     pub fn generate<R: CryptoRng + ?Sized>(id: PartyId, role: Role, rng: &mut R) -> Self {
         let signing_key = SigningKey::generate(rng);
         let kem_key = KemSecretKey::generate(rng);
-        Self::from_keys(id, role, signing_key, kem_key)
+        let mut noise_key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(noise_key.as_mut());
+        Self::from_keys(id, role, signing_key, kem_key, noise_key)
     }
 
-    fn from_keys(id: PartyId, role: Role, signing_key: SigningKey, kem_key: KemSecretKey) -> Self {
+    fn from_keys(
+        id: PartyId,
+        role: Role,
+        signing_key: SigningKey,
+        kem_key: KemSecretKey,
+        noise_key: Zeroizing<[u8; 32]>,
+    ) -> Self {
         let card = IdentityCard {
             id,
             role,
             verifying_key: signing_key.verifying_key(),
             kem_key: kem_key.public_key(),
+            noise_key: MontgomeryPoint::mul_base_clamped(*noise_key).to_bytes(),
         };
         SecretIdentity {
             card,
             signing_key,
             kem_key,
+            noise_key,
         }
     }
 
@@ -229,28 +250,44 @@ impl SecretIdentity {
         &self.kem_key
     }
 
-    /// The secret keys as 64 bytes (signing seed ‖ KEM scalar), for a key file.
-    pub fn secret_bytes(&self) -> zeroize::Zeroizing<[u8; 64]> {
-        let mut out = zeroize::Zeroizing::new([0u8; 64]);
+    /// The X25519 static secret for Noise channels (clamped by X25519 when used).
+    pub fn noise_secret(&self) -> &[u8; 32] {
+        &self.noise_key
+    }
+
+    /// The secret keys as [`SECRET_KEY_LEN`] bytes (signing seed ‖ KEM scalar ‖ Noise secret),
+    /// for a key file.
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; SECRET_KEY_LEN]> {
+        let mut out = Zeroizing::new([0u8; SECRET_KEY_LEN]);
         out[..32].copy_from_slice(self.signing_key.as_bytes());
-        out[32..].copy_from_slice(&self.kem_key.to_bytes());
+        out[32..64].copy_from_slice(&self.kem_key.to_bytes());
+        out[64..].copy_from_slice(self.noise_key.as_ref());
         out
     }
 
     /// Restores an identity from [`SecretIdentity::secret_bytes`].
-    pub fn from_secret_bytes(id: PartyId, role: Role, bytes: &[u8; 64]) -> Result<Self, Error> {
-        let mut seed = [0u8; 32];
-        seed.copy_from_slice(&bytes[..32]);
-        let signing_key = SigningKey::from_bytes(&seed);
-        zeroize::Zeroize::zeroize(&mut seed);
-        let mut kem = [0u8; 32];
-        kem.copy_from_slice(&bytes[32..]);
-        let kem_key = KemSecretKey::from_bytes(&kem);
-        zeroize::Zeroize::zeroize(&mut kem);
-        let kem_key = kem_key.map_err(|_| Error::InvalidParameters {
-            reason: format!("the KEM key of {id} is not a valid scalar"),
-        })?;
-        Ok(Self::from_keys(id, role, signing_key, kem_key))
+    pub fn from_secret_bytes(
+        id: PartyId,
+        role: Role,
+        bytes: &[u8; SECRET_KEY_LEN],
+    ) -> Result<Self, Error> {
+        let part = |range: std::ops::Range<usize>| {
+            let mut key = Zeroizing::new([0u8; 32]);
+            key.copy_from_slice(&bytes[range]);
+            key
+        };
+        let signing_key = SigningKey::from_bytes(&part(0..32));
+        let kem_key =
+            KemSecretKey::from_bytes(&part(32..64)).map_err(|_| Error::InvalidParameters {
+                reason: format!("the KEM key of {id} is not a valid scalar"),
+            })?;
+        Ok(Self::from_keys(
+            id,
+            role,
+            signing_key,
+            kem_key,
+            part(64..96),
+        ))
     }
 }
 

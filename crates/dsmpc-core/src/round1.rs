@@ -123,7 +123,7 @@ impl Encode for Committee {
 
 impl Decode for Committee {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let members = r.list("committee", 70, |r| {
+        let members = r.list("committee", 102, |r| {
             Ok(CommitteeMember {
                 index: r.u32("index")?,
                 card: IdentityCard::decode(r)?,
