@@ -28,6 +28,7 @@ use crate::roles::cp::{CpTask, admission_request, read_grant};
 use crate::roles::dp::Dp;
 use crate::roles::edge::EdgeTask;
 use crate::round1::Committee;
+use crate::round2::{Bundle, share_digest};
 use crate::round4::TaskResult;
 use crate::sharing::ShareValue;
 use crate::signed::Signed;
@@ -49,6 +50,8 @@ pub struct Faults {
     pub cheat_dps: Vec<(usize, u32)>,
     /// (CP, DP): the CP complains about the DP's valid share.
     pub false_complaints: Vec<(u32, usize)>,
+    /// (DP, CP): the DP seals garbage that does not decrypt to that CP (and signs it).
+    pub garbage_dps: Vec<(usize, u32)>,
 }
 
 /// One task to run: parameters, inputs and faults.
@@ -190,13 +193,76 @@ impl Wire {
     }
 }
 
-/// Everyone's keys.
-struct Parties {
-    roster: Arc<Roster>,
-    cloud: Arc<SecretIdentity>,
-    edge: Arc<SecretIdentity>,
-    cps: Vec<Arc<SecretIdentity>>,
-    dps: Vec<Arc<SecretIdentity>>,
+/// Everyone's keys and the roster: `cloud`, `edge`, `cp1..cpn`, `dp1..dpN`.
+pub struct Parties {
+    /// The roster of every card below.
+    pub roster: Arc<Roster>,
+    /// The cloud's keys.
+    pub cloud: Arc<SecretIdentity>,
+    /// The edge's keys.
+    pub edge: Arc<SecretIdentity>,
+    /// The CPs' keys, cp1 first.
+    pub cps: Vec<Arc<SecretIdentity>>,
+    /// The DPs' keys, dp1 first.
+    pub dps: Vec<Arc<SecretIdentity>>,
+}
+
+/// The state a run starts sharing from: keys, the cloud, the signed task, the admitted committee
+/// and (verifiable mode) the Pedersen generators. Benchmarks drive the roles from here.
+pub struct World {
+    /// Everyone's keys.
+    pub parties: Parties,
+    /// The cloud, holding the task.
+    pub cloud: Cloud,
+    /// The signed task.
+    pub task: Signed<Task>,
+    /// The signed committee.
+    pub committee: Signed<Committee>,
+    /// Generators for the task's dimension (verifiable mode).
+    pub gens: Option<Generators>,
+}
+
+impl World {
+    /// Generates keys, creates the task and admits the committee.
+    pub fn new<R: CryptoRng + ?Sized>(scenario: &Scenario, rng: &mut R) -> Result<World, Error> {
+        World::build(scenario, &mut Wire::default(), rng)
+    }
+
+    fn build<R: CryptoRng + ?Sized>(
+        scenario: &Scenario,
+        wire: &mut Wire,
+        rng: &mut R,
+    ) -> Result<World, Error> {
+        let parties = Parties::generate(scenario.n, scenario.inputs.len(), rng);
+        let mut cloud = Cloud::new(
+            parties.cloud.clone(),
+            parties.roster.clone(),
+            DEFAULT_ADMISSION_WINDOW,
+        );
+        let task = cloud.create_task(scenario.params(), rng)?;
+        let id = task.body.id;
+        let task = match wire.send(id, parties.cloud.id(), Message::Task(task))? {
+            Message::Task(t) => t,
+            _ => unreachable!("the codec preserves the kind"),
+        };
+        let gens =
+            match scenario.mode {
+                Mode::Verifiable => Some(Generators::derive(task.body.dim()).map_err(|e| {
+                    Error::InvalidParameters {
+                        reason: e.to_string(),
+                    }
+                })?),
+                Mode::Fast => None,
+            };
+        let committee = admit_all(&mut cloud, &parties, &task, wire, rng)?;
+        Ok(World {
+            parties,
+            cloud,
+            task,
+            committee,
+            gens,
+        })
+    }
 }
 
 impl Parties {
@@ -242,31 +308,16 @@ fn run_in<F: Field, R: CryptoRng + ?Sized>(
     scenario: &Scenario,
     rng: &mut R,
 ) -> Result<Outcome, Error> {
-    let parties = Parties::generate(scenario.n, scenario.inputs.len(), rng);
     let mut wire = Wire::default();
-    let mut cloud = Cloud::new(
-        parties.cloud.clone(),
-        parties.roster.clone(),
-        DEFAULT_ADMISSION_WINDOW,
-    );
-    let task = cloud.create_task(scenario.params(), rng)?;
+    let World {
+        parties,
+        mut cloud,
+        task,
+        committee,
+        gens,
+    } = World::build(scenario, &mut wire, rng)?;
     let id = task.body.id;
-    let task = match wire.send(id, parties.cloud.id(), Message::Task(task))? {
-        Message::Task(t) => t,
-        _ => unreachable!("the codec preserves the kind"),
-    };
-    let gens = match scenario.mode {
-        Mode::Verifiable => {
-            Some(
-                Generators::derive(task.body.dim()).map_err(|e| Error::InvalidParameters {
-                    reason: e.to_string(),
-                })?,
-            )
-        }
-        Mode::Fast => None,
-    };
     let gens = gens.as_ref();
-    let committee = admit_all(&mut cloud, &parties, &task, &mut wire, rng)?;
     submit_all::<F, R>(
         &mut cloud, &parties, scenario, &task, &committee, gens, &mut wire, rng,
     )?;
@@ -389,7 +440,12 @@ fn submit_all<F: Field, R: CryptoRng + ?Sized>(
                 v.as_mut_slice()[0] += F::ONE;
             }
         }
-        let bundle = dp.seal(&task.body, &committee.body, &prepared, rng);
+        let mut bundle = dp.seal(&task.body, &committee.body, &prepared, rng);
+        for &(cheater, target) in &scenario.faults.garbage_dps {
+            if cheater == k + 1 {
+                seal_garbage(&mut bundle, target, identity, &task.body, rng);
+            }
+        }
         let bytes = wire.encode(id, identity.id(), Message::Bundle(bundle));
         let received = if scenario.faults.drop_dps.contains(&(k + 1)) {
             &bytes[..bytes.len() / 2]
@@ -406,6 +462,22 @@ fn submit_all<F: Field, R: CryptoRng + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// Replaces the share for CP `target` by bytes sealed to nobody, and re-signs the bundle as the DP.
+fn seal_garbage<R: CryptoRng + ?Sized>(
+    bundle: &mut Bundle,
+    target: u32,
+    dp: &SecretIdentity,
+    task: &Task,
+    rng: &mut R,
+) {
+    let stranger = crate::crypto::kem::KemSecretKey::generate(rng).public_key();
+    let junk = crate::crypto::kem::seal(&stranger, b"garbage", &[0u8; 40], rng);
+    bundle.shares[target as usize - 1] = junk;
+    let mut core = bundle.core.body.clone();
+    core.digests = bundle.shares.iter().map(share_digest).collect();
+    bundle.core = Signed::sign(&task.id, dp, core);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -161,6 +161,24 @@ fn a_cheating_dp_is_excluded_through_a_verified_complaint() {
 }
 
 #[test]
+fn a_dp_sealing_garbage_is_excluded_in_both_modes() {
+    for mode in [Mode::Verifiable, Mode::Fast] {
+        let mut s = random_scenario(Function::Sum, mode, 3, 2, 5, 2, 19);
+        s.faults.garbage_dps = vec![(5, 3)];
+        let r = run(&s).result;
+        assert_eq!(r.excluded, vec![dp(5)], "{mode}");
+        assert_eq!(r.sums, s.expected(&r.included), "{mode}");
+        assert_eq!(
+            r.culprits,
+            vec![Culprit {
+                party: dp(5),
+                reason: CulpritReason::InvalidShare
+            }]
+        );
+    }
+}
+
+#[test]
 fn a_false_complaint_names_the_lying_cp() {
     let mut s = random_scenario(Function::Sum, Mode::Verifiable, 4, 2, 5, 1, 14);
     s.faults.false_complaints = vec![(3, 2)];
@@ -227,12 +245,13 @@ fn every_fault_at_once() {
         cheat_cps: vec![2],
         cheat_dps: vec![(3, 4)],
         false_complaints: vec![(5, 6)],
+        garbage_dps: vec![(8, 1)],
     };
     let r = run(&s).result;
-    assert_eq!(r.excluded, vec![dp(1), dp(3)]);
+    assert_eq!(r.excluded, vec![dp(1), dp(3), dp(8)]);
     assert_eq!(r.sums, s.expected(&r.included));
     let named: Vec<&str> = r.culprits.iter().map(|c| c.party.as_str()).collect();
-    assert_eq!(named, vec!["cp2", "cp5", "dp3"]);
+    assert_eq!(named, vec!["cp2", "cp5", "dp3", "dp8"]);
 }
 
 #[test]

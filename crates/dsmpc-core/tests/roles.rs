@@ -1,0 +1,158 @@
+//! Single checks of the roles, driven by hand from an admitted [`World`]: what a CP refuses from a
+//! tampering relay, and how a complaint with a forged shared secret is judged.
+
+use dsmpc_core::Error;
+use dsmpc_core::crypto::kem;
+use dsmpc_core::field::Ristretto;
+use dsmpc_core::harness::{Scenario, World};
+use dsmpc_core::identity::PartyId;
+use dsmpc_core::roles::cp::CpTask;
+use dsmpc_core::roles::dp::Dp;
+use dsmpc_core::round2::ShareDelivery;
+use dsmpc_core::round3::{Culprit, CulpritReason};
+use dsmpc_core::signed::Signed;
+use dsmpc_core::task::{Function, Mode};
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+
+fn world_with_bundles() -> (World, ChaCha20Rng) {
+    let mut rng = ChaCha20Rng::seed_from_u64(31);
+    let scenario = Scenario::new(Function::Sum, Mode::Verifiable, 3, 2)
+        .with_inputs(vec![vec![1, 2], vec![3, 4], vec![5, 6]], vec![1, 1, 1]);
+    let mut world = World::new(&scenario, &mut rng).unwrap();
+    let id = world.task.body.id;
+    for (identity, input) in world.parties.dps.clone().iter().zip(&scenario.inputs) {
+        let dp = Dp::new(identity.clone(), world.parties.roster.clone());
+        let bundle = dp
+            .submit::<Ristretto, _>(
+                &world.task.body,
+                &world.committee.body,
+                input,
+                world.gens.as_ref(),
+                &mut rng,
+            )
+            .unwrap();
+        world.cloud.accept_bundle(&id, bundle).unwrap();
+    }
+    (world, rng)
+}
+
+fn cp(world: &World, i: usize) -> CpTask<Ristretto> {
+    CpTask::new(
+        world.parties.cps[i].clone(),
+        world.parties.roster.clone(),
+        &world.task,
+        &world.committee,
+    )
+    .unwrap()
+}
+
+fn deliveries(world: &World, index: u32) -> Vec<ShareDelivery> {
+    world.cloud.deliveries(&world.task.body.id, index).unwrap()
+}
+
+#[test]
+fn honest_deliveries_are_all_accepted() {
+    let (world, mut rng) = world_with_bundles();
+    let mut cp1 = cp(&world, 0);
+    assert!(
+        cp1.receive(&deliveries(&world, 1), world.gens.as_ref(), &mut rng)
+            .is_empty()
+    );
+    assert_eq!(cp1.accepted().len(), 3);
+    assert!(cp1.report().body.complaints.is_empty());
+}
+
+#[test]
+fn a_tampered_ciphertext_from_the_relay_is_refused_without_complaint() {
+    let (world, mut rng) = world_with_bundles();
+    let mut d = deliveries(&world, 1);
+    let last = d[0].share.ciphertext.len() - 1;
+    d[0].share.ciphertext[last] ^= 1;
+    let mut cp1 = cp(&world, 0);
+    let rejected = cp1.receive(&d, world.gens.as_ref(), &mut rng);
+    assert_eq!(rejected.len(), 1);
+    assert!(
+        rejected[0].error.to_string().contains("signed digest"),
+        "{}",
+        rejected[0].error
+    );
+    assert!(
+        cp1.report().body.complaints.is_empty(),
+        "the DP is not blamed for the relay"
+    );
+    assert_eq!(cp1.accepted().len(), 2);
+}
+
+#[test]
+fn a_delivery_for_another_cp_or_with_a_forged_signature_is_refused() {
+    let (world, mut rng) = world_with_bundles();
+    let mut cp1 = cp(&world, 0);
+    let for_cp2 = deliveries(&world, 2);
+    assert_eq!(
+        cp1.receive(&for_cp2, world.gens.as_ref(), &mut rng).len(),
+        3
+    );
+
+    let mut forged = deliveries(&world, 1);
+    forged[1].core.signer = PartyId::new("dp1").unwrap(); // dp2's core, claimed by dp1
+    let rejected = cp1.receive(&forged[1..2], world.gens.as_ref(), &mut rng);
+    assert!(
+        matches!(rejected[0].error, Error::BadSignature { .. }),
+        "{}",
+        rejected[0].error
+    );
+}
+
+#[test]
+fn a_second_delivery_from_the_same_dp_is_refused() {
+    let (world, mut rng) = world_with_bundles();
+    let mut cp1 = cp(&world, 0);
+    let d = deliveries(&world, 1);
+    cp1.receive(&d, world.gens.as_ref(), &mut rng);
+    let again = cp1.receive(&d[..1], world.gens.as_ref(), &mut rng);
+    assert!(again[0].error.to_string().contains("second delivery"));
+}
+
+#[test]
+fn a_complaint_with_a_forged_shared_secret_names_the_cp() {
+    let (mut world, mut rng) = world_with_bundles();
+    let id = world.task.body.id;
+    let mut cp2 = cp(&world, 1);
+    let d = deliveries(&world, 2);
+    cp2.receive(&d, world.gens.as_ref(), &mut rng);
+    cp2.complain(&d[0], &mut rng);
+    // Swap in another sealed share's shared secret: a real point, but not this share's.
+    let mut report = cp2.report().body;
+    let other =
+        kem::shared_secret(world.parties.cps[1].kem_secret(), &d[1].share.ephemeral).unwrap();
+    report.complaints[0].shared_secret = other.to_bytes();
+    let report = Signed::sign(&id, &world.parties.cps[1], report);
+    world
+        .cloud
+        .accept_report(&id, report, world.gens.as_ref())
+        .unwrap();
+    let input_set = world.cloud.close_input_set(&id).unwrap().body;
+    assert_eq!(input_set.included.len(), 3, "dp1 stays in");
+    assert_eq!(
+        input_set.culprits,
+        vec![Culprit {
+            party: PartyId::new("cp2").unwrap(),
+            reason: CulpritReason::FalseComplaint
+        }]
+    );
+}
+
+#[test]
+fn a_report_for_another_index_is_refused() {
+    let (mut world, _) = world_with_bundles();
+    let id = world.task.body.id;
+    let mut report = cp(&world, 0).report().body;
+    report.index = 2;
+    let report = Signed::sign(&id, &world.parties.cps[0], report);
+    let err = world
+        .cloud
+        .accept_report(&id, report, world.gens.as_ref())
+        .unwrap_err();
+    assert!(err.to_string().contains("another index"), "{err}");
+}
