@@ -156,3 +156,74 @@ fn a_report_for_another_index_is_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("another index"), "{err}");
 }
+
+fn fresh_bundle(world: &World, rng: &mut ChaCha20Rng) -> dsmpc_core::round2::Bundle {
+    let dp = Dp::new(world.parties.dps[0].clone(), world.parties.roster.clone());
+    dp.submit::<Ristretto, _>(
+        &world.task.body,
+        &world.committee.body,
+        &[7, 7],
+        world.gens.as_ref(),
+        rng,
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_cloud_refuses_bundles_that_are_not_what_the_dp_signed() {
+    let (mut world, mut rng) = world_with_bundles();
+    let id = world.task.body.id;
+    let original = world
+        .cloud
+        .delivery(&id, &PartyId::new("dp1").unwrap(), 1)
+        .unwrap()
+        .unwrap();
+    let mut bundle = fresh_bundle(&world, &mut rng);
+
+    let mut tampered = bundle.clone();
+    tampered.shares[1].ciphertext[0] ^= 1;
+    let err = world.cloud.accept_bundle(&id, tampered).unwrap_err();
+    assert!(
+        err.to_string().contains("does not match its signed digest"),
+        "{err}"
+    );
+
+    let mut short = bundle.clone();
+    short.shares.pop();
+    let err = world.cloud.accept_bundle(&id, short).unwrap_err();
+    assert!(err.to_string().contains("2 shares and 3 digests"), "{err}");
+
+    bundle.core.body.commitments.pop();
+    let err = world.cloud.accept_bundle(&id, bundle).unwrap_err();
+    assert!(matches!(err, Error::BadSignature { .. }), "{err}");
+
+    // dp1 already submitted; a different second bundle is refused, the first stays.
+    let err = world
+        .cloud
+        .accept_bundle(&id, fresh_bundle(&world, &mut rng))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("already submitted a different bundle"),
+        "{err}"
+    );
+    let kept = world
+        .cloud
+        .delivery(&id, &PartyId::new("dp1").unwrap(), 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept, original);
+}
+
+#[test]
+fn an_identical_resend_is_accepted_again() {
+    let mut rng = ChaCha20Rng::seed_from_u64(32);
+    let scenario =
+        Scenario::new(Function::Sum, Mode::Verifiable, 3, 2).with_inputs(vec![vec![1, 2]], vec![1]);
+    let mut world = World::new(&scenario, &mut rng).unwrap();
+    let id = world.task.body.id;
+    let bundle = fresh_bundle(&world, &mut rng);
+    world.cloud.accept_bundle(&id, bundle.clone()).unwrap();
+    world.cloud.accept_bundle(&id, bundle).unwrap();
+    assert_eq!(world.cloud.submitted(&id).unwrap().len(), 1);
+}
