@@ -154,6 +154,9 @@ pub struct Event {
     pub body: Vec<u8>,
 }
 
+/// A stored task: its id, status and spec (the signed task's bytes).
+pub type TaskRow = ([u8; 16], TaskStatus, Vec<u8>);
+
 /// Where a task is in its life. Stored as text (`open`, `closed`, `failed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
@@ -274,10 +277,7 @@ impl Store {
 
     /// Every task (or every task with `status`), in the order they were created, with its status
     /// and spec.
-    pub fn tasks(
-        &self,
-        status: Option<TaskStatus>,
-    ) -> Result<Vec<([u8; 16], TaskStatus, Vec<u8>)>, StoreError> {
+    pub fn tasks(&self, status: Option<TaskStatus>) -> Result<Vec<TaskRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, status, spec FROM tasks
              WHERE ?1 IS NULL OR status = ?1 ORDER BY num",

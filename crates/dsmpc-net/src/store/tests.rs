@@ -425,8 +425,8 @@ fn store_append_batch_throughput() {
     let batched = EVENTS as f64 / start.elapsed().as_secs_f64();
 
     let start = Instant::now();
-    for i in 0..200 {
-        store.append(&tasks[0], "single", &bodies[i]).unwrap();
+    for body in &bodies[..200] {
+        store.append(&tasks[0], "single", body).unwrap();
     }
     let single = 200.0 / start.elapsed().as_secs_f64();
 
