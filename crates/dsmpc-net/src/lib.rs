@@ -10,4 +10,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod store;
+
 pub use dsmpc_core as core;
