@@ -332,23 +332,55 @@ impl Decode for Encoding {
     }
 }
 
-impl Encode for Task {
+impl Encode for TaskParams {
     fn encode(&self, w: &mut Writer) {
-        let p = &self.params;
-        self.id.encode(w);
-        p.function.encode(w);
-        w.u32(p.dim);
-        p.encoding.encode(w);
-        w.list(&p.weights, |w, (id, weight)| {
+        self.function.encode(w);
+        w.u32(self.dim);
+        self.encoding.encode(w);
+        w.list(&self.weights, |w, (id, weight)| {
             id.encode(w);
             w.i128(*weight);
         });
-        w.u32(p.n);
-        w.u32(p.t);
-        w.u8(u8::from(p.additive));
-        p.mode.encode(w);
-        w.u64(p.admission_deadline);
-        w.u64(p.submission_deadline);
+        w.u32(self.n);
+        w.u32(self.t);
+        w.u8(u8::from(self.additive));
+        self.mode.encode(w);
+        w.u64(self.admission_deadline);
+        w.u64(self.submission_deadline);
+    }
+}
+
+impl Decode for TaskParams {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(TaskParams {
+            function: Function::decode(r)?,
+            dim: r.u32("dim")?,
+            encoding: Encoding::decode(r)?,
+            weights: r.list("weights", 17, |r| {
+                Ok((PartyId::decode(r)?, r.i128("weight")?))
+            })?,
+            n: r.u32("n")?,
+            t: r.u32("t")?,
+            additive: match r.u8("additive")? {
+                0 => false,
+                1 => true,
+                _ => {
+                    return Err(CodecError::InvalidValue {
+                        what: "additive flag",
+                    });
+                }
+            },
+            mode: Mode::decode(r)?,
+            admission_deadline: r.u64("admission deadline")?,
+            submission_deadline: r.u64("submission deadline")?,
+        })
+    }
+}
+
+impl Encode for Task {
+    fn encode(&self, w: &mut Writer) {
+        self.id.encode(w);
+        self.params.encode(w);
         w.u8(self.plan.field.code());
     }
 }
@@ -356,38 +388,8 @@ impl Encode for Task {
 impl Decode for Task {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let id = TaskId::decode(r)?;
-        let function = Function::decode(r)?;
-        let dim = r.u32("dim")?;
-        let encoding = Encoding::decode(r)?;
-        let weights = r.list("weights", 17, |r| {
-            Ok((PartyId::decode(r)?, r.i128("weight")?))
-        })?;
-        let (n, t) = (r.u32("n")?, r.u32("t")?);
-        let additive = match r.u8("additive")? {
-            0 => false,
-            1 => true,
-            _ => {
-                return Err(CodecError::InvalidValue {
-                    what: "additive flag",
-                });
-            }
-        };
-        let mode = Mode::decode(r)?;
-        let admission_deadline = r.u64("admission deadline")?;
-        let submission_deadline = r.u64("submission deadline")?;
+        let params = TaskParams::decode(r)?;
         let field = r.u8("field")?;
-        let params = TaskParams {
-            function,
-            dim,
-            encoding,
-            weights,
-            n,
-            t,
-            additive,
-            mode,
-            admission_deadline,
-            submission_deadline,
-        };
         let task = Task::new(id, params).map_err(|_| CodecError::InvalidValue { what: "task" })?;
         // Every party derives the field itself; a task naming another field is refused.
         if task.plan.field.code() != field {

@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod flow;
+pub mod rpc;
 pub mod store;
 
 pub use dsmpc_core as core;

@@ -1,0 +1,411 @@
+//! The request/response messages servers and clients exchange over a channel.
+//!
+//! Each channel message is one [`Request`] or one [`Response`], encoded with the core's strict codec
+//! as `tag u8 ‖ fields`. Protocol messages travel inside them unchanged (their own signatures and
+//! sealed boxes intact); these wrappers only say what the sender wants done with them.
+
+use dsmpc_core::codec::{CodecError, Decode, Encode, Reader, Writer, decode_exact};
+use dsmpc_core::identity::PartyId;
+use dsmpc_core::round1::{AdmissionGrant, AdmissionRequest, Committee};
+use dsmpc_core::round2::{Bundle, BundleCore, ShareDelivery};
+use dsmpc_core::round3::{InputSet, VerificationReport};
+use dsmpc_core::round4::{ResultShare, TaskResult};
+use dsmpc_core::signed::Signed;
+use dsmpc_core::task::{Task, TaskId, TaskParams};
+
+/// The most deliveries one `GetDeliveries` answer carries.
+pub const MAX_PAGE: u32 = 4096;
+
+/// Where a task is in its life at the cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Waiting for n CPs.
+    Admitting,
+    /// Committee complete; taking bundles.
+    Collecting,
+    /// Submissions closed; waiting for the CPs' verification reports.
+    Verifying,
+    /// The input set is signed; CPs send result shares to the edge.
+    Aggregating,
+}
+
+impl Phase {
+    fn code(self) -> u8 {
+        match self {
+            Phase::Admitting => 1,
+            Phase::Collecting => 2,
+            Phase::Verifying => 3,
+            Phase::Aggregating => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Result<Phase, CodecError> {
+        [
+            Phase::Admitting,
+            Phase::Collecting,
+            Phase::Verifying,
+            Phase::Aggregating,
+        ]
+        .into_iter()
+        .find(|p| p.code() == code)
+        .ok_or(CodecError::InvalidValue { what: "phase" })
+    }
+
+    /// The phase's name, for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Admitting => "admitting",
+            Phase::Collecting => "collecting",
+            Phase::Verifying => "verifying",
+            Phase::Aggregating => "aggregating",
+        }
+    }
+}
+
+/// What a task looks like from outside the cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The phase.
+    pub phase: Phase,
+    /// DPs whose bundles are stored.
+    pub submitted: Vec<PartyId>,
+    /// Indices of CPs that have reported.
+    pub reported: Vec<u32>,
+    /// The signed input set, once fixed.
+    pub input_set: Option<Signed<InputSet>>,
+}
+
+/// A client's request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Request {
+    /// Operator → cloud: create and sign a task (only the cloud's own key may ask).
+    CreateTask(TaskParams),
+    /// Anyone → cloud: the open tasks.
+    ListTasks,
+    /// CP → cloud: Algorithm 1.
+    Admit(TaskId, Signed<AdmissionRequest>),
+    /// Anyone → cloud: the committee, once complete.
+    GetCommittee(TaskId),
+    /// DP → cloud: a bundle; answered only after it is durably stored.
+    SubmitBundle(TaskId, Bundle),
+    /// CP → cloud: deliveries for `index` from DPs after `after` in id order (a page).
+    GetDeliveries {
+        /// The task.
+        task: TaskId,
+        /// The CP's index.
+        index: u32,
+        /// Resume after this DP.
+        after: Option<PartyId>,
+    },
+    /// CP → cloud: one DP's delivery again.
+    GetDelivery {
+        /// The task.
+        task: TaskId,
+        /// The DP.
+        dp: PartyId,
+        /// The CP's index.
+        index: u32,
+    },
+    /// CP → cloud: the verification report.
+    Report(TaskId, Signed<VerificationReport>),
+    /// Anyone → cloud: the task's status.
+    GetStatus(TaskId),
+    /// Edge → cloud: the signed commitments of the input set's DPs.
+    GetSummaries(TaskId),
+    /// CP → edge: a result share.
+    SubmitResultShare(TaskId, Signed<ResultShare>),
+    /// Anyone → edge: the result, once reconstructed.
+    GetResult(TaskId),
+}
+
+/// A server's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Response {
+    /// Done (and, for submissions, durably stored).
+    Ok,
+    /// Refused; the text says why (never a secret).
+    Refused(String),
+    /// A signed task.
+    Task(Signed<Task>),
+    /// Open tasks.
+    Tasks(Vec<Signed<Task>>),
+    /// An admission grant.
+    Grant(Signed<AdmissionGrant>),
+    /// The committee, if complete.
+    Committee(Option<Signed<Committee>>),
+    /// A page of deliveries (empty: no more for now).
+    Deliveries(Vec<ShareDelivery>),
+    /// One delivery, if stored.
+    Delivery(Option<ShareDelivery>),
+    /// A task's status.
+    Status(Status),
+    /// Signed bundle cores.
+    Summaries(Vec<Signed<BundleCore>>),
+    /// The result, if reconstructed.
+    Result(Option<Signed<TaskResult>>),
+}
+
+fn option<T>(w: &mut Writer, value: &Option<T>, each: impl Fn(&mut Writer, &T)) {
+    match value {
+        Some(v) => {
+            w.u8(1);
+            each(w, v);
+        }
+        None => w.u8(0),
+    }
+}
+
+fn read_option<'a, T>(
+    r: &mut Reader<'a>,
+    each: impl FnOnce(&mut Reader<'a>) -> Result<T, CodecError>,
+) -> Result<Option<T>, CodecError> {
+    match r.u8("option flag")? {
+        0 => Ok(None),
+        1 => Ok(Some(each(r)?)),
+        _ => Err(CodecError::InvalidValue {
+            what: "option flag",
+        }),
+    }
+}
+
+impl Encode for Request {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Request::CreateTask(p) => {
+                w.u8(1);
+                p.encode(w);
+            }
+            Request::ListTasks => w.u8(2),
+            Request::Admit(t, r) => {
+                w.u8(3);
+                t.encode(w);
+                r.encode(w);
+            }
+            Request::GetCommittee(t) => {
+                w.u8(4);
+                t.encode(w);
+            }
+            Request::SubmitBundle(t, b) => {
+                w.u8(5);
+                t.encode(w);
+                b.encode(w);
+            }
+            Request::GetDeliveries { task, index, after } => {
+                w.u8(6);
+                task.encode(w);
+                w.u32(*index);
+                option(w, after, |w, p| p.encode(w));
+            }
+            Request::GetDelivery { task, dp, index } => {
+                w.u8(7);
+                task.encode(w);
+                dp.encode(w);
+                w.u32(*index);
+            }
+            Request::Report(t, r) => {
+                w.u8(8);
+                t.encode(w);
+                r.encode(w);
+            }
+            Request::GetStatus(t) => {
+                w.u8(9);
+                t.encode(w);
+            }
+            Request::GetSummaries(t) => {
+                w.u8(10);
+                t.encode(w);
+            }
+            Request::SubmitResultShare(t, s) => {
+                w.u8(11);
+                t.encode(w);
+                s.encode(w);
+            }
+            Request::GetResult(t) => {
+                w.u8(12);
+                t.encode(w);
+            }
+        }
+    }
+}
+
+impl Decode for Request {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(match r.u8("request")? {
+            1 => Request::CreateTask(TaskParams::decode(r)?),
+            2 => Request::ListTasks,
+            3 => Request::Admit(TaskId::decode(r)?, Signed::decode(r)?),
+            4 => Request::GetCommittee(TaskId::decode(r)?),
+            5 => Request::SubmitBundle(TaskId::decode(r)?, Bundle::decode(r)?),
+            6 => Request::GetDeliveries {
+                task: TaskId::decode(r)?,
+                index: r.u32("index")?,
+                after: read_option(r, PartyId::decode)?,
+            },
+            7 => Request::GetDelivery {
+                task: TaskId::decode(r)?,
+                dp: PartyId::decode(r)?,
+                index: r.u32("index")?,
+            },
+            8 => Request::Report(TaskId::decode(r)?, Signed::decode(r)?),
+            9 => Request::GetStatus(TaskId::decode(r)?),
+            10 => Request::GetSummaries(TaskId::decode(r)?),
+            11 => Request::SubmitResultShare(TaskId::decode(r)?, Signed::decode(r)?),
+            12 => Request::GetResult(TaskId::decode(r)?),
+            other => return Err(CodecError::UnknownMessageType(other)),
+        })
+    }
+}
+
+impl Request {
+    /// A short name for logs and the flow log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::CreateTask(_) => "create-task",
+            Request::ListTasks => "list-tasks",
+            Request::Admit(..) => "admission-request",
+            Request::GetCommittee(_) => "get-committee",
+            Request::SubmitBundle(..) => "bundle",
+            Request::GetDeliveries { .. } => "get-deliveries",
+            Request::GetDelivery { .. } => "get-delivery",
+            Request::Report(..) => "verification-report",
+            Request::GetStatus(_) => "get-status",
+            Request::GetSummaries(_) => "get-summaries",
+            Request::SubmitResultShare(..) => "result-share",
+            Request::GetResult(_) => "get-result",
+        }
+    }
+
+    /// The task the request concerns, if any.
+    pub fn task(&self) -> Option<TaskId> {
+        match self {
+            Request::CreateTask(_) | Request::ListTasks => None,
+            Request::Admit(t, _)
+            | Request::GetCommittee(t)
+            | Request::SubmitBundle(t, _)
+            | Request::Report(t, _)
+            | Request::GetStatus(t)
+            | Request::GetSummaries(t)
+            | Request::SubmitResultShare(t, _)
+            | Request::GetResult(t) => Some(*t),
+            Request::GetDeliveries { task, .. } | Request::GetDelivery { task, .. } => Some(*task),
+        }
+    }
+
+    /// Decodes exactly one request.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Request, CodecError> {
+        decode_exact(bytes)
+    }
+}
+
+impl Encode for Status {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(self.phase.code());
+        w.list(&self.submitted, |w, p| p.encode(w));
+        w.list(&self.reported, |w, i| w.u32(*i));
+        option(w, &self.input_set, |w, s| s.encode(w));
+    }
+}
+
+impl Decode for Status {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(Status {
+            phase: Phase::from_code(r.u8("phase")?)?,
+            submitted: r.list("submitted", 2, PartyId::decode)?,
+            reported: r.list("reported", 4, |r| r.u32("index"))?,
+            input_set: read_option(r, Signed::decode)?,
+        })
+    }
+}
+
+impl Encode for Response {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Response::Ok => w.u8(1),
+            Response::Refused(reason) => {
+                w.u8(2);
+                w.bytes(reason.as_bytes());
+            }
+            Response::Task(t) => {
+                w.u8(3);
+                t.encode(w);
+            }
+            Response::Tasks(ts) => {
+                w.u8(4);
+                w.list(ts, |w, t| t.encode(w));
+            }
+            Response::Grant(g) => {
+                w.u8(5);
+                g.encode(w);
+            }
+            Response::Committee(c) => {
+                w.u8(6);
+                option(w, c, |w, c| c.encode(w));
+            }
+            Response::Deliveries(ds) => {
+                w.u8(7);
+                w.list(ds, |w, d| d.encode(w));
+            }
+            Response::Delivery(d) => {
+                w.u8(8);
+                option(w, d, |w, d| d.encode(w));
+            }
+            Response::Status(s) => {
+                w.u8(9);
+                s.encode(w);
+            }
+            Response::Summaries(ss) => {
+                w.u8(10);
+                w.list(ss, |w, s| s.encode(w));
+            }
+            Response::Result(r) => {
+                w.u8(11);
+                option(w, r, |w, r| r.encode(w));
+            }
+        }
+    }
+}
+
+impl Decode for Response {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(match r.u8("response")? {
+            1 => Response::Ok,
+            2 => Response::Refused(String::from_utf8_lossy(r.bytes("reason")?).into_owned()),
+            3 => Response::Task(Signed::decode(r)?),
+            4 => Response::Tasks(r.list("tasks", 1, Signed::decode)?),
+            5 => Response::Grant(Signed::decode(r)?),
+            6 => Response::Committee(read_option(r, Signed::decode)?),
+            7 => Response::Deliveries(r.list("deliveries", 1, ShareDelivery::decode)?),
+            8 => Response::Delivery(read_option(r, ShareDelivery::decode)?),
+            9 => Response::Status(Status::decode(r)?),
+            10 => Response::Summaries(r.list("summaries", 1, Signed::decode)?),
+            11 => Response::Result(read_option(r, Signed::decode)?),
+            other => return Err(CodecError::UnknownMessageType(other)),
+        })
+    }
+}
+
+impl Response {
+    /// A short name for logs and the flow log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Response::Ok => "ok",
+            Response::Refused(_) => "refused",
+            Response::Task(_) => "task",
+            Response::Tasks(_) => "tasks",
+            Response::Grant(_) => "admission-grant",
+            Response::Committee(_) => "committee",
+            Response::Deliveries(_) => "share-deliveries",
+            Response::Delivery(_) => "share-delivery",
+            Response::Status(_) => "status",
+            Response::Summaries(_) => "bundle-summaries",
+            Response::Result(_) => "task-result",
+        }
+    }
+
+    /// Decodes exactly one response.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Response, CodecError> {
+        decode_exact(bytes)
+    }
+}
