@@ -346,32 +346,32 @@ fn check_options(opts: &InitOptions) -> Result<(), DeploymentError> {
     let fail = |reason: String| Err(DeploymentError::Options { reason });
     if opts.cps == 0 || opts.cps > MAX_PARTIES {
         return fail(format!(
-            "cps must be between 1 and {MAX_PARTIES} computing parties, not {}",
+            "cps (--cps) must be between 1 and {MAX_PARTIES} computing parties, not {}",
             opts.cps
         ));
     }
     if opts.dps == 0 || opts.dps > MAX_INIT_DPS {
         return fail(format!(
-            "dps must be between 1 and {MAX_INIT_DPS} data providers, not {}",
+            "dps (--dps) must be between 1 and {MAX_INIT_DPS} data providers, not {}",
             opts.dps
         ));
     }
     if opts.threshold == 0 || opts.threshold > opts.cps {
         return fail(format!(
-            "threshold {} must be between 1 and the number of computing parties ({}); \
-             lower the threshold or add computing parties",
+            "threshold {} must be between 1 and the number of computing parties ({}): \
+             lower --threshold or raise --cps",
             opts.threshold, opts.cps
         ));
     }
     if opts.base_port == 0 {
-        return fail("base port 0 is not a usable port; pick one like 7400".into());
+        return fail("base port 0 is not a usable port; pick one like --base-port 7400".into());
     }
     let last = u32::from(opts.base_port) + 1 + opts.cps;
     if last > u32::from(u16::MAX) {
         let highest = u32::from(u16::MAX) - 1 - opts.cps;
         return fail(format!(
             "base port {} leaves no room for the cloud, the edge and {} computing parties \
-             (the last would need port {last}, above 65535); use a base port of at most {highest}",
+             (the last would need port {last}, above 65535); use --base-port {highest} or lower",
             opts.base_port, opts.cps
         ));
     }

@@ -371,7 +371,7 @@ fn init_refuses_bad_options() {
     };
     let err = error_text(init(dir.path(), &high));
     assert!(
-        err.contains("base port 65532") && err.contains("at most 65531"),
+        err.contains("base port 65532") && err.contains("--base-port 65531 or lower"),
         "{err}"
     );
     let edge = InitOptions {
