@@ -5,8 +5,8 @@
 //!
 //! It holds no protocol logic of its own: every decision about shares, commitments and results is
 //! made in `dsmpc-core`, so that the same code runs in tests, in `simulate` and in a deployment.
-//! The servers arrive with the networked-roles milestone; until then this crate only fixes the
-//! workspace layout and re-exports the core.
+//! So far it holds [`deployment`]: the roster, key and defaults files of a deployment directory.
+//! The servers arrive with the networked-roles milestone.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -15,3 +15,5 @@ pub mod rpc;
 pub mod store;
 
 pub use dsmpc_core as core;
+
+pub mod deployment;
