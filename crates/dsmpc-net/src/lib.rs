@@ -5,9 +5,11 @@
 //!
 //! It holds no protocol logic of its own: every decision about shares, commitments and results is
 //! made in `dsmpc-core`, so that the same code runs in tests, in `simulate` and in a deployment.
-//! The servers arrive with the networked-roles milestone; until then this crate only fixes the
-//! workspace layout and re-exports the core.
+//! So far it holds the encrypted transport ([`channel`]); the servers arrive with the
+//! networked-roles milestone.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod channel;
 
 pub use dsmpc_core as core;
