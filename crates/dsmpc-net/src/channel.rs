@@ -288,13 +288,13 @@ impl Channel {
             });
         }
         // Room for one tag more, so that a transport message ending the application message can
-        // be decrypted in place.
-        let mut message = vec![0u8; len + TAG_LEN];
-        let mut filled = self.plain.take(&mut message[..len]);
-        while filled < len {
-            filled += self.read_body(&mut message, filled, len).await?;
+        // be decrypted in place. Filled (and zeroed) a transport message at a time, while the
+        // memory is in cache.
+        let mut message = Vec::with_capacity(len + TAG_LEN);
+        self.plain.take_into(&mut message, len);
+        while message.len() < len {
+            self.read_body(&mut message, len).await?;
         }
-        message.truncate(len);
         Ok(Some(message))
     }
 
@@ -316,23 +316,21 @@ impl Channel {
         Ok(Some(declared))
     }
 
-    /// Reads one transport message into `message[filled..len]`, decrypting in place when its
-    /// payload fits and keeping what lies beyond `len` for the next message. Returns the bytes
-    /// added.
-    async fn read_body(
-        &mut self,
-        message: &mut [u8],
-        filled: usize,
-        len: usize,
-    ) -> Result<usize, ChannelError> {
+    /// Reads one transport message into `message`, up to `len` bytes: in place when its payload
+    /// fits, else through the plaintext buffer, which keeps what lies beyond `len`.
+    async fn read_body(&mut self, message: &mut Vec<u8>, len: usize) -> Result<(), ChannelError> {
         let noise = self.reader.next().await?.ok_or(ChannelError::Closed)?;
         check_tag(noise)?;
-        if noise.len() - TAG_LEN <= len - filled {
-            let room = &mut message[filled..filled + noise.len()];
-            return open(&mut self.transport, noise, room);
+        let filled = message.len();
+        if noise.len() - TAG_LEN > len - filled {
+            self.plain.open(&mut self.transport, noise)?;
+            self.plain.take_into(message, len);
+            return Ok(());
         }
-        self.plain.open(&mut self.transport, noise)?;
-        Ok(self.plain.take(&mut message[filled..len]))
+        message.resize(filled + noise.len(), 0);
+        let opened = open(&mut self.transport, noise, &mut message[filled..])?;
+        message.truncate(filled + opened);
+        Ok(())
     }
 }
 
@@ -412,6 +410,13 @@ impl Plaintext {
         self.end = open(transport, noise, &mut self.buf)?;
         self.start = 0;
         Ok(())
+    }
+
+    /// Moves buffered bytes to the end of `message` until it holds `len` bytes.
+    fn take_into(&mut self, message: &mut Vec<u8>, len: usize) {
+        let n = len.saturating_sub(message.len()).min(self.end - self.start);
+        message.extend_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
     }
 
     /// Moves as many buffered bytes as fit into `out`; returns how many.

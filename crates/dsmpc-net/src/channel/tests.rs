@@ -441,3 +441,25 @@ async fn a_cancelled_receive_finishes_the_channel() {
     client.send(b"late").await.unwrap();
     assert!(matches!(server.recv().await, Err(ChannelError::Closed)));
 }
+
+#[tokio::test]
+async fn messages_cut_anywhere_into_transport_payloads_are_reassembled() {
+    let (mut client, mut server) = pair(brisk(), brisk()).await;
+    let prefixed = |m: &[u8]| [&(m.len() as u32).to_le_bytes()[..], m].concat();
+    // Two whole messages and the start of a third in one payload, the rest in the next.
+    let stream = [prefixed(b"abc"), prefixed(b"de"), prefixed(b"fghij")].concat();
+    let (first, second) = stream.split_at(stream.len() - 3);
+    client.seal(first).await.unwrap();
+    client.seal(second).await.unwrap();
+    // One byte per payload, with empty payloads in between.
+    for byte in prefixed(b"wxyz") {
+        client.seal(&[]).await.unwrap();
+        client.seal(&[byte]).await.unwrap();
+    }
+    client.writer.flush().await.unwrap();
+    drop(client);
+    for expected in [&b"abc"[..], b"de", b"fghij", b"wxyz"] {
+        assert_eq!(server.recv().await.unwrap().unwrap(), expected);
+    }
+    assert!(matches!(server.recv().await, Ok(None)));
+}
