@@ -1,19 +1,18 @@
 //! # dsmpc-net
 //!
-//! The I/O layer of dsmpc: Noise-encrypted TCP channels, framing, the roster, the role servers that
-//! drive the `dsmpc-core` state machines, the durable store and the flow log (DESIGN.md §6).
+//! The I/O layer of dsmpc: Noise-encrypted TCP channels ([`channel`]), deployment directories
+//! ([`deployment`]), the durable store ([`store`]), the flow log ([`flow`]), the request/response
+//! messages ([`rpc`]) and the role servers that drive the `dsmpc-core` state machines.
 //!
 //! It holds no protocol logic of its own: every decision about shares, commitments and results is
 //! made in `dsmpc-core`, so that the same code runs in tests, in `simulate` and in a deployment.
-//! So far it holds [`deployment`]: the roster, key and defaults files of a deployment directory.
-//! The servers arrive with the networked-roles milestone.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod channel;
+pub mod deployment;
 pub mod flow;
 pub mod rpc;
 pub mod store;
 
 pub use dsmpc_core as core;
-
-pub mod deployment;
