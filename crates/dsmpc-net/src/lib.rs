@@ -10,9 +10,12 @@
 #![deny(missing_docs)]
 
 pub mod channel;
+pub mod client;
 pub mod deployment;
 pub mod flow;
+pub mod roles;
 pub mod rpc;
+pub mod server;
 pub mod store;
 
 pub use dsmpc_core as core;

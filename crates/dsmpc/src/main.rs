@@ -1,11 +1,13 @@
 //! The `dsmpc` command: secure multi-party sums, weighted sums and means.
 //!
-//! Subcommands arrive with the roles they drive (DESIGN.md §7); `plan` already tells which field a
-//! task would compute in, and why; `init` and `keygen` make deployment directories and keys.
+//! Subcommands follow DESIGN.md §7: `init` and `keygen` make deployments, `cloud`, `edge` and `cp`
+//! run the role servers, `task create`, `dp` and `result` are their clients, and `plan` tells
+//! which field a task would compute in.
 #![forbid(unsafe_code)]
 
 mod deploy;
 mod plan;
+mod roles;
 
 use std::process::ExitCode;
 
@@ -30,6 +32,18 @@ enum Command {
     Init(deploy::InitArgs),
     /// Make one party's keys and print its block for the roster.
     Keygen(deploy::KeygenArgs),
+    /// Run the cloud server: admits CPs, stores bundles durably, fixes input sets.
+    Cloud(roles::CloudArgs),
+    /// Run the edge server: checks result shares and reconstructs results.
+    Edge(roles::EdgeArgs),
+    /// Run a computing party: verifies and aggregates shares, sends result shares.
+    Cp(roles::CpArgs),
+    /// Create tasks.
+    Task(roles::TaskArgs),
+    /// Submit a data provider's input to a task.
+    Dp(roles::DpArgs),
+    /// Print a task's result.
+    Result(roles::ResultArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,10 +59,17 @@ fn main() -> ExitCode {
             };
         }
     };
+    roles::init_logging();
     let outcome = match cli.command {
         Command::Plan(args) => plan::run(&args),
         Command::Init(args) => deploy::run_init(&args),
         Command::Keygen(args) => deploy::run_keygen(&args),
+        Command::Cloud(args) => roles::run_cloud(&args),
+        Command::Edge(args) => roles::run_edge(&args),
+        Command::Cp(args) => roles::run_cp(&args),
+        Command::Task(args) => roles::run_task(&args),
+        Command::Dp(args) => roles::run_dp(&args),
+        Command::Result(args) => roles::run_result(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

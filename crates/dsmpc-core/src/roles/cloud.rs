@@ -270,6 +270,35 @@ impl Cloud {
             .collect())
     }
 
+    /// Up to `limit` stored deliveries for CP `index` from DPs after `after`, in DP id order.
+    pub fn deliveries_after(
+        &self,
+        task: &TaskId,
+        index: u32,
+        after: Option<&PartyId>,
+        limit: usize,
+    ) -> Result<Vec<ShareDelivery>, Error> {
+        use std::ops::Bound;
+        let state = self.state(task)?;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(state
+            .bundles
+            .range::<PartyId, _>((start, Bound::Unbounded))
+            .filter_map(|(_, b)| b.delivery(index))
+            .take(limit)
+            .collect())
+    }
+
+    /// Every task this cloud holds, signed.
+    pub fn tasks(&self) -> impl Iterator<Item = &Signed<Task>> {
+        self.tasks.values().map(|t| &t.task)
+    }
+
+    /// The signed input set, once closed.
+    pub fn input_set(&self, task: &TaskId) -> Result<Option<&Signed<InputSet>>, Error> {
+        Ok(self.state(task)?.input_set.as_ref())
+    }
+
     /// The share of DP `dp` for CP `index`, if stored.
     pub fn delivery(
         &self,

@@ -1,0 +1,288 @@
+//! A client connection to a role server: one request, one response, over a Noise channel pinned to
+//! the server's roster key; and retries with backoff for servers that are restarting.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use dsmpc_core::codec::{CodecError, Encode};
+use dsmpc_core::identity::{IdentityCard, PartyId, SecretIdentity};
+use tracing::debug;
+
+use crate::channel::{Channel, ChannelConfig, ChannelError};
+use crate::flow::FlowLog;
+use crate::rpc::{Request, Response};
+use crate::server::wire_len;
+
+/// What can go wrong talking to a server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The channel failed.
+    #[error("connection to {peer}: {source}")]
+    Channel {
+        /// The server.
+        peer: PartyId,
+        /// The failure.
+        source: ChannelError,
+    },
+    /// The server closed the connection.
+    #[error("{peer} closed the connection")]
+    Closed {
+        /// The server.
+        peer: PartyId,
+    },
+    /// The answer did not decode.
+    #[error("malformed answer from {peer}: {source}")]
+    Codec {
+        /// The server.
+        peer: PartyId,
+        /// The failure.
+        source: CodecError,
+    },
+    /// The server refused the request.
+    #[error("{peer} refused: {reason}")]
+    Refused {
+        /// The server.
+        peer: PartyId,
+        /// Its reason.
+        reason: String,
+    },
+    /// The server answered with the wrong kind of response.
+    #[error("{peer} answered {got} to {request}")]
+    Unexpected {
+        /// The server.
+        peer: PartyId,
+        /// The request's kind.
+        request: &'static str,
+        /// The response's kind.
+        got: &'static str,
+    },
+    /// The protocol core refused something.
+    #[error(transparent)]
+    Core(#[from] dsmpc_core::Error),
+    /// Waiting for something took too long.
+    #[error("timed out after {seconds} s waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        seconds: u64,
+    },
+}
+
+/// An open connection to one server.
+pub struct Client {
+    channel: Channel,
+    me: PartyId,
+    peer: PartyId,
+    flow: FlowLog,
+}
+
+impl Client {
+    /// Connects to `peer` at `address` as `identity`.
+    pub async fn connect(
+        identity: &SecretIdentity,
+        peer: &IdentityCard,
+        address: &str,
+        config: &ChannelConfig,
+        flow: FlowLog,
+    ) -> Result<Client, NetError> {
+        let channel = Channel::dial(address, identity.noise_secret(), &peer.noise_key, config)
+            .await
+            .map_err(|source| NetError::Channel {
+                peer: peer.id.clone(),
+                source,
+            })?;
+        Ok(Client {
+            channel,
+            me: identity.id().clone(),
+            peer: peer.id.clone(),
+            flow,
+        })
+    }
+
+    /// The server this client talks to.
+    pub fn peer(&self) -> &PartyId {
+        &self.peer
+    }
+
+    /// Sends `request` and returns the answer; a [`Response::Refused`] becomes
+    /// [`NetError::Refused`].
+    pub async fn call(&mut self, request: &Request) -> Result<Response, NetError> {
+        let bytes = request.to_bytes();
+        let task = request.task();
+        let channel_error = |source| NetError::Channel {
+            peer: self.peer.clone(),
+            source,
+        };
+        self.channel.send(&bytes).await.map_err(channel_error)?;
+        self.flow.message(
+            task,
+            self.me.as_str(),
+            self.peer.as_str(),
+            request.kind(),
+            wire_len(bytes.len()),
+        );
+        let answer = self
+            .channel
+            .recv()
+            .await
+            .map_err(|source| NetError::Channel {
+                peer: self.peer.clone(),
+                source,
+            })?
+            .ok_or_else(|| NetError::Closed {
+                peer: self.peer.clone(),
+            })?;
+        let response = Response::from_bytes(&answer).map_err(|source| NetError::Codec {
+            peer: self.peer.clone(),
+            source,
+        })?;
+        self.flow.message(
+            task,
+            self.peer.as_str(),
+            self.me.as_str(),
+            response.kind(),
+            wire_len(answer.len()),
+        );
+        match response {
+            Response::Refused(reason) => Err(NetError::Refused {
+                peer: self.peer.clone(),
+                reason,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// A `NetError::Unexpected` for an answer of the wrong kind.
+    pub fn unexpected(&self, request: &'static str, got: &Response) -> NetError {
+        NetError::Unexpected {
+            peer: self.peer.clone(),
+            request,
+            got: got.kind(),
+        }
+    }
+}
+
+/// Whether an error may go away by reconnecting (the server restarting, a dropped connection).
+pub fn is_transient(error: &NetError) -> bool {
+    matches!(error, NetError::Channel { .. } | NetError::Closed { .. })
+}
+
+/// Runs `attempt` until it succeeds, fails with a non-transient error, or `deadline` passes;
+/// waits 100 ms, doubling up to 2 s, between attempts.
+pub async fn retry<T, F, Fut>(what: &str, deadline: Duration, mut attempt: F) -> Result<T, NetError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, NetError>>,
+{
+    let start = Instant::now();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if is_transient(&e) && start.elapsed() + wait < deadline => {
+                debug!("{what}: {e}; retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            Err(e) if is_transient(&e) => {
+                return Err(NetError::Timeout {
+                    what: format!("{what} ({e})"),
+                    seconds: deadline.as_secs(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A reconnecting link to one server: connects on first use, and after a transient failure
+/// reconnects with backoff (for up to `patience`) and repeats the request. Requests are safe to
+/// repeat: the servers treat resent submissions idempotently.
+pub struct Link {
+    identity: std::sync::Arc<SecretIdentity>,
+    peer: IdentityCard,
+    address: String,
+    config: ChannelConfig,
+    flow: FlowLog,
+    patience: Duration,
+    client: tokio::sync::Mutex<Option<Client>>,
+}
+
+impl Link {
+    /// A link from `identity` to `peer` at `address`.
+    pub fn new(
+        identity: std::sync::Arc<SecretIdentity>,
+        peer: IdentityCard,
+        address: String,
+        config: ChannelConfig,
+        flow: FlowLog,
+        patience: Duration,
+    ) -> Link {
+        Link {
+            identity,
+            peer,
+            address,
+            config,
+            flow,
+            patience,
+            client: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The server's id.
+    pub fn peer(&self) -> &PartyId {
+        &self.peer.id
+    }
+
+    /// Sends `request`, reconnecting as needed.
+    pub async fn call(&self, request: &Request) -> Result<Response, NetError> {
+        let what = format!("{} at {}", self.peer.id, self.address);
+        retry(&what, self.patience, || async {
+            let mut guard = self.client.lock().await;
+            if guard.is_none() {
+                let client = Client::connect(
+                    &self.identity,
+                    &self.peer,
+                    &self.address,
+                    &self.config,
+                    self.flow.clone(),
+                )
+                .await?;
+                *guard = Some(client);
+            }
+            let client = guard.as_mut().expect("connected above");
+            let outcome = client.call(request).await;
+            if outcome.as_ref().is_err_and(is_transient) {
+                *guard = None;
+            }
+            outcome
+        })
+        .await
+    }
+
+    /// Calls `request` every `every` until `ready` extracts a value, or `timeout` passes.
+    pub async fn poll<T>(
+        &self,
+        request: &Request,
+        what: &str,
+        every: Duration,
+        timeout: Duration,
+        mut ready: impl FnMut(Response) -> Result<Option<T>, NetError>,
+    ) -> Result<T, NetError> {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = ready(self.call(request).await?)? {
+                return Ok(v);
+            }
+            if start.elapsed() >= timeout {
+                return Err(NetError::Timeout {
+                    what: what.to_owned(),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The CP worker: watches the cloud for tasks, asks to join their committees (Algorithm 1), pulls
+//! and verifies its share deliveries in pages, reports, and sends its result share to the edge.
+//!
+//! Connections are re-established with backoff, so a restarting cloud or edge only delays it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dsmpc_core::field::Field;
+use dsmpc_core::identity::{Roster, SecretIdentity};
+use dsmpc_core::rng::fast_rng;
+use dsmpc_core::roles::cp::{CpTask, admission_request, read_grant};
+use dsmpc_core::round1::Committee;
+use dsmpc_core::round3::InputSet;
+use dsmpc_core::signed::Signed;
+use dsmpc_core::task::{Task, TaskId};
+use dsmpc_core::with_field;
+use tracing::{info, warn};
+
+use super::{GeneratorCache, unix_now};
+use crate::client::{Link, NetError};
+use crate::flow::FlowLog;
+use crate::rpc::{Phase, Request, Response};
+
+/// A CP's long-running worker.
+pub struct CpWorker {
+    identity: Arc<SecretIdentity>,
+    roster: Arc<Roster>,
+    cloud: Arc<Link>,
+    edge: Arc<Link>,
+    gens: GeneratorCache,
+    flow: FlowLog,
+    /// How often to poll the cloud.
+    pub poll: Duration,
+    /// How long to wait for any one step of a task.
+    pub step_timeout: Duration,
+}
+
+impl CpWorker {
+    /// A worker for `identity`, talking to the cloud and edge over these links.
+    pub fn new(
+        identity: Arc<SecretIdentity>,
+        roster: Arc<Roster>,
+        cloud: Arc<Link>,
+        edge: Arc<Link>,
+        flow: FlowLog,
+    ) -> CpWorker {
+        CpWorker {
+            identity,
+            roster,
+            cloud,
+            edge,
+            gens: GeneratorCache::default(),
+            flow,
+            poll: Duration::from_millis(100),
+            step_timeout: Duration::from_secs(600),
+        }
+    }
+
+    /// Watches for new tasks until `shutdown` completes.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        let mut seen = BTreeSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            match self.cloud.call(&Request::ListTasks).await {
+                Ok(Response::Tasks(tasks)) => {
+                    for task in tasks {
+                        if seen.insert(task.body.id) {
+                            let worker = self.clone();
+                            tokio::spawn(async move { worker.drive(task).await });
+                        }
+                    }
+                }
+                Ok(other) => warn!("unexpected answer to list-tasks: {}", other.kind()),
+                Err(e) => warn!("cannot list tasks: {e}"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.poll * 5) => {},
+                () = &mut shutdown => break,
+            }
+        }
+    }
+
+    async fn drive(self: Arc<Self>, task: Signed<Task>) {
+        let id = task.body.id;
+        match self.join(&task).await {
+            Ok(Some(index)) => info!(task = %id, index, "admitted"),
+            Ok(None) => return,
+            Err(e) => {
+                warn!(task = %id, "not admitted: {e}");
+                return;
+            }
+        }
+        let outcome = with_field!(task.body.field(), F => self.work::<F>(&task).await);
+        match outcome {
+            Ok(()) => info!(task = %id, "result share sent"),
+            Err(e) => warn!(task = %id, "gave up on the task: {e}"),
+        }
+    }
+
+    /// Algorithm 1; `None` when the committee is already complete without this CP.
+    async fn join(&self, task: &Signed<Task>) -> Result<Option<u32>, NetError> {
+        let id = task.body.id;
+        if let Response::Committee(Some(c)) = self.cloud.call(&Request::GetCommittee(id)).await? {
+            return Ok(c.body.index_of(self.identity.id()));
+        }
+        let request = admission_request(
+            &self.identity,
+            &self.roster,
+            &id,
+            unix_now(),
+            &mut fast_rng(),
+        );
+        match self.cloud.call(&Request::Admit(id, request)).await {
+            Ok(Response::Grant(grant)) => {
+                Ok(Some(read_grant(&self.identity, &self.roster, &id, &grant)?))
+            }
+            Ok(other) => Err(NetError::Unexpected {
+                peer: self.cloud.peer().clone(),
+                request: "admission-request",
+                got: other.kind(),
+            }),
+            Err(NetError::Refused { reason, .. }) if reason.contains("committee already full") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn committee(&self, id: TaskId) -> Result<Signed<Committee>, NetError> {
+        self.cloud
+            .poll(
+                &Request::GetCommittee(id),
+                "the committee",
+                self.poll,
+                self.step_timeout,
+                |r| {
+                    Ok(match r {
+                        Response::Committee(c) => c,
+                        _ => None,
+                    })
+                },
+            )
+            .await
+    }
+
+    async fn work<F: Field>(&self, task: &Signed<Task>) -> Result<(), NetError> {
+        let id = task.body.id;
+        let committee = self.committee(id).await?;
+        let mut cp =
+            CpTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
+        let gens = self.gens.for_task(&task.body)?;
+        let started = Instant::now();
+        self.receive_all(&mut cp, id, gens.as_deref()).await?;
+        self.flow.phase(
+            Some(id),
+            "cp",
+            "decrypt+verify+aggregate",
+            started.elapsed(),
+        );
+        self.cloud.call(&Request::Report(id, cp.report())).await?;
+        let input_set = self.input_set(id).await?;
+        let mut redeliveries = Vec::new();
+        for dp in cp.needs_redelivery(&input_set.body) {
+            let request = Request::GetDelivery {
+                task: id,
+                dp,
+                index: cp.index(),
+            };
+            if let Response::Delivery(Some(d)) = self.cloud.call(&request).await? {
+                redeliveries.push(d);
+            }
+        }
+        let payload = cp.finish(&input_set, &redeliveries, gens.as_deref())?;
+        let share = cp.seal_result(&payload, &mut fast_rng());
+        self.edge
+            .call(&Request::SubmitResultShare(id, share))
+            .await?;
+        Ok(())
+    }
+
+    /// Pulls deliveries page by page until submissions are closed and every page is drained.
+    async fn receive_all<F: Field>(
+        &self,
+        cp: &mut CpTask<F>,
+        id: TaskId,
+        gens: Option<&dsmpc_core::crypto::pedersen::Generators>,
+    ) -> Result<(), NetError> {
+        let mut after = None;
+        let start = Instant::now();
+        let mut closed = false;
+        loop {
+            let request = Request::GetDeliveries {
+                task: id,
+                index: cp.index(),
+                after: after.clone(),
+            };
+            let Response::Deliveries(page) = self.cloud.call(&request).await? else {
+                return Err(NetError::Unexpected {
+                    peer: self.cloud.peer().clone(),
+                    request: "get-deliveries",
+                    got: "other",
+                });
+            };
+            if let Some(last) = page.last() {
+                after = Some(last.core.signer.clone());
+                for r in cp.receive(&page, gens, &mut fast_rng()) {
+                    warn!(task = %id, dp = %r.dp, "refused a delivery: {}", r.error);
+                }
+                continue;
+            }
+            if closed {
+                return Ok(());
+            }
+            // Nothing new: once submissions are closed, one more page drains what arrived meanwhile.
+            if let Response::Status(s) = self.cloud.call(&Request::GetStatus(id)).await? {
+                closed = s.phase >= Phase::Verifying;
+            }
+            if !closed {
+                if start.elapsed() > self.step_timeout {
+                    return Err(NetError::Timeout {
+                        what: "submissions to close".into(),
+                        seconds: self.step_timeout.as_secs(),
+                    });
+                }
+                tokio::time::sleep(self.poll).await;
+            }
+        }
+    }
+
+    async fn input_set(&self, id: TaskId) -> Result<Signed<InputSet>, NetError> {
+        self.cloud
+            .poll(
+                &Request::GetStatus(id),
+                "the input set",
+                self.poll,
+                self.step_timeout,
+                |r| {
+                    Ok(match r {
+                        Response::Status(s) => s.input_set,
+                        _ => None,
+                    })
+                },
+            )
+            .await
+    }
+}

@@ -1,0 +1,131 @@
+//! The client side of the operator and the data providers: create a task and wait for its
+//! committee, submit a DP's input, and fetch a result.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dsmpc_core::encoding::{Encoding, parse_fixed};
+use dsmpc_core::identity::{Roster, SecretIdentity};
+use dsmpc_core::rng::fast_rng;
+use dsmpc_core::roles::dp::Dp;
+use dsmpc_core::round1::Committee;
+use dsmpc_core::round4::TaskResult;
+use dsmpc_core::signed::Signed;
+use dsmpc_core::task::{Task, TaskId, TaskParams};
+use dsmpc_core::with_field;
+
+use super::GeneratorCache;
+use crate::client::{Link, NetError};
+use crate::rpc::{Request, Response};
+
+const POLL: Duration = Duration::from_millis(100);
+
+/// Operator: creates a task and waits (up to `timeout`) until its committee is admitted.
+pub async fn create_task(
+    cloud: &Link,
+    params: TaskParams,
+    timeout: Duration,
+) -> Result<(Signed<Task>, Signed<Committee>), NetError> {
+    let task = match cloud.call(&Request::CreateTask(params)).await? {
+        Response::Task(t) => t,
+        other => return Err(unexpected(cloud, "create-task", &other)),
+    };
+    let committee = wait_committee(cloud, task.body.id, timeout).await?;
+    Ok((task, committee))
+}
+
+async fn wait_committee(
+    cloud: &Link,
+    id: TaskId,
+    timeout: Duration,
+) -> Result<Signed<Committee>, NetError> {
+    cloud
+        .poll(
+            &Request::GetCommittee(id),
+            "the committee to be admitted",
+            POLL,
+            timeout,
+            |r| {
+                Ok(match r {
+                    Response::Committee(c) => c,
+                    _ => None,
+                })
+            },
+        )
+        .await
+}
+
+fn unexpected(link: &Link, request: &'static str, got: &Response) -> NetError {
+    NetError::Unexpected {
+        peer: link.peer().clone(),
+        request,
+        got: got.kind(),
+    }
+}
+
+/// The signed task `id`, from the cloud's list.
+pub async fn fetch_task(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetError> {
+    match cloud.call(&Request::ListTasks).await? {
+        Response::Tasks(tasks) => {
+            tasks
+                .into_iter()
+                .find(|t| t.body.id == id)
+                .ok_or_else(|| NetError::Refused {
+                    peer: cloud.peer().clone(),
+                    reason: format!("unknown task {id}"),
+                })
+        }
+        other => Err(unexpected(cloud, "list-tasks", &other)),
+    }
+}
+
+/// Data provider: encodes `values` (decimal text, one per dimension), shares, seals, signs and
+/// uploads them; returns once the cloud has durably stored the bundle.
+pub async fn submit(
+    identity: Arc<SecretIdentity>,
+    roster: Arc<Roster>,
+    cloud: &Link,
+    id: TaskId,
+    values: &[String],
+    timeout: Duration,
+) -> Result<(), NetError> {
+    let task = fetch_task(cloud, id).await?;
+    let committee = wait_committee(cloud, id, timeout).await?;
+    let dp = Dp::new(identity, roster);
+    dp.check_setup(&task, &committee)?;
+    let scale = match task.body.params.encoding {
+        Encoding::Exact { input_scale, .. } => input_scale,
+        Encoding::Modular { .. } => 0,
+    };
+    let input = values
+        .iter()
+        .map(|v| parse_fixed(v, scale))
+        .collect::<Result<Vec<i128>, _>>()?;
+    let gens = GeneratorCache::default().for_task(&task.body)?;
+    let bundle = with_field!(task.body.field(), F => {
+        dp.submit::<F, _>(&task.body, &committee.body, &input, gens.as_deref(), &mut fast_rng())?
+    });
+    match cloud.call(&Request::SubmitBundle(id, bundle)).await? {
+        Response::Ok => Ok(()),
+        other => Err(unexpected(cloud, "bundle", &other)),
+    }
+}
+
+/// Anyone: the result of task `id`, waiting up to `wait` for it.
+pub async fn result(
+    edge: &Link,
+    roster: &Roster,
+    id: TaskId,
+    wait: Duration,
+) -> Result<Signed<TaskResult>, NetError> {
+    let result = edge
+        .poll(&Request::GetResult(id), "the result", POLL, wait, |r| {
+            Ok(match r {
+                Response::Result(r) => r,
+                _ => None,
+            })
+        })
+        .await?;
+    result.verify(&id, roster, dsmpc_core::identity::Role::Edge)?;
+    Ok(result)
+}

@@ -1,0 +1,299 @@
+//! The edge server: takes result shares from CPs, learns each task's committee, input set and
+//! commitments from the cloud, reconstructs, and keeps the signed result in SQLite.
+//!
+//! Each task gets a driver that owns its `EdgeTask` and receives shares over a channel. It finishes
+//! when all n CPs have answered, or `grace` after t valid shares arrived (so late CPs can still be
+//! checked and named), or fails clearly when fewer than t valid shares came by the timeout.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dsmpc_core::codec::{Encode, decode_exact};
+use dsmpc_core::field::Field;
+use dsmpc_core::identity::{IdentityCard, Roster, SecretIdentity};
+use dsmpc_core::rng::fast_rng;
+use dsmpc_core::roles::edge::EdgeTask;
+use dsmpc_core::round4::{ResultShare, TaskResult};
+use dsmpc_core::signed::Signed;
+use dsmpc_core::task::{Mode, Task, TaskId};
+use dsmpc_core::with_field;
+use tokio::sync::{Mutex, mpsc};
+use tracing::{info, warn};
+
+use super::GeneratorCache;
+use crate::client::{Link, NetError};
+use crate::flow::FlowLog;
+use crate::rpc::{Request, Response};
+use crate::server::Handler;
+use crate::store::{Store, StoreError};
+
+/// Timing of the edge.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// How long after t valid shares to wait for the rest.
+    pub grace: Duration,
+    /// How long to wait for the input set and the result shares.
+    pub timeout: Duration,
+    /// How often to poll the cloud.
+    pub poll: Duration,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            grace: Duration::from_secs(2),
+            timeout: Duration::from_secs(600),
+            poll: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inbox {
+    senders: BTreeMap<TaskId, mpsc::UnboundedSender<Signed<ResultShare>>>,
+    pending: BTreeMap<TaskId, Vec<Signed<ResultShare>>>,
+    failures: BTreeMap<TaskId, String>,
+}
+
+/// The edge server.
+pub struct EdgeServer {
+    identity: Arc<SecretIdentity>,
+    roster: Arc<Roster>,
+    cloud: Arc<Link>,
+    store: Mutex<Store>,
+    inbox: Mutex<Inbox>,
+    gens: GeneratorCache,
+    config: EdgeConfig,
+    flow: FlowLog,
+}
+
+impl EdgeServer {
+    /// Opens the edge's result store at `path`.
+    pub fn open(
+        identity: Arc<SecretIdentity>,
+        roster: Arc<Roster>,
+        cloud: Arc<Link>,
+        path: &Path,
+        config: EdgeConfig,
+        flow: FlowLog,
+    ) -> Result<EdgeServer, StoreError> {
+        Ok(EdgeServer {
+            identity,
+            roster,
+            cloud,
+            store: Mutex::new(Store::open(path)?),
+            inbox: Mutex::new(Inbox::default()),
+            gens: GeneratorCache::default(),
+            config,
+            flow,
+        })
+    }
+
+    /// Watches the cloud for tasks and starts a driver for each new one, until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.cloud.call(&Request::ListTasks).await {
+                Ok(Response::Tasks(tasks)) => {
+                    for task in tasks {
+                        self.clone().start(task).await;
+                    }
+                }
+                Ok(other) => warn!("unexpected answer to list-tasks: {}", other.kind()),
+                Err(e) => warn!("cannot list tasks: {e}"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.config.poll * 5) => {},
+                () = &mut shutdown => break,
+            }
+        }
+    }
+
+    async fn start(self: Arc<Self>, task: Signed<Task>) {
+        let id = task.body.id;
+        let done = self
+            .store
+            .lock()
+            .await
+            .result(&id.0)
+            .ok()
+            .flatten()
+            .is_some();
+        let mut inbox = self.inbox.lock().await;
+        if done || inbox.senders.contains_key(&id) || inbox.failures.contains_key(&id) {
+            return;
+        }
+        if self
+            .store
+            .lock()
+            .await
+            .create_task(&id.0, &task.to_bytes())
+            .is_err()
+        {
+            return;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        for share in inbox.pending.remove(&id).unwrap_or_default() {
+            let _ = tx.send(share);
+        }
+        inbox.senders.insert(id, tx);
+        drop(inbox);
+        tokio::spawn(async move {
+            let outcome =
+                with_field!(task.body.field(), F => self.clone().drive::<F>(&task, rx).await);
+            if let Err(e) = outcome {
+                warn!(task = %id, "no result: {e}");
+                self.inbox.lock().await.failures.insert(id, e.to_string());
+            }
+        });
+    }
+
+    async fn drive<F: Field>(
+        self: Arc<Self>,
+        task: &Signed<Task>,
+        mut shares: mpsc::UnboundedReceiver<Signed<ResultShare>>,
+    ) -> Result<(), NetError> {
+        let id = task.body.id;
+        let every = self.config.poll;
+        let committee = self
+            .cloud
+            .poll(
+                &Request::GetCommittee(id),
+                "the committee",
+                every,
+                self.config.timeout,
+                |r| {
+                    Ok(match r {
+                        Response::Committee(c) => c,
+                        _ => None,
+                    })
+                },
+            )
+            .await?;
+        let mut edge =
+            EdgeTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
+        let input_set = self
+            .cloud
+            .poll(
+                &Request::GetStatus(id),
+                "the input set",
+                every,
+                self.config.timeout,
+                |r| {
+                    Ok(match r {
+                        Response::Status(s) => s.input_set,
+                        _ => None,
+                    })
+                },
+            )
+            .await?;
+        let summaries = match task.body.params.mode {
+            Mode::Verifiable => match self.cloud.call(&Request::GetSummaries(id)).await? {
+                Response::Summaries(s) => s,
+                other => {
+                    return Err(NetError::Unexpected {
+                        peer: self.cloud.peer().clone(),
+                        request: "get-summaries",
+                        got: other.kind(),
+                    });
+                }
+            },
+            Mode::Fast => Vec::new(),
+        };
+        let started = Instant::now();
+        edge.set_input_set(&input_set, &summaries)?;
+        let gens = self.gens.for_task(&task.body)?;
+        self.collect(&mut edge, task, &mut shares, gens.as_deref())
+            .await;
+        let result = edge.finish(&mut fast_rng())?;
+        self.flow
+            .phase(Some(id), "edge", "verify+reconstruct", started.elapsed());
+        self.store
+            .lock()
+            .await
+            .put_result(&id.0, &result.to_bytes())
+            .map_err(|e| NetError::Refused {
+                peer: self.identity.id().clone(),
+                reason: e.to_string(),
+            })?;
+        info!(task = %id, values = ?result.body.values(), "result published");
+        Ok(())
+    }
+
+    async fn collect<F: Field>(
+        &self,
+        edge: &mut EdgeTask<F>,
+        task: &Signed<Task>,
+        shares: &mut mpsc::UnboundedReceiver<Signed<ResultShare>>,
+        gens: Option<&dsmpc_core::crypto::pedersen::Generators>,
+    ) {
+        let (n, t) = (task.body.params.n as usize, task.body.params.t as usize);
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let mut grace_until: Option<tokio::time::Instant> = None;
+        let mut answered = 0;
+        while answered < n {
+            let until = grace_until.unwrap_or(deadline).min(deadline);
+            let share = tokio::select! {
+                s = shares.recv() => s,
+                () = tokio::time::sleep_until(until) => None,
+            };
+            let Some(share) = share else { break };
+            answered += 1;
+            if let Err(e) = edge.receive(&share, gens) {
+                warn!(task = %task.body.id, cp = %share.signer, "refused a result share: {e}");
+            }
+            if grace_until.is_none() && edge.valid_indices().len() >= t {
+                grace_until = Some(tokio::time::Instant::now() + self.config.grace);
+            }
+        }
+    }
+
+    async fn submit(
+        &self,
+        peer: &IdentityCard,
+        task: TaskId,
+        share: Signed<ResultShare>,
+    ) -> Response {
+        if share.signer != peer.id {
+            return Response::Refused(format!(
+                "{} may not submit {}'s result share",
+                peer.id, share.signer
+            ));
+        }
+        let mut inbox = self.inbox.lock().await;
+        match inbox.senders.get(&task) {
+            Some(tx) => {
+                let _ = tx.send(share);
+            }
+            None => inbox.pending.entry(task).or_default().push(share),
+        }
+        Response::Ok
+    }
+
+    async fn result(&self, task: TaskId) -> Response {
+        match self.store.lock().await.result(&task.0) {
+            Ok(Some(bytes)) => match decode_exact::<Signed<TaskResult>>(&bytes) {
+                Ok(r) => return Response::Result(Some(r)),
+                Err(e) => return Response::Refused(format!("stored result is corrupt: {e}")),
+            },
+            Ok(None) | Err(StoreError::UnknownTask(_)) => {}
+            Err(e) => return Response::Refused(e.to_string()),
+        }
+        match self.inbox.lock().await.failures.get(&task) {
+            Some(reason) => Response::Refused(format!("task {task} failed: {reason}")),
+            None => Response::Result(None),
+        }
+    }
+}
+
+impl Handler for EdgeServer {
+    async fn handle(self: Arc<Self>, peer: IdentityCard, request: Request) -> Response {
+        match request {
+            Request::SubmitResultShare(task, share) => self.submit(&peer, task, share).await,
+            Request::GetResult(task) => self.result(task).await,
+            other => Response::Refused(format!("the edge does not serve {}", other.kind())),
+        }
+    }
+}

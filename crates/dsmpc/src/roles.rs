@@ -1,0 +1,586 @@
+//! The role commands: `cloud`, `edge` and `cp` servers, and the `task create`, `dp` and `result`
+//! clients, each reading its keys and the roster from a deployment directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use dsmpc_core::encoding::{Encoding, InputRange, parse_fixed};
+use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
+use dsmpc_core::task::{Function, Mode, TaskId, TaskParams};
+use dsmpc_net::channel::ChannelConfig;
+use dsmpc_net::client::Link;
+use dsmpc_net::deployment::{self, Deployment};
+use dsmpc_net::flow::FlowLog;
+use dsmpc_net::roles::cloud::{CloudConfig, CloudServer};
+use dsmpc_net::roles::cp::CpWorker;
+use dsmpc_net::roles::edge::{EdgeConfig, EdgeServer};
+use dsmpc_net::roles::{dp, unix_now};
+use dsmpc_net::server::{ServerContext, serve, shutdown_signal};
+use tokio::net::TcpListener;
+use tracing::info;
+
+/// Options every role command shares.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// The deployment directory (made by `dsmpc init`).
+    #[arg(long, value_name = "DIR")]
+    deployment: PathBuf,
+    /// Append a JSON-lines flow log (one line per message and per phase) to FILE.
+    #[arg(long, value_name = "FILE")]
+    flow_log: Option<PathBuf>,
+}
+
+impl Common {
+    fn load(&self) -> Result<Deployment> {
+        deployment::load(&self.deployment)
+            .with_context(|| format!("loading the deployment in {}", self.deployment.display()))
+    }
+
+    fn flow(&self) -> Result<FlowLog> {
+        match &self.flow_log {
+            Some(path) => FlowLog::open(path)
+                .with_context(|| format!("opening the flow log {}", path.display())),
+            None => Ok(FlowLog::disabled()),
+        }
+    }
+}
+
+fn identity(dep: &Deployment, id: &str) -> Result<Arc<SecretIdentity>> {
+    let id = PartyId::new(id)?;
+    Ok(Arc::new(
+        dep.load_identity(&id)
+            .with_context(|| format!("loading the keys of {id}"))?,
+    ))
+}
+
+fn link(
+    dep: &Deployment,
+    me: &Arc<SecretIdentity>,
+    peer: &PartyId,
+    flow: &FlowLog,
+    patience: Duration,
+) -> Result<Arc<Link>> {
+    let card = dep
+        .roster
+        .get(peer)
+        .with_context(|| format!("{peer} is not in the roster"))?
+        .clone();
+    let address = dep.address(peer)?.to_owned();
+    Ok(Arc::new(Link::new(
+        me.clone(),
+        card,
+        address,
+        ChannelConfig::default(),
+        flow.clone(),
+        patience,
+    )))
+}
+
+async fn listen(dep: &Deployment, id: &PartyId) -> Result<TcpListener> {
+    let address = dep.address(id)?;
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address} for {id}"))
+}
+
+fn context(dep: &Deployment, identity: &Arc<SecretIdentity>, flow: &FlowLog) -> ServerContext {
+    ServerContext {
+        identity: identity.clone(),
+        roster: Arc::new(dep.roster.clone()),
+        channel: ChannelConfig::default(),
+        flow: flow.clone(),
+        max_connections: 1024,
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// `dsmpc cloud`.
+#[derive(Debug, Args)]
+pub struct CloudArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The SQLite database (default: DIR/cloud.db).
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Seconds to wait for CPs' verification reports after submissions close.
+    #[arg(long, default_value_t = 10)]
+    report_timeout: u64,
+}
+
+/// Runs the cloud server until SIGINT or SIGTERM.
+pub fn run_cloud(args: &CloudArgs) -> Result<()> {
+    let dep = args.common.load()?;
+    let flow = args.common.flow()?;
+    let me = identity(&dep, "cloud")?;
+    let db = args.db.clone().unwrap_or_else(|| dep.dir.join("cloud.db"));
+    let config = CloudConfig {
+        report_timeout: Duration::from_secs(args.report_timeout),
+    };
+    runtime()?.block_on(async {
+        let server = Arc::new(
+            CloudServer::open(
+                me.clone(),
+                Arc::new(dep.roster.clone()),
+                &db,
+                config,
+                flow.clone(),
+            )
+            .with_context(|| format!("opening the cloud database {}", db.display()))?,
+        );
+        let listener = listen(&dep, me.id()).await?;
+        info!(address = %listener.local_addr()?, "cloud listening");
+        let ticker = server.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                ticker.tick().await;
+            }
+        });
+        serve(
+            listener,
+            context(&dep, &me, &flow),
+            server,
+            shutdown_signal(),
+        )
+        .await;
+        Ok(())
+    })
+}
+
+/// `dsmpc edge`.
+#[derive(Debug, Args)]
+pub struct EdgeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The SQLite database of results (default: DIR/edge.db).
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Seconds to wait for more result shares once t valid ones arrived.
+    #[arg(long, default_value_t = 2)]
+    grace: u64,
+}
+
+/// Runs the edge server until SIGINT or SIGTERM.
+pub fn run_edge(args: &EdgeArgs) -> Result<()> {
+    let dep = args.common.load()?;
+    let flow = args.common.flow()?;
+    let me = identity(&dep, "edge")?;
+    let db = args.db.clone().unwrap_or_else(|| dep.dir.join("edge.db"));
+    let cloud_id = dep.roster.cloud().id.clone();
+    let cloud = link(&dep, &me, &cloud_id, &flow, Duration::from_secs(3600))?;
+    let config = EdgeConfig {
+        grace: Duration::from_secs(args.grace),
+        ..EdgeConfig::default()
+    };
+    runtime()?.block_on(async {
+        let server = Arc::new(
+            EdgeServer::open(
+                me.clone(),
+                Arc::new(dep.roster.clone()),
+                cloud,
+                &db,
+                config,
+                flow.clone(),
+            )
+            .with_context(|| format!("opening the edge database {}", db.display()))?,
+        );
+        let listener = listen(&dep, me.id()).await?;
+        info!(address = %listener.local_addr()?, "edge listening");
+        tokio::spawn(server.clone().run(std::future::pending()));
+        serve(
+            listener,
+            context(&dep, &me, &flow),
+            server,
+            shutdown_signal(),
+        )
+        .await;
+        Ok(())
+    })
+}
+
+/// `dsmpc cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    #[command(flatten)]
+    common: Common,
+    /// This CP's id in the roster (cp1, cp2, …).
+    #[arg(long)]
+    id: String,
+}
+
+/// Runs a CP worker until SIGINT or SIGTERM.
+pub fn run_cp(args: &CpArgs) -> Result<()> {
+    let dep = args.common.load()?;
+    let flow = args.common.flow()?;
+    let me = identity(&dep, &args.id)?;
+    if me.card().role != Role::Cp {
+        bail!("{} is a {}, not a cp", me.id(), me.card().role);
+    }
+    let patience = Duration::from_secs(3600);
+    let cloud = link(&dep, &me, &dep.roster.cloud().id.clone(), &flow, patience)?;
+    let edge = link(&dep, &me, &dep.roster.edge().id.clone(), &flow, patience)?;
+    let worker = Arc::new(CpWorker::new(
+        me.clone(),
+        Arc::new(dep.roster.clone()),
+        cloud,
+        edge,
+        flow,
+    ));
+    info!(id = %me.id(), "cp running");
+    runtime()?.block_on(worker.run(shutdown_signal()));
+    Ok(())
+}
+
+/// `dsmpc task …`.
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    #[command(subcommand)]
+    command: TaskCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskCommand {
+    /// Create a task, wait until its committee is admitted, and print its id (last line).
+    Create(CreateArgs),
+}
+
+/// The task's function, as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Func {
+    Sum,
+    WeightedSum,
+    Mean,
+    WeightedMean,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Verifiable,
+    Fast,
+}
+
+/// `dsmpc task create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    common: Common,
+    /// What to compute.
+    #[arg(long, value_enum)]
+    func: Func,
+    /// Elements per input vector.
+    #[arg(long, default_value_t = 1)]
+    dim: u32,
+    /// Smallest allowed input (decimal, at most --scale places).
+    #[arg(long, allow_hyphen_values = true, default_value = "-1000000")]
+    min: String,
+    /// Largest allowed input.
+    #[arg(long, allow_hyphen_values = true, default_value = "1000000")]
+    max: String,
+    /// Decimal places of inputs.
+    #[arg(long, default_value_t = 0)]
+    scale: u32,
+    /// CSV file `id,weight` (weighted functions); DPs not listed get weight 1.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Decimal places of weights.
+    #[arg(long, default_value_t = 0)]
+    weight_scale: u32,
+    /// Result shares needed (default: the deployment's threshold).
+    #[arg(long)]
+    threshold: Option<u32>,
+    /// Committee size (default: every CP in the roster).
+    #[arg(long)]
+    cps: Option<u32>,
+    /// Verifiable (checked, ristretto255) or fast.
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// The data providers, comma-separated (default: every DP in the roster).
+    #[arg(long, value_delimiter = ',')]
+    dps: Vec<String>,
+    /// Seconds from now until the input set closes (default: the deployment's).
+    #[arg(long)]
+    deadline: Option<u64>,
+    /// Seconds to wait for the committee.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+fn read_weights(path: &Path, scale: u32) -> Result<BTreeMap<PartyId, i128>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut weights = BTreeMap::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let (id, w) = line
+            .split_once(',')
+            .with_context(|| format!("{}:{}: expected id,weight", path.display(), n + 1))?;
+        if n == 0 && id.trim() == "id" {
+            continue;
+        }
+        let id =
+            PartyId::new(id.trim()).with_context(|| format!("{}:{}", path.display(), n + 1))?;
+        let w = parse_fixed(w.trim(), scale)
+            .with_context(|| format!("{}:{}", path.display(), n + 1))?;
+        if weights.insert(id.clone(), w).is_some() {
+            bail!("{}:{}: {id} is listed twice", path.display(), n + 1);
+        }
+    }
+    Ok(weights)
+}
+
+impl CreateArgs {
+    fn params(&self, dep: &Deployment) -> Result<TaskParams> {
+        let function = match self.func {
+            Func::Sum => Function::Sum,
+            Func::WeightedSum => Function::WeightedSum,
+            Func::Mean => Function::Mean,
+            Func::WeightedMean => Function::WeightedMean,
+        };
+        let dps: Vec<PartyId> = if self.dps.is_empty() {
+            dep.roster.of_role(Role::Dp).map(|c| c.id.clone()).collect()
+        } else {
+            self.dps
+                .iter()
+                .map(|d| PartyId::new(d.trim()))
+                .collect::<Result<_, _>>()?
+        };
+        let listed = match &self.weights {
+            Some(path) => read_weights(path, self.weight_scale)?,
+            None => BTreeMap::new(),
+        };
+        let unit = 10i128.pow(self.weight_scale.min(18));
+        let mut weights: Vec<(PartyId, i128)> = dps
+            .into_iter()
+            .map(|d| {
+                let w = if function.is_weighted() {
+                    listed.get(&d).copied().unwrap_or(unit)
+                } else {
+                    1
+                };
+                (d, w)
+            })
+            .collect();
+        weights.sort();
+        weights.dedup_by(|a, b| a.0 == b.0);
+        let n = self
+            .cps
+            .unwrap_or(dep.roster.of_role(Role::Cp).count() as u32);
+        let now = unix_now();
+        let submission = self.deadline.unwrap_or(dep.defaults.submission_secs);
+        Ok(TaskParams {
+            function,
+            dim: self.dim,
+            encoding: Encoding::Exact {
+                input_scale: self.scale,
+                weight_scale: if function.is_weighted() {
+                    self.weight_scale
+                } else {
+                    0
+                },
+                range: InputRange::new(
+                    parse_fixed(&self.min, self.scale).context("--min")?,
+                    parse_fixed(&self.max, self.scale).context("--max")?,
+                )?,
+            },
+            weights,
+            n,
+            t: self.threshold.unwrap_or(dep.defaults.threshold).min(n),
+            additive: false,
+            mode: match self.mode {
+                Some(ModeArg::Verifiable) => Mode::Verifiable,
+                Some(ModeArg::Fast) => Mode::Fast,
+                None => dep.defaults.mode,
+            },
+            admission_deadline: now + self.timeout,
+            submission_deadline: now + self.timeout.max(submission),
+        })
+    }
+}
+
+/// Runs `dsmpc task …`.
+pub fn run_task(args: &TaskArgs) -> Result<()> {
+    let TaskCommand::Create(args) = &args.command;
+    let dep = args.common.load()?;
+    let flow = args.common.flow()?;
+    let me = identity(&dep, "cloud")?;
+    let params = args.params(&dep)?;
+    let cloud = link(&dep, &me, &me.id().clone(), &flow, Duration::from_secs(10))?;
+    let (task, committee) = runtime()?.block_on(dp::create_task(
+        &cloud,
+        params,
+        Duration::from_secs(args.timeout),
+    ))?;
+    let members: Vec<&str> = committee
+        .body
+        .members
+        .iter()
+        .map(|m| m.card.id.as_str())
+        .collect();
+    eprintln!(
+        "task {}: {} over {} data providers, {}-of-{} {} mode in {}; committee {}",
+        task.body.id,
+        task.body.params.function,
+        task.body.params.weights.len(),
+        task.body.params.t,
+        task.body.params.n,
+        task.body.params.mode,
+        task.body.field(),
+        members.join(", ")
+    );
+    println!("{}", task.body.id);
+    Ok(())
+}
+
+/// `dsmpc dp`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["value", "values", "values_file"]))]
+pub struct DpArgs {
+    #[command(flatten)]
+    common: Common,
+    /// This data provider's id (dp1, dp2, …).
+    #[arg(long)]
+    id: String,
+    /// The task id printed by `dsmpc task create`.
+    #[arg(long)]
+    task: String,
+    /// A scalar input.
+    #[arg(long, allow_hyphen_values = true)]
+    value: Option<String>,
+    /// A vector input, comma-separated.
+    #[arg(long, allow_hyphen_values = true, value_delimiter = ',')]
+    values: Option<Vec<String>>,
+    /// A file of inputs, separated by commas, spaces or newlines.
+    #[arg(long, value_name = "FILE")]
+    values_file: Option<PathBuf>,
+    /// Seconds to wait for the cloud and the committee.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+/// Runs `dsmpc dp`: submits the input and returns once the cloud durably stored it.
+pub fn run_dp(args: &DpArgs) -> Result<()> {
+    let dep = args.common.load()?;
+    let flow = args.common.flow()?;
+    let me = identity(&dep, &args.id)?;
+    let task: TaskId = args.task.parse()?;
+    let values: Vec<String> = match (&args.value, &args.values, &args.values_file) {
+        (Some(v), _, _) => vec![v.clone()],
+        (_, Some(vs), _) => vs.clone(),
+        (_, _, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => bail!("give --value, --values or --values-file"),
+    };
+    let timeout = Duration::from_secs(args.timeout);
+    let cloud = link(&dep, &me, &dep.roster.cloud().id.clone(), &flow, timeout)?;
+    let roster = Arc::new(dep.roster.clone());
+    runtime()?.block_on(dp::submit(
+        me.clone(),
+        roster,
+        &cloud,
+        task,
+        &values,
+        timeout,
+    ))?;
+    eprintln!("{}: input for task {task} stored by the cloud", me.id());
+    Ok(())
+}
+
+/// `dsmpc result`.
+#[derive(Debug, Args)]
+pub struct ResultArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The task id.
+    #[arg(long)]
+    task: String,
+    /// Seconds to wait for the result.
+    #[arg(long, default_value_t = 0)]
+    wait: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Whose keys to connect with (any party of the deployment).
+    #[arg(long, default_value = "cloud")]
+    id: String,
+}
+
+/// Runs `dsmpc result`.
+pub fn run_result(args: &ResultArgs) -> Result<()> {
+    let dep = args.common.load()?;
+    let flow = args.common.flow()?;
+    let me = identity(&dep, &args.id)?;
+    let task: TaskId = args.task.parse()?;
+    let edge = link(
+        &dep,
+        &me,
+        &dep.roster.edge().id.clone(),
+        &flow,
+        Duration::from_secs(10),
+    )?;
+    let result = runtime()?.block_on(dp::result(
+        &edge,
+        &dep.roster,
+        task,
+        Duration::from_secs(args.wait),
+    ))?;
+    let r = &result.body;
+    let ids = |v: &[PartyId]| v.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>();
+    if args.json {
+        let culprits: Vec<&str> = r.culprits.iter().map(|c| c.party.as_str()).collect();
+        let out = serde_json::json!({
+            "task": task.to_string(),
+            "function": r.function.name(),
+            "result": r.values(),
+            "included": ids(&r.included),
+            "excluded": ids(&r.excluded),
+            "culprits": culprits,
+            "culprit_reasons": r.culprits.iter().map(|c| serde_json::json!({"party": c.party.as_str(), "reason": c.reason.name()})).collect::<Vec<_>>(),
+        });
+        println!("{out}");
+    } else {
+        println!("task:     {task}");
+        println!("function: {}", r.function);
+        println!("result:   {}", r.values().join(", "));
+        println!("included: {}", ids(&r.included).join(", "));
+        println!("excluded: {}", ids(&r.excluded).join(", "));
+        let culprits: Vec<String> = r
+            .culprits
+            .iter()
+            .map(|c| format!("{} ({})", c.party, c.reason))
+            .collect();
+        println!("culprits: {}", culprits.join(", "));
+    }
+    Ok(())
+}
+
+/// Logs to stderr: human-readable on a terminal, JSON lines otherwise; `RUST_LOG` filters.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}

@@ -1,0 +1,12 @@
+//! `Request::from_bytes` on arbitrary bytes: never panics, and accepts only canonical encodings.
+#![no_main]
+
+use dsmpc_core::codec::Encode;
+use dsmpc_net::rpc::Request;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(request) = Request::from_bytes(data) {
+        assert_eq!(request.to_bytes(), data, "decode → encode is not the identity");
+    }
+});
