@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::Error;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
-use crate::encoding::{Encoding, FieldPolicy, InputRange, Plan};
+use crate::encoding::{Encoding, FieldPolicy, InputRange, MAX_SCALE, Plan};
 use crate::field::FieldId;
 use crate::identity::PartyId;
 use crate::sharing::{MAX_DIM, Scheme};
@@ -240,6 +240,9 @@ impl Task {
             return reason("data providers must be listed once each, in id order".into());
         }
         let unit = match params.encoding {
+            Encoding::Exact { weight_scale, .. } if weight_scale > MAX_SCALE => {
+                return reason(format!("weight scale {weight_scale} exceeds {MAX_SCALE}"));
+            }
             Encoding::Exact { weight_scale, .. } => 10i128.pow(weight_scale),
             Encoding::Modular { .. } => 1,
         };
@@ -401,4 +404,51 @@ impl Decode for Task {
 
 impl Signable for Task {
     const LABEL: &'static str = "task";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(weight_scale: u32) -> TaskParams {
+        TaskParams {
+            function: Function::Sum,
+            dim: 1,
+            encoding: Encoding::Exact {
+                input_scale: 0,
+                weight_scale,
+                range: InputRange::new(0, 1).unwrap(),
+            },
+            weights: vec![(PartyId::new("dp1").unwrap(), 1)],
+            n: 1,
+            t: 1,
+            additive: false,
+            mode: Mode::Fast,
+            admission_deadline: 0,
+            submission_deadline: 0,
+        }
+    }
+
+    /// Found by the decoder property test: 10^40 overflowed before the scale was checked.
+    #[test]
+    fn a_huge_weight_scale_is_an_error_not_a_panic() {
+        let err = Task::new(TaskId([0; 16]), params(40)).unwrap_err();
+        assert!(
+            err.to_string().contains("weight scale 40 exceeds 18"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn task_ids_parse_from_hex() {
+        let id: TaskId = "000102030405060708090a0b0c0d0e0f".parse().unwrap();
+        assert_eq!(id.0[15], 15);
+        assert_eq!(id.to_string(), "000102030405060708090a0b0c0d0e0f");
+        assert!("xyz".parse::<TaskId>().is_err());
+        assert!(
+            "000102030405060708090a0b0c0d0e0g"
+                .parse::<TaskId>()
+                .is_err()
+        );
+    }
 }
