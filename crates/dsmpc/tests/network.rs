@@ -1,0 +1,332 @@
+//! The real `dsmpc` binary as separate processes on 127.0.0.1: a full task, CPs killed after
+//! admission, garbage on the cloud's port, the cloud killed with SIGKILL and restarted, and a peer
+//! whose key is not in the roster.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn dsmpc() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("dsmpc")
+}
+
+/// A deployment directory and the role processes running from it; killed on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    base_port: u16,
+    children: BTreeMap<String, Child>,
+}
+
+/// A base port P such that P..P+span are all free right now. Every call in this process takes a
+/// different block (the tests run as threads of one process, in parallel).
+fn free_ports(span: u16) -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    for _ in 0..200 {
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = 20_000 + ((std::process::id() * 131 + k * 16) % 40_000) as u16;
+        if (0..span).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free block of {span} ports");
+}
+
+impl Cluster {
+    fn new(cps: u32, dps: u32, threshold: u32) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let base_port = free_ports(2 + cps as u16);
+        let out = Command::new(dsmpc())
+            .args([
+                "init",
+                "dep",
+                "--cps",
+                &cps.to_string(),
+                "--dps",
+                &dps.to_string(),
+            ])
+            .args([
+                "--threshold",
+                &threshold.to_string(),
+                "--base-port",
+                &base_port.to_string(),
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Cluster {
+            dir,
+            base_port,
+            children: BTreeMap::new(),
+        }
+    }
+
+    fn dep(&self) -> PathBuf {
+        self.dir.path().join("dep")
+    }
+
+    fn log(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.log"))
+    }
+
+    fn start(&mut self, name: &str, args: &[&str]) {
+        let log = std::fs::File::create(self.log(name)).unwrap();
+        let child = Command::new(dsmpc())
+            .args(args)
+            .args(["--deployment", self.dep().to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.children.insert(name.to_owned(), child);
+    }
+
+    fn start_cloud(&mut self) {
+        self.start(
+            "cloud",
+            &[
+                "cloud",
+                "--report-timeout",
+                "2",
+                "--flow-log",
+                self.dir.path().join("flow.jsonl").to_str().unwrap(),
+            ],
+        );
+    }
+
+    fn start_all(&mut self, cps: u32) {
+        self.start_cloud();
+        self.start("edge", &["edge", "--grace", "1"]);
+        for i in 1..=cps {
+            let id = format!("cp{i}");
+            self.start(&id, &["cp", "--id", &id]);
+        }
+    }
+
+    fn kill(&mut self, name: &str) {
+        if let Some(mut child) = self.children.remove(name) {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(dsmpc())
+            .args(args)
+            .args(["--deployment", self.dep().to_str().unwrap()])
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn logs(&self) -> String {
+        self.children
+            .keys()
+            .map(|n| {
+                format!(
+                    "--- {n}\n{}",
+                    std::fs::read_to_string(self.log(n)).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    fn create_task(&self, extra: &[&str]) -> String {
+        let mut args = vec!["task", "create", "--timeout", "30"];
+        args.extend_from_slice(extra);
+        self.ok(&args).lines().last().unwrap().trim().to_owned()
+    }
+
+    fn submit(&self, dp: &str, task: &str, value: &str) {
+        self.ok(&["dp", "--id", dp, "--task", task, "--values", value]);
+    }
+
+    fn result(&self, task: &str) -> serde_json::Value {
+        let text = self.ok(&["result", "--task", task, "--wait", "30", "--json"]);
+        serde_json::from_str(text.trim()).unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.children.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_full_weighted_task_over_sockets() {
+    let mut c = Cluster::new(3, 3, 2);
+    c.start_all(3);
+    let weights = c.dir.path().join("weights.csv");
+    std::fs::write(&weights, "id,weight\ndp1,2\ndp2,-1\ndp3,3\n").unwrap();
+    let task = c.create_task(&[
+        "--func",
+        "weighted-sum",
+        "--dim",
+        "2",
+        "--min",
+        "-100",
+        "--max",
+        "100",
+        "--scale",
+        "1",
+        "--weights",
+        weights.to_str().unwrap(),
+    ]);
+    c.submit("dp1", &task, "1.5,-2");
+    c.submit("dp2", &task, "-7,0.5");
+    c.submit("dp3", &task, "10,10");
+    let r = c.result(&task);
+    // 2·1.5 + 7 + 30 = 40.0 ; 2·(-2) - 0.5 + 30 = 25.5
+    assert_eq!(strings(&r["result"]), vec!["40.0", "25.5"]);
+    assert_eq!(strings(&r["included"]), vec!["dp1", "dp2", "dp3"]);
+    assert!(strings(&r["culprits"]).is_empty());
+    let flow = std::fs::read_to_string(c.dir.path().join("flow.jsonl")).unwrap();
+    let bundle_lines: Vec<serde_json::Value> = flow
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "bundle")
+        .collect();
+    assert_eq!(bundle_lines.len(), 3, "one flow line per bundle");
+    assert!(
+        bundle_lines
+            .iter()
+            .all(|v| v["bytes"].as_u64().unwrap() > 300 && v["dst"] == "cloud")
+    );
+}
+
+#[test]
+fn two_of_five_cps_may_die_after_admission() {
+    let mut c = Cluster::new(5, 3, 3);
+    c.start_all(5);
+    let task = c.create_task(&["--func", "sum", "--mode", "verifiable"]);
+    c.kill("cp2");
+    c.kill("cp5");
+    c.submit("dp1", &task, "5");
+    c.submit("dp2", &task, "-12");
+    c.submit("dp3", &task, "100");
+    let r = c.result(&task);
+    assert_eq!(strings(&r["result"]), vec!["93"], "{}", c.logs());
+}
+
+fn send_garbage(port: u16) {
+    let junk: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\n\r\n",
+        &[0x00, 0x20],             // a truncated handshake frame
+        &[0xff, 0xff, 0xde, 0xad], // a frame claiming 65535 bytes, then silence
+        &[
+            0x00, 0x20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+            22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+        ],
+    ];
+    for bytes in junk {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(bytes);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn garbage_on_the_clouds_port_is_dropped_and_the_cloud_keeps_serving() {
+    let mut c = Cluster::new(3, 2, 2);
+    c.start_all(3);
+    std::thread::sleep(Duration::from_millis(500));
+    send_garbage(c.base_port);
+    let task = c.create_task(&["--func", "mean", "--mode", "fast"]);
+    send_garbage(c.base_port);
+    c.submit("dp1", &task, "3");
+    c.submit("dp2", &task, "4");
+    let r = c.result(&task);
+    assert_eq!(strings(&r["result"]), vec!["3.500000"]);
+    let cloud_log = std::fs::read_to_string(c.log("cloud")).unwrap();
+    assert!(cloud_log.contains("refused connection"), "{cloud_log}");
+}
+
+#[test]
+fn the_cloud_survives_sigkill_between_submissions() {
+    let mut c = Cluster::new(3, 3, 2);
+    c.start_all(3);
+    let task = c.create_task(&["--func", "sum", "--deadline", "120"]);
+    c.submit("dp1", &task, "7");
+    c.kill("cloud");
+    c.start_cloud();
+    c.submit("dp2", &task, "8");
+    c.submit("dp3", &task, "9");
+    let r = c.result(&task);
+    assert_eq!(strings(&r["result"]), vec!["24"], "{}", c.logs());
+    assert_eq!(strings(&r["included"]), vec!["dp1", "dp2", "dp3"]);
+}
+
+#[test]
+fn a_peer_whose_key_is_not_in_the_roster_is_refused() {
+    let mut c = Cluster::new(3, 1, 2);
+    c.start_all(3);
+    // Same ids and addresses, different keys: a stranger impersonating the operator.
+    let out = Command::new(dsmpc())
+        .args([
+            "init",
+            "stranger",
+            "--cps",
+            "3",
+            "--dps",
+            "1",
+            "--base-port",
+            &c.base_port.to_string(),
+        ])
+        .current_dir(c.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stranger = c.dir.path().join("stranger");
+    let out = Command::new(dsmpc())
+        .args([
+            "task",
+            "create",
+            "--deployment",
+            stranger.to_str().unwrap(),
+            "--func",
+            "sum",
+            "--timeout",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cloud"), "{err}");
+    let cloud_log = std::fs::read_to_string(c.log("cloud")).unwrap();
+    assert!(cloud_log.contains("refused connection"), "{cloud_log}");
+    // The real operator is still served.
+    let _ = c.create_task(&["--func", "sum"]);
+}
