@@ -7,6 +7,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = Request::from_bytes(data) {
-        assert_eq!(request.to_bytes(), data, "decode → encode is not the identity");
+        assert_eq!(
+            request.to_bytes(),
+            data,
+            "decode → encode is not the identity"
+        );
     }
 });

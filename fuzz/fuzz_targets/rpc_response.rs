@@ -7,6 +7,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(response) = Response::from_bytes(data) {
-        assert_eq!(response.to_bytes(), data, "decode → encode is not the identity");
+        assert_eq!(
+            response.to_bytes(),
+            data,
+            "decode → encode is not the identity"
+        );
     }
 });

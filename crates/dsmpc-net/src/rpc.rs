@@ -371,7 +371,11 @@ impl Decode for Response {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         Ok(match r.u8("response")? {
             1 => Response::Ok,
-            2 => Response::Refused(String::from_utf8_lossy(r.bytes("reason")?).into_owned()),
+            2 => Response::Refused(
+                std::str::from_utf8(r.bytes("reason")?)
+                    .map_err(|_| CodecError::InvalidValue { what: "reason" })?
+                    .to_owned(),
+            ),
             3 => Response::Task(Signed::decode(r)?),
             4 => Response::Tasks(r.list("tasks", 1, Signed::decode)?),
             5 => Response::Grant(Signed::decode(r)?),
@@ -407,5 +411,42 @@ impl Response {
     /// Decodes exactly one response.
     pub fn from_bytes(bytes: &[u8]) -> Result<Response, CodecError> {
         decode_exact(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `cargo fuzz run rpc_response`: a lossy decode accepted bytes that re-encode
+    /// differently.
+    #[test]
+    fn a_refusal_reason_must_be_utf8() {
+        assert_eq!(
+            Response::from_bytes(&[2, 1, 0, 0, 0, 0xff]),
+            Err(CodecError::InvalidValue { what: "reason" })
+        );
+        let ok = Response::Refused("no".into());
+        assert_eq!(Response::from_bytes(&ok.to_bytes()).unwrap(), ok);
+    }
+
+    #[test]
+    fn requests_round_trip_and_refuse_trailing_bytes() {
+        let request = Request::GetDeliveries {
+            task: TaskId([3; 16]),
+            index: 2,
+            after: Some(PartyId::new("dp7").unwrap()),
+        };
+        let mut bytes = request.to_bytes();
+        assert_eq!(Request::from_bytes(&bytes).unwrap(), request);
+        bytes.push(0);
+        assert_eq!(
+            Request::from_bytes(&bytes),
+            Err(CodecError::TrailingBytes { count: 1 })
+        );
+        assert_eq!(
+            Request::from_bytes(&[99]),
+            Err(CodecError::UnknownMessageType(99))
+        );
     }
 }
