@@ -16,6 +16,9 @@ use dsmpc_core::task::{Task, TaskId, TaskParams};
 /// The most deliveries one `GetDeliveries` answer carries.
 pub const MAX_PAGE: u32 = 4096;
 
+/// The most ciphertext bytes one `GetDeliveries` answer carries (at least one delivery is sent).
+pub const PAGE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Where a task is in its life at the cloud.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {

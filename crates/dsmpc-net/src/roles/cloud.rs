@@ -16,7 +16,7 @@ use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::cloud::{Cloud, DEFAULT_ADMISSION_WINDOW};
 use dsmpc_core::round1::AdmissionRequest;
-use dsmpc_core::round2::Bundle;
+use dsmpc_core::round2::{Bundle, ShareDelivery};
 use dsmpc_core::round3::VerificationReport;
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Task, TaskId, TaskParams};
@@ -26,7 +26,7 @@ use tracing::{info, warn};
 
 use super::{GeneratorCache, unix_now};
 use crate::flow::FlowLog;
-use crate::rpc::{MAX_PAGE, Phase, Request, Response, Status};
+use crate::rpc::{MAX_PAGE, PAGE_BYTES, Phase, Request, Response, Status};
 use crate::server::Handler;
 use crate::store::{Store, StoreError, TaskStatus};
 
@@ -281,6 +281,21 @@ impl CloudServer {
     }
 }
 
+/// The longest prefix of `deliveries` whose ciphertexts fit in [`PAGE_BYTES`] (at least one), so
+/// a CP's memory per page stays bounded whatever the vector length.
+fn within_budget(mut deliveries: Vec<ShareDelivery>) -> Vec<ShareDelivery> {
+    let mut total = 0;
+    let keep = deliveries
+        .iter()
+        .position(|d| {
+            total += d.share.ciphertext.len();
+            total > PAGE_BYTES
+        })
+        .map_or(deliveries.len(), |i| i.max(1));
+    deliveries.truncate(keep);
+    deliveries
+}
+
 fn close_submissions(state: &mut State, id: &TaskId, now: u64) -> Result<(), String> {
     state
         .store
@@ -381,7 +396,7 @@ impl Handler for CloudServer {
                     .cloud
                     .deliveries_after(&task, index, after.as_ref(), MAX_PAGE as usize)
                 {
-                    Ok(d) => Response::Deliveries(d),
+                    Ok(d) => Response::Deliveries(within_budget(d)),
                     Err(e) => refused(e),
                 }
             }
