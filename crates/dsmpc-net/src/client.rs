@@ -154,6 +154,29 @@ impl Client {
         }
     }
 
+    /// Sends `bytes` as one message without encoding anything — for fault injection (a truncated
+    /// upload) — and returns the raw answer.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<Response, NetError> {
+        let peer = self.peer.clone();
+        self.channel
+            .send(bytes)
+            .await
+            .map_err(|source| NetError::Channel {
+                peer: peer.clone(),
+                source,
+            })?;
+        let answer = self
+            .channel
+            .recv()
+            .await
+            .map_err(|source| NetError::Channel {
+                peer: peer.clone(),
+                source,
+            })?
+            .ok_or(NetError::Closed { peer: peer.clone() })?;
+        Response::from_bytes(&answer).map_err(|source| NetError::Codec { peer, source })
+    }
+
     /// A `NetError::Unexpected` for an answer of the wrong kind.
     pub fn unexpected(&self, request: &'static str, got: &Response) -> NetError {
         NetError::Unexpected {

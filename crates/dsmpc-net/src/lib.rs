@@ -16,6 +16,7 @@ pub mod flow;
 pub mod roles;
 pub mod rpc;
 pub mod server;
+pub mod simulate;
 pub mod store;
 
 pub use dsmpc_core as core;

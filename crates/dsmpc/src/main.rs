@@ -8,6 +8,7 @@
 mod deploy;
 mod plan;
 mod roles;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a whole task in one process (cloud, edge, CPs, DPs) and check it against the plaintext.
+    Simulate(simulate::SimulateArgs),
     /// Show the field and exact bound a task with these inputs and weights would use.
     Plan(plan::PlanArgs),
     /// Create a deployment directory: every party's keys, the roster and task defaults.
@@ -59,8 +62,28 @@ fn main() -> ExitCode {
             };
         }
     };
-    roles::init_logging();
     let outcome = match cli.command {
+        Command::Simulate(args) => args.log_dir().and_then(|dir| {
+            roles::init_logging_to(&dir.join("dsmpc.log"))?;
+            simulate::run(&args, &dir)
+        }),
+        command => {
+            roles::init_logging();
+            run(command)
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Simulate(_) => unreachable!("handled in main"),
         Command::Plan(args) => plan::run(&args),
         Command::Init(args) => deploy::run_init(&args),
         Command::Keygen(args) => deploy::run_keygen(&args),
@@ -70,12 +93,5 @@ fn main() -> ExitCode {
         Command::Task(args) => roles::run_task(&args),
         Command::Dp(args) => roles::run_dp(&args),
         Command::Result(args) => roles::run_result(&args),
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
     }
 }

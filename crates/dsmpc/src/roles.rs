@@ -584,3 +584,17 @@ pub fn init_logging() {
         builder.json().init();
     }
 }
+
+/// Logs to `path` (JSON lines), for commands whose own output is the terminal's.
+pub fn init_logging_to(path: &Path) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::sync::Mutex::new(file))
+        .json()
+        .init();
+    Ok(())
+}

@@ -35,6 +35,9 @@ pub struct CpWorker {
     pub poll: Duration,
     /// How long to wait for any one step of a task.
     pub step_timeout: Duration,
+    /// Fault injection for simulations: send a wrong result share.
+    pub wrong_result: bool,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl CpWorker {
@@ -55,14 +58,31 @@ impl CpWorker {
             flow,
             poll: Duration::from_millis(100),
             step_timeout: Duration::from_secs(600),
+            wrong_result: false,
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Makes the worker stop talking to anyone, as if its process died (for simulations).
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check_alive(&self) -> Result<(), NetError> {
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(NetError::Closed {
+                peer: self.identity.id().clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Watches for new tasks until `shutdown` completes.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         let mut seen = BTreeSet::new();
         tokio::pin!(shutdown);
-        loop {
+        while self.check_alive().is_ok() {
             match self.cloud.call(&Request::ListTasks).await {
                 Ok(Response::Tasks(tasks)) => {
                     for task in tasks {
@@ -172,7 +192,11 @@ impl CpWorker {
                 redeliveries.push(d);
             }
         }
-        let payload = cp.finish(&input_set, &redeliveries, gens.as_deref())?;
+        let mut payload = cp.finish(&input_set, &redeliveries, gens.as_deref())?;
+        if self.wrong_result {
+            payload.sum.as_mut_slice()[0] += F::ONE;
+        }
+        self.check_alive()?;
         let share = cp.seal_result(&payload, &mut fast_rng());
         self.edge
             .call(&Request::SubmitResultShare(id, share))
@@ -191,6 +215,7 @@ impl CpWorker {
         let start = Instant::now();
         let mut closed = false;
         loop {
+            self.check_alive()?;
             let request = Request::GetDeliveries {
                 task: id,
                 index: cp.index(),

@@ -1,0 +1,508 @@
+//! A whole task in one process: the cloud, edge and CP servers of a deployment on 127.0.0.1 with
+//! their Noise channels and SQLite stores (in a work directory), data providers as concurrent
+//! clients, optional faults, and the result checked against the plaintext computed directly from
+//! the same inputs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dsmpc_core::codec::Encode;
+use dsmpc_core::encoding::{Encoding, InputRange};
+use dsmpc_core::field::Field;
+use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
+use dsmpc_core::rng::{fast_rng, os_rng};
+use dsmpc_core::roles::dp::Dp;
+use dsmpc_core::round1::Committee;
+use dsmpc_core::round4::TaskResult;
+use dsmpc_core::sharing::ShareValue;
+use dsmpc_core::signed::Signed;
+use dsmpc_core::task::{Function, Mode, Task, TaskParams};
+use dsmpc_core::with_field;
+use futures::StreamExt;
+use rand::RngExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::channel::ChannelConfig;
+use crate::client::{Client, Link, NetError};
+use crate::flow::FlowLog;
+use crate::roles::cloud::{CloudConfig, CloudServer};
+use crate::roles::cp::CpWorker;
+use crate::roles::edge::{EdgeConfig, EdgeServer};
+use crate::roles::{GeneratorCache, dp, unix_now};
+use crate::rpc::{Request, Response};
+use crate::server::{ServerContext, serve};
+
+/// One data provider's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpInput {
+    /// Its id.
+    pub id: PartyId,
+    /// Its weight mantissa.
+    pub weight: i128,
+    /// Its input mantissas.
+    pub values: Vec<i128>,
+}
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Committee size.
+    pub cps: u32,
+    /// Threshold.
+    pub threshold: u32,
+    /// The function.
+    pub function: Function,
+    /// Verifiable or fast.
+    pub mode: Mode,
+    /// Decimal places of inputs.
+    pub scale: u32,
+    /// Decimal places of weights.
+    pub weight_scale: u32,
+    /// The declared input range (mantissas).
+    pub range: (i128, i128),
+    /// The inputs, one per DP.
+    pub inputs: Vec<DpInput>,
+    /// How many CPs die right after admission (the highest-numbered ones).
+    pub drop_cps: u32,
+    /// How many DPs die mid-upload (the highest-numbered ones).
+    pub drop_dps: usize,
+    /// CPs that return a wrong result share.
+    pub cheat_cps: Vec<PartyId>,
+    /// DPs that send one live CP a share inconsistent with their commitments.
+    pub cheat_dps: Vec<PartyId>,
+    /// Where the servers keep their SQLite databases.
+    pub work_dir: PathBuf,
+    /// The flow log every message is recorded in (once, by its receiving server).
+    pub flow: FlowLog,
+}
+
+/// Random inputs: `dps` DPs of `dim` values in `range`, weights 1..=10 for weighted functions.
+pub fn random_inputs(
+    dps: usize,
+    dim: u32,
+    range: (i128, i128),
+    weighted: bool,
+    weight_unit: i128,
+) -> Vec<DpInput> {
+    let mut rng = fast_rng();
+    (1..=dps)
+        .map(|k| DpInput {
+            id: PartyId::new(&format!("dp{k}")).expect("valid id"),
+            weight: if weighted {
+                rng.random_range(1..=10) * weight_unit
+            } else {
+                1
+            },
+            values: (0..dim)
+                .map(|_| rng.random_range(range.0..=range.1))
+                .collect(),
+        })
+        .collect()
+}
+
+/// What happened.
+#[derive(Debug)]
+pub struct SimOutcome {
+    /// The signed task.
+    pub task: Signed<Task>,
+    /// The edge's result.
+    pub result: TaskResult,
+    /// The plaintext result over the included DPs, formatted like `result.values()`.
+    pub expected: Vec<String>,
+    /// Whether they are equal.
+    pub matches: bool,
+    /// Seconds per stage, in order.
+    pub stages: Vec<(&'static str, f64)>,
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// Bad parameters.
+    #[error("{0}")]
+    Config(String),
+    /// The protocol failed.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The protocol core refused something.
+    #[error(transparent)]
+    Core(#[from] dsmpc_core::Error),
+    /// A server could not start.
+    #[error("{0}")]
+    Setup(String),
+}
+
+struct Cluster {
+    roster: Arc<Roster>,
+    cloud: Arc<SecretIdentity>,
+    edge: Arc<SecretIdentity>,
+    dps: BTreeMap<PartyId, Arc<SecretIdentity>>,
+    addresses: BTreeMap<PartyId, String>,
+    handles: Vec<JoinHandle<()>>,
+    workers: Vec<Arc<CpWorker>>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.stop();
+        }
+        for h in &self.handles {
+            h.abort();
+        }
+    }
+}
+
+fn party(name: &str, role: Role) -> Arc<SecretIdentity> {
+    Arc::new(SecretIdentity::generate(
+        PartyId::new(name).expect("valid id"),
+        role,
+        &mut os_rng(),
+    ))
+}
+
+impl Cluster {
+    fn link(&self, me: &Arc<SecretIdentity>, peer: &IdentityCard, patience: Duration) -> Arc<Link> {
+        Arc::new(Link::new(
+            me.clone(),
+            peer.clone(),
+            self.addresses[&peer.id].clone(),
+            ChannelConfig::default(),
+            FlowLog::disabled(),
+            patience,
+        ))
+    }
+
+    async fn start(config: &SimConfig) -> Result<Cluster, SimError> {
+        let cloud = party("cloud", Role::Cloud);
+        let edge = party("edge", Role::Edge);
+        let cps: Vec<_> = (1..=config.cps)
+            .map(|i| party(&format!("cp{i}"), Role::Cp))
+            .collect();
+        let dps: BTreeMap<PartyId, Arc<SecretIdentity>> = config
+            .inputs
+            .iter()
+            .map(|i| (i.id.clone(), party(i.id.as_str(), Role::Dp)))
+            .collect();
+        let cards = [&cloud, &edge]
+            .into_iter()
+            .chain(&cps)
+            .chain(dps.values())
+            .map(|p| p.card().clone());
+        let roster = Arc::new(Roster::new(cards)?);
+        let setup =
+            |e: std::io::Error| SimError::Setup(format!("binding a port on 127.0.0.1: {e}"));
+        let cloud_listener = TcpListener::bind("127.0.0.1:0").await.map_err(setup)?;
+        let edge_listener = TcpListener::bind("127.0.0.1:0").await.map_err(setup)?;
+        let mut addresses = BTreeMap::new();
+        addresses.insert(
+            cloud.id().clone(),
+            cloud_listener.local_addr().map_err(setup)?.to_string(),
+        );
+        addresses.insert(
+            edge.id().clone(),
+            edge_listener.local_addr().map_err(setup)?.to_string(),
+        );
+        let mut cluster = Cluster {
+            roster,
+            cloud,
+            edge,
+            dps,
+            addresses,
+            handles: Vec::new(),
+            workers: Vec::new(),
+        };
+        cluster.start_cloud(config, cloud_listener)?;
+        cluster.start_edge(config, edge_listener)?;
+        for cp in cps {
+            cluster.start_cp(config, cp);
+        }
+        Ok(cluster)
+    }
+
+    fn context(&self, me: &Arc<SecretIdentity>, flow: &FlowLog) -> ServerContext {
+        ServerContext {
+            identity: me.clone(),
+            roster: self.roster.clone(),
+            channel: ChannelConfig::default(),
+            flow: flow.clone(),
+            max_connections: 4096,
+        }
+    }
+
+    fn start_cloud(&mut self, config: &SimConfig, listener: TcpListener) -> Result<(), SimError> {
+        let cloud_config = CloudConfig {
+            report_timeout: Duration::from_secs(2),
+        };
+        let server = CloudServer::open(
+            self.cloud.clone(),
+            self.roster.clone(),
+            &config.work_dir.join("cloud.db"),
+            cloud_config,
+            config.flow.clone(),
+        )
+        .map_err(|e| SimError::Setup(e.to_string()))?;
+        let server = Arc::new(server);
+        let ticker = server.clone();
+        self.handles.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                ticker.tick().await;
+            }
+        }));
+        let context = self.context(&self.cloud, &config.flow);
+        self.handles.push(tokio::spawn(serve(
+            listener,
+            context,
+            server,
+            std::future::pending(),
+        )));
+        Ok(())
+    }
+
+    fn start_edge(&mut self, config: &SimConfig, listener: TcpListener) -> Result<(), SimError> {
+        let cloud_link = self.link(&self.edge, self.roster.cloud(), Duration::from_secs(30));
+        let edge_config = EdgeConfig {
+            grace: Duration::from_millis(500),
+            poll: Duration::from_millis(20),
+            ..EdgeConfig::default()
+        };
+        let server = EdgeServer::open(
+            self.edge.clone(),
+            self.roster.clone(),
+            cloud_link,
+            &config.work_dir.join("edge.db"),
+            edge_config,
+            config.flow.clone(),
+        )
+        .map_err(|e| SimError::Setup(e.to_string()))?;
+        let server = Arc::new(server);
+        self.handles
+            .push(tokio::spawn(server.clone().run(std::future::pending())));
+        let context = self.context(&self.edge, &config.flow);
+        self.handles.push(tokio::spawn(serve(
+            listener,
+            context,
+            server,
+            std::future::pending(),
+        )));
+        Ok(())
+    }
+
+    fn start_cp(&mut self, config: &SimConfig, cp: Arc<SecretIdentity>) {
+        let patience = Duration::from_secs(30);
+        let cloud = self.link(&cp, self.roster.cloud(), patience);
+        let edge = self.link(&cp, self.roster.edge(), patience);
+        let mut worker = CpWorker::new(
+            cp.clone(),
+            self.roster.clone(),
+            cloud,
+            edge,
+            config.flow.clone(),
+        );
+        worker.poll = Duration::from_millis(20);
+        worker.wrong_result = config.cheat_cps.contains(cp.id());
+        let worker = Arc::new(worker);
+        self.workers.push(worker.clone());
+        self.handles
+            .push(tokio::spawn(worker.run(std::future::pending())));
+    }
+}
+
+fn task_params(config: &SimConfig) -> Result<TaskParams, SimError> {
+    let dim = config.inputs.first().map_or(0, |i| i.values.len());
+    if config.inputs.iter().any(|i| i.values.len() != dim) {
+        return Err(SimError::Config(
+            "every input must have the same number of values".into(),
+        ));
+    }
+    let now = unix_now();
+    let deadline = if config.drop_dps > 0 {
+        3 + config.inputs.len() as u64 / 200
+    } else {
+        3600
+    };
+    let mut weights: Vec<(PartyId, i128)> = config
+        .inputs
+        .iter()
+        .map(|i| (i.id.clone(), i.weight))
+        .collect();
+    weights.sort();
+    Ok(TaskParams {
+        function: config.function,
+        dim: dim as u32,
+        encoding: Encoding::Exact {
+            input_scale: config.scale,
+            weight_scale: config.weight_scale,
+            range: InputRange::new(config.range.0, config.range.1)?,
+        },
+        weights,
+        n: config.cps,
+        t: config.threshold,
+        additive: false,
+        mode: config.mode,
+        admission_deadline: now + deadline.min(60),
+        submission_deadline: now + deadline,
+    })
+}
+
+/// Runs the simulation; `on_submit` is called after each DP's upload (for a progress bar).
+pub async fn run(
+    config: &SimConfig,
+    on_submit: impl Fn() + Send + Sync,
+) -> Result<SimOutcome, SimError> {
+    let mut stages = Vec::new();
+    let clock = Instant::now();
+    let params = task_params(config)?;
+    Task::new(dsmpc_core::task::TaskId([0; 16]), params.clone())?;
+    let cluster = Cluster::start(config).await?;
+    stages.push(("setup", clock.elapsed().as_secs_f64()));
+
+    let clock = Instant::now();
+    let operator = cluster.link(
+        &cluster.cloud,
+        cluster.roster.cloud(),
+        Duration::from_secs(30),
+    );
+    let (task, committee) = dp::create_task(&operator, params, Duration::from_secs(60)).await?;
+    for worker in cluster.workers.iter().rev().take(config.drop_cps as usize) {
+        worker.stop();
+    }
+    stages.push(("admission", clock.elapsed().as_secs_f64()));
+
+    let clock = Instant::now();
+    let outcome = with_field!(task.body.field(), F => submit_all::<F>(&cluster, config, &task, &committee, &on_submit).await);
+    outcome?;
+    stages.push(("sharing", clock.elapsed().as_secs_f64()));
+
+    let clock = Instant::now();
+    let edge = cluster.link(
+        &cluster.cloud,
+        cluster.roster.edge(),
+        Duration::from_secs(30),
+    );
+    let result = dp::result(
+        &edge,
+        &cluster.roster,
+        task.body.id,
+        Duration::from_secs(600),
+    )
+    .await?;
+    stages.push(("aggregation", clock.elapsed().as_secs_f64()));
+    let expected = expected_values(config, &result.body);
+    let matches = expected == result.body.values();
+    Ok(SimOutcome {
+        task,
+        result: result.body,
+        expected,
+        matches,
+        stages,
+    })
+}
+
+/// `Σ w·x` over the included DPs, straight from the inputs, formatted like the result.
+pub fn expected_values(config: &SimConfig, result: &TaskResult) -> Vec<String> {
+    let dim = config.inputs.first().map_or(0, |i| i.values.len());
+    let included: Vec<&DpInput> = config
+        .inputs
+        .iter()
+        .filter(|i| result.included.contains(&i.id))
+        .collect();
+    let mut sums = vec![0i128; dim];
+    for input in &included {
+        for (s, v) in sums.iter_mut().zip(&input.values) {
+            *s += input.weight * v;
+        }
+    }
+    let plain = TaskResult {
+        sums,
+        weight_total: included.iter().map(|i| i.weight).sum(),
+        ..result.clone()
+    };
+    plain.values()
+}
+
+async fn submit_all<F: Field>(
+    cluster: &Cluster,
+    config: &SimConfig,
+    task: &Signed<Task>,
+    committee: &Signed<Committee>,
+    on_submit: &(impl Fn() + Send + Sync),
+) -> Result<(), SimError> {
+    let gens = GeneratorCache::default().for_task(&task.body)?;
+    let dropped: Vec<&PartyId> = config
+        .inputs
+        .iter()
+        .rev()
+        .take(config.drop_dps)
+        .map(|i| &i.id)
+        .collect();
+    // A cheating DP targets a CP that stays alive, so its bad share is actually checked.
+    let live_cps = config.cps - config.drop_cps;
+    let target = committee
+        .body
+        .members
+        .iter()
+        .position(|m| {
+            m.card
+                .id
+                .as_str()
+                .trim_start_matches("cp")
+                .parse::<u32>()
+                .is_ok_and(|i| i <= live_cps)
+        })
+        .unwrap_or(0);
+    let uploads = config.inputs.iter().map(|input| {
+        let identity = cluster.dps[&input.id].clone();
+        let dp = Dp::new(identity.clone(), cluster.roster.clone());
+        let cheat = config.cheat_dps.contains(&input.id);
+        let dies = dropped.contains(&&input.id);
+        let gens = gens.clone();
+        async move {
+            let mut prepared =
+                dp.prepare::<F, _>(&task.body, &input.values, gens.as_deref(), &mut fast_rng())?;
+            if cheat && let ShareValue::Explicit(v) = &mut prepared.payloads[target].share {
+                v.as_mut_slice()[0] += F::ONE;
+            }
+            let bundle = dp.seal(&task.body, &committee.body, &prepared, &mut fast_rng());
+            let request = Request::SubmitBundle(task.body.id, bundle);
+            let cloud = cluster.roster.cloud();
+            if dies {
+                // The upload stops halfway: the cloud receives a truncated frame and stores nothing.
+                let mut client = Client::connect(
+                    &identity,
+                    cloud,
+                    &cluster.addresses[&cloud.id],
+                    &ChannelConfig::default(),
+                    FlowLog::disabled(),
+                )
+                .await?;
+                let bytes = request.to_bytes();
+                let _ = client.send_raw(&bytes[..bytes.len() / 2]).await;
+            } else {
+                let link = cluster.link(&identity, cloud, Duration::from_secs(30));
+                match link.call(&request).await? {
+                    Response::Ok => {}
+                    other => {
+                        return Err(SimError::Config(format!(
+                            "the cloud answered {}",
+                            other.kind()
+                        )));
+                    }
+                }
+            }
+            on_submit();
+            Ok::<(), SimError>(())
+        }
+    });
+    let results: Vec<Result<(), SimError>> = futures::stream::iter(uploads)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<Vec<()>, SimError>>()?;
+    Ok(())
+}

@@ -1,0 +1,478 @@
+//! `dsmpc simulate`: a whole task — cloud, edge, CPs and DPs — in one process over real sockets,
+//! Noise channels and SQLite, checked against the plaintext. Prints a table (or `--json`) and exits
+//! with 0 only when the result equals the plaintext over the included DPs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use dsmpc_core::encoding::{format_fixed, parse_fixed};
+use dsmpc_core::identity::PartyId;
+use dsmpc_core::task::{Function, Mode};
+use dsmpc_net::flow::FlowLog;
+use dsmpc_net::simulate::{self, DpInput, SimConfig, SimOutcome};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Func {
+    Sum,
+    WeightedSum,
+    Mean,
+    WeightedMean,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Verifiable,
+    Fast,
+}
+
+/// `dsmpc simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Data providers (ignored with --inputs).
+    #[arg(long, default_value_t = 20)]
+    dps: usize,
+    /// Computing parties.
+    #[arg(long, default_value_t = 5)]
+    cps: u32,
+    /// Result shares needed to reconstruct.
+    #[arg(long, default_value_t = 3)]
+    threshold: u32,
+    /// Values per input (ignored with --inputs).
+    #[arg(long, default_value_t = 1)]
+    dim: u32,
+    /// What to compute.
+    #[arg(long, value_enum, default_value_t = Func::WeightedSum)]
+    func: Func,
+    /// Verifiable (Pedersen-checked, ristretto255) or fast (seed-compressed, smallest field).
+    #[arg(long, value_enum, default_value_t = ModeArg::Verifiable)]
+    mode: ModeArg,
+    /// CSV with header `id,weight,v1,...,vd`: one data provider per line (overrides --dps, --dim).
+    #[arg(long, value_name = "FILE")]
+    inputs: Option<PathBuf>,
+    /// Decimal places of inputs and weights.
+    #[arg(long, default_value_t = 0)]
+    scale: u32,
+    /// CPs that die right after admission.
+    #[arg(long, default_value_t = 0)]
+    drop_cps: u32,
+    /// DPs that die in the middle of their upload.
+    #[arg(long, default_value_t = 0)]
+    drop_dps: usize,
+    /// A CP that returns a wrong result share (repeatable).
+    #[arg(long, value_name = "ID")]
+    cheat_cp: Vec<String>,
+    /// A DP that sends one CP a share inconsistent with its commitments (repeatable).
+    #[arg(long, value_name = "ID")]
+    cheat_dp: Vec<String>,
+    /// Where to write the flow log and the servers' databases (default: log/<timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Print only the verdict line.
+    #[arg(long)]
+    quiet: bool,
+    /// Also print every data provider's secret input.
+    #[arg(long)]
+    sec: bool,
+}
+
+impl SimulateArgs {
+    fn function(&self) -> Function {
+        match self.func {
+            Func::Sum => Function::Sum,
+            Func::WeightedSum => Function::WeightedSum,
+            Func::Mean => Function::Mean,
+            Func::WeightedMean => Function::WeightedMean,
+        }
+    }
+
+    fn mode(&self) -> Mode {
+        match self.mode {
+            ModeArg::Verifiable => Mode::Verifiable,
+            ModeArg::Fast => Mode::Fast,
+        }
+    }
+
+    /// The log directory, created.
+    pub fn log_dir(&self) -> Result<PathBuf> {
+        let dir = match &self.log_dir {
+            Some(d) => d.clone(),
+            None => PathBuf::from("log").join(timestamp()),
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+}
+
+fn timestamp() -> String {
+    let secs = dsmpc_net::roles::unix_now();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Reads `id,weight,v1,...,vd` lines.
+fn read_inputs(path: &Path, scale: u32) -> Result<Vec<DpInput>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines
+        .next()
+        .with_context(|| format!("{} is empty", path.display()))?;
+    let header: Vec<&str> = header.split(',').map(str::trim).collect();
+    if header.len() < 3 || header[0] != "id" || header[1] != "weight" {
+        bail!(
+            "{}:1: the header must be id,weight,v1,...,vd",
+            path.display()
+        );
+    }
+    let mut inputs: Vec<DpInput> = Vec::new();
+    for (n, line) in lines {
+        let at = || format!("{}:{}", path.display(), n + 1);
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != header.len() {
+            bail!(
+                "{}: {} fields, the header has {}",
+                at(),
+                fields.len(),
+                header.len()
+            );
+        }
+        let id = PartyId::new(fields[0]).with_context(at)?;
+        if inputs.iter().any(|i| i.id == id) {
+            bail!("{}: {id} appears twice", at());
+        }
+        let weight = parse_fixed(fields[1], scale).with_context(at)?;
+        let values = fields[2..]
+            .iter()
+            .map(|v| parse_fixed(v, scale))
+            .collect::<Result<_, _>>()
+            .with_context(at)?;
+        inputs.push(DpInput { id, weight, values });
+    }
+    if inputs.is_empty() {
+        bail!("{} has no data providers", path.display());
+    }
+    Ok(inputs)
+}
+
+fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
+    let function = args.function();
+    let weight_scale = if function.is_weighted() {
+        args.scale
+    } else {
+        0
+    };
+    let (inputs, range) = match &args.inputs {
+        Some(path) => {
+            let mut inputs = read_inputs(path, args.scale)?;
+            if !function.is_weighted() {
+                inputs.iter_mut().for_each(|i| i.weight = 1);
+            }
+            let all = inputs.iter().flat_map(|i| i.values.iter().copied());
+            let (min, max) = all.fold((i128::MAX, i128::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            (inputs, (min, max))
+        }
+        None => {
+            let bound = 1000 * 10i128.pow(args.scale.min(18));
+            let unit = 10i128.pow(weight_scale.min(18));
+            let inputs = simulate::random_inputs(
+                args.dps,
+                args.dim,
+                (-bound, bound),
+                function.is_weighted(),
+                unit,
+            );
+            (inputs, (-bound, bound))
+        }
+    };
+    let ids = |v: &[String]| {
+        v.iter()
+            .map(|s| PartyId::new(s))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let flow_path = dir.join("flow.jsonl");
+    let _ = std::fs::remove_file(&flow_path);
+    Ok(SimConfig {
+        cps: args.cps,
+        threshold: args.threshold,
+        function,
+        mode: args.mode(),
+        scale: args.scale,
+        weight_scale,
+        range,
+        inputs,
+        drop_cps: args.drop_cps,
+        drop_dps: args.drop_dps,
+        cheat_cps: ids(&args.cheat_cp)?,
+        cheat_dps: ids(&args.cheat_dp)?,
+        work_dir: dir.to_path_buf(),
+        flow: FlowLog::open(&flow_path)
+            .with_context(|| format!("opening {}", flow_path.display()))?,
+    })
+}
+
+fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
+    if args.drop_cps >= args.cps {
+        bail!("--drop-cps {} leaves no CP of {}", args.drop_cps, args.cps);
+    }
+    if args.drop_dps >= config.inputs.len() {
+        bail!(
+            "--drop-dps {} leaves no data provider of {}",
+            args.drop_dps,
+            config.inputs.len()
+        );
+    }
+    for id in config
+        .cheat_cps
+        .iter()
+        .filter(|id| !(1..=args.cps).any(|i| id.as_str() == format!("cp{i}")))
+    {
+        bail!("--cheat-cp {id}: there are cp1..cp{}", args.cps);
+    }
+    for id in config
+        .cheat_dps
+        .iter()
+        .filter(|id| !config.inputs.iter().any(|i| &i.id == *id))
+    {
+        bail!("--cheat-dp {id} is not a data provider");
+    }
+    Ok(())
+}
+
+/// Flow-log totals: bytes sent per role, per DP, and seconds per phase.
+#[derive(Debug, Default)]
+struct Traffic {
+    bytes_by_role: BTreeMap<String, u64>,
+    bytes_total: u64,
+    bytes_from_dps: u64,
+    phases: BTreeMap<String, f64>,
+}
+
+fn role_of(party: &str) -> String {
+    party
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .to_owned()
+}
+
+fn traffic(path: &Path) -> Result<Traffic> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut t = Traffic::default();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).context("a flow log line")?;
+        if let (Some(src), Some(bytes)) = (v["src"].as_str(), v["bytes"].as_u64()) {
+            *t.bytes_by_role.entry(role_of(src)).or_default() += bytes;
+            t.bytes_total += bytes;
+            if role_of(src) == "dp" {
+                t.bytes_from_dps += bytes;
+            }
+        }
+        if let (Some(role), Some(phase), Some(d)) = (
+            v["role"].as_str(),
+            v["phase"].as_str(),
+            v["duration"].as_f64(),
+        ) {
+            let slot = t.phases.entry(format!("{role} {phase}")).or_default();
+            *slot = slot.max(d);
+        }
+    }
+    Ok(t)
+}
+
+/// Runs `dsmpc simulate` with logs already going to `dir`.
+pub fn run(args: &SimulateArgs, dir: &Path) -> Result<()> {
+    let config = config(args, dir)?;
+    check_faults(args, &config)?;
+    let bar = progress(args, config.inputs.len());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let started = std::time::Instant::now();
+    let outcome = runtime.block_on(simulate::run(&config, || bar.inc(1)));
+    bar.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    runtime.shutdown_background();
+    let outcome = outcome.context("the simulated task failed")?;
+    let traffic = traffic(&dir.join("flow.jsonl"))?;
+    if args.json {
+        print_json(&config, &outcome, &traffic, dir, wall);
+    } else if args.quiet {
+        println!("{}", verdict(&outcome));
+    } else {
+        print_table(args, &config, &outcome, &traffic, dir, wall);
+    }
+    if !outcome.matches {
+        bail!("the result does not equal the plaintext");
+    }
+    Ok(())
+}
+
+fn progress(args: &SimulateArgs, dps: usize) -> ProgressBar {
+    use std::io::IsTerminal;
+    if args.json || args.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(dps as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("sharing {bar:40} {pos}/{len} data providers {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn verdict(o: &SimOutcome) -> String {
+    if o.matches {
+        format!(
+            "OK: result {} equals the plaintext",
+            o.result.values().join(", ")
+        )
+    } else {
+        format!(
+            "MISMATCH: result {} but plaintext {}",
+            o.result.values().join(", "),
+            o.expected.join(", ")
+        )
+    }
+}
+
+fn names(ids: &[PartyId]) -> Vec<&str> {
+    ids.iter().map(PartyId::as_str).collect()
+}
+
+fn print_json(config: &SimConfig, o: &SimOutcome, t: &Traffic, dir: &Path, wall: f64) {
+    let r = &o.result;
+    let mut phases: serde_json::Map<String, serde_json::Value> = o
+        .stages
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    phases.extend(t.phases.iter().map(|(k, v)| (k.clone(), json!(v))));
+    let out = json!({
+        "task": o.task.body.id.to_string(),
+        "function": r.function.name(),
+        "mode": o.task.body.params.mode.name(),
+        "field": o.task.body.field().name(),
+        "n": o.task.body.params.n,
+        "t": o.task.body.params.t,
+        "dps": config.inputs.len(),
+        "result": r.values(),
+        "expected": o.expected,
+        "match": o.matches,
+        "included": names(&r.included),
+        "excluded": names(&r.excluded),
+        "culprits": r.culprits.iter().map(|c| c.party.as_str()).collect::<Vec<_>>(),
+        "culprit_reasons": r.culprits.iter().map(|c| json!({"party": c.party.as_str(), "reason": c.reason.name()})).collect::<Vec<_>>(),
+        "bytes_total": t.bytes_total,
+        "bytes_per_role": t.bytes_by_role,
+        "bytes_per_dp": t.bytes_from_dps as f64 / config.inputs.len() as f64,
+        "phases": phases,
+        "wall_s": wall,
+        "flow_log": dir.join("flow.jsonl").display().to_string(),
+    });
+    println!("{out}");
+}
+
+fn print_table(
+    args: &SimulateArgs,
+    config: &SimConfig,
+    o: &SimOutcome,
+    t: &Traffic,
+    dir: &Path,
+    wall: f64,
+) {
+    let r = &o.result;
+    let p = &o.task.body.params;
+    let row = |k: &str, v: String| println!("  {k:<14} {v}");
+    println!("dsmpc simulate: task {}", o.task.body.id);
+    row(
+        "function",
+        format!(
+            "{} over {} data providers, d = {}",
+            r.function,
+            config.inputs.len(),
+            p.dim
+        ),
+    );
+    row(
+        "committee",
+        format!(
+            "{} CPs, threshold {}, {} mode in {}",
+            p.n,
+            p.t,
+            p.mode,
+            o.task.body.field()
+        ),
+    );
+    if args.sec {
+        for i in &config.inputs {
+            let values: Vec<String> = i
+                .values
+                .iter()
+                .map(|v| format_fixed(*v, config.scale))
+                .collect();
+            row(
+                &format!("secret {}", i.id),
+                format!(
+                    "{} (weight {})",
+                    values.join(", "),
+                    format_fixed(i.weight, config.weight_scale)
+                ),
+            );
+        }
+    }
+    row("result", r.values().join(", "));
+    row("expected", o.expected.join(", "));
+    row("match", if o.matches { "yes".into() } else { "NO".into() });
+    row("included", format!("{} data providers", r.included.len()));
+    row("excluded", names(&r.excluded).join(", "));
+    let culprits: Vec<String> = r
+        .culprits
+        .iter()
+        .map(|c| format!("{} ({})", c.party, c.reason))
+        .collect();
+    row("culprits", culprits.join(", "));
+    for (role, bytes) in &t.bytes_by_role {
+        row(&format!("bytes {role}"), format!("{bytes} sent"));
+    }
+    row(
+        "bytes per DP",
+        format!(
+            "{:.0}",
+            t.bytes_from_dps as f64 / config.inputs.len() as f64
+        ),
+    );
+    for (stage, secs) in &o.stages {
+        row(&format!("time {stage}"), format!("{secs:.3} s"));
+    }
+    for (phase, secs) in &t.phases {
+        row(&format!("  {phase}"), format!("{secs:.3} s"));
+    }
+    row("wall", format!("{wall:.3} s"));
+    row("flow log", dir.join("flow.jsonl").display().to_string());
+    println!("{}", verdict(o));
+}
