@@ -2,7 +2,8 @@
 //! malformed log, and (where Debian's `chromium` is installed) rendered to a screenshot.
 
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
+use std::process::{Command as Process, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
@@ -150,6 +151,21 @@ fn an_unwritable_output_is_named() {
     assert!(err.contains("no-such-dir/r.html"), "{err}");
 }
 
+/// Runs `command`, killing it if it outlives `limit`; whether it finished with success.
+fn finishes(mut command: Process, limit: Duration) -> bool {
+    let mut child = command.spawn().expect("chromium starts");
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.success();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
 /// Renders the report in headless Chromium; skipped (and passing) where it is not installed.
 /// `DSMPC_SCREENSHOT=path` keeps a copy of the PNG for a human to look at.
 #[test]
@@ -162,7 +178,8 @@ fn report_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let page = report_in(dir.path(), &["--title", "5 CPs, 3 DPs"]);
     let png = dir.path().join("r.png");
-    let status = Process::new(chromium)
+    let mut command = Process::new(chromium);
+    command
         .args([
             "--headless",
             "--no-sandbox",
@@ -181,9 +198,12 @@ fn report_renders_in_chromium() {
         .arg(format!("--screenshot={}", png.display()))
         .arg("--window-size=1400,1800")
         .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(status.status.success(), "chromium failed: {status:?}");
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    assert!(
+        finishes(command, Duration::from_secs(120)),
+        "chromium failed"
+    );
     let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
     assert!(
         bytes.len() > 20_000,
