@@ -1,12 +1,13 @@
 //! The `dsmpc` command: secure multi-party sums, weighted sums and means.
 //!
 //! Subcommands follow DESIGN.md §7: `init` and `keygen` make deployments, `cloud`, `edge` and `cp`
-//! run the role servers, `task create`, `dp` and `result` are their clients, and `plan` tells
-//! which field a task would compute in.
+//! run the role servers, `task create`, `dp` and `result` are their clients, `plan` tells
+//! which field a task would compute in, and `report` draws a flow log as an HTML page.
 #![forbid(unsafe_code)]
 
 mod deploy;
 mod plan;
+mod report;
 mod roles;
 mod simulate;
 
@@ -47,6 +48,8 @@ enum Command {
     Dp(roles::DpArgs),
     /// Print a task's result.
     Result(roles::ResultArgs),
+    /// Draw a flow log as one HTML page: traffic between parties and a timeline.
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,5 +96,6 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Task(args) => roles::run_task(&args),
         Command::Dp(args) => roles::run_dp(&args),
         Command::Result(args) => roles::run_result(&args),
+        Command::Report(args) => report::run(&args),
     }
 }

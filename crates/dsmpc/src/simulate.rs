@@ -246,17 +246,14 @@ fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
             config.inputs.len()
         );
     }
-    for id in config
-        .cheat_cps
-        .iter()
-        .filter(|id| !(1..=args.cps).any(|i| id.as_str() == format!("cp{i}")))
-    {
+    let is_cp = |id: &PartyId| (1..=args.cps).any(|i| id.as_str() == format!("cp{i}"));
+    if let Some(id) = config.cheat_cps.iter().find(|id| !is_cp(id)) {
         bail!("--cheat-cp {id}: there are cp1..cp{}", args.cps);
     }
-    for id in config
+    if let Some(id) = config
         .cheat_dps
         .iter()
-        .filter(|id| !config.inputs.iter().any(|i| &i.id == *id))
+        .find(|id| !config.inputs.iter().any(|i| &i.id == *id))
     {
         bail!("--cheat-dp {id} is not a data provider");
     }

@@ -1,0 +1,190 @@
+//! `dsmpc simulate` as a user runs it: defaults, every fault flag, `--inputs` checked against an
+//! independently computed sum, and the report of its flow log.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn simulate(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(assert_cmd::cargo::cargo_bin("dsmpc"))
+        .arg("simulate")
+        .args(["--log-dir", dir.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = simulate(dir.path(), &all);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn defaults_match_the_plaintext_and_print_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = simulate(dir.path(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "weighted-sum over 20 data providers",
+        "5 CPs, threshold 3, verifiable",
+        "match          yes",
+        "bytes per DP",
+        "OK: result",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    assert!(dir.path().join("flow.jsonl").exists());
+}
+
+#[test]
+fn json_has_every_field() {
+    let v = json(&[
+        "--dps", "6", "--dim", "3", "--mode", "fast", "--func", "mean",
+    ]);
+    assert_eq!(v["match"], true);
+    assert_eq!(v["result"], v["expected"]);
+    assert_eq!(strings(&v["result"]).len(), 3);
+    assert_eq!(v["field"], "m31");
+    for key in [
+        "included",
+        "excluded",
+        "culprits",
+        "bytes_total",
+        "bytes_per_dp",
+        "phases",
+        "flow_log",
+    ] {
+        assert!(!v[key].is_null(), "{key} missing: {v}");
+    }
+    assert!(v["bytes_per_dp"].as_f64().unwrap() > 100.0);
+}
+
+#[test]
+fn dropped_cps_still_give_the_exact_result() {
+    let v = json(&["--dps", "6", "--drop-cps", "2"]);
+    assert_eq!(v["match"], true);
+    assert_eq!(strings(&v["included"]).len(), 6);
+}
+
+#[test]
+fn dps_dropped_mid_upload_are_excluded() {
+    let v = json(&["--dps", "6", "--drop-dps", "2", "--mode", "fast"]);
+    assert_eq!(v["match"], true);
+    assert_eq!(strings(&v["excluded"]), vec!["dp5", "dp6"]);
+}
+
+#[test]
+fn cheaters_are_named_and_the_result_stays_exact() {
+    let v = json(&[
+        "--dps",
+        "6",
+        "--cheat-cp",
+        "cp2",
+        "--cheat-dp",
+        "dp3",
+        "--cheat-dp",
+        "dp4",
+    ]);
+    assert_eq!(v["match"], true);
+    assert_eq!(strings(&v["culprits"]), vec!["cp2", "dp3", "dp4"]);
+    assert_eq!(strings(&v["excluded"]), vec!["dp3", "dp4"]);
+}
+
+#[test]
+fn inputs_file_with_negative_vectors_matches_an_independent_sum() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("inputs.csv");
+    let rows = [
+        ("a", 3, [-12.5, 4.0, 0.0]),
+        ("b", -2, [7.25, -9.5, 1.0]),
+        ("c", 1, [-0.75, 0.5, -100.0]),
+    ];
+    let mut text = String::from("id,weight,v1,v2,v3\n");
+    for (id, w, vs) in &rows {
+        text += &format!("{id},{w},{},{},{}\n", vs[0], vs[1], vs[2]);
+    }
+    std::fs::write(&csv, text).unwrap();
+    // Σ w·x computed here in units of 10^-4 (weights and inputs both have 2 decimal places).
+    let expected: Vec<String> = (0..3)
+        .map(|j| {
+            let units: i64 = rows
+                .iter()
+                .map(|(_, w, vs)| (*w as i64 * 100) * (vs[j] * 100.0) as i64)
+                .sum();
+            let sign = if units < 0 { "-" } else { "" };
+            format!("{sign}{}.{:04}", units.abs() / 10_000, units.abs() % 10_000)
+        })
+        .collect();
+    assert_eq!(expected, vec!["-52.7500", "31.5000", "-102.0000"]);
+    for mode in ["verifiable", "fast"] {
+        let v = json(&[
+            "--inputs",
+            csv.to_str().unwrap(),
+            "--scale",
+            "2",
+            "--mode",
+            mode,
+        ]);
+        assert_eq!(strings(&v["result"]), expected, "{mode}");
+        assert_eq!(v["match"], true);
+    }
+}
+
+#[test]
+fn impossible_faults_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = simulate(dir.path(), &["--cps", "3", "--drop-cps", "3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--drop-cps 3 leaves no CP"));
+    let out = simulate(dir.path(), &["--cheat-cp", "cp9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cp9"));
+}
+
+#[test]
+fn the_flow_log_renders_as_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        simulate(dir.path(), &["--dps", "4", "--quiet"])
+            .status
+            .success()
+    );
+    let html = dir.path().join("report.html");
+    let out = Command::new(assert_cmd::cargo::cargo_bin("dsmpc"))
+        .args([
+            "report",
+            dir.path().join("flow.jsonl").to_str().unwrap(),
+            "--out",
+            html.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(html).unwrap();
+    assert!(page.contains("<svg") && page.contains("dp4") && page.contains("cloud"));
+}
