@@ -256,17 +256,44 @@ enum TaskCommand {
 
 /// The task's function, as typed on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Func {
+pub enum Func {
+    /// Σ x.
     Sum,
+    /// Σ w·x.
     WeightedSum,
+    /// Σ x / N.
     Mean,
+    /// Σ w·x / Σ w.
     WeightedMean,
 }
 
+impl From<Func> for Function {
+    fn from(f: Func) -> Function {
+        match f {
+            Func::Sum => Function::Sum,
+            Func::WeightedSum => Function::WeightedSum,
+            Func::Mean => Function::Mean,
+            Func::WeightedMean => Function::WeightedMean,
+        }
+    }
+}
+
+/// The protocol mode, as typed on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum ModeArg {
+pub enum ModeArg {
+    /// Pedersen-checked shares over ristretto255.
     Verifiable,
+    /// Seed-compressed shares over the smallest field that fits.
     Fast,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Verifiable => Mode::Verifiable,
+            ModeArg::Fast => Mode::Fast,
+        }
+    }
 }
 
 /// `dsmpc task create`.
@@ -343,12 +370,7 @@ fn read_weights(path: &Path, scale: u32) -> Result<BTreeMap<PartyId, i128>> {
 
 impl CreateArgs {
     fn params(&self, dep: &Deployment) -> Result<TaskParams> {
-        let function = match self.func {
-            Func::Sum => Function::Sum,
-            Func::WeightedSum => Function::WeightedSum,
-            Func::Mean => Function::Mean,
-            Func::WeightedMean => Function::WeightedMean,
-        };
+        let function = Function::from(self.func);
         let dps: Vec<PartyId> = if self.dps.is_empty() {
             dep.roster.of_role(Role::Dp).map(|c| c.id.clone()).collect()
         } else {
@@ -399,11 +421,7 @@ impl CreateArgs {
             n,
             t: self.threshold.unwrap_or(dep.defaults.threshold).min(n),
             additive: false,
-            mode: match self.mode {
-                Some(ModeArg::Verifiable) => Mode::Verifiable,
-                Some(ModeArg::Fast) => Mode::Fast,
-                None => dep.defaults.mode,
-            },
+            mode: self.mode.map_or(dep.defaults.mode, Mode::from),
             admission_deadline: now + self.timeout,
             submission_deadline: now + self.timeout.max(submission),
         })

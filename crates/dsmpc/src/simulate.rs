@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use dsmpc_core::encoding::{format_fixed, parse_fixed};
 use dsmpc_core::identity::PartyId;
 use dsmpc_core::task::{Function, Mode};
@@ -15,19 +15,7 @@ use dsmpc_net::simulate::{self, DpInput, SimConfig, SimOutcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Func {
-    Sum,
-    WeightedSum,
-    Mean,
-    WeightedMean,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ModeArg {
-    Verifiable,
-    Fast,
-}
+use crate::roles::{Func, ModeArg};
 
 /// `dsmpc simulate`.
 #[derive(Debug, Args)]
@@ -84,19 +72,11 @@ pub struct SimulateArgs {
 
 impl SimulateArgs {
     fn function(&self) -> Function {
-        match self.func {
-            Func::Sum => Function::Sum,
-            Func::WeightedSum => Function::WeightedSum,
-            Func::Mean => Function::Mean,
-            Func::WeightedMean => Function::WeightedMean,
-        }
+        Function::from(self.func)
     }
 
     fn mode(&self) -> Mode {
-        match self.mode {
-            ModeArg::Verifiable => Mode::Verifiable,
-            ModeArg::Fast => Mode::Fast,
-        }
+        Mode::from(self.mode)
     }
 
     /// The log directory, created.

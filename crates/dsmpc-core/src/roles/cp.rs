@@ -139,7 +139,7 @@ impl<F: Field> CpTask<F> {
         task: &Signed<Task>,
         committee: &Signed<Committee>,
     ) -> Result<Self, Error> {
-        super::verify_setup(&roster, task, committee)?;
+        super::verify_setup_in::<F>(&roster, task, committee)?;
         let task_body = task.body.clone();
         let index =
             committee
@@ -149,12 +149,6 @@ impl<F: Field> CpTask<F> {
                     task: task_body.id,
                     reason: format!("{} is not in the committee", identity.id()),
                 })?;
-        if F::ID != task_body.field() {
-            return Err(Error::ProtocolViolation {
-                task: task_body.id,
-                reason: format!("task computes in {}, not {}", task_body.field(), F::ID),
-            });
-        }
         Ok(CpTask {
             aggregate: SecretVec::zeros(task_body.dim()),
             identity,

@@ -53,13 +53,7 @@ impl<F: Field> EdgeTask<F> {
         task: &Signed<Task>,
         committee: &Signed<Committee>,
     ) -> Result<Self, Error> {
-        super::verify_setup(&roster, task, committee)?;
-        if F::ID != task.body.field() {
-            return Err(Error::ProtocolViolation {
-                task: task.body.id,
-                reason: format!("task computes in {}, not {}", task.body.field(), F::ID),
-            });
-        }
+        super::verify_setup_in::<F>(&roster, task, committee)?;
         Ok(EdgeTask {
             identity,
             roster,

@@ -77,6 +77,22 @@ pub fn verify_setup(
     Ok(())
 }
 
+/// [`verify_setup`], and that `F` is the task's field.
+pub fn verify_setup_in<F: Field>(
+    roster: &Roster,
+    task: &Signed<Task>,
+    committee: &Signed<Committee>,
+) -> Result<(), Error> {
+    verify_setup(roster, task, committee)?;
+    if F::ID != task.body.field() {
+        return Err(Error::ProtocolViolation {
+            task: task.body.id,
+            reason: format!("task computes in {}, not {}", task.body.field(), F::ID),
+        });
+    }
+    Ok(())
+}
+
 /// Checks that `F` is the task's field and, in verifiable mode, that generators cover the dimension.
 pub fn check_field<F: Field>(task: &Task, gens: Option<&Generators>) -> Result<(), Error> {
     let violation = |reason: String| Error::ProtocolViolation {
