@@ -10,15 +10,18 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::LazyLock;
 
+mod common;
+
+use common::{KINDS, sample_run};
+
 use dsmpc_core::codec::{Encode, decode_exact};
 use dsmpc_core::field::{Field, M31, M61, Ristretto};
-use dsmpc_core::harness::{Outcome, Scenario, run_task};
+use dsmpc_core::harness::Outcome;
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, SecretIdentity};
 use dsmpc_core::prg::Seed;
 use dsmpc_core::round2::SharePayload;
 use dsmpc_core::round4::ResultPayload;
 use dsmpc_core::sharing::{SecretVec, ShareValue};
-use dsmpc_core::task::{Function, Mode};
 use dsmpc_core::wire::Envelope;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -91,28 +94,8 @@ fn allocation_bound(len: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Inputs.
 
-/// A small deterministic verifiable run with a complaint, so every message kind appears (the
-/// scenario of `tests/wire.rs`).
-static RUN: LazyLock<Outcome> = LazyLock::new(|| {
-    let mut s = Scenario::new(Function::WeightedSum, Mode::Verifiable, 3, 2)
-        .with_inputs(vec![vec![3, -4], vec![5, 6], vec![-7, 8]], vec![2, 1, 3]);
-    s.faults.cheat_dps = vec![(2, 1)];
-    run_task(&s, &mut ChaCha20Rng::seed_from_u64(2024)).unwrap()
-});
-
-const KINDS: [&str; 11] = [
-    "task",
-    "admission-request",
-    "admission-grant",
-    "committee",
-    "bundle",
-    "share-delivery",
-    "bundle-summary",
-    "verification-report",
-    "input-set",
-    "result-share",
-    "task-result",
-];
+/// The deterministic run of `common::sample_run`, made once.
+static RUN: LazyLock<Outcome> = LazyLock::new(sample_run);
 
 /// One edit of a byte string. Positions are indices scaled to the string's current length.
 #[derive(Debug, Clone)]

@@ -111,40 +111,13 @@ impl Client {
     pub async fn call(&mut self, request: &Request) -> Result<Response, NetError> {
         let bytes = request.to_bytes();
         let task = request.task();
-        let channel_error = |source| NetError::Channel {
-            peer: self.peer.clone(),
-            source,
-        };
-        self.channel.send(&bytes).await.map_err(channel_error)?;
-        self.flow.message(
-            task,
-            self.me.as_str(),
-            self.peer.as_str(),
-            request.kind(),
-            wire_len(bytes.len()),
-        );
-        let answer = self
-            .channel
-            .recv()
-            .await
-            .map_err(|source| NetError::Channel {
-                peer: self.peer.clone(),
-                source,
-            })?
-            .ok_or_else(|| NetError::Closed {
-                peer: self.peer.clone(),
-            })?;
-        let response = Response::from_bytes(&answer).map_err(|source| NetError::Codec {
-            peer: self.peer.clone(),
-            source,
-        })?;
-        self.flow.message(
-            task,
-            self.peer.as_str(),
-            self.me.as_str(),
-            response.kind(),
-            wire_len(answer.len()),
-        );
+        let (me, peer) = (self.me.as_str(), self.peer.as_str());
+        self.flow
+            .message(task, me, peer, request.kind(), wire_len(bytes.len()));
+        let (response, len) = self.exchange(&bytes).await?;
+        let (me, peer) = (self.me.as_str(), self.peer.as_str());
+        self.flow
+            .message(task, peer, me, response.kind(), wire_len(len));
         match response {
             Response::Refused(reason) => Err(NetError::Refused {
                 peer: self.peer.clone(),
@@ -155,26 +128,33 @@ impl Client {
     }
 
     /// Sends `bytes` as one message without encoding anything — for fault injection (a truncated
-    /// upload) — and returns the raw answer.
+    /// upload) — and returns the answer, refusals included.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<Response, NetError> {
-        let peer = self.peer.clone();
-        self.channel
-            .send(bytes)
-            .await
-            .map_err(|source| NetError::Channel {
-                peer: peer.clone(),
-                source,
-            })?;
+        Ok(self.exchange(bytes).await?.0)
+    }
+
+    /// Sends one message and decodes the one answer; returns it with its length in bytes.
+    async fn exchange(&mut self, bytes: &[u8]) -> Result<(Response, usize), NetError> {
+        let peer = || self.peer.clone();
+        let channel_error = |source| NetError::Channel {
+            peer: self.peer.clone(),
+            source,
+        };
+        self.channel.send(bytes).await.map_err(channel_error)?;
         let answer = self
             .channel
             .recv()
             .await
             .map_err(|source| NetError::Channel {
-                peer: peer.clone(),
+                peer: peer(),
                 source,
             })?
-            .ok_or(NetError::Closed { peer: peer.clone() })?;
-        Response::from_bytes(&answer).map_err(|source| NetError::Codec { peer, source })
+            .ok_or_else(|| NetError::Closed { peer: peer() })?;
+        let response = Response::from_bytes(&answer).map_err(|source| NetError::Codec {
+            peer: peer(),
+            source,
+        })?;
+        Ok((response, answer.len()))
     }
 
     /// A `NetError::Unexpected` for an answer of the wrong kind.
