@@ -36,7 +36,7 @@ use sha2::Sha512;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{CryptoError, decompress};
-use crate::field::{LINEAR_COMBINATION_BLOCK, Ristretto};
+use crate::field::{LINEAR_COMBINATION_BLOCK, Ristretto, Wide512};
 use crate::sharing::SecretVec;
 
 /// The largest number of `G_j` generators (the largest committed vector length).
@@ -328,55 +328,13 @@ fn weighted_sum(d: usize, weights: &[u128], vectors: &[&[Ristretto]]) -> SecretV
         block.fill(Wide512::default());
         for (&w, v) in weights.iter().zip(vectors) {
             for (a, s) in block.iter_mut().zip(&v[start..end]) {
-                a.add_product(w, &s.0);
+                a.add_weighted(w, &s.0);
             }
         }
         out.extend(block.iter().map(|a| Ristretto(a.reduce())));
     }
     acc.zeroize();
     SecretVec::from_vec(out)
-}
-
-/// An unreduced non-negative integer below 2^512, as little-endian 64-bit limbs.
-#[derive(Clone, Copy, Default, Zeroize)]
-struct Wide512([u64; 8]);
-
-impl Wide512 {
-    /// `self += w·s`, with `w < 2^128` and `s < 2^253`; data-independent time.
-    #[inline(always)]
-    fn add_product(&mut self, w: u128, s: &Scalar) {
-        let bytes = s.as_bytes();
-        let limb = |i: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[8 * i..8 * i + 8]);
-            u64::from_le_bytes(b)
-        };
-        let s = [limb(0), limb(1), limb(2), limb(3)];
-        for (i, wi) in [w as u64, (w >> 64) as u64].into_iter().enumerate() {
-            let mut carry = 0u128;
-            for (j, &sj) in s.iter().enumerate() {
-                // At most (2^64-1)^2 + 2·(2^64-1) = 2^128 - 1: no overflow.
-                let t = u128::from(self.0[i + j]) + u128::from(wi) * u128::from(sj) + carry;
-                self.0[i + j] = t as u64;
-                carry = t >> 64;
-            }
-            for limb in &mut self.0[i + 4..] {
-                let t = u128::from(*limb) + carry;
-                *limb = t as u64;
-                carry = t >> 64;
-            }
-        }
-    }
-
-    fn reduce(&self) -> Scalar {
-        let mut bytes = [0u8; 64];
-        for (chunk, limb) in bytes.chunks_exact_mut(8).zip(self.0) {
-            chunk.copy_from_slice(&limb.to_le_bytes());
-        }
-        let s = Scalar::from_bytes_mod_order_wide(&bytes);
-        bytes.zeroize();
-        s
-    }
 }
 
 fn check_items(gens: &Generators, items: &[BatchItem<'_>]) -> Result<(), CryptoError> {

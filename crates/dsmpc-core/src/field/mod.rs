@@ -26,7 +26,7 @@ use zeroize::Zeroize;
 use crate::Error;
 
 pub use mersenne::{M31, M61, Mersenne};
-pub use ristretto::Ristretto;
+pub use ristretto::{Ristretto, Wide512};
 
 /// Elements per block in [`Field::linear_combination`].
 pub const LINEAR_COMBINATION_BLOCK: usize = 256;
