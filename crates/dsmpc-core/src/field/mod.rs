@@ -144,7 +144,7 @@ pub trait Field:
     const WIDE_TERMS: usize;
 
     /// An unreduced accumulator for sums of products.
-    type Wide: Copy + Default;
+    type Wide: Copy + Default + Zeroize;
 
     /// The element `v mod p`.
     fn from_u128(v: u128) -> Self;
@@ -271,6 +271,62 @@ pub trait Field:
             e >>= 1;
         }
         acc
+    }
+}
+
+/// Running sums `Σ_u w_u·x_u` of many vectors, reduced only every [`Field::WIDE_TERMS`] terms:
+/// a CP folds thousands of weighted shares into one of these. Zeroized on drop.
+pub struct Accumulator<F: Field> {
+    wide: Vec<F::Wide>,
+    terms: usize,
+    reduced: Vec<F>,
+}
+
+impl<F: Field> Accumulator<F> {
+    /// Zero sums of `dim` elements.
+    pub fn new(dim: usize) -> Self {
+        Accumulator {
+            wide: vec![F::Wide::default(); dim],
+            terms: 0,
+            reduced: vec![F::ZERO; dim],
+        }
+    }
+
+    /// Adds `w·x`; `x` must have the accumulator's length.
+    pub fn add_scaled(&mut self, w: F, x: &[F]) {
+        assert_eq!(
+            x.len(),
+            self.wide.len(),
+            "accumulating a vector of another length"
+        );
+        if self.terms + 1 >= F::WIDE_TERMS {
+            self.flush();
+        }
+        for (a, &v) in self.wide.iter_mut().zip(x) {
+            *a = F::add_wide(*a, F::mul_wide(w, v));
+        }
+        self.terms += 1;
+    }
+
+    fn flush(&mut self) {
+        for (r, a) in self.reduced.iter_mut().zip(self.wide.iter_mut()) {
+            *r += F::reduce_wide(*a);
+            *a = F::Wide::default();
+        }
+        self.terms = 0;
+    }
+
+    /// The sums so far.
+    pub fn sums(&mut self) -> &[F] {
+        self.flush();
+        &self.reduced
+    }
+}
+
+impl<F: Field> Drop for Accumulator<F> {
+    fn drop(&mut self) {
+        self.wide.zeroize();
+        self.reduced.zeroize();
     }
 }
 

@@ -244,3 +244,31 @@ fn prg_expansion_is_uniform() {
     let biased: Vec<u128> = expansion::<M61>(N).iter().map(|x| x % (1 << 59)).collect();
     assert!(chi_square(&biased, u128::from(M61::P), 64) > 1000.0);
 }
+
+/// The lazily reduced accumulator agrees with eager arithmetic across many flushes.
+fn accumulator_matches_eager<F: Field>() {
+    let dim = 5;
+    let mut acc = super::Accumulator::<F>::new(dim);
+    let mut eager = vec![F::ZERO; dim];
+    let top = -F::ONE;
+    // (p-1)·(p-1) is the largest product: a missed flush overflows the wide sums.
+    for k in 0..300u64 {
+        let w = if k < 200 { top } else { F::from_u64(k) };
+        let x = vec![top; dim];
+        acc.add_scaled(w, &x);
+        for e in &mut eager {
+            *e += w * top;
+        }
+    }
+    assert_eq!(acc.sums(), eager.as_slice());
+    acc.add_scaled(F::ONE, &[F::ONE; 5]);
+    let more: Vec<F> = eager.iter().map(|&e| e + F::ONE).collect();
+    assert_eq!(acc.sums(), more.as_slice());
+}
+
+#[test]
+fn accumulators_match_eager_arithmetic() {
+    accumulator_matches_eager::<M31>();
+    accumulator_matches_eager::<M61>();
+    accumulator_matches_eager::<Ristretto>();
+}

@@ -17,7 +17,7 @@ use crate::Error;
 use crate::crypto::dleq;
 use crate::crypto::kem;
 use crate::crypto::pedersen::{self, BatchItem, Generators};
-use crate::field::Field;
+use crate::field::{Accumulator, Field};
 use crate::identity::{PartyId, Role, Roster, SecretIdentity};
 use crate::round1::{AdmissionGrant, AdmissionRequest, Committee, INDEX_PURPOSE, TOKEN_PURPOSE};
 use crate::round2::{SHARE_PURPOSE, ShareDelivery, SharePayload};
@@ -125,7 +125,7 @@ pub struct CpTask<F: Field> {
     task: Task,
     committee: Committee,
     index: u32,
-    aggregate: SecretVec<F>,
+    aggregate: Accumulator<F>,
     blind_aggregate: F,
     accepted: BTreeSet<PartyId>,
     complaints: BTreeMap<PartyId, Complaint>,
@@ -150,7 +150,7 @@ impl<F: Field> CpTask<F> {
                     reason: format!("{} is not in the committee", identity.id()),
                 })?;
         Ok(CpTask {
-            aggregate: SecretVec::zeros(task_body.dim()),
+            aggregate: Accumulator::new(task_body.dim()),
             identity,
             roster,
             committee: committee.body.clone(),
@@ -311,7 +311,7 @@ impl<F: Field> CpTask<F> {
     }
 
     fn add(&mut self, o: Opened<F>) {
-        F::scale_add(self.aggregate.as_mut_slice(), o.weight, &o.share);
+        self.aggregate.add_scaled(o.weight, &o.share);
         if let Some(b) = o.blind {
             self.blind_aggregate += o.weight * b;
         }
@@ -319,7 +319,7 @@ impl<F: Field> CpTask<F> {
     }
 
     fn remove(&mut self, o: Opened<F>) {
-        F::scale_add(self.aggregate.as_mut_slice(), -o.weight, &o.share);
+        self.aggregate.add_scaled(-o.weight, &o.share);
         if let Some(b) = o.blind {
             self.blind_aggregate -= o.weight * b;
         }
@@ -405,7 +405,7 @@ impl<F: Field> CpTask<F> {
             }
         }
         Ok(ResultPayload {
-            sum: self.aggregate.clone(),
+            sum: SecretVec::from_vec(self.aggregate.sums().to_vec()),
             blind: (self.task.params.mode == Mode::Verifiable).then_some(self.blind_aggregate),
         })
     }
