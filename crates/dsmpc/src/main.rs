@@ -2,7 +2,8 @@
 //!
 //! Subcommands follow DESIGN.md §7: `init` and `keygen` make deployments, `cloud`, `edge` and `cp`
 //! run the role servers, `task create`, `dp` and `result` are their clients, `plan` tells
-//! which field a task would compute in, and `report` draws a flow log as an HTML page.
+//! which field a task would compute in, `report` draws a flow log as an HTML page, and
+//! `participant` and `swarm` run the peer mode.
 #![forbid(unsafe_code)]
 
 mod deploy;
