@@ -306,16 +306,27 @@ impl Session {
         Worker { worker, handle }
     }
 
-    /// Submits `value` as this participant's DP and fetches the result from the edge.
-    async fn submit_and_fetch(&self, task: TaskId, value: i128) -> Result<i128, PeerError> {
+    /// Submits `value` as this participant's DP (handing `shares` the share lines) and fetches
+    /// the result from the edge.
+    async fn submit_and_fetch(
+        &self,
+        task: TaskId,
+        value: i128,
+        shares: &Log<'_>,
+    ) -> Result<i128, PeerError> {
         let cloud = self.link(&self.dp, self.roster.cloud(), &self.cloud);
-        dp::submit(
+        dp::submit_showing(
             self.dp.clone(),
             self.roster.clone(),
             &cloud,
             task,
             &[value.to_string()],
             self.wait,
+            |lines| {
+                for line in lines {
+                    shares(&format!("share for {line}"));
+                }
+            },
         )
         .await?;
         let edge = self.link(&self.dp, self.roster.edge(), &self.edge);
@@ -335,21 +346,25 @@ impl Session {
     }
 }
 
+/// A sink for output lines.
+pub type Log<'a> = dyn Fn(&str) + Sync + 'a;
+
 /// Runs one participant: coordinates if it can bind `host:port`, else joins. `log` receives the
-/// human-readable progress lines.
+/// human-readable progress lines, `secret` the lines that reveal this participant's shares.
 pub async fn run(
     config: &PeerConfig,
-    log: &(dyn Fn(&str) + Sync),
+    log: &Log<'_>,
+    secret: &Log<'_>,
 ) -> Result<PeerOutcome, PeerError> {
     let address = format!("{}:{}", config.host, config.port);
     match TcpListener::bind(&address).await {
         Ok(listener) => {
             log(&format!("coordinating on {address}"));
-            coordinate(listener, config, log).await
+            coordinate(listener, config, log, secret).await
         }
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             log(&format!("joining the coordinator at {address}"));
-            join(&address, config, log).await
+            join(&address, config, log, secret).await
         }
         Err(e) => Err(PeerError::Failed(format!("binding {address}: {e}"))),
     }
@@ -402,7 +417,8 @@ fn temp_dir(port: u16) -> PathBuf {
 async fn coordinate(
     listener: TcpListener,
     config: &PeerConfig,
-    log: &(dyn Fn(&str) + Sync),
+    log: &Log<'_>,
+    secret: &Log<'_>,
 ) -> Result<PeerOutcome, PeerError> {
     let n = config.parties;
     if n < 2 {
@@ -547,7 +563,9 @@ async fn coordinate(
     for (ch, _, _) in &mut joiners {
         send(ch, &PeerMessage::Start(task.body.id)).await?;
     }
-    let weighted_sum = session.submit_and_fetch(task.body.id, config.value).await?;
+    let weighted_sum = session
+        .submit_and_fetch(task.body.id, config.value, secret)
+        .await?;
     // Keep the servers up until every joiner has its result.
     let until = config.wait + Duration::from_secs(60);
     for (k, (ch, _, _)) in joiners.iter_mut().enumerate() {
@@ -595,7 +613,8 @@ impl Drop for AbortOnDrop {
 async fn join(
     address: &str,
     config: &PeerConfig,
-    log: &(dyn Fn(&str) + Sync),
+    log: &Log<'_>,
+    secret: &Log<'_>,
 ) -> Result<PeerOutcome, PeerError> {
     let cp = SecretIdentity::generate(id("cp0"), Role::Cp, &mut os_rng());
     let dp = SecretIdentity::generate(id("dp0"), Role::Dp, &mut os_rng());
@@ -681,7 +700,7 @@ async fn join(
             )));
         }
     };
-    let weighted_sum = session.submit_and_fetch(task, config.value).await?;
+    let weighted_sum = session.submit_and_fetch(task, config.value, secret).await?;
     let _ = send(&mut ch, &PeerMessage::Done).await;
     Ok(PeerOutcome {
         pid,

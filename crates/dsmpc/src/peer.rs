@@ -31,7 +31,7 @@ pub struct ParticipantArgs {
     /// Weights w1,...,wN by pid (coordinator; a joiner checks them; default: random in 1..10).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     weights: Option<Vec<i128>>,
-    /// Also print the secret input and the field.
+    /// Also print `{time}: ...` lines with the field, the secret input and its shares.
     #[arg(long)]
     sec: bool,
     /// Rendezvous host.
@@ -92,8 +92,14 @@ pub fn run_participant(args: &ParticipantArgs) -> Result<()> {
         println!("{{{}}}: secret: {value}", clock());
     }
     let log = |m: &str| println!("[{}]: {m}", clock());
+    let sec = args.sec;
+    let secret = move |m: &str| {
+        if sec {
+            println!("{{{}}}: {m}", clock());
+        }
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-    let outcome: PeerOutcome = runtime.block_on(peer::run(&config, &log))?;
+    let outcome: PeerOutcome = runtime.block_on(peer::run(&config, &log, &secret))?;
     println!("[{}]: weighted sum: {}", clock(), outcome.weighted_sum);
     if args.json {
         let weights: Vec<String> = outcome.weights.iter().map(i128::to_string).collect();
