@@ -134,3 +134,42 @@ fn a_joiner_whose_coordinator_gives_up_fails_instead_of_hanging() {
     assert!(stderr.contains("closed the rendezvous"), "{stderr}");
     let _ = coordinator.wait_with_output();
 }
+
+#[test]
+fn seed_field_shamir_and_sec_output() {
+    // Weights p-1,1,1 and every value p-1 in GF(2^31-1): the sum is -1 = p-1 whatever the pids.
+    let port = free_port();
+    let p_minus_1 = ((1u64 << 31) - 2).to_string();
+    let weights = format!("{p_minus_1},1,1");
+    let children: Vec<Child> = (0..3)
+        .map(|_| {
+            let child = dsmpc()
+                .args(["participant", "--parties", "3", "--field", "m31"])
+                .args(["--threshold", "2", "--sec", "--wait", "15"])
+                .args(["--port", &port.to_string(), "--weights", &weights])
+                .args(["--value", &p_minus_1])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+            child
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{stdout}");
+        assert!(
+            stdout.contains(&format!("}}: secret: {p_minus_1}")),
+            "{stdout}"
+        );
+        assert_eq!(stdout.matches("}: share for cp").count(), 3, "{stdout}");
+        assert!(
+            stdout
+                .trim_end()
+                .ends_with(&format!("]: weighted sum: {p_minus_1}")),
+            "{stdout}"
+        );
+    }
+}
