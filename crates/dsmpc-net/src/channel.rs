@@ -151,8 +151,9 @@ impl Channel {
         cfg: &ChannelConfig,
     ) -> Result<Channel, ChannelError> {
         let (mut reader, mut writer) = halves(stream, cfg)?;
-        let opening = handshake::initiate(&mut reader, &mut writer, local_secret, remote_public);
-        let transport = within_handshake(cfg, opening).await?;
+        let opening =
+            handshake::initiate(&mut reader, &mut writer, local_secret, Some(remote_public));
+        let (transport, _) = within_handshake(cfg, opening).await?;
         Ok(Channel::new(reader, writer, transport, *remote_public, cfg))
     }
 
@@ -181,6 +182,23 @@ impl Channel {
             .await
             .map_err(|_| ChannelError::Timeout { what: "connect" })??;
         Channel::connect(stream, local_secret, remote_public, cfg).await
+    }
+
+    /// Connects to `addr` and completes the handshake with whatever static key the responder has
+    /// (trust on first use: only for rendezvous without a roster, such as peer mode). Returns the
+    /// channel and the responder's static key.
+    pub async fn dial_any(
+        addr: &str,
+        local_secret: &[u8; 32],
+        cfg: &ChannelConfig,
+    ) -> Result<(Channel, [u8; 32]), ChannelError> {
+        let stream = timeout(cfg.handshake_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ChannelError::Timeout { what: "connect" })??;
+        let (mut reader, mut writer) = halves(stream, cfg)?;
+        let opening = handshake::initiate(&mut reader, &mut writer, local_secret, None);
+        let (transport, peer) = within_handshake(cfg, opening).await?;
+        Ok((Channel::new(reader, writer, transport, peer, cfg), peer))
     }
 
     /// The peer's X25519 static key, as authenticated by the handshake.

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod client;
 pub mod deployment;
 pub mod flow;
+pub mod peer;
 pub mod roles;
 pub mod rpc;
 pub mod server;

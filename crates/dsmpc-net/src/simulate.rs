@@ -224,72 +224,28 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn context(&self, me: &Arc<SecretIdentity>, flow: &FlowLog) -> ServerContext {
-        ServerContext {
-            identity: me.clone(),
-            roster: self.roster.clone(),
-            channel: ChannelConfig::default(),
-            flow: flow.clone(),
-            max_connections: 4096,
-        }
-    }
-
     fn start_cloud(&mut self, config: &SimConfig, listener: TcpListener) -> Result<(), SimError> {
-        let cloud_config = CloudConfig {
-            report_timeout: Duration::from_secs(2),
-        };
-        let server = CloudServer::open(
-            self.cloud.clone(),
-            self.roster.clone(),
-            &config.work_dir.join("cloud.db"),
-            cloud_config,
-            config.flow.clone(),
-        )
-        .map_err(|e| SimError::Setup(e.to_string()))?;
-        let server = Arc::new(server);
-        let ticker = server.clone();
-        self.handles.push(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                ticker.tick().await;
-            }
-        }));
-        let context = self.context(&self.cloud, &config.flow);
-        self.handles.push(tokio::spawn(serve(
+        let handles = spawn_cloud(
+            &self.cloud,
+            &self.roster,
             listener,
-            context,
-            server,
-            std::future::pending(),
-        )));
+            &config.work_dir.join("cloud.db"),
+            &config.flow,
+        )?;
+        self.handles.extend(handles);
         Ok(())
     }
 
     fn start_edge(&mut self, config: &SimConfig, listener: TcpListener) -> Result<(), SimError> {
-        let cloud_link = self.link(&self.edge, self.roster.cloud(), Duration::from_secs(30));
-        let edge_config = EdgeConfig {
-            grace: Duration::from_millis(500),
-            poll: Duration::from_millis(20),
-            ..EdgeConfig::default()
-        };
-        let server = EdgeServer::open(
-            self.edge.clone(),
-            self.roster.clone(),
-            cloud_link,
-            &config.work_dir.join("edge.db"),
-            edge_config,
-            config.flow.clone(),
-        )
-        .map_err(|e| SimError::Setup(e.to_string()))?;
-        let server = Arc::new(server);
-        self.handles
-            .push(tokio::spawn(server.clone().run(std::future::pending())));
-        let context = self.context(&self.edge, &config.flow);
-        self.handles.push(tokio::spawn(serve(
+        let handles = spawn_edge(
+            &self.edge,
+            &self.roster,
+            self.addresses[&self.roster.cloud().id].clone(),
             listener,
-            context,
-            server,
-            std::future::pending(),
-        )));
+            &config.work_dir.join("edge.db"),
+            &config.flow,
+        )?;
+        self.handles.extend(handles);
         Ok(())
     }
 
@@ -311,6 +267,96 @@ impl Cluster {
         self.handles
             .push(tokio::spawn(worker.run(std::future::pending())));
     }
+}
+
+fn context(me: &Arc<SecretIdentity>, roster: &Arc<Roster>, flow: &FlowLog) -> ServerContext {
+    ServerContext {
+        identity: me.clone(),
+        roster: roster.clone(),
+        channel: ChannelConfig::default(),
+        flow: flow.clone(),
+        max_connections: 4096,
+    }
+}
+
+/// Starts the cloud server of `roster` on `listener` (state in the SQLite file `db`), with the
+/// short report timeout simulations use; returns its tasks (abort them to stop it).
+pub fn spawn_cloud(
+    cloud: &Arc<SecretIdentity>,
+    roster: &Arc<Roster>,
+    listener: TcpListener,
+    db: &std::path::Path,
+    flow: &FlowLog,
+) -> Result<Vec<JoinHandle<()>>, SimError> {
+    let cloud_config = CloudConfig {
+        report_timeout: Duration::from_secs(2),
+    };
+    let server = CloudServer::open(
+        cloud.clone(),
+        roster.clone(),
+        db,
+        cloud_config,
+        flow.clone(),
+    )
+    .map_err(|e| SimError::Setup(e.to_string()))?;
+    let server = Arc::new(server);
+    let ticker = server.clone();
+    let tick = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ticker.tick().await;
+        }
+    });
+    let serving = tokio::spawn(serve(
+        listener,
+        context(cloud, roster, flow),
+        server,
+        std::future::pending(),
+    ));
+    Ok(vec![tick, serving])
+}
+
+/// Starts the edge server of `roster` on `listener` (results in the SQLite file `db`), talking to
+/// the cloud at `cloud_address`; returns its tasks (abort them to stop it).
+pub fn spawn_edge(
+    edge: &Arc<SecretIdentity>,
+    roster: &Arc<Roster>,
+    cloud_address: String,
+    listener: TcpListener,
+    db: &std::path::Path,
+    flow: &FlowLog,
+) -> Result<Vec<JoinHandle<()>>, SimError> {
+    let cloud_link = Arc::new(Link::new(
+        edge.clone(),
+        roster.cloud().clone(),
+        cloud_address,
+        ChannelConfig::default(),
+        FlowLog::disabled(),
+        Duration::from_secs(30),
+    ));
+    let edge_config = EdgeConfig {
+        grace: Duration::from_millis(500),
+        poll: Duration::from_millis(20),
+        ..EdgeConfig::default()
+    };
+    let server = EdgeServer::open(
+        edge.clone(),
+        roster.clone(),
+        cloud_link,
+        db,
+        edge_config,
+        flow.clone(),
+    )
+    .map_err(|e| SimError::Setup(e.to_string()))?;
+    let server = Arc::new(server);
+    let running = tokio::spawn(server.clone().run(std::future::pending()));
+    let serving = tokio::spawn(serve(
+        listener,
+        context(edge, roster, flow),
+        server,
+        std::future::pending(),
+    ));
+    Ok(vec![running, serving])
 }
 
 fn task_params(config: &SimConfig) -> Result<TaskParams, SimError> {

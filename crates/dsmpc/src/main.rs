@@ -2,10 +2,12 @@
 //!
 //! Subcommands follow DESIGN.md §7: `init` and `keygen` make deployments, `cloud`, `edge` and `cp`
 //! run the role servers, `task create`, `dp` and `result` are their clients, `plan` tells
-//! which field a task would compute in, and `report` draws a flow log as an HTML page.
+//! which field a task would compute in, `report` draws a flow log as an HTML page, and
+//! `participant` and `swarm` run the peer mode.
 #![forbid(unsafe_code)]
 
 mod deploy;
+mod peer;
 mod plan;
 mod report;
 mod roles;
@@ -48,6 +50,11 @@ enum Command {
     Dp(roles::DpArgs),
     /// Print a task's result.
     Result(roles::ResultArgs),
+    /// Peer mode: be one data provider and computing party of a weighted sum; the first process
+    /// to bind HOST:PORT coordinates (trust on first use: anyone who can reach it may join).
+    Participant(peer::ParticipantArgs),
+    /// Start N participant processes and check every result against the plaintext weighted sum.
+    Swarm(peer::SwarmArgs),
     /// Draw a flow log as one HTML page: traffic between parties and a timeline.
     Report(report::ReportArgs),
 }
@@ -97,5 +104,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Dp(args) => roles::run_dp(&args),
         Command::Result(args) => roles::run_result(&args),
         Command::Report(args) => report::run(&args),
+        Command::Participant(args) => peer::run_participant(&args),
+        Command::Swarm(args) => peer::run_swarm(&args),
     }
 }

@@ -90,7 +90,8 @@ impl SimulateArgs {
     }
 }
 
-fn timestamp() -> String {
+/// The current UTC time as `YYYY-MM-DDTHH-MM-SS`, for directory names.
+pub fn timestamp() -> String {
     let secs = dsmpc_net::roles::unix_now();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -21,25 +21,27 @@ pub(super) const PROLOGUE: &[u8] = b"dsmpc/v1/channel";
 /// Room for any handshake message this side writes (the largest, `e, ee, s, es`, is 96 bytes).
 const HANDSHAKE_BUF: usize = 256;
 
-/// The initiator's side: `-> e`, `<- e, ee, s, es`, `-> s, se`, then the responder's confirmation.
+/// The initiator's side (`remote_public`: the key the responder must have, or `None` to accept
+/// any, trust on first use): `-> e`, `<- e, ee, s, es`, `-> s, se`, then the responder's confirmation.
 pub(super) async fn initiate(
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
     local_secret: &[u8; 32],
-    remote_public: &[u8; 32],
-) -> Result<TransportState, ChannelError> {
+    remote_public: Option<&[u8; 32]>,
+) -> Result<(TransportState, [u8; 32]), ChannelError> {
     let mut state = builder(local_secret)?
         .build_initiator()
         .map_err(handshake_error)?;
     write_message(&mut state, writer).await?;
     read_message(&mut state, reader).await?;
-    if remote_static(&state)? != *remote_public {
+    let remote = remote_static(&state)?;
+    if remote_public.is_some_and(|expected| *expected != remote) {
         return Err(ChannelError::PeerKeyMismatch);
     }
     write_message(&mut state, writer).await?;
     let mut transport = state.into_transport_mode().map_err(handshake_error)?;
     read_confirmation(&mut transport, reader).await?;
-    Ok(transport)
+    Ok((transport, remote))
 }
 
 /// The responder's side: the three XX messages, the check of the initiator's static key, then the

@@ -89,6 +89,20 @@ pub async fn submit(
     values: &[String],
     timeout: Duration,
 ) -> Result<(), NetError> {
+    submit_showing(identity, roster, cloud, id, values, timeout, |_| {}).await
+}
+
+/// [`submit`], first handing `show` one line per CP with the share it will receive
+/// (`cpI: e1,e2,...`, canonical field elements) — for `--sec` output, which prints secrets.
+pub async fn submit_showing(
+    identity: Arc<SecretIdentity>,
+    roster: Arc<Roster>,
+    cloud: &Link,
+    id: TaskId,
+    values: &[String],
+    timeout: Duration,
+    show: impl FnOnce(Vec<String>),
+) -> Result<(), NetError> {
     let task = fetch_task(cloud, id).await?;
     let committee = wait_committee(cloud, id, timeout).await?;
     let dp = Dp::new(identity, roster);
@@ -103,7 +117,24 @@ pub async fn submit(
         .collect::<Result<Vec<i128>, _>>()?;
     let gens = GeneratorCache::default().for_task(&task.body)?;
     let bundle = with_field!(task.body.field(), F => {
-        dp.submit::<F, _>(&task.body, &committee.body, &input, gens.as_deref(), &mut fast_rng())?
+        let mut rng = fast_rng();
+        let prepared = dp.prepare::<F, _>(&task.body, &input, gens.as_deref(), &mut rng)?;
+        let mut lines = Vec::new();
+        for (payload, member) in prepared.payloads.iter().zip(&committee.body.members) {
+            let share = dsmpc_core::sharing::Share { id: 0, value: payload.share.clone() };
+            let elements = share.expand(input.len())?;
+            let text: Vec<String> = elements
+                .as_slice()
+                .iter()
+                .map(|e| {
+                    dsmpc_core::field::Field::to_u128(*e)
+                        .map_or_else(|| format!("{e:?}"), |v| v.to_string())
+                })
+                .collect();
+            lines.push(format!("{}: {}", member.card.id, text.join(",")));
+        }
+        show(lines);
+        dp.seal(&task.body, &committee.body, &prepared, &mut rng)
     });
     match cloud.call(&Request::SubmitBundle(id, bundle)).await? {
         Response::Ok => Ok(()),
