@@ -330,3 +330,14 @@ fn a_peer_whose_key_is_not_in_the_roster_is_refused() {
     // The real operator is still served.
     let _ = c.create_task(&["--func", "sum"]);
 }
+
+#[test]
+fn a_cp_left_out_of_a_full_committee_does_not_disturb_the_task() {
+    let mut c = Cluster::new(4, 2, 2);
+    c.start_all(4);
+    let task = c.create_task(&["--func", "sum", "--cps", "3", "--mode", "fast"]);
+    c.submit("dp1", &task, "40");
+    c.submit("dp2", &task, "2");
+    let r = c.result(&task);
+    assert_eq!(strings(&r["result"]), vec!["42"], "{}", c.logs());
+}

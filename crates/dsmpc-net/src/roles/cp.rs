@@ -141,8 +141,12 @@ impl CpWorker {
                 request: "admission-request",
                 got: other.kind(),
             }),
-            Err(NetError::Refused { reason, .. }) if reason.contains("committee already full") => {
-                Ok(None)
+            // Refused because the committee filled up without this CP: not an error.
+            Err(e @ NetError::Refused { .. }) => {
+                match self.cloud.call(&Request::GetCommittee(id)).await? {
+                    Response::Committee(Some(c)) => Ok(c.body.index_of(self.identity.id())),
+                    _ => Err(e),
+                }
             }
             Err(e) => Err(e),
         }
