@@ -227,3 +227,48 @@ fn an_identical_resend_is_accepted_again() {
     world.cloud.accept_bundle(&id, bundle).unwrap();
     assert_eq!(world.cloud.submitted(&id).unwrap().len(), 1);
 }
+
+/// Found by `simulate`: paging in DP id order let a CP that had seen dp5 skip dp3, which arrived
+/// later. Pages follow arrival order.
+#[test]
+fn deliveries_are_paged_in_arrival_order() {
+    let mut rng = ChaCha20Rng::seed_from_u64(33);
+    let scenario = Scenario::new(Function::Sum, Mode::Fast, 3, 2)
+        .with_inputs(vec![vec![1], vec![2], vec![3]], vec![1, 1, 1]);
+    let mut world = World::new(&scenario, &mut rng).unwrap();
+    let id = world.task.body.id;
+    let submit = |world: &mut World, k: usize, rng: &mut ChaCha20Rng| {
+        let dp = Dp::new(
+            world.parties.dps[k - 1].clone(),
+            world.parties.roster.clone(),
+        );
+        let bundle = dp
+            .submit::<dsmpc_core::field::M31, _>(
+                &world.task.body,
+                &world.committee.body,
+                &[k as i128],
+                None,
+                rng,
+            )
+            .unwrap();
+        world.cloud.accept_bundle(&id, bundle).unwrap();
+    };
+    let order = |d: Vec<ShareDelivery>| {
+        d.into_iter()
+            .map(|d| d.core.signer.to_string())
+            .collect::<Vec<_>>()
+    };
+    submit(&mut world, 3, &mut rng);
+    let first = world.cloud.deliveries_after(&id, 1, None, 10).unwrap();
+    assert_eq!(order(first), vec!["dp3"]);
+    submit(&mut world, 1, &mut rng);
+    submit(&mut world, 2, &mut rng);
+    let dp3 = PartyId::new("dp3").unwrap();
+    let rest = world
+        .cloud
+        .deliveries_after(&id, 1, Some(&dp3), 10)
+        .unwrap();
+    assert_eq!(order(rest), vec!["dp1", "dp2"]);
+    let page = world.cloud.deliveries_after(&id, 1, None, 2).unwrap();
+    assert_eq!(order(page), vec!["dp3", "dp1"]);
+}

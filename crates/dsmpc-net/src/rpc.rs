@@ -92,7 +92,8 @@ pub enum Request {
     GetCommittee(TaskId),
     /// DP → cloud: a bundle; answered only after it is durably stored.
     SubmitBundle(TaskId, Bundle),
-    /// CP → cloud: deliveries for `index` from DPs after `after` in id order (a page).
+    /// CP → cloud: a page of deliveries for `index`, in the order the bundles arrived, after DP
+    /// `after` (the last one the CP saw).
     GetDeliveries {
         /// The task.
         task: TaskId,

@@ -45,6 +45,9 @@ struct CloudTask {
     nonces: BTreeSet<[u8; 16]>,
     committee: Option<Signed<Committee>>,
     bundles: BTreeMap<PartyId, Bundle>,
+    /// DPs in the order their bundles arrived: deliveries are paged in this order, so a CP that
+    /// resumes after the last DP it saw misses none that arrived later.
+    arrivals: Vec<PartyId>,
     reports: BTreeMap<u32, Signed<VerificationReport>>,
     upheld: BTreeSet<PartyId>,
     culprits: BTreeSet<Culprit>,
@@ -254,6 +257,7 @@ impl Cloud {
                 "{dp} already submitted a different bundle"
             ))),
             None => {
+                state.arrivals.push(dp.clone());
                 state.bundles.insert(dp, bundle);
                 Ok(())
             }
@@ -270,7 +274,8 @@ impl Cloud {
             .collect())
     }
 
-    /// Up to `limit` stored deliveries for CP `index` from DPs after `after`, in DP id order.
+    /// Up to `limit` stored deliveries for CP `index`, in the order the bundles arrived, starting
+    /// after DP `after` (from the first when `None` or unknown).
     pub fn deliveries_after(
         &self,
         task: &TaskId,
@@ -278,13 +283,13 @@ impl Cloud {
         after: Option<&PartyId>,
         limit: usize,
     ) -> Result<Vec<ShareDelivery>, Error> {
-        use std::ops::Bound;
         let state = self.state(task)?;
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        Ok(state
-            .bundles
-            .range::<PartyId, _>((start, Bound::Unbounded))
-            .filter_map(|(_, b)| b.delivery(index))
+        let start = after
+            .and_then(|dp| state.arrivals.iter().position(|a| a == dp))
+            .map_or(0, |i| i + 1);
+        Ok(state.arrivals[start..]
+            .iter()
+            .filter_map(|dp| state.bundles.get(dp)?.delivery(index))
             .take(limit)
             .collect())
     }
@@ -428,6 +433,7 @@ impl CloudTask {
             nonces: BTreeSet::new(),
             committee: None,
             bundles: BTreeMap::new(),
+            arrivals: Vec::new(),
             reports: BTreeMap::new(),
             upheld: BTreeSet::new(),
             culprits: BTreeSet::new(),
