@@ -33,7 +33,7 @@ use crate::roles::cp::CpWorker;
 use crate::roles::edge::{EdgeConfig, EdgeServer};
 use crate::roles::{GeneratorCache, dp, unix_now};
 use crate::rpc::{Request, Response};
-use crate::server::{ServerContext, serve};
+use crate::server::ServerContext;
 
 /// One data provider's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,21 +299,13 @@ pub fn spawn_cloud(
         flow.clone(),
     )
     .map_err(|e| SimError::Setup(e.to_string()))?;
-    let server = Arc::new(server);
-    let ticker = server.clone();
-    let tick = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            ticker.tick().await;
-        }
-    });
-    let serving = tokio::spawn(serve(
+    let serving = Arc::new(server).serve_until(
         listener,
         context(cloud, roster, flow),
-        server,
+        Duration::from_millis(50),
         std::future::pending(),
-    ));
-    Ok(vec![tick, serving])
+    );
+    Ok(vec![tokio::spawn(serving)])
 }
 
 /// Starts the edge server of `roster` on `listener` (results in the SQLite file `db`), talking to
@@ -348,15 +340,12 @@ pub fn spawn_edge(
         flow.clone(),
     )
     .map_err(|e| SimError::Setup(e.to_string()))?;
-    let server = Arc::new(server);
-    let running = tokio::spawn(server.clone().run(std::future::pending()));
-    let serving = tokio::spawn(serve(
+    let serving = Arc::new(server).serve_until(
         listener,
         context(edge, roster, flow),
-        server,
         std::future::pending(),
-    ));
-    Ok(vec![running, serving])
+    );
+    Ok(vec![tokio::spawn(serving)])
 }
 
 fn task_params(config: &SimConfig) -> Result<TaskParams, SimError> {

@@ -19,7 +19,7 @@ use dsmpc_net::roles::cloud::{CloudConfig, CloudServer};
 use dsmpc_net::roles::cp::CpWorker;
 use dsmpc_net::roles::edge::{EdgeConfig, EdgeServer};
 use dsmpc_net::roles::{dp, unix_now};
-use dsmpc_net::server::{ServerContext, serve, shutdown_signal};
+use dsmpc_net::server::{ServerContext, shutdown_signal};
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -139,20 +139,15 @@ pub fn run_cloud(args: &CloudArgs) -> Result<()> {
         );
         let listener = listen(&dep, me.id()).await?;
         info!(address = %listener.local_addr()?, "cloud listening");
-        let ticker = server.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                ticker.tick().await;
-            }
-        });
-        serve(
-            listener,
-            context(&dep, &me, &flow),
-            server,
-            shutdown_signal(),
-        )
-        .await;
+        let context = context(&dep, &me, &flow);
+        server
+            .serve_until(
+                listener,
+                context,
+                Duration::from_millis(200),
+                shutdown_signal(),
+            )
+            .await;
         Ok(())
     })
 }
@@ -196,14 +191,10 @@ pub fn run_edge(args: &EdgeArgs) -> Result<()> {
         );
         let listener = listen(&dep, me.id()).await?;
         info!(address = %listener.local_addr()?, "edge listening");
-        tokio::spawn(server.clone().run(std::future::pending()));
-        serve(
-            listener,
-            context(&dep, &me, &flow),
-            server,
-            shutdown_signal(),
-        )
-        .await;
+        let context = context(&dep, &me, &flow);
+        server
+            .serve_until(listener, context, shutdown_signal())
+            .await;
         Ok(())
     })
 }

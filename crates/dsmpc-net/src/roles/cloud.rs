@@ -108,6 +108,26 @@ impl CloudServer {
         })
     }
 
+    /// Serves `listener` and applies deadlines every `tick` (see [`CloudServer::tick`]) until
+    /// `shutdown` completes.
+    pub async fn serve_until(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        context: crate::server::ServerContext,
+        tick: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let ticker = self.clone();
+        let ticking = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(tick).await;
+                ticker.tick().await;
+            }
+        });
+        crate::server::serve(listener, context, self, shutdown).await;
+        ticking.abort();
+    }
+
     /// Closes submissions and input sets whose deadlines have passed; call periodically.
     pub async fn tick(&self) {
         let now = unix_now();

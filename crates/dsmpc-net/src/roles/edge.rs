@@ -111,6 +111,18 @@ impl EdgeServer {
         }
     }
 
+    /// Serves `listener` and watches the cloud for tasks until `shutdown` completes.
+    pub async fn serve_until(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        context: crate::server::ServerContext,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let watching = tokio::spawn(self.clone().run(std::future::pending()));
+        crate::server::serve(listener, context, self, shutdown).await;
+        watching.abort();
+    }
+
     async fn start(self: Arc<Self>, task: Signed<Task>) {
         let id = task.body.id;
         let done = self
