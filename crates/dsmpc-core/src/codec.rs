@@ -105,16 +105,43 @@ impl Writer {
         }
     }
 
-    /// A `u32` count, then each element in its canonical encoding.
+    /// A `u32` count, then the elements: packed at [`Field::PACKED_BITS`] bits each when the
+    /// field has that (GF(2^31−1): 31 bits, GF(2^61−1): 61 bits, little-endian bit order, the
+    /// last byte's unused bits zero), otherwise each in its canonical encoding.
     pub fn field_elements<F: Field>(&mut self, values: &[F]) {
         self.u32(len_u32(values.len()));
-        let start = self.buf.len();
-        self.buf.resize(start + values.len() * F::ENCODED_LEN, 0);
-        for (v, out) in values
-            .iter()
-            .zip(self.buf[start..].chunks_exact_mut(F::ENCODED_LEN))
-        {
-            v.write_bytes(out);
+        match F::PACKED_BITS {
+            Some(bits) => self.packed(values, bits),
+            None => {
+                let start = self.buf.len();
+                self.buf.resize(start + values.len() * F::ENCODED_LEN, 0);
+                for (v, out) in values
+                    .iter()
+                    .zip(self.buf[start..].chunks_exact_mut(F::ENCODED_LEN))
+                {
+                    v.write_bytes(out);
+                }
+            }
+        }
+    }
+
+    /// `values` as consecutive `bits`-bit little-endian integers, the last byte zero-padded.
+    fn packed<F: Field>(&mut self, values: &[F], bits: u32) {
+        self.buf.reserve(packed_len(values.len(), bits));
+        let mut acc: u128 = 0;
+        let mut held = 0u32;
+        for v in values {
+            // Mersenne elements are below 2^bits, so to_u128 is always Some.
+            acc |= v.to_u128().unwrap_or(0) << held;
+            held += bits;
+            while held >= 8 {
+                self.buf.push(acc as u8);
+                acc >>= 8;
+                held -= 8;
+            }
+        }
+        if held > 0 {
+            self.buf.push(acc as u8);
         }
     }
 
@@ -124,6 +151,11 @@ impl Writer {
         self.buf.resize(start + F::ENCODED_LEN, 0);
         v.write_bytes(&mut self.buf[start..]);
     }
+}
+
+/// Bytes of `count` packed `bits`-bit elements.
+fn packed_len(count: usize, bits: u32) -> usize {
+    count.saturating_mul(bits as usize).div_ceil(8)
 }
 
 fn len_u32(len: usize) -> u32 {
@@ -225,10 +257,22 @@ impl<'a> Reader<'a> {
     /// A `u32`-counted vector of canonical field elements.
     pub fn field_elements<F: Field>(&mut self, what: &'static str) -> Result<Vec<F>, CodecError> {
         let count = self.u32(what)? as usize;
-        let raw = self.take(count.saturating_mul(F::ENCODED_LEN), what)?;
-        raw.chunks_exact(F::ENCODED_LEN)
-            .map(|c| F::read_bytes(c).map_err(|_| CodecError::InvalidValue { what }))
-            .collect()
+        let invalid = |_| CodecError::InvalidValue { what };
+        match F::PACKED_BITS {
+            Some(bits) => {
+                let raw = self.take(packed_len(count, bits), what)?;
+                unpack(raw, count, bits, what)?
+                    .into_iter()
+                    .map(|v| F::read_bytes(&v.to_le_bytes()[..F::ENCODED_LEN]).map_err(invalid))
+                    .collect()
+            }
+            None => {
+                let raw = self.take(count.saturating_mul(F::ENCODED_LEN), what)?;
+                raw.chunks_exact(F::ENCODED_LEN)
+                    .map(|c| F::read_bytes(c).map_err(invalid))
+                    .collect()
+            }
+        }
     }
 
     /// One canonical field element.
@@ -236,6 +280,32 @@ impl<'a> Reader<'a> {
         let raw = self.take(F::ENCODED_LEN, what)?;
         F::read_bytes(raw).map_err(|_| CodecError::InvalidValue { what })
     }
+}
+
+/// `count` integers of `bits` bits (at most 64) from `raw`, which must be exactly as long as they
+/// need, with the padding bits of its last byte zero.
+fn unpack(raw: &[u8], count: usize, bits: u32, what: &'static str) -> Result<Vec<u64>, CodecError> {
+    let mask = (1u128 << bits) - 1;
+    let mut out = Vec::with_capacity(count);
+    let mut acc: u128 = 0;
+    let mut held = 0u32;
+    let mut bytes = raw.iter();
+    for _ in 0..count {
+        while held < bits {
+            let Some(b) = bytes.next() else {
+                return Err(CodecError::InvalidValue { what });
+            };
+            acc |= u128::from(*b) << held;
+            held += 8;
+        }
+        out.push((acc & mask) as u64);
+        acc >>= bits;
+        held -= bits;
+    }
+    if acc != 0 || bytes.next().is_some() {
+        return Err(CodecError::InvalidValue { what });
+    }
+    Ok(out)
 }
 
 /// A value with a canonical encoding.
@@ -268,7 +338,84 @@ pub fn decode_exact<T: Decode>(bytes: &[u8]) -> Result<T, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::field::M61;
+    use crate::field::{M31, M61, Ristretto};
+    use proptest::prelude::*;
+
+    fn packed_round_trip<F: Field>(values: &[F]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.field_elements(values);
+        let bytes = w.into_bytes();
+        let mut r = Reader::new(&bytes);
+        assert_eq!(r.field_elements::<F>("v").unwrap(), values);
+        r.finish().unwrap();
+        bytes
+    }
+
+    proptest! {
+        #[test]
+        fn packed_vectors_round_trip_at_their_bit_width(raw in proptest::collection::vec(any::<u64>(), 0..70)) {
+            let m31: Vec<M31> = raw.iter().map(|v| M31::from_u64(*v)).collect();
+            let m61: Vec<M61> = raw.iter().map(|v| M61::from_u64(*v)).collect();
+            prop_assert_eq!(packed_round_trip(&m31).len(), 4 + (raw.len() * 31).div_ceil(8));
+            prop_assert_eq!(packed_round_trip(&m61).len(), 4 + (raw.len() * 61).div_ceil(8));
+        }
+    }
+
+    #[test]
+    fn extremes_pack_and_ristretto_stays_plain() {
+        packed_round_trip(&[-M31::ONE, M31::ZERO, -M31::ONE]);
+        packed_round_trip(&[-M61::ONE; 9]);
+        let bytes = packed_round_trip(&[Ristretto::ONE, -Ristretto::ONE]);
+        assert_eq!(bytes.len(), 4 + 64);
+    }
+
+    fn packed_m31(words: &[u64]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(words.len() as u32);
+        let mut acc: u128 = 0;
+        let mut held = 0;
+        let mut out = Vec::new();
+        for v in words {
+            acc |= u128::from(*v) << held;
+            held += 31;
+            while held >= 8 {
+                out.push(acc as u8);
+                acc >>= 8;
+                held -= 8;
+            }
+        }
+        if held > 0 {
+            out.push(acc as u8);
+        }
+        w.fixed(&out);
+        w.into_bytes()
+    }
+
+    #[test]
+    fn packed_vectors_refuse_non_canonical_padding_and_truncation() {
+        let fine = packed_m31(&[5, (1 << 31) - 2]);
+        assert_eq!(
+            Reader::new(&fine).field_elements::<M31>("v").unwrap(),
+            vec![M31::from_u64(5), -M31::ONE]
+        );
+        // p itself fits in 31 bits but is not a canonical element.
+        let unreduced = packed_m31(&[5, (1 << 31) - 1]);
+        assert!(matches!(
+            Reader::new(&unreduced).field_elements::<M31>("v"),
+            Err(CodecError::InvalidValue { what: "v" })
+        ));
+        // 62 bits in 8 bytes: the last byte's top two bits are padding and must be zero.
+        let mut padded = fine.clone();
+        *padded.last_mut().unwrap() |= 0x80;
+        assert!(matches!(
+            Reader::new(&padded).field_elements::<M31>("v"),
+            Err(CodecError::InvalidValue { what: "v" })
+        ));
+        assert!(matches!(
+            Reader::new(&fine[..fine.len() - 1]).field_elements::<M31>("v"),
+            Err(CodecError::Truncated { what: "v", .. })
+        ));
+    }
 
     #[test]
     fn integers_and_strings_round_trip() {

@@ -265,7 +265,8 @@ impl Link {
         .await
     }
 
-    /// Calls `request` every `every` until `ready` extracts a value, or `timeout` passes.
+    /// Calls `request` until `ready` extracts a value, or `timeout` passes, pausing between calls
+    /// for a sixteenth of `every` at first and doubling up to `every`.
     pub async fn poll<T>(
         &self,
         request: &Request,
@@ -275,6 +276,7 @@ impl Link {
         mut ready: impl FnMut(Response) -> Result<Option<T>, NetError>,
     ) -> Result<T, NetError> {
         let start = Instant::now();
+        let mut pause = first_pause(every);
         loop {
             if let Some(v) = ready(self.call(request).await?)? {
                 return Ok(v);
@@ -285,7 +287,33 @@ impl Link {
                     seconds: timeout.as_secs(),
                 });
             }
-            tokio::time::sleep(every).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(every);
         }
+    }
+}
+
+/// The first pause of [`Link::poll`]: a sixteenth of `every` (at least 1 ms). Pauses then double
+/// up to `every`, so an answer that is nearly ready costs milliseconds rather than a whole period,
+/// while a long wait still costs one request per period.
+fn first_pause(every: Duration) -> Duration {
+    (every / 16).max(Duration::from_millis(1)).min(every)
+}
+
+#[cfg(test)]
+mod poll_tests {
+    use super::*;
+
+    #[test]
+    fn polling_starts_fast_and_backs_off_to_the_period() {
+        assert_eq!(
+            first_pause(Duration::from_millis(160)),
+            Duration::from_millis(10)
+        );
+        assert_eq!(
+            first_pause(Duration::from_millis(8)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(first_pause(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -300,6 +300,7 @@ impl Session {
             FlowLog::disabled(),
         );
         worker.poll = Duration::from_millis(20);
+        worker.discover = Duration::from_millis(20);
         worker.step_timeout = self.wait + Duration::from_secs(60);
         let worker = Arc::new(worker);
         let handle = tokio::spawn(worker.clone().run(std::future::pending()));

@@ -20,7 +20,6 @@ use dsmpc_core::sharing::ShareValue;
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Function, Mode, Task, TaskParams};
 use dsmpc_core::with_field;
-use futures::StreamExt;
 use rand::RngExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -165,6 +164,34 @@ fn party(name: &str, role: Role) -> Arc<SecretIdentity> {
     ))
 }
 
+/// Every DP's keys, generated on all cores (three fixed-base multiplications each: about 5 s of
+/// one core for 100,000 DPs).
+fn data_providers(inputs: &[DpInput]) -> BTreeMap<PartyId, Arc<SecretIdentity>> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let chunk = inputs.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = inputs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut rng = os_rng();
+                    part.iter()
+                        .map(|i| {
+                            let identity =
+                                SecretIdentity::generate(i.id.clone(), Role::Dp, &mut rng);
+                            (i.id.clone(), Arc::new(identity))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 impl Cluster {
     fn link(&self, me: &Arc<SecretIdentity>, peer: &IdentityCard, patience: Duration) -> Arc<Link> {
         Arc::new(Link::new(
@@ -183,11 +210,7 @@ impl Cluster {
         let cps: Vec<_> = (1..=config.cps)
             .map(|i| party(&format!("cp{i}"), Role::Cp))
             .collect();
-        let dps: BTreeMap<PartyId, Arc<SecretIdentity>> = config
-            .inputs
-            .iter()
-            .map(|i| (i.id.clone(), party(i.id.as_str(), Role::Dp)))
-            .collect();
+        let dps = data_providers(&config.inputs);
         let cards = [&cloud, &edge]
             .into_iter()
             .chain(&cps)
@@ -261,6 +284,7 @@ impl Cluster {
             config.flow.clone(),
         );
         worker.poll = Duration::from_millis(20);
+        worker.discover = Duration::from_millis(10);
         worker.wrong_result = config.cheat_cps.contains(cp.id());
         let worker = Arc::new(worker);
         self.workers.push(worker.clone());
@@ -461,6 +485,101 @@ pub fn expected_values(config: &SimConfig, result: &TaskResult) -> Vec<String> {
     plain.values()
 }
 
+/// How many DP uploads are in flight at once: enough to keep both cores and the cloud's group
+/// commits busy, few enough that prepared bundles do not pile up in memory.
+const UPLOADS_IN_FLIGHT: usize = 64;
+
+/// One simulated DP's upload: shares prepared and sealed on a blocking thread (so DPs use every
+/// core), then submitted over its own Noise connection.
+struct Upload {
+    identity: Arc<SecretIdentity>,
+    roster: Arc<Roster>,
+    address: String,
+    task: Arc<Task>,
+    committee: Arc<Committee>,
+    gens: Option<Arc<dsmpc_core::crypto::pedersen::Generators>>,
+    values: Vec<i128>,
+    /// The committee position a cheating DP sends a bad share to.
+    cheat_target: Option<usize>,
+    dies: bool,
+}
+
+impl Upload {
+    fn bundle<F: Field>(&self) -> Result<dsmpc_core::round2::Bundle, SimError> {
+        let dp = Dp::new(self.identity.clone(), self.roster.clone());
+        let mut prepared = dp.prepare::<F, _>(
+            &self.task,
+            &self.values,
+            self.gens.as_deref(),
+            &mut fast_rng(),
+        )?;
+        if let Some(target) = self.cheat_target
+            && let ShareValue::Explicit(v) = &mut prepared.payloads[target].share
+        {
+            v.as_mut_slice()[0] += F::ONE;
+        }
+        Ok(dp.seal(&self.task, &self.committee, &prepared, &mut fast_rng()))
+    }
+
+    async fn run<F: Field>(self) -> Result<(), SimError> {
+        let upload = Arc::new(self);
+        let preparing = upload.clone();
+        let bundle = tokio::task::spawn_blocking(move || preparing.bundle::<F>())
+            .await
+            .map_err(|e| SimError::Setup(format!("a data provider's thread failed: {e}")))??;
+        let request = Request::SubmitBundle(upload.task.id, bundle);
+        let cloud = upload.roster.cloud();
+        if upload.dies {
+            // The upload stops halfway: the cloud receives a truncated frame and stores nothing.
+            let mut client = Client::connect(
+                &upload.identity,
+                cloud,
+                &upload.address,
+                &ChannelConfig::default(),
+                FlowLog::disabled(),
+            )
+            .await?;
+            let bytes = request.to_bytes();
+            let _ = client.send_raw(&bytes[..bytes.len() / 2]).await;
+            return Ok(());
+        }
+        let link = Link::new(
+            upload.identity.clone(),
+            cloud.clone(),
+            upload.address.clone(),
+            ChannelConfig::default(),
+            FlowLog::disabled(),
+            Duration::from_secs(30),
+        );
+        match link.call(&request).await? {
+            Response::Ok => Ok(()),
+            other => Err(SimError::Config(format!(
+                "the cloud answered {} to {}'s bundle",
+                other.kind(),
+                upload.identity.id()
+            ))),
+        }
+    }
+}
+
+/// The committee position of the first CP that stays alive: a cheating DP targets it, so its
+/// bad share is actually checked.
+fn cheat_target(config: &SimConfig, committee: &Committee) -> usize {
+    let live_cps = config.cps - config.drop_cps;
+    committee
+        .members
+        .iter()
+        .position(|m| {
+            m.card
+                .id
+                .as_str()
+                .trim_start_matches("cp")
+                .parse::<u32>()
+                .is_ok_and(|i| i <= live_cps)
+        })
+        .unwrap_or(0)
+}
+
 async fn submit_all<F: Field>(
     cluster: &Cluster,
     config: &SimConfig,
@@ -476,68 +595,37 @@ async fn submit_all<F: Field>(
         .take(config.drop_dps)
         .map(|i| &i.id)
         .collect();
-    // A cheating DP targets a CP that stays alive, so its bad share is actually checked.
-    let live_cps = config.cps - config.drop_cps;
-    let target = committee
-        .body
-        .members
-        .iter()
-        .position(|m| {
-            m.card
-                .id
-                .as_str()
-                .trim_start_matches("cp")
-                .parse::<u32>()
-                .is_ok_and(|i| i <= live_cps)
-        })
-        .unwrap_or(0);
-    let uploads = config.inputs.iter().map(|input| {
-        let identity = cluster.dps[&input.id].clone();
-        let dp = Dp::new(identity.clone(), cluster.roster.clone());
-        let cheat = config.cheat_dps.contains(&input.id);
-        let dies = dropped.contains(&&input.id);
-        let gens = gens.clone();
-        async move {
-            let mut prepared =
-                dp.prepare::<F, _>(&task.body, &input.values, gens.as_deref(), &mut fast_rng())?;
-            if cheat && let ShareValue::Explicit(v) = &mut prepared.payloads[target].share {
-                v.as_mut_slice()[0] += F::ONE;
+    let target = cheat_target(config, &committee.body);
+    let shared_task = Arc::new(task.body.clone());
+    let shared_committee = Arc::new(committee.body.clone());
+    let address = cluster.addresses[&cluster.roster.cloud().id].clone();
+    let mut uploads = tokio::task::JoinSet::new();
+    let finished = |done: Result<Result<(), SimError>, tokio::task::JoinError>| {
+        done.map_err(|e| SimError::Setup(format!("a data provider's task failed: {e}")))??;
+        on_submit();
+        Ok::<(), SimError>(())
+    };
+    for input in &config.inputs {
+        while uploads.len() >= UPLOADS_IN_FLIGHT {
+            if let Some(done) = uploads.join_next().await {
+                finished(done)?;
             }
-            let bundle = dp.seal(&task.body, &committee.body, &prepared, &mut fast_rng());
-            let request = Request::SubmitBundle(task.body.id, bundle);
-            let cloud = cluster.roster.cloud();
-            if dies {
-                // The upload stops halfway: the cloud receives a truncated frame and stores nothing.
-                let mut client = Client::connect(
-                    &identity,
-                    cloud,
-                    &cluster.addresses[&cloud.id],
-                    &ChannelConfig::default(),
-                    FlowLog::disabled(),
-                )
-                .await?;
-                let bytes = request.to_bytes();
-                let _ = client.send_raw(&bytes[..bytes.len() / 2]).await;
-            } else {
-                let link = cluster.link(&identity, cloud, Duration::from_secs(30));
-                match link.call(&request).await? {
-                    Response::Ok => {}
-                    other => {
-                        return Err(SimError::Config(format!(
-                            "the cloud answered {}",
-                            other.kind()
-                        )));
-                    }
-                }
-            }
-            on_submit();
-            Ok::<(), SimError>(())
         }
-    });
-    let results: Vec<Result<(), SimError>> = futures::stream::iter(uploads)
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    results.into_iter().collect::<Result<Vec<()>, SimError>>()?;
+        let upload = Upload {
+            identity: cluster.dps[&input.id].clone(),
+            roster: cluster.roster.clone(),
+            address: address.clone(),
+            task: shared_task.clone(),
+            committee: shared_committee.clone(),
+            gens: gens.clone(),
+            values: input.values.clone(),
+            cheat_target: config.cheat_dps.contains(&input.id).then_some(target),
+            dies: dropped.contains(&&input.id),
+        };
+        uploads.spawn(upload.run::<F>());
+    }
+    while let Some(done) = uploads.join_next().await {
+        finished(done)?;
+    }
     Ok(())
 }

@@ -3,9 +3,10 @@
 //! Subcommands follow DESIGN.md §7: `init` and `keygen` make deployments, `cloud`, `edge` and `cp`
 //! run the role servers, `task create`, `dp` and `result` are their clients, `plan` tells
 //! which field a task would compute in, `report` draws a flow log as an HTML page, and
-//! `participant` and `swarm` run the peer mode.
+//! `participant` and `swarm` run the peer mode, and `bench` measures the benchmark scenarios.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod deploy;
 mod peer;
 mod plan;
@@ -57,6 +58,9 @@ enum Command {
     Swarm(peer::SwarmArgs),
     /// Draw a flow log as one HTML page: traffic between parties and a timeline.
     Report(report::ReportArgs),
+    /// Measure a benchmark scenario end to end (p1, p3, p3v, p5, swarm30, ingest) against its
+    /// target.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +81,10 @@ fn main() -> ExitCode {
             roles::init_logging_to(&dir.join("dsmpc.log"))?;
             simulate::run(&args, &dir)
         }),
+        Command::Bench(args) => {
+            roles::init_logging_at("warn");
+            bench::run(&args)
+        }
         command => {
             roles::init_logging();
             run(command)
@@ -93,7 +101,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Simulate(_) => unreachable!("handled in main"),
+        Command::Simulate(_) | Command::Bench(_) => unreachable!("handled in main"),
         Command::Plan(args) => plan::run(&args),
         Command::Init(args) => deploy::run_init(&args),
         Command::Keygen(args) => deploy::run_keygen(&args),

@@ -3,7 +3,7 @@
 //! checked against the plaintext weighted sum).
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -150,11 +150,61 @@ impl Drop for Children {
 
 /// Starts N participants, waits for them and checks every result against the plaintext.
 pub fn run_swarm(args: &SwarmArgs) -> Result<()> {
-    let n = args.n;
+    let outcome = swarm(args.n, args.port, &args.log_dir, args.wait, args.sec)?;
+    println!(
+        "success: all {} participants computed the weighted sum {}, equal to the plaintext (logs in {})",
+        args.n,
+        outcome.weighted_sum,
+        outcome.dir.display()
+    );
+    Ok(())
+}
+
+/// A swarm that succeeded.
+#[derive(Debug)]
+pub struct SwarmOutcome {
+    /// The weighted sum every participant computed.
+    pub weighted_sum: i128,
+    /// Where the participants' logs are.
+    pub dir: PathBuf,
+    /// The largest peak resident memory of a participant, as last sampled while it ran.
+    pub peak_rss_bytes: u64,
+}
+
+/// How long the first participant may take to start coordinating.
+const COORDINATOR_START: Duration = Duration::from_secs(10);
+
+/// Waits until the first participant's log says it coordinates (so the others join it rather
+/// than race for the port), or it exits, or [`COORDINATOR_START`] passes.
+fn await_coordinator(log: &Path, first: &mut Child) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < COORDINATOR_START {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("coordinating on") {
+            return Ok(());
+        }
+        if let Some(status) = first.try_wait()? {
+            bail!(
+                "the first participant exited with {status} before coordinating (log {})",
+                log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    bail!(
+        "the first participant did not start coordinating within {} s (log {})",
+        COORDINATOR_START.as_secs(),
+        log.display()
+    )
+}
+
+/// Starts `n` participants coordinating on `port`, with logs under `log_dir/<timestamp>/`, waits
+/// for them and checks every result against the plaintext; an error names every failure.
+pub fn swarm(n: u32, port: u16, log_dir: &Path, wait: u64, sec: bool) -> Result<SwarmOutcome> {
     if n < 2 {
         bail!("a swarm needs at least 2 participants");
     }
-    let dir = args.log_dir.join(crate::simulate::timestamp());
+    let dir = log_dir.join(crate::simulate::timestamp());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut rng = os_rng();
     let values: Vec<i128> = (0..n).map(|_| rng.random_range(0..1000)).collect();
@@ -173,38 +223,35 @@ pub fn run_swarm(args: &SwarmArgs) -> Result<()> {
         let err = out.try_clone()?;
         let mut cmd = Command::new(&exe);
         cmd.args(["participant", "--json", "--parties", &n.to_string()])
-            .args([
-                "--port",
-                &args.port.to_string(),
-                "--wait",
-                &args.wait.to_string(),
-            ])
+            .args(["--port", &port.to_string(), "--wait", &wait.to_string()])
             .args(["--value", &value.to_string(), "--weights", &weights_arg])
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
-        if args.sec {
+        if sec {
             cmd.arg("--sec");
         }
         children
             .0
             .push(cmd.spawn().context("starting a participant")?);
-        logs.push(path);
         if i == 0 {
-            // Let the first process bind the rendezvous port, so it coordinates.
-            std::thread::sleep(Duration::from_millis(300));
+            await_coordinator(&path, &mut children.0[0])?;
         }
+        logs.push(path);
     }
-    let limit = Duration::from_secs(3 * args.wait + 60);
+    let limit = Duration::from_secs(3 * wait + 60);
     let start = Instant::now();
     let mut statuses = vec![None; n as usize];
+    let mut peak_rss_bytes = 0;
     while statuses.iter().any(Option::is_none) && start.elapsed() < limit {
         for (s, c) in statuses.iter_mut().zip(&mut children.0) {
             if s.is_none() {
+                peak_rss_bytes =
+                    peak_rss_bytes.max(crate::bench::peak_rss_bytes(Some(c.id())).unwrap_or(0));
                 *s = c.try_wait().context("waiting for a participant")?;
             }
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     }
     let mut failures = Vec::new();
     let mut results = Vec::new();
@@ -254,13 +301,11 @@ pub fn run_swarm(args: &SwarmArgs) -> Result<()> {
         }
     }
     match (expected, failures.is_empty()) {
-        (Some(expected), true) => {
-            println!(
-                "success: all {n} participants computed the weighted sum {expected}, equal to the plaintext (logs in {})",
-                dir.display()
-            );
-            Ok(())
-        }
+        (Some(weighted_sum), true) => Ok(SwarmOutcome {
+            weighted_sum,
+            dir,
+            peak_rss_bytes,
+        }),
         _ => {
             for f in &failures {
                 println!("failure: {f}");

@@ -581,9 +581,15 @@ pub fn run_result(args: &ResultArgs) -> Result<()> {
 
 /// Logs to stderr: human-readable on a terminal, JSON lines otherwise; `RUST_LOG` filters.
 pub fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Logs to stderr like [`init_logging`], showing `default` and above unless `RUST_LOG` says
+/// otherwise.
+pub fn init_logging_at(default: &str) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

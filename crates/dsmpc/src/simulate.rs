@@ -2,7 +2,6 @@
 //! Noise channels and SQLite, checked against the plaintext. Prints a table (or `--json`) and exits
 //! with 0 only when the result equals the plaintext over the included DPs.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -10,7 +9,7 @@ use clap::Args;
 use dsmpc_core::encoding::{format_fixed, parse_fixed};
 use dsmpc_core::identity::PartyId;
 use dsmpc_core::task::{Function, Mode};
-use dsmpc_net::flow::FlowLog;
+use dsmpc_net::flow::{FlowLog, FlowTotals};
 use dsmpc_net::simulate::{self, DpInput, SimConfig, SimOutcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -212,7 +211,8 @@ fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
         cheat_dps: ids(&args.cheat_dp)?,
         work_dir: dir.to_path_buf(),
         flow: FlowLog::open(&flow_path)
-            .with_context(|| format!("opening {}", flow_path.display()))?,
+            .with_context(|| format!("opening {}", flow_path.display()))?
+            .with_totals(),
     })
 }
 
@@ -241,46 +241,6 @@ fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
     Ok(())
 }
 
-/// Flow-log totals: bytes sent per role, per DP, and seconds per phase.
-#[derive(Debug, Default)]
-struct Traffic {
-    bytes_by_role: BTreeMap<String, u64>,
-    bytes_total: u64,
-    bytes_from_dps: u64,
-    phases: BTreeMap<String, f64>,
-}
-
-fn role_of(party: &str) -> String {
-    party
-        .trim_end_matches(|c: char| c.is_ascii_digit())
-        .to_owned()
-}
-
-fn traffic(path: &Path) -> Result<Traffic> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut t = Traffic::default();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).context("a flow log line")?;
-        if let (Some(src), Some(bytes)) = (v["src"].as_str(), v["bytes"].as_u64()) {
-            *t.bytes_by_role.entry(role_of(src)).or_default() += bytes;
-            t.bytes_total += bytes;
-            if role_of(src) == "dp" {
-                t.bytes_from_dps += bytes;
-            }
-        }
-        if let (Some(role), Some(phase), Some(d)) = (
-            v["role"].as_str(),
-            v["phase"].as_str(),
-            v["duration"].as_f64(),
-        ) {
-            let slot = t.phases.entry(format!("{role} {phase}")).or_default();
-            *slot = slot.max(d);
-        }
-    }
-    Ok(t)
-}
-
 /// Runs `dsmpc simulate` with logs already going to `dir`.
 pub fn run(args: &SimulateArgs, dir: &Path) -> Result<()> {
     let config = config(args, dir)?;
@@ -295,7 +255,7 @@ pub fn run(args: &SimulateArgs, dir: &Path) -> Result<()> {
     let wall = started.elapsed().as_secs_f64();
     runtime.shutdown_background();
     let outcome = outcome.context("the simulated task failed")?;
-    let traffic = traffic(&dir.join("flow.jsonl"))?;
+    let traffic = config.flow.totals().unwrap_or_default();
     if args.json {
         print_json(&config, &outcome, &traffic, dir, wall);
     } else if args.quiet {
@@ -342,7 +302,7 @@ fn names(ids: &[PartyId]) -> Vec<&str> {
     ids.iter().map(PartyId::as_str).collect()
 }
 
-fn print_json(config: &SimConfig, o: &SimOutcome, t: &Traffic, dir: &Path, wall: f64) {
+fn print_json(config: &SimConfig, o: &SimOutcome, t: &FlowTotals, dir: &Path, wall: f64) {
     let r = &o.result;
     let mut phases: serde_json::Map<String, serde_json::Value> = o
         .stages
@@ -365,9 +325,9 @@ fn print_json(config: &SimConfig, o: &SimOutcome, t: &Traffic, dir: &Path, wall:
         "excluded": names(&r.excluded),
         "culprits": r.culprits.iter().map(|c| c.party.as_str()).collect::<Vec<_>>(),
         "culprit_reasons": r.culprits.iter().map(|c| json!({"party": c.party.as_str(), "reason": c.reason.name()})).collect::<Vec<_>>(),
-        "bytes_total": t.bytes_total,
+        "bytes_total": t.bytes_total(),
         "bytes_per_role": t.bytes_by_role,
-        "bytes_per_dp": t.bytes_from_dps as f64 / config.inputs.len() as f64,
+        "bytes_per_dp": t.bytes_of("dp") as f64 / config.inputs.len() as f64,
         "phases": phases,
         "wall_s": wall,
         "flow_log": dir.join("flow.jsonl").display().to_string(),
@@ -379,7 +339,7 @@ fn print_table(
     args: &SimulateArgs,
     config: &SimConfig,
     o: &SimOutcome,
-    t: &Traffic,
+    t: &FlowTotals,
     dir: &Path,
     wall: f64,
 ) {
@@ -441,7 +401,7 @@ fn print_table(
         "bytes per DP",
         format!(
             "{:.0}",
-            t.bytes_from_dps as f64 / config.inputs.len() as f64
+            t.bytes_of("dp") as f64 / config.inputs.len() as f64
         ),
     );
     for (stage, secs) in &o.stages {

@@ -100,6 +100,7 @@ macro_rules! impl_mersenne_field {
             const ZERO: Self = Self::from_canonical(0);
             const ONE: Self = Self::from_canonical(1);
             const ENCODED_LEN: usize = ($k as usize).div_ceil(8);
+            const PACKED_BITS: Option<u32> = Some($k);
             const CAPACITY: u128 = ((Self::P - 1) / 2) as u128;
             // Products are below 2^(2K); this many sum to below 2^128.
             const WIDE_TERMS: usize = if $k == 31 { 1 << 20 } else { 63 };

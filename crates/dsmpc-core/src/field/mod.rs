@@ -138,6 +138,10 @@ pub trait Field:
     const ONE: Self;
     /// Length in bytes of the canonical little-endian encoding.
     const ENCODED_LEN: usize;
+    /// Bits per element in a packed vector ([`crate::codec::Writer::field_elements`]), for
+    /// fields whose elements fit in at most 64 bits and leave encoding bits unused; `None` when
+    /// vectors are plain concatenations of [`Field::ENCODED_LEN`]-byte encodings.
+    const PACKED_BITS: Option<u32>;
     /// See [`FieldId::capacity`].
     const CAPACITY: u128;
     /// How many products fit in one [`Field::Wide`] accumulator before it must be reduced.

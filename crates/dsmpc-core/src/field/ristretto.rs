@@ -141,6 +141,7 @@ impl Field for Ristretto {
     const ZERO: Self = Self(Scalar::ZERO);
     const ONE: Self = Self(Scalar::ONE);
     const ENCODED_LEN: usize = 32;
+    const PACKED_BITS: Option<u32> = None;
     const CAPACITY: u128 = i128::MAX as u128;
     // Products of two canonical scalars are below 2^506, so 63 of them fit in 512 bits.
     const WIDE_TERMS: usize = 63;

@@ -33,6 +33,8 @@ pub struct CpWorker {
     flow: FlowLog,
     /// How often to poll the cloud.
     pub poll: Duration,
+    /// How often to ask the cloud for new tasks.
+    pub discover: Duration,
     /// How long to wait for any one step of a task.
     pub step_timeout: Duration,
     /// Fault injection for simulations: send a wrong result share.
@@ -57,6 +59,7 @@ impl CpWorker {
             gens: GeneratorCache::default(),
             flow,
             poll: Duration::from_millis(100),
+            discover: Duration::from_millis(500),
             step_timeout: Duration::from_secs(600),
             wrong_result: false,
             stopped: std::sync::atomic::AtomicBool::new(false),
@@ -96,7 +99,7 @@ impl CpWorker {
                 Err(e) => warn!("cannot list tasks: {e}"),
             }
             tokio::select! {
-                () = tokio::time::sleep(self.poll * 5) => {},
+                () = tokio::time::sleep(self.discover) => {},
                 () = &mut shutdown => break,
             }
         }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerates BENCHMARKS.md: builds the release binary, installs the MPyC baseline into
+# .venv-bench (from bench/requirements.txt), runs every `dsmpc bench` scenario and the growth
+# series, and writes the tables. Options are passed to scripts/benchmarks.py (--quick: one run
+# per scenario and no growth series; --runs N).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release
+if [ ! -x .venv-bench/bin/python ]; then
+    python3 -m venv .venv-bench
+fi
+.venv-bench/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+exec python3 scripts/benchmarks.py "$@"
