@@ -34,6 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.bytes_received as f64 / report.bundles as f64,
         report.stored
     );
+    if let Some(cpu) = report.cpu_seconds {
+        println!(
+            "  CPU {cpu:.2} s (cloud and clients) = {:.0} bundles per CPU-second",
+            report.bundles as f64 / cpu
+        );
+    }
     println!(
         "  untimed: setup {:.2} s, building bundles {:.2} s",
         report.setup_seconds, report.prepare_seconds

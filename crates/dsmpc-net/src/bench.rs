@@ -109,6 +109,10 @@ pub struct IngestReport {
     pub per_second: f64,
     /// Bytes the DP clients sent the cloud in the window (handshakes and framed requests).
     pub bytes_received: u64,
+    /// CPU time this whole process (cloud, its writer thread and the DP clients) used in the
+    /// timed window, in seconds; `None` where `/proc/self/stat` is unavailable. On a machine
+    /// busy with other work, `bundles / cpu_seconds` is the steadier figure.
+    pub cpu_seconds: Option<f64>,
     /// Bundle events found in the reopened store (equal to `bundles`, or [`ingest`] fails).
     pub stored: usize,
     /// Seconds spent starting the cloud, creating tasks and admitting committees (untimed).
@@ -181,9 +185,12 @@ pub async fn ingest_async(config: &IngestConfig) -> Result<IngestReport, BenchEr
     let uploads = prepare_uploads(&deployment, &tasks).await?;
     let prepare_seconds = clock.elapsed().as_secs_f64();
 
-    let clock = Instant::now();
+    let (clock, cpu_before) = (Instant::now(), process_cpu_seconds());
     let bytes_received = deployment.submit(uploads, config.concurrency).await?;
     let seconds = clock.elapsed().as_secs_f64();
+    let cpu_seconds = cpu_before
+        .zip(process_cpu_seconds())
+        .map(|(before, after)| after - before);
 
     deployment.stop();
     let expected: BTreeSet<PartyId> = deployment.dps.iter().map(|d| d.id().clone()).collect();
@@ -195,6 +202,7 @@ pub async fn ingest_async(config: &IngestConfig) -> Result<IngestReport, BenchEr
         seconds,
         per_second: bundles as f64 / seconds.max(f64::MIN_POSITIVE),
         bytes_received,
+        cpu_seconds,
         stored,
         setup_seconds,
         prepare_seconds,
@@ -429,6 +437,17 @@ fn uploads_of(
         requests.push(Request::SubmitBundle(task.body.id, bundle).to_bytes());
     }
     Ok(Upload { identity, requests })
+}
+
+/// CPU time (user and system) this process has used so far, from `/proc/self/stat` (Linux; in
+/// clock ticks of 1/100 s, the value of `USER_HZ` on every Linux architecture dsmpc builds for).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, in parentheses, may hold spaces: count fields after its last ')'.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // Fields 14 (utime) and 15 (stime) of proc(5); the text after ')' starts at field 3.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 /// Reopens the store and counts, per task, the distinct expected DPs with a bundle event; fails
