@@ -444,7 +444,10 @@ fn uploads_of(
 fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name, in parentheses, may hold spaces: count fields after its last ')'.
-    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
     let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
     // Fields 14 (utime) and 15 (stime) of proc(5); the text after ')' starts at field 3.
     Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
