@@ -42,7 +42,7 @@ use tracing::{info, warn};
 use super::{GeneratorCache, unix_now};
 use crate::flow::FlowLog;
 use crate::peer::AbortOnDrop;
-use crate::rpc::{MAX_PAGE, PAGE_BYTES, Phase, Request, Response, Status};
+use crate::rpc::{MAX_PAGE, PAGE_BYTES, Phase, Request, Response, Status, take_bundle_bytes};
 use crate::server::Handler;
 use crate::store::{Store, StoreError, TaskStatus};
 
@@ -304,7 +304,14 @@ impl CloudServer {
 
     /// Checks the bundle before taking the state lock (signature, digests, commitments: the
     /// costly part), then applies and queues it under the lock.
-    async fn submit_bundle(&self, peer: &IdentityCard, task: TaskId, bundle: Bundle) -> Reply {
+    /// `body` is the bundle's encoding as it arrived, if known.
+    async fn submit_bundle(
+        &self,
+        peer: &IdentityCard,
+        task: TaskId,
+        bundle: Bundle,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         if bundle.core.signer != peer.id {
             return refuse(format!(
                 "{} may not submit {}'s bundle",
@@ -318,7 +325,7 @@ impl CloudServer {
             Ok(c) => c,
             Err(e) => return refuse(e),
         };
-        let body = checked.bundle().to_bytes();
+        let body = body.unwrap_or_else(|| checked.bundle().to_bytes());
         let mut state = self.state.lock().await;
         let state = &mut *state;
         if let Err(e) = state.journal.check() {
@@ -520,17 +527,42 @@ fn replay_admission(
 
 impl Handler for CloudServer {
     async fn handle(self: Arc<Self>, peer: IdentityCard, request: Request) -> Response {
-        let (response, ack) = self.dispatch(peer, request).await;
+        self.answer(peer, request, None).await
+    }
+
+    async fn handle_encoded(
+        self: Arc<Self>,
+        peer: IdentityCard,
+        request: Request,
+        encoded: Vec<u8>,
+    ) -> Response {
+        self.answer(peer, request, Some(encoded)).await
+    }
+}
+
+impl CloudServer {
+    /// Answers `request` (whose encoding, if given, a bundle is stored as) once what the answer
+    /// depends on is durable.
+    async fn answer(
+        &self,
+        peer: IdentityCard,
+        request: Request,
+        encoded: Option<Vec<u8>>,
+    ) -> Response {
+        let (response, ack) = self.dispatch(peer, request, encoded).await;
         match ack.durable().await {
             Ok(()) => response,
             Err(e) => refused(e),
         }
     }
-}
 
-impl CloudServer {
     /// Answers `request`; the answer may be sent once the ack completes.
-    async fn dispatch(&self, peer: IdentityCard, request: Request) -> Reply {
+    async fn dispatch(
+        &self,
+        peer: IdentityCard,
+        request: Request,
+        encoded: Option<Vec<u8>>,
+    ) -> Reply {
         match request {
             Request::CreateTask(params) => self.create_task(&peer, params).await,
             Request::ListTasks => {
@@ -545,7 +577,10 @@ impl CloudServer {
                 })
                 .await
             }
-            Request::SubmitBundle(task, bundle) => self.submit_bundle(&peer, task, bundle).await,
+            Request::SubmitBundle(task, bundle) => {
+                let body = encoded.and_then(take_bundle_bytes);
+                self.submit_bundle(&peer, task, bundle, body).await
+            }
             Request::GetDeliveries { task, index, after } => {
                 self.read(|state| {
                     if !self.may_read_index(state, &peer.id, &task, index) {
