@@ -593,7 +593,7 @@ fn join_weights(weights: &[i128]) -> String {
         .join(":")
 }
 
-struct RemoveOnDrop(PathBuf);
+pub(crate) struct RemoveOnDrop(pub(crate) PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
@@ -601,7 +601,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-struct AbortOnDrop(Vec<JoinHandle<()>>);
+pub(crate) struct AbortOnDrop(pub(crate) Vec<JoinHandle<()>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

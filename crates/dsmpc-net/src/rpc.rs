@@ -19,6 +19,21 @@ pub const MAX_PAGE: u32 = 4096;
 /// The most ciphertext bytes one `GetDeliveries` answer carries (at least one delivery is sent).
 pub const PAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Where the encoded bundle starts inside an encoded [`Request::SubmitBundle`]: after the tag and
+/// the task id.
+const BUNDLE_OFFSET: usize = 1 + 16;
+
+/// The encoded bundle inside `encoded`, the bytes of a [`Request::SubmitBundle`] — so that a
+/// server can store the bundle as it arrived instead of encoding it again. `None` for any other
+/// request.
+pub fn take_bundle_bytes(mut encoded: Vec<u8>) -> Option<Vec<u8>> {
+    if encoded.first() != Some(&5) || encoded.len() < BUNDLE_OFFSET {
+        return None;
+    }
+    encoded.drain(..BUNDLE_OFFSET);
+    Some(encoded)
+}
+
 /// Where a task is in its life at the cloud.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
@@ -452,5 +467,25 @@ mod tests {
             Request::from_bytes(&[99]),
             Err(CodecError::UnknownMessageType(99))
         );
+    }
+
+    #[test]
+    fn the_bundle_bytes_inside_an_upload_are_the_bundles_encoding() {
+        use dsmpc_core::round2::BundleCore;
+        let bundle = Bundle {
+            core: Signed {
+                signer: PartyId::new("dp1").unwrap(),
+                body: BundleCore {
+                    commitments: vec![[1; 32]],
+                    digests: vec![[2; 32], [3; 32]],
+                },
+                signature: ed25519_dalek::Signature::from_bytes(&[4; 64]),
+            },
+            shares: Vec::new(),
+        };
+        let upload = Request::SubmitBundle(TaskId([5; 16]), bundle.clone()).to_bytes();
+        assert_eq!(take_bundle_bytes(upload), Some(bundle.to_bytes()));
+        assert_eq!(take_bundle_bytes(Request::ListTasks.to_bytes()), None);
+        assert_eq!(take_bundle_bytes(Vec::new()), None);
     }
 }

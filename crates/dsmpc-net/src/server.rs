@@ -29,6 +29,18 @@ pub trait Handler: Send + Sync + 'static {
         peer: IdentityCard,
         request: Request,
     ) -> impl Future<Output = Response> + Send;
+
+    /// [`Handler::handle`], also given the request's encoding as it arrived (decoded strictly
+    /// into `request`), which a server may store instead of encoding the message again.
+    fn handle_encoded(
+        self: Arc<Self>,
+        peer: IdentityCard,
+        request: Request,
+        encoded: Vec<u8>,
+    ) -> impl Future<Output = Response> + Send {
+        drop(encoded);
+        self.handle(peer, request)
+    }
 }
 
 /// What a server needs besides its handler.
@@ -136,7 +148,10 @@ async fn connection<H: Handler>(
                     request.kind(),
                     wire_len(bytes.len()),
                 );
-                let response = handler.clone().handle(peer.clone(), request).await;
+                let response = handler
+                    .clone()
+                    .handle_encoded(peer.clone(), request, bytes)
+                    .await;
                 if let Response::Refused(reason) = &response {
                     info!(peer = %peer.id, "refused: {reason}");
                 }

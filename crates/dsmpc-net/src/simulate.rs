@@ -156,7 +156,7 @@ impl Drop for Cluster {
     }
 }
 
-fn party(name: &str, role: Role) -> Arc<SecretIdentity> {
+pub(crate) fn party(name: &str, role: Role) -> Arc<SecretIdentity> {
     Arc::new(SecretIdentity::generate(
         PartyId::new(name).expect("valid id"),
         role,

@@ -9,9 +9,9 @@
 //!
 //! # Guarantees
 //!
-//! * Every `append`, `append_batch`, `create_task`, `set_status` and `put_result` is one committed
-//!   transaction; when it returns `Ok`, the data survives `kill -9` and power loss (WAL journal,
-//!   `synchronous=FULL`).
+//! * Every `append`, `append_batch`, `commit`, `create_task`, `set_status` and `put_result` is one
+//!   committed transaction (all of it or nothing); when it returns `Ok`, the data survives
+//!   `kill -9` and power loss (WAL journal, `synchronous=FULL`).
 //! * Event sequence numbers are unique and strictly increasing across the whole store (never
 //!   reused), so sorting a task's events by `seq` gives the order they were accepted in.
 //! * Bad input is refused with an error naming the task or file, never a panic.
@@ -24,6 +24,7 @@
 //!
 //! * `create_task` (idempotent for identical specs, conflicting specs refused), `tasks`,
 //!   `set_status` (open → closed | failed; terminal states stay put);
+//! * `commit`: a batch of the writes above in one transaction;
 //! * `append` / `append_batch` with a store-wide monotonic `seq` (a `bigserial`/sequence; readers
 //!   of a live log must then tolerate gaps from rolled-back transactions), `events` in `seq` order;
 //! * `put_result` (write-once) and `result`;
@@ -118,6 +119,9 @@ pub enum StoreError {
         /// The status asked for.
         to: TaskStatus,
     },
+    /// The thread that commits the cloud's log could not start.
+    #[error("cannot start the store's writer thread: {0}")]
+    Writer(std::io::Error),
     /// The database holds something this code never writes.
     #[error("corrupt store: {0}")]
     Corrupt(String),
@@ -152,6 +156,34 @@ pub struct Event {
     pub kind: String,
     /// The encoded message.
     pub body: Vec<u8>,
+}
+
+/// One write of a batch committed by [`Store::commit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write<'a> {
+    /// [`Store::create_task`].
+    CreateTask {
+        /// The task id.
+        task: &'a [u8; 16],
+        /// The signed task's bytes.
+        spec: &'a [u8],
+    },
+    /// [`Store::append`].
+    Append {
+        /// The task.
+        task: &'a [u8; 16],
+        /// The event's kind.
+        kind: &'a str,
+        /// The event's body.
+        body: &'a [u8],
+    },
+    /// [`Store::set_status`].
+    SetStatus {
+        /// The task.
+        task: &'a [u8; 16],
+        /// Its new status.
+        status: TaskStatus,
+    },
 }
 
 /// A stored task: its id, status and spec (the signed task's bytes).
@@ -260,18 +292,7 @@ impl Store {
     /// with the identical spec does nothing; with a different spec it is refused.
     pub fn create_task(&mut self, task: &[u8; 16], spec: &[u8]) -> Result<(), StoreError> {
         let tx = self.write()?;
-        let existing: Option<Vec<u8>> = tx
-            .query_row("SELECT spec FROM tasks WHERE id = ?1", [task], |r| r.get(0))
-            .optional()?;
-        match existing {
-            Some(stored) if stored == spec => return Ok(()),
-            Some(_) => return Err(StoreError::TaskConflict(*task)),
-            None => {}
-        }
-        tx.execute(
-            "INSERT INTO tasks (id, status, spec) VALUES (?1, ?2, ?3)",
-            params![task, TaskStatus::Open.as_str(), spec],
-        )?;
+        insert_task(&tx, task, spec)?;
         Ok(tx.commit()?)
     }
 
@@ -301,18 +322,7 @@ impl Store {
     /// task stays so (setting the same status again is allowed and does nothing).
     pub fn set_status(&mut self, task: &[u8; 16], status: TaskStatus) -> Result<(), StoreError> {
         let tx = self.write()?;
-        let from = status_of(&tx, task)?;
-        if !from.may_become(status) {
-            return Err(StoreError::InvalidTransition {
-                task: *task,
-                from,
-                to: status,
-            });
-        }
-        tx.execute(
-            "UPDATE tasks SET status = ?2 WHERE id = ?1",
-            params![task, status.as_str()],
-        )?;
+        update_status(&tx, task, status)?;
         Ok(tx.commit()?)
     }
 
@@ -346,6 +356,36 @@ impl Store {
         }
         tx.commit()?;
         Ok(seqs)
+    }
+
+    /// Applies `writes` in order in one committed transaction — all or none — so that many
+    /// messages share one commit (the cloud's group commit). Each write has the semantics of the
+    /// method of the same name: creating a task again with the identical spec does nothing, a
+    /// status may only change as [`TaskStatus::may_become`] allows, an event's task must exist
+    /// (possibly created earlier in the same batch). When this returns `Ok`, every write is
+    /// durable; on `Err`, none is.
+    pub fn commit(&mut self, writes: &[Write<'_>]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let tx = self.write()?;
+        let mut known = HashSet::new();
+        for write in writes {
+            match *write {
+                Write::CreateTask { task, spec } => {
+                    insert_task(&tx, task, spec)?;
+                    known.insert(*task);
+                }
+                Write::Append { task, kind, body } => {
+                    if known.insert(*task) {
+                        ensure_task(&tx, task)?;
+                    }
+                    insert_event(&tx, task, kind, body)?;
+                }
+                Write::SetStatus { task, status } => update_status(&tx, task, status)?,
+            }
+        }
+        Ok(tx.commit()?)
     }
 
     /// The events of `task`, in sequence order.
@@ -418,6 +458,40 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(tx.commit()?)
+}
+
+/// Inserts an open task unless the identical task exists; refuses a different spec.
+fn insert_task(conn: &Connection, task: &[u8; 16], spec: &[u8]) -> Result<(), StoreError> {
+    let existing: Option<Vec<u8>> = conn
+        .query_row("SELECT spec FROM tasks WHERE id = ?1", [task], |r| r.get(0))
+        .optional()?;
+    match existing {
+        Some(stored) if stored == spec => return Ok(()),
+        Some(_) => return Err(StoreError::TaskConflict(*task)),
+        None => {}
+    }
+    conn.execute(
+        "INSERT INTO tasks (id, status, spec) VALUES (?1, ?2, ?3)",
+        params![task, TaskStatus::Open.as_str(), spec],
+    )?;
+    Ok(())
+}
+
+/// Sets a task's status if the transition is allowed.
+fn update_status(conn: &Connection, task: &[u8; 16], status: TaskStatus) -> Result<(), StoreError> {
+    let from = status_of(conn, task)?;
+    if !from.may_become(status) {
+        return Err(StoreError::InvalidTransition {
+            task: *task,
+            from,
+            to: status,
+        });
+    }
+    conn.execute(
+        "UPDATE tasks SET status = ?2 WHERE id = ?1",
+        params![task, status.as_str()],
+    )?;
+    Ok(())
 }
 
 fn status_of(conn: &Connection, task: &[u8; 16]) -> Result<TaskStatus, StoreError> {

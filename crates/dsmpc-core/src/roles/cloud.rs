@@ -218,50 +218,51 @@ impl Cloud {
         Ok(Some(committee))
     }
 
-    /// Checks and stores a DP's bundle. Call before acknowledging it; an identical resend is
-    /// accepted again, a different second bundle from the same DP is refused.
+    /// Checks and stores a DP's bundle ([`check_bundle`], then [`Cloud::accept_checked_bundle`]).
+    /// Call before acknowledging it; an identical resend is accepted again, a different second
+    /// bundle from the same DP is refused.
     pub fn accept_bundle(&mut self, task: &TaskId, bundle: Bundle) -> Result<(), Error> {
-        let roster = self.roster.clone();
-        let state = self.state_mut(task)?;
-        let violation = |reason: String| Error::ProtocolViolation {
-            task: *task,
-            reason,
-        };
+        let checked = check_bundle(&self.state(task)?.task, &self.roster, bundle)?;
+        self.accept_checked_bundle(checked).map(|_| ())
+    }
+
+    /// Stores a bundle that passed [`check_bundle`] for one of this cloud's tasks, after the
+    /// checks that need the task's state: the committee is complete, the input set is still
+    /// open, and the DP sent no different bundle. Returns whether the bundle is new (`false` for
+    /// an identical resend, which is accepted again).
+    pub fn accept_checked_bundle(&mut self, checked: CheckedBundle) -> Result<bool, Error> {
+        let task = checked.task;
+        let state = self.state_mut(&task)?;
+        let violation = |reason: String| Error::ProtocolViolation { task, reason };
+        if state.task.signature != checked.task_signature {
+            return Err(violation(
+                "the bundle was checked against another task".into(),
+            ));
+        }
         if state.committee.is_none() {
             return Err(violation("the committee is not complete yet".into()));
         }
         if state.input_set.is_some() {
             return Err(violation("the input set is closed".into()));
         }
-        let params = &state.task.body.params;
-        let dp = bundle.core.signer.clone();
-        if state.task.body.weight_of(&dp).is_none() {
-            return Err(violation(format!(
-                "{dp} is not a data provider of this task"
-            )));
-        }
-        bundle.core.verify(task, &roster, Role::Dp)?;
-        bundle.check_digests(task, params.n)?;
-        let commitments_ok = match params.mode {
-            Mode::Verifiable => commitments_of(&bundle.core.body, params.t).is_some(),
-            Mode::Fast => bundle.core.body.commitments.is_empty(),
-        };
-        if !commitments_ok {
-            return Err(violation(format!(
-                "bundle from {dp} has malformed commitments"
-            )));
-        }
-        match state.bundles.get(&dp) {
-            Some(existing) if existing == &bundle => Ok(()),
+        let bundle = checked.bundle;
+        let dp = &bundle.core.signer;
+        match state.bundles.get(dp) {
+            Some(existing) if existing == &bundle => Ok(false),
             Some(_) => Err(violation(format!(
                 "{dp} already submitted a different bundle"
             ))),
             None => {
                 state.arrivals.push(dp.clone());
-                state.bundles.insert(dp, bundle);
-                Ok(())
+                state.bundles.insert(dp.clone(), bundle);
+                Ok(true)
             }
         }
+    }
+
+    /// How many DPs have a stored bundle.
+    pub fn bundle_count(&self, task: &TaskId) -> Result<usize, Error> {
+        Ok(self.state(task)?.bundles.len())
     }
 
     /// Every stored bundle's share for CP `index`, in DP id order.
@@ -423,6 +424,64 @@ impl Cloud {
             .filter_map(|dp| state.bundles.get(dp).map(|b| b.core.clone()))
             .collect())
     }
+}
+
+/// A bundle that passed every check [`check_bundle`] makes without the cloud's state, bound to the
+/// signed task it was checked against. Only [`check_bundle`] makes one, so
+/// [`Cloud::accept_checked_bundle`] cannot be handed an unchecked bundle.
+#[derive(Debug, Clone)]
+pub struct CheckedBundle {
+    task: TaskId,
+    task_signature: ed25519_dalek::Signature,
+    bundle: Bundle,
+}
+
+impl CheckedBundle {
+    /// The checked bundle.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The task it was checked for.
+    pub fn task(&self) -> &TaskId {
+        &self.task
+    }
+}
+
+/// The checks of a DP's bundle for `task` that need no state, so a server can run them before it
+/// takes the lock on its [`Cloud`]: the signer is a data provider of the task and in `roster`,
+/// the signature is valid, every share matches its signed digest, there is one share per CP, and
+/// the commitments are `t` valid points (verifiable mode) or absent (fast mode).
+pub fn check_bundle(
+    task: &Signed<Task>,
+    roster: &Roster,
+    bundle: Bundle,
+) -> Result<CheckedBundle, Error> {
+    let id = task.body.id;
+    let violation = |reason: String| Error::ProtocolViolation { task: id, reason };
+    let params = &task.body.params;
+    let dp = &bundle.core.signer;
+    if task.body.weight_of(dp).is_none() {
+        return Err(violation(format!(
+            "{dp} is not a data provider of this task"
+        )));
+    }
+    bundle.core.verify(&id, roster, Role::Dp)?;
+    bundle.check_digests(&id, params.n)?;
+    let commitments_ok = match params.mode {
+        Mode::Verifiable => commitments_of(&bundle.core.body, params.t).is_some(),
+        Mode::Fast => bundle.core.body.commitments.is_empty(),
+    };
+    if !commitments_ok {
+        return Err(violation(format!(
+            "bundle from {dp} has malformed commitments"
+        )));
+    }
+    Ok(CheckedBundle {
+        task: id,
+        task_signature: task.signature,
+        bundle,
+    })
 }
 
 impl CloudTask {

@@ -5,16 +5,31 @@
 //! `close-submissions` (clock), `report`, `input-set`. Replaying them through a fresh [`Cloud`]
 //! rebuilds the same state: committee, bundles, complaints' verdicts and the (deterministically
 //! signed) input set.
+//!
+//! # Concurrency and durability
+//!
+//! * **Group commit.** The state sits behind one async mutex, but the store does not: a handler
+//!   applies its message and queues the event while it holds the lock — so the log's order is the
+//!   order the state applied — then releases the lock and waits until a writer thread has
+//!   committed a transaction holding the event. The writer commits everything queued during its
+//!   previous commit at once, so concurrent submissions share one `fsync`. A request that only
+//!   reads waits until everything it could have seen is durable. See `journal` for details.
+//! * **A failed commit stops the cloud.** The state already applied what the failed transaction
+//!   held; rather than diverge from its log, the cloud refuses that message and every later one
+//!   ("store failed; restart to replay") until restarted.
+//! * **Checks before the lock.** A bundle's stateless checks (signature, digests, commitments;
+//!   [`check_bundle`]) run before the state lock is taken, so both cores verify bundles while the
+//!   lock is held only for the bookkeeping.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use dsmpc_core::codec::{Decode, Encode, Reader, decode_exact};
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
-use dsmpc_core::roles::cloud::{Cloud, DEFAULT_ADMISSION_WINDOW};
+use dsmpc_core::roles::cloud::{Cloud, DEFAULT_ADMISSION_WINDOW, check_bundle};
 use dsmpc_core::round1::AdmissionRequest;
 use dsmpc_core::round2::{Bundle, ShareDelivery};
 use dsmpc_core::round3::VerificationReport;
@@ -26,7 +41,8 @@ use tracing::{info, warn};
 
 use super::{GeneratorCache, unix_now};
 use crate::flow::FlowLog;
-use crate::rpc::{MAX_PAGE, PAGE_BYTES, Phase, Request, Response, Status};
+use crate::peer::AbortOnDrop;
+use crate::rpc::{MAX_PAGE, PAGE_BYTES, Phase, Request, Response, Status, take_bundle_bytes};
 use crate::server::Handler;
 use crate::store::{Store, StoreError, TaskStatus};
 
@@ -45,14 +61,29 @@ impl Default for CloudConfig {
     }
 }
 
+mod journal;
+#[cfg(test)]
+mod tests;
+
+use journal::{Ack, Journal, Record};
+
 struct Meta {
     phase: Phase,
     verifying_since: u64,
 }
 
+impl Meta {
+    fn new() -> Meta {
+        Meta {
+            phase: Phase::Admitting,
+            verifying_since: 0,
+        }
+    }
+}
+
 struct State {
     cloud: Cloud,
-    store: Store,
+    journal: Journal,
     meta: BTreeMap<TaskId, Meta>,
     rng: ChaCha20Rng,
 }
@@ -60,6 +91,9 @@ struct State {
 /// The cloud server.
 pub struct CloudServer {
     state: Mutex<State>,
+    /// Every task's signed spec, readable without the state lock (for the stateless checks of a
+    /// bundle); tasks are only ever added.
+    tasks: RwLock<BTreeMap<TaskId, Arc<Signed<Task>>>>,
     identity: Arc<SecretIdentity>,
     roster: Arc<Roster>,
     config: CloudConfig,
@@ -71,8 +105,17 @@ fn refused(e: impl std::fmt::Display) -> Response {
     Response::Refused(e.to_string())
 }
 
+/// An answer and what must be durable before it is sent.
+type Reply = (Response, Ack);
+
+/// A refusal that reveals nothing of the state.
+fn refuse(e: impl std::fmt::Display) -> Reply {
+    (refused(e), Ack::none())
+}
+
 impl CloudServer {
-    /// Opens the store at `path` and replays every task in it.
+    /// Opens the store at `path`, replays every task in it, and starts the writer thread that
+    /// commits the log from then on.
     pub fn open(
         identity: Arc<SecretIdentity>,
         roster: Arc<Roster>,
@@ -81,25 +124,36 @@ impl CloudServer {
         flow: FlowLog,
     ) -> Result<CloudServer, StoreError> {
         let store = Store::open(path)?;
-        let cloud = Cloud::new(identity.clone(), roster.clone(), DEFAULT_ADMISSION_WINDOW);
-        let mut state = State {
-            cloud,
-            store,
-            meta: BTreeMap::new(),
-            rng: fast_rng(),
-        };
+        let mut cloud = Cloud::new(identity.clone(), roster.clone(), DEFAULT_ADMISSION_WINDOW);
+        let mut rng = fast_rng();
+        let mut meta = BTreeMap::new();
         let server_gens = GeneratorCache::default();
-        for (id, status, spec) in state.store.tasks(None)? {
+        for (id, status, spec) in store.tasks(None)? {
             if status == TaskStatus::Failed {
                 continue;
             }
-            if let Err(e) = replay(&mut state, &server_gens, TaskId(id), &spec) {
-                warn!(task = %TaskId(id), "could not restore the task: {e}");
+            let id = TaskId(id);
+            match replay(&mut cloud, &mut rng, &store, &server_gens, id, &spec) {
+                Ok(m) => {
+                    meta.insert(id, m);
+                }
+                Err(e) => warn!(task = %id, "could not restore the task: {e}"),
             }
         }
-        info!(tasks = state.meta.len(), "cloud state restored");
+        info!(tasks = meta.len(), "cloud state restored");
+        let tasks = cloud
+            .tasks()
+            .map(|t| (t.body.id, Arc::new(t.clone())))
+            .collect();
+        let state = State {
+            cloud,
+            journal: Journal::start(store)?,
+            meta,
+            rng,
+        };
         Ok(CloudServer {
             state: Mutex::new(state),
+            tasks: RwLock::new(tasks),
             identity,
             roster,
             config,
@@ -109,7 +163,7 @@ impl CloudServer {
     }
 
     /// Serves `listener` and applies deadlines every `tick` (see [`CloudServer::tick`]) until
-    /// `shutdown` completes.
+    /// `shutdown` completes (or this future is dropped).
     pub async fn serve_until(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
@@ -118,176 +172,243 @@ impl CloudServer {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         let ticker = self.clone();
-        let ticking = tokio::spawn(async move {
+        let _ticking = AbortOnDrop(vec![tokio::spawn(async move {
             loop {
                 tokio::time::sleep(tick).await;
                 ticker.tick().await;
             }
-        });
+        })]);
         crate::server::serve(listener, context, self, shutdown).await;
-        ticking.abort();
     }
 
     /// Closes submissions and input sets whose deadlines have passed; call periodically.
     pub async fn tick(&self) {
         let now = unix_now();
-        let mut state = self.state.lock().await;
-        let due: Vec<(TaskId, Phase)> = state
-            .meta
-            .iter()
-            .filter(|(id, m)| match m.phase {
-                Phase::Collecting => state
-                    .cloud
-                    .task(id)
-                    .is_ok_and(|t| now >= t.body.params.submission_deadline),
-                Phase::Verifying => now >= m.verifying_since + self.config.report_timeout.as_secs(),
-                _ => false,
-            })
-            .map(|(id, m)| (*id, m.phase))
-            .collect();
-        for (id, phase) in due {
-            let outcome = match phase {
-                Phase::Collecting => close_submissions(&mut state, &id, now),
-                _ => self.close_input_set(&mut state, &id),
-            };
-            if let Err(e) = outcome {
-                warn!(task = %id, "could not advance the task: {e}");
+        let ack = {
+            let mut state = self.state.lock().await;
+            if state.journal.check().is_err() {
+                return;
             }
+            let due: Vec<(TaskId, Phase)> = state
+                .meta
+                .iter()
+                .filter(|(id, m)| match m.phase {
+                    Phase::Collecting => state
+                        .cloud
+                        .task(id)
+                        .is_ok_and(|t| now >= t.body.params.submission_deadline),
+                    Phase::Verifying => {
+                        now >= m.verifying_since + self.config.report_timeout.as_secs()
+                    }
+                    _ => false,
+                })
+                .map(|(id, m)| (*id, m.phase))
+                .collect();
+            for (id, phase) in due {
+                let outcome = match phase {
+                    Phase::Collecting => Ok(close_submissions(&mut state, &id, now)),
+                    _ => self.close_input_set(&mut state, &id),
+                };
+                if let Err(e) = outcome {
+                    warn!(task = %id, "could not advance the task: {e}");
+                }
+            }
+            state.journal.barrier()
+        };
+        if let Err(e) = ack.durable().await {
+            warn!("{e}");
         }
     }
 
-    fn close_input_set(&self, state: &mut State, id: &TaskId) -> Result<(), String> {
+    fn close_input_set(&self, state: &mut State, id: &TaskId) -> Result<Ack, String> {
         let started = std::time::Instant::now();
         let input_set = state.cloud.close_input_set(id).map_err(|e| e.to_string())?;
-        state
-            .store
-            .append(&id.0, "input-set", &input_set.to_bytes())
-            .map_err(|e| e.to_string())?;
-        state
-            .store
-            .set_status(&id.0, TaskStatus::Closed)
-            .map_err(|e| e.to_string())?;
+        // The status change is committed with or after the event: its ack covers both.
+        let _ = state.journal.record(Record::Append {
+            task: id.0,
+            kind: "input-set",
+            body: input_set.to_bytes(),
+        });
+        let ack = state.journal.record(Record::SetStatus {
+            task: id.0,
+            status: TaskStatus::Closed,
+        });
         if let Some(m) = state.meta.get_mut(id) {
             m.phase = Phase::Aggregating;
         }
         self.flow
             .phase(Some(*id), "cloud", "input-set", started.elapsed());
         info!(task = %id, included = input_set.body.included.len(), "input set closed");
-        Ok(())
+        Ok(ack)
     }
 
-    async fn create_task(&self, peer: &IdentityCard, params: TaskParams) -> Response {
+    /// The signed task `id`, without taking the state lock.
+    fn task(&self, id: &TaskId) -> Option<Arc<Signed<Task>>> {
+        let tasks = self.tasks.read().unwrap_or_else(PoisonError::into_inner);
+        tasks.get(id).cloned()
+    }
+
+    async fn create_task(&self, peer: &IdentityCard, params: TaskParams) -> Reply {
         if peer.id != *self.identity.id() {
-            return refused("only the cloud operator (holding the cloud's key) may create tasks");
+            return refuse("only the cloud operator (holding the cloud's key) may create tasks");
         }
         let mut state = self.state.lock().await;
         let state = &mut *state;
+        if let Err(e) = state.journal.check() {
+            return refuse(e);
+        }
         let task = match state.cloud.create_task(params, &mut state.rng) {
             Ok(t) => t,
-            Err(e) => return refused(e),
+            Err(e) => return refuse(e),
         };
-        if let Err(e) = state.store.create_task(&task.body.id.0, &task.to_bytes()) {
-            return refused(e);
-        }
-        state.meta.insert(
-            task.body.id,
-            Meta {
-                phase: Phase::Admitting,
-                verifying_since: 0,
-            },
-        );
-        info!(task = %task.body.id, function = %task.body.params.function, "task created");
-        Response::Task(task)
+        let id = task.body.id;
+        let ack = state.journal.record(Record::CreateTask {
+            task: id.0,
+            spec: task.to_bytes(),
+        });
+        state.meta.insert(id, Meta::new());
+        self.tasks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::new(task.clone()));
+        info!(task = %id, function = %task.body.params.function, "task created");
+        (Response::Task(task), ack)
     }
 
-    async fn admit(&self, task: TaskId, request: Signed<AdmissionRequest>) -> Response {
+    async fn admit(&self, task: TaskId, request: Signed<AdmissionRequest>) -> Reply {
         let now = unix_now();
-        let mut state = self.state.lock().await;
-        let state = &mut *state;
-        let admission = match state.cloud.admit(&task, &request, now, &mut state.rng) {
-            Ok(a) => a,
-            Err(e) => return refused(e),
-        };
         let mut event = now.to_le_bytes().to_vec();
         event.extend(request.to_bytes());
-        if let Err(e) = state.store.append(&task.0, "admission", &event) {
-            return refused(e);
+        let mut state = self.state.lock().await;
+        let state = &mut *state;
+        if let Err(e) = state.journal.check() {
+            return refuse(e);
         }
+        let admission = match state.cloud.admit(&task, &request, now, &mut state.rng) {
+            Ok(a) => a,
+            Err(e) => return (refused(e), state.journal.barrier()),
+        };
+        let ack = state.journal.record(Record::Append {
+            task: task.0,
+            kind: "admission",
+            body: event,
+        });
         if admission.committee.is_some()
             && let Some(m) = state.meta.get_mut(&task)
         {
             m.phase = Phase::Collecting;
             info!(task = %task, "committee complete");
         }
-        Response::Grant(admission.grant)
+        (Response::Grant(admission.grant), ack)
     }
 
-    async fn submit_bundle(&self, peer: &IdentityCard, task: TaskId, bundle: Bundle) -> Response {
+    /// Checks the bundle before taking the state lock (signature, digests, commitments: the
+    /// costly part), then applies and queues it under the lock.
+    /// `body` is the bundle's encoding as it arrived, if known.
+    async fn submit_bundle(
+        &self,
+        peer: &IdentityCard,
+        task: TaskId,
+        bundle: Bundle,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         if bundle.core.signer != peer.id {
-            return refused(format!(
+            return refuse(format!(
                 "{} may not submit {}'s bundle",
                 peer.id, bundle.core.signer
             ));
         }
-        let bytes = bundle.to_bytes();
+        let Some(signed) = self.task(&task) else {
+            return refuse(format!("unknown task {task}"));
+        };
+        let checked = match check_bundle(&signed, &self.roster, bundle) {
+            Ok(c) => c,
+            Err(e) => return refuse(e),
+        };
+        let body = body.unwrap_or_else(|| checked.bundle().to_bytes());
         let mut state = self.state.lock().await;
         let state = &mut *state;
+        if let Err(e) = state.journal.check() {
+            return refuse(e);
+        }
         if state
             .meta
             .get(&task)
             .is_some_and(|m| m.phase > Phase::Collecting)
         {
-            return refused("submissions are closed");
+            return (refused("submissions are closed"), state.journal.barrier());
         }
-        if let Err(e) = state.cloud.accept_bundle(&task, bundle) {
-            return refused(e);
+        match state.cloud.accept_checked_bundle(checked) {
+            // An identical resend: answer once the first copy is durable.
+            Ok(false) => return (Response::Ok, state.journal.barrier()),
+            Ok(true) => {}
+            Err(e) => return (refused(e), state.journal.barrier()),
         }
-        if let Err(e) = state.store.append(&task.0, "bundle", &bytes) {
-            return refused(e);
-        }
-        let everyone_in = state.cloud.task(&task).is_ok_and(|t| {
-            state
-                .cloud
-                .submitted(&task)
-                .is_ok_and(|s| s.len() == t.body.params.weights.len())
+        let ack = state.journal.record(Record::Append {
+            task: task.0,
+            kind: "bundle",
+            body,
         });
-        if everyone_in && let Err(e) = close_submissions(state, &task, unix_now()) {
-            warn!(task = %task, "could not close submissions: {e}");
+        let everyone_in = state
+            .cloud
+            .bundle_count(&task)
+            .is_ok_and(|count| count == signed.body.params.weights.len());
+        if everyone_in {
+            return (Response::Ok, close_submissions(state, &task, unix_now()));
         }
-        Response::Ok
+        (Response::Ok, ack)
     }
 
-    async fn report(&self, task: TaskId, report: Signed<VerificationReport>) -> Response {
+    async fn report(&self, task: TaskId, report: Signed<VerificationReport>) -> Reply {
         let bytes = report.to_bytes();
         let mut state = self.state.lock().await;
         let state = &mut *state;
+        if let Err(e) = state.journal.check() {
+            return refuse(e);
+        }
         if state.meta.get(&task).map(|m| m.phase) != Some(Phase::Verifying) {
-            return refused("the task is not waiting for verification reports");
+            let refusal = refused("the task is not waiting for verification reports");
+            return (refusal, state.journal.barrier());
         }
         let gens = match state.cloud.task(&task).map(|t| self.gens.for_task(&t.body)) {
             Ok(Ok(g)) => g,
-            Ok(Err(e)) | Err(e) => return refused(e),
+            Ok(Err(e)) | Err(e) => return (refused(e), state.journal.barrier()),
         };
         if let Err(e) = state.cloud.accept_report(&task, report, gens.as_deref()) {
-            return refused(e);
+            return (refused(e), state.journal.barrier());
         }
-        if let Err(e) = state.store.append(&task.0, "report", &bytes) {
-            return refused(e);
-        }
+        let mut ack = state.journal.record(Record::Append {
+            task: task.0,
+            kind: "report",
+            body: bytes,
+        });
         let all_in = state.cloud.task(&task).is_ok_and(|t| {
             state
                 .cloud
                 .reported(&task)
                 .is_ok_and(|r| r.len() == t.body.params.n as usize)
         });
-        if all_in && let Err(e) = self.close_input_set(state, &task) {
-            warn!(task = %task, "could not close the input set: {e}");
+        if all_in {
+            match self.close_input_set(state, &task) {
+                Ok(closed) => ack = closed,
+                Err(e) => warn!(task = %task, "could not close the input set: {e}"),
+            }
         }
-        Response::Ok
+        (Response::Ok, ack)
     }
 
-    async fn status(&self, task: TaskId) -> Response {
-        let state = self.state.lock().await;
+    /// Answers a request that only reads the state, once everything it could have seen is
+    /// durable.
+    async fn read(&self, read: impl FnOnce(&State) -> Response) -> Reply {
+        let mut state = self.state.lock().await;
+        if let Err(e) = state.journal.check() {
+            return refuse(e);
+        }
+        let response = read(&state);
+        (response, state.journal.barrier())
+    }
+
+    fn status(state: &State, task: TaskId) -> Response {
         let Some(meta) = state.meta.get(&task) else {
             return refused(format!("unknown task {task}"));
         };
@@ -316,48 +437,48 @@ fn within_budget(mut deliveries: Vec<ShareDelivery>) -> Vec<ShareDelivery> {
     deliveries
 }
 
-fn close_submissions(state: &mut State, id: &TaskId, now: u64) -> Result<(), String> {
-    state
-        .store
-        .append(&id.0, "close-submissions", &now.to_le_bytes())
-        .map_err(|e| e.to_string())?;
+/// Closes submissions (the last DP submitted, or the deadline passed); returns the ack of the
+/// `close-submissions` event.
+fn close_submissions(state: &mut State, id: &TaskId, now: u64) -> Ack {
+    let ack = state.journal.record(Record::Append {
+        task: id.0,
+        kind: "close-submissions",
+        body: now.to_le_bytes().to_vec(),
+    });
     if let Some(m) = state.meta.get_mut(id) {
         m.phase = Phase::Verifying;
         m.verifying_since = now;
     }
     info!(task = %id, "submissions closed");
-    Ok(())
+    ack
 }
 
-/// Rebuilds one task from its signed spec and events.
-fn replay(state: &mut State, gens: &GeneratorCache, id: TaskId, spec: &[u8]) -> Result<(), String> {
+/// Rebuilds one task from its signed spec and events; returns its phase.
+fn replay(
+    cloud: &mut Cloud,
+    rng: &mut ChaCha20Rng,
+    store: &Store,
+    gens: &GeneratorCache,
+    id: TaskId,
+    spec: &[u8],
+) -> Result<Meta, String> {
     let task: Signed<Task> = decode_exact(spec).map_err(|e| e.to_string())?;
-    state
-        .cloud
+    cloud
         .restore_task(task.clone())
         .map_err(|e| e.to_string())?;
-    let mut meta = Meta {
-        phase: Phase::Admitting,
-        verifying_since: 0,
-    };
+    let mut meta = Meta::new();
     let generators = gens.for_task(&task.body).map_err(|e| e.to_string())?;
-    for event in state.store.events(&id.0).map_err(|e| e.to_string())? {
+    for event in store.events(&id.0).map_err(|e| e.to_string())? {
         let body = &event.body;
         let result = match event.kind.as_str() {
-            "admission" => {
-                let mut r = Reader::new(body);
-                let now = r.u64("clock").map_err(|e| e.to_string())?;
-                let request =
-                    Signed::<AdmissionRequest>::decode(&mut r).map_err(|e| e.to_string())?;
-                let admission = state.cloud.admit(&id, &request, now, &mut state.rng);
-                if admission.as_ref().is_ok_and(|a| a.committee.is_some()) {
+            "admission" => replay_admission(cloud, rng, &id, body).map(|complete| {
+                if complete {
                     meta.phase = Phase::Collecting;
                 }
-                admission.map(|_| ()).map_err(|e| e.to_string())
-            }
+            }),
             "bundle" => decode_exact::<Bundle>(body)
                 .map_err(|e| e.to_string())
-                .and_then(|b| state.cloud.accept_bundle(&id, b).map_err(|e| e.to_string())),
+                .and_then(|b| cloud.accept_bundle(&id, b).map_err(|e| e.to_string())),
             "close-submissions" => {
                 meta.phase = Phase::Verifying;
                 meta.verifying_since =
@@ -367,15 +488,13 @@ fn replay(state: &mut State, gens: &GeneratorCache, id: TaskId, spec: &[u8]) -> 
             "report" => decode_exact::<Signed<VerificationReport>>(body)
                 .map_err(|e| e.to_string())
                 .and_then(|r| {
-                    state
-                        .cloud
+                    cloud
                         .accept_report(&id, r, generators.as_deref())
                         .map_err(|e| e.to_string())
                 }),
             "input-set" => {
                 meta.phase = Phase::Aggregating;
-                state
-                    .cloud
+                cloud
                     .close_input_set(&id)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
@@ -386,67 +505,126 @@ fn replay(state: &mut State, gens: &GeneratorCache, id: TaskId, spec: &[u8]) -> 
             warn!(task = %id, seq = event.seq, kind = %event.kind, "event did not replay: {e}");
         }
     }
-    state.meta.insert(id, meta);
-    Ok(())
+    Ok(meta)
+}
+
+/// Replays one `admission` event (the clock ‖ the signed request); returns whether it completed
+/// the committee.
+fn replay_admission(
+    cloud: &mut Cloud,
+    rng: &mut ChaCha20Rng,
+    id: &TaskId,
+    body: &[u8],
+) -> Result<bool, String> {
+    let mut r = Reader::new(body);
+    let now = r.u64("clock").map_err(|e| e.to_string())?;
+    let request = Signed::<AdmissionRequest>::decode(&mut r).map_err(|e| e.to_string())?;
+    let admission = cloud
+        .admit(id, &request, now, rng)
+        .map_err(|e| e.to_string())?;
+    Ok(admission.committee.is_some())
 }
 
 impl Handler for CloudServer {
     async fn handle(self: Arc<Self>, peer: IdentityCard, request: Request) -> Response {
-        match request {
-            Request::CreateTask(params) => self.create_task(&peer, params).await,
-            Request::ListTasks => {
-                let state = self.state.lock().await;
-                Response::Tasks(state.cloud.tasks().cloned().collect())
-            }
-            Request::Admit(task, req) => self.admit(task, req).await,
-            Request::GetCommittee(task) => {
-                let state = self.state.lock().await;
-                match state.cloud.committee(&task) {
-                    Ok(c) => Response::Committee(c.cloned()),
-                    Err(e) => refused(e),
-                }
-            }
-            Request::SubmitBundle(task, bundle) => self.submit_bundle(&peer, task, bundle).await,
-            Request::GetDeliveries { task, index, after } => {
-                let state = self.state.lock().await;
-                if !self.may_read_index(&state, &peer.id, &task, index) {
-                    return refused(format!("{} is not CP {index} of the task", peer.id));
-                }
-                match state
-                    .cloud
-                    .deliveries_after(&task, index, after.as_ref(), MAX_PAGE as usize)
-                {
-                    Ok(d) => Response::Deliveries(within_budget(d)),
-                    Err(e) => refused(e),
-                }
-            }
-            Request::GetDelivery { task, dp, index } => {
-                let state = self.state.lock().await;
-                if !self.may_read_index(&state, &peer.id, &task, index) {
-                    return refused(format!("{} is not CP {index} of the task", peer.id));
-                }
-                match state.cloud.delivery(&task, &dp, index) {
-                    Ok(d) => Response::Delivery(d),
-                    Err(e) => refused(e),
-                }
-            }
-            Request::Report(task, report) => self.report(task, report).await,
-            Request::GetStatus(task) => self.status(task).await,
-            Request::GetSummaries(task) => {
-                let state = self.state.lock().await;
-                match state.cloud.summaries(&task) {
-                    Ok(s) => Response::Summaries(s),
-                    Err(e) => refused(e),
-                }
-            }
-            Request::SubmitResultShare(..) | Request::GetResult(_) => {
-                refused("result shares and results are served by the edge")
-            }
-        }
+        self.answer(peer, request, None).await
+    }
+
+    async fn handle_encoded(
+        self: Arc<Self>,
+        peer: IdentityCard,
+        request: Request,
+        encoded: Vec<u8>,
+    ) -> Response {
+        self.answer(peer, request, Some(encoded)).await
     }
 }
 
 impl CloudServer {
+    /// Answers `request` (whose encoding, if given, a bundle is stored as) once what the answer
+    /// depends on is durable.
+    async fn answer(
+        &self,
+        peer: IdentityCard,
+        request: Request,
+        encoded: Option<Vec<u8>>,
+    ) -> Response {
+        let (response, ack) = self.dispatch(peer, request, encoded).await;
+        match ack.durable().await {
+            Ok(()) => response,
+            Err(e) => refused(e),
+        }
+    }
+
+    /// Answers `request`; the answer may be sent once the ack completes.
+    async fn dispatch(
+        &self,
+        peer: IdentityCard,
+        request: Request,
+        encoded: Option<Vec<u8>>,
+    ) -> Reply {
+        match request {
+            Request::CreateTask(params) => self.create_task(&peer, params).await,
+            Request::ListTasks => {
+                self.read(|state| Response::Tasks(state.cloud.tasks().cloned().collect()))
+                    .await
+            }
+            Request::Admit(task, req) => self.admit(task, req).await,
+            Request::GetCommittee(task) => {
+                self.read(|state| match state.cloud.committee(&task) {
+                    Ok(c) => Response::Committee(c.cloned()),
+                    Err(e) => refused(e),
+                })
+                .await
+            }
+            Request::SubmitBundle(task, bundle) => {
+                let body = encoded.and_then(take_bundle_bytes);
+                self.submit_bundle(&peer, task, bundle, body).await
+            }
+            Request::GetDeliveries { task, index, after } => {
+                self.read(|state| {
+                    if !self.may_read_index(state, &peer.id, &task, index) {
+                        return refused(format!("{} is not CP {index} of the task", peer.id));
+                    }
+                    match state.cloud.deliveries_after(
+                        &task,
+                        index,
+                        after.as_ref(),
+                        MAX_PAGE as usize,
+                    ) {
+                        Ok(d) => Response::Deliveries(within_budget(d)),
+                        Err(e) => refused(e),
+                    }
+                })
+                .await
+            }
+            Request::GetDelivery { task, dp, index } => {
+                self.read(|state| {
+                    if !self.may_read_index(state, &peer.id, &task, index) {
+                        return refused(format!("{} is not CP {index} of the task", peer.id));
+                    }
+                    match state.cloud.delivery(&task, &dp, index) {
+                        Ok(d) => Response::Delivery(d),
+                        Err(e) => refused(e),
+                    }
+                })
+                .await
+            }
+            Request::Report(task, report) => self.report(task, report).await,
+            Request::GetStatus(task) => self.read(|state| Self::status(state, task)).await,
+            Request::GetSummaries(task) => {
+                self.read(|state| match state.cloud.summaries(&task) {
+                    Ok(s) => Response::Summaries(s),
+                    Err(e) => refused(e),
+                })
+                .await
+            }
+            Request::SubmitResultShare(..) | Request::GetResult(_) => {
+                refuse("result shares and results are served by the edge")
+            }
+        }
+    }
+
     /// Deliveries are sealed to their CP, but only that CP (or the cloud itself) may fetch them.
     fn may_read_index(&self, state: &State, peer: &PartyId, task: &TaskId, index: u32) -> bool {
         if peer == self.identity.id() {

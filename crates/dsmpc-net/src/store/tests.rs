@@ -439,3 +439,68 @@ fn store_append_batch_throughput() {
         dir.path().display()
     );
 }
+
+#[test]
+fn a_commit_applies_its_writes_in_order_in_one_transaction() {
+    let mut store = memory();
+    store
+        .commit(&[
+            super::Write::CreateTask {
+                task: &A,
+                spec: b"spec a",
+            },
+            super::Write::Append {
+                task: &A,
+                kind: "bundle",
+                body: b"one",
+            },
+            super::Write::Append {
+                task: &A,
+                kind: "bundle",
+                body: b"two",
+            },
+            super::Write::SetStatus {
+                task: &A,
+                status: TaskStatus::Closed,
+            },
+        ])
+        .unwrap();
+    let bodies: Vec<Vec<u8>> = store
+        .events(&A)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.body)
+        .collect();
+    assert_eq!(bodies, vec![b"one".to_vec(), b"two".to_vec()]);
+    assert_eq!(store.status(&A).unwrap(), TaskStatus::Closed);
+    store.commit(&[]).unwrap();
+}
+
+#[test]
+fn a_failing_write_rolls_back_the_whole_commit() {
+    let mut store = with_tasks(&[A]);
+    let err = store
+        .commit(&[
+            super::Write::Append {
+                task: &A,
+                kind: "bundle",
+                body: b"kept?",
+            },
+            super::Write::CreateTask {
+                task: &B,
+                spec: b"spec b",
+            },
+            super::Write::Append {
+                task: &[0xcc; 16],
+                kind: "bundle",
+                body: b"no task",
+            },
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnknownTask(t) if t == [0xcc; 16]),
+        "{err}"
+    );
+    assert!(store.events(&A).unwrap().is_empty());
+    assert!(matches!(store.events(&B), Err(StoreError::UnknownTask(_))));
+}

@@ -1,0 +1,246 @@
+//! The cloud's group commit: one writer thread owns the [`Store`] and commits whatever the handlers
+//! queued while the previous commit ran, in one transaction.
+//!
+//! A handler applies a message to the in-memory [`Cloud`](dsmpc_core::roles::cloud::Cloud) and,
+//! **still holding the state lock**, queues its event with [`Journal::record`]; the queue is FIFO,
+//! so the log's order is exactly the order the state applied the messages in, which is what replay
+//! needs. The handler then releases the lock and awaits the [`Ack`], which completes once the
+//! transaction holding the event (and so everything queued before it) is committed. A request
+//! that only reads the state takes a [`Journal::barrier`] instead, so that no answer ever reveals
+//! state that a crash could still take back.
+//!
+//! Concurrent handlers thus share commits — one `fsync` for a whole batch instead of one per
+//! message — while every `Ok` still means "durable".
+//!
+//! # When a commit fails
+//!
+//! The in-memory state has already applied the messages of a failed batch, and cannot take them
+//! back. Rather than answer from a state its log does not hold, the journal **fails for good**:
+//! every waiter of that batch and every later record or barrier gets [`StoreFailed`], and the
+//! server refuses every request ("store failed; restart to replay") until it is restarted, when
+//! replay rebuilds the state from what the log does hold. Clients whose messages were refused
+//! resend them after the restart, as they do after a crash.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, mpsc};
+
+use tokio::sync::oneshot;
+use tracing::error;
+
+use crate::store::{Store, StoreError, TaskStatus, Write};
+
+/// The most records one transaction holds.
+const MAX_BATCH: usize = 8192;
+
+/// A write queued for the log, owning its bytes until it is committed.
+#[derive(Debug)]
+pub(crate) enum Record {
+    /// A new task with its signed spec.
+    CreateTask {
+        /// The task id.
+        task: [u8; 16],
+        /// The signed task's bytes.
+        spec: Vec<u8>,
+    },
+    /// An event of a task.
+    Append {
+        /// The task id.
+        task: [u8; 16],
+        /// The event's kind.
+        kind: &'static str,
+        /// The event's body.
+        body: Vec<u8>,
+    },
+    /// A task's new status.
+    SetStatus {
+        /// The task id.
+        task: [u8; 16],
+        /// Its new status.
+        status: TaskStatus,
+    },
+}
+
+impl Record {
+    fn as_write(&self) -> Write<'_> {
+        match self {
+            Record::CreateTask { task, spec } => Write::CreateTask { task, spec },
+            Record::Append { task, kind, body } => Write::Append { task, kind, body },
+            Record::SetStatus { task, status } => Write::SetStatus {
+                task,
+                status: *status,
+            },
+        }
+    }
+}
+
+/// The store failed; the cloud refuses everything until it is restarted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the cloud's store failed ({reason}); it refuses every message until restarted to replay its log"
+)]
+pub(crate) struct StoreFailed {
+    reason: String,
+}
+
+/// One queued record (or barrier) and who waits for it.
+struct Entry {
+    ticket: u64,
+    record: Option<Record>,
+    ack: oneshot::Sender<Result<(), StoreFailed>>,
+}
+
+/// What the writer thread and the handlers share.
+#[derive(Default)]
+struct Shared {
+    /// The ticket of the last entry committed.
+    durable: AtomicU64,
+    /// Set once, by the first failed commit.
+    failure: OnceLock<StoreFailed>,
+}
+
+impl Shared {
+    fn fail(&self, reason: String) -> StoreFailed {
+        self.failure.get_or_init(|| StoreFailed { reason }).clone()
+    }
+}
+
+/// The handlers' side of the group commit. It lives inside the cloud's locked state, so tickets
+/// are issued in the order the state changes.
+pub(crate) struct Journal {
+    sender: mpsc::Sender<Entry>,
+    issued: u64,
+    shared: Arc<Shared>,
+}
+
+/// Completes once a record, or everything queued before a barrier, is committed.
+#[must_use = "a message is durable only once its ack completes"]
+pub(crate) enum Ack {
+    /// Known already.
+    Ready(Result<(), StoreFailed>),
+    /// Waiting for the writer thread.
+    Pending(oneshot::Receiver<Result<(), StoreFailed>>),
+}
+
+impl Ack {
+    /// An ack for an answer that reveals nothing of the state.
+    pub(crate) fn none() -> Ack {
+        Ack::Ready(Ok(()))
+    }
+
+    /// Waits until the commit; `Err` when it failed (or had failed before).
+    pub(crate) async fn durable(self) -> Result<(), StoreFailed> {
+        match self {
+            Ack::Ready(outcome) => outcome,
+            Ack::Pending(receiver) => receiver.await.unwrap_or_else(|_| {
+                Err(StoreFailed {
+                    reason: "the store's writer thread stopped".into(),
+                })
+            }),
+        }
+    }
+}
+
+impl Journal {
+    /// Starts the writer thread, which owns `store` until the journal is dropped (it commits
+    /// what is still queued, then closes the store).
+    pub(crate) fn start(store: Store) -> Result<Journal, StoreError> {
+        let (sender, receiver) = mpsc::channel();
+        let shared = Arc::new(Shared::default());
+        let writer = shared.clone();
+        std::thread::Builder::new()
+            .name("cloud-journal".into())
+            .spawn(move || write_loop(store, &receiver, &writer))
+            .map_err(StoreError::Writer)?;
+        Ok(Journal {
+            sender,
+            issued: 0,
+            shared,
+        })
+    }
+
+    /// `Err` once a commit has failed.
+    pub(crate) fn check(&self) -> Result<(), StoreFailed> {
+        match self.shared.failure.get() {
+            Some(failed) => Err(failed.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues `record` after everything queued before it.
+    pub(crate) fn record(&mut self, record: Record) -> Ack {
+        self.enqueue(Some(record))
+    }
+
+    /// An ack that completes once everything queued so far is committed — at once when nothing
+    /// is pending.
+    pub(crate) fn barrier(&mut self) -> Ack {
+        if self.shared.durable.load(Ordering::Acquire) == self.issued {
+            return Ack::Ready(self.check());
+        }
+        self.enqueue(None)
+    }
+
+    fn enqueue(&mut self, record: Option<Record>) -> Ack {
+        if let Err(failed) = self.check() {
+            return Ack::Ready(Err(failed));
+        }
+        let (ack, receiver) = oneshot::channel();
+        self.issued += 1;
+        let entry = Entry {
+            ticket: self.issued,
+            record,
+            ack,
+        };
+        if self.sender.send(entry).is_err() {
+            let failed = self.shared.fail("the store's writer thread stopped".into());
+            return Ack::Ready(Err(failed));
+        }
+        Ack::Pending(receiver)
+    }
+}
+
+/// The writer thread: waits for an entry, takes every entry queued since (up to
+/// [`MAX_BATCH`]), commits them in one transaction and answers each.
+fn write_loop(mut store: Store, receiver: &mpsc::Receiver<Entry>, shared: &Shared) {
+    let mut batch = Vec::new();
+    while let Ok(first) = receiver.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(entry) => batch.push(entry),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit(&mut store, &batch, shared);
+        for entry in batch.drain(..) {
+            // A waiter that gave up (its connection closed) needs no answer.
+            let _ = entry.ack.send(outcome.clone());
+        }
+    }
+}
+
+/// Commits one batch, or fails the journal for good.
+fn commit(store: &mut Store, batch: &[Entry], shared: &Shared) -> Result<(), StoreFailed> {
+    if let Some(failed) = shared.failure.get() {
+        return Err(failed.clone());
+    }
+    let writes: Vec<Write<'_>> = batch
+        .iter()
+        .filter_map(|e| e.record.as_ref().map(Record::as_write))
+        .collect();
+    match store.commit(&writes) {
+        Ok(()) => {
+            if let Some(last) = batch.last() {
+                shared.durable.store(last.ticket, Ordering::Release);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            error!(
+                "committing {} records failed: {e}; refusing everything until restarted",
+                writes.len()
+            );
+            Err(shared.fail(e.to_string()))
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Tests of the cloud server's durability: concurrent submissions all reach the log in the order
+//! the state applied them (replay rebuilds the same state), and a failed commit is never
+//! acknowledged and stops the cloud until it is restarted.
+
+use std::path::{Path, PathBuf};
+
+use dsmpc_core::encoding::{Encoding, InputRange};
+use dsmpc_core::rng::fast_rng;
+use dsmpc_core::roles::cp::admission_request;
+use dsmpc_core::roles::dp::Dp;
+use dsmpc_core::round1::Committee;
+use dsmpc_core::task::{Function, Mode};
+use dsmpc_core::with_field;
+
+use super::*;
+use crate::simulate::party;
+
+/// A roster of a cloud, an edge, `cps` CPs and `dps` DPs.
+struct Parties {
+    roster: Arc<Roster>,
+    cloud: Arc<SecretIdentity>,
+    cps: Vec<Arc<SecretIdentity>>,
+    dps: Vec<Arc<SecretIdentity>>,
+}
+
+impl Parties {
+    fn new(cps: u32, dps: usize) -> Parties {
+        let cloud = party("cloud", Role::Cloud);
+        let edge = party("edge", Role::Edge);
+        let cps: Vec<_> = (1..=cps)
+            .map(|i| party(&format!("cp{i}"), Role::Cp))
+            .collect();
+        let dps: Vec<_> = (1..=dps)
+            .map(|k| party(&format!("dp{k}"), Role::Dp))
+            .collect();
+        let cards = [&cloud, &edge]
+            .into_iter()
+            .chain(&cps)
+            .chain(&dps)
+            .map(|p| p.card().clone());
+        let roster = Arc::new(Roster::new(cards).unwrap());
+        Parties {
+            roster,
+            cloud,
+            cps,
+            dps,
+        }
+    }
+
+    fn open(&self, db: &Path) -> Arc<CloudServer> {
+        let server = CloudServer::open(
+            self.cloud.clone(),
+            self.roster.clone(),
+            db,
+            CloudConfig::default(),
+            FlowLog::disabled(),
+        )
+        .unwrap();
+        Arc::new(server)
+    }
+
+    fn params(&self) -> TaskParams {
+        let mut weights: Vec<(PartyId, i128)> =
+            self.dps.iter().map(|d| (d.id().clone(), 1)).collect();
+        weights.sort();
+        let now = unix_now();
+        TaskParams {
+            function: Function::Sum,
+            dim: 1,
+            encoding: Encoding::Exact {
+                input_scale: 0,
+                weight_scale: 0,
+                range: InputRange::new(-100, 100).unwrap(),
+            },
+            weights,
+            n: self.cps.len() as u32,
+            t: 2,
+            additive: false,
+            mode: Mode::Verifiable,
+            admission_deadline: now + 3600,
+            submission_deadline: now + 3600,
+        }
+    }
+
+    /// Creates a task and admits every CP, through the handler.
+    async fn open_task(&self, server: &Arc<CloudServer>) -> (Signed<Task>, Signed<Committee>) {
+        let task = match call(server, &self.cloud, Request::CreateTask(self.params())).await {
+            Response::Task(t) => t,
+            other => panic!("create-task answered {other:?}"),
+        };
+        let id = task.body.id;
+        for cp in &self.cps {
+            let request = admission_request(cp, &self.roster, &id, unix_now(), &mut fast_rng());
+            let answer = call(server, cp, Request::Admit(id, request)).await;
+            assert!(matches!(answer, Response::Grant(_)), "{answer:?}");
+        }
+        match call(server, &self.cloud, Request::GetCommittee(id)).await {
+            Response::Committee(Some(c)) => (task, c),
+            other => panic!("no committee: {other:?}"),
+        }
+    }
+
+    /// Every DP's bundle for `task`, as an upload request.
+    fn uploads(&self, task: &Signed<Task>, committee: &Signed<Committee>) -> Vec<Request> {
+        let gens = GeneratorCache::default().for_task(&task.body).unwrap();
+        self.dps
+            .iter()
+            .zip(1..)
+            .map(|(identity, value)| {
+                let dp = Dp::new(identity.clone(), self.roster.clone());
+                let mut rng = fast_rng();
+                let bundle = with_field!(task.body.field(), F => dp
+                    .submit::<F, _>(&task.body, &committee.body, &[value], gens.as_deref(), &mut rng)
+                    .unwrap());
+                Request::SubmitBundle(task.body.id, bundle)
+            })
+            .collect()
+    }
+}
+
+async fn call(server: &Arc<CloudServer>, from: &SecretIdentity, request: Request) -> Response {
+    server.clone().handle(from.card().clone(), request).await
+}
+
+/// What the cloud shows of a task: its status and CP 1's deliveries (in arrival order).
+async fn snapshot(server: &Arc<CloudServer>, parties: &Parties, task: TaskId) -> Vec<Response> {
+    let deliveries = Request::GetDeliveries {
+        task,
+        index: 1,
+        after: None,
+    };
+    vec![
+        call(server, &parties.cloud, Request::GetStatus(task)).await,
+        call(server, &parties.cloud, Request::GetCommittee(task)).await,
+        call(server, &parties.cloud, deliveries).await,
+    ]
+}
+
+fn db_in(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("cloud.db")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submissions_are_all_durable_and_replay_to_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 60);
+    let server = parties.open(&db_in(&dir));
+    let (task, committee) = parties.open_task(&server).await;
+    let id = task.body.id;
+    let uploads = parties.uploads(&task, &committee);
+    // The last DP uploads after everyone else, so the state sees the task complete at the end.
+    let (last, rest) = uploads.split_last().unwrap();
+    let submissions: Vec<_> = rest
+        .iter()
+        .zip(&parties.dps)
+        .map(|(request, dp)| {
+            let (server, dp, request) = (server.clone(), dp.clone(), request.clone());
+            tokio::spawn(async move { server.handle(dp.card().clone(), request).await })
+        })
+        .collect();
+    for submission in submissions {
+        assert_eq!(submission.await.unwrap(), Response::Ok);
+    }
+    // An identical resend is acknowledged again, and not logged twice.
+    assert_eq!(
+        call(&server, &parties.dps[0], rest[0].clone()).await,
+        Response::Ok
+    );
+    let last_dp = parties.dps.last().unwrap();
+    assert_eq!(call(&server, last_dp, last.clone()).await, Response::Ok);
+    let before = snapshot(&server, &parties, id).await;
+    let Response::Status(status) = &before[0] else {
+        panic!("no status: {:?}", before[0]);
+    };
+    assert_eq!(status.submitted.len(), 60);
+    assert_eq!(status.phase, Phase::Verifying);
+    drop(server);
+
+    let store = Store::open(&db_in(&dir)).unwrap();
+    let kinds: Vec<String> = store
+        .events(&id.0)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "bundle").count(), 60);
+    assert_eq!(kinds.last().map(String::as_str), Some("close-submissions"));
+    drop(store);
+
+    let reopened = parties.open(&db_in(&dir));
+    assert_eq!(snapshot(&reopened, &parties, id).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_is_not_acknowledged_and_stops_the_cloud_until_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 4);
+    let server = parties.open(&db_in(&dir));
+    let (task, committee) = parties.open_task(&server).await;
+    let id = task.body.id;
+    let uploads = parties.uploads(&task, &committee);
+
+    // Another connection makes every bundle insert fail from now on.
+    let sql = rusqlite::Connection::open(db_in(&dir)).unwrap();
+    sql.execute_batch(
+        "CREATE TRIGGER refuse_bundles BEFORE INSERT ON events WHEN NEW.kind = 'bundle'
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .unwrap();
+    let answer = call(&server, &parties.dps[0], uploads[0].clone()).await;
+    let Response::Refused(reason) = answer else {
+        panic!("a bundle that was not committed was acknowledged: {answer:?}");
+    };
+    assert!(reason.contains("store failed"), "{reason}");
+    assert!(reason.contains("injected failure"), "{reason}");
+    // From now on the cloud answers nothing from its (diverged) state.
+    for (request, from) in [
+        (uploads[1].clone(), &parties.dps[1]),
+        (Request::GetStatus(id), &parties.cloud),
+        (Request::ListTasks, &parties.cloud),
+    ] {
+        let answer = call(&server, from, request).await;
+        assert!(
+            matches!(&answer, Response::Refused(r) if r.contains("restarted")),
+            "{answer:?}"
+        );
+    }
+    drop(server);
+
+    // Restarted with a working store, the cloud holds neither bundle and takes both again.
+    sql.execute_batch("DROP TRIGGER refuse_bundles").unwrap();
+    drop(sql);
+    let restarted = parties.open(&db_in(&dir));
+    match call(&restarted, &parties.cloud, Request::GetStatus(id)).await {
+        Response::Status(status) => {
+            assert_eq!(status.phase, Phase::Collecting);
+            assert!(status.submitted.is_empty(), "{:?}", status.submitted);
+        }
+        other => panic!("no status: {other:?}"),
+    }
+    for (request, dp) in uploads.iter().zip(&parties.dps).take(2) {
+        assert_eq!(call(&restarted, dp, request.clone()).await, Response::Ok);
+    }
+}
+
+#[tokio::test]
+async fn a_bundle_is_checked_before_it_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 2);
+    let server = parties.open(&db_in(&dir));
+    let (task, committee) = parties.open_task(&server).await;
+    let mut uploads = parties.uploads(&task, &committee);
+    // A flipped signature bit, a bundle for an unknown task, someone else's bundle.
+    let Request::SubmitBundle(id, mut bundle) = uploads.remove(0) else {
+        unreachable!()
+    };
+    let mut signature = bundle.core.signature.to_bytes();
+    signature[0] ^= 1;
+    bundle.core.signature = ed25519_dalek::Signature::from_bytes(&signature);
+    let forged = Request::SubmitBundle(id, bundle.clone());
+    let unknown = Request::SubmitBundle(TaskId([9; 16]), bundle);
+    for (request, from) in [
+        (forged, &parties.dps[0]),
+        (unknown, &parties.dps[0]),
+        (uploads[0].clone(), &parties.dps[0]),
+    ] {
+        let answer = call(&server, from, request).await;
+        assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+    }
+    match call(&server, &parties.cloud, Request::GetStatus(id)).await {
+        Response::Status(status) => assert!(status.submitted.is_empty()),
+        other => panic!("no status: {other:?}"),
+    }
+}
