@@ -20,6 +20,30 @@ use rand::RngExt;
 
 const N: usize = 1000;
 
+/// This process's CPU time (all threads, user + system) in seconds, from `/proc/self/stat`
+/// (Linux; 0 elsewhere), to tell work from waiting on a loaded machine.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
+}
+
+/// Wall and CPU time per repetition since `start`.
+fn report(what: &str, start: (Instant, f64), reps: usize) {
+    let wall = start.0.elapsed().as_secs_f64() / reps as f64;
+    let cpu = (cpu_seconds() - start.1) / reps as f64;
+    println!("{what}: wall {:.3} ms, cpu {:.3} ms", wall * 1e3, cpu * 1e3);
+}
+
+fn now() -> (Instant, f64) {
+    (Instant::now(), cpu_seconds())
+}
+
 fn scenario(mode: Mode, n: u32, t: u32, dim: usize) -> Scenario {
     let mut rng = fast_rng();
     let inputs = (0..N)
@@ -52,11 +76,11 @@ fn run<F: Field>(scenario: &Scenario, role: &str, reps: usize) {
             .unwrap()
     };
     if role == "dp" {
-        let start = Instant::now();
+        let start = now();
         for _ in 0..reps {
             submit(0, &mut rng);
         }
-        println!("dp: {:?} per bundle", start.elapsed() / reps as u32);
+        report("dp (one bundle)", start, reps);
         return;
     }
     for k in 0..N {
@@ -76,7 +100,7 @@ fn run<F: Field>(scenario: &Scenario, role: &str, reps: usize) {
         .unwrap()
     };
     if role == "cp" {
-        let start = Instant::now();
+        let start = now();
         for _ in 0..reps {
             let mut cp = new_cp(0);
             assert!(
@@ -84,7 +108,7 @@ fn run<F: Field>(scenario: &Scenario, role: &str, reps: usize) {
                     .is_empty()
             );
         }
-        println!("cp: {:?} per {N} deliveries", start.elapsed() / reps as u32);
+        report("cp (all deliveries)", start, reps);
         return;
     }
     let mut cps: Vec<CpTask<F>> = (0..scenario.n as usize).map(new_cp).collect();
@@ -104,7 +128,7 @@ fn run<F: Field>(scenario: &Scenario, role: &str, reps: usize) {
             cp.seal_result(&payload, &mut fast_rng())
         })
         .collect();
-    let start = Instant::now();
+    let start = now();
     for _ in 0..reps {
         let mut edge = EdgeTask::<F>::new(
             world.parties.edge.clone(),
@@ -119,7 +143,7 @@ fn run<F: Field>(scenario: &Scenario, role: &str, reps: usize) {
         }
         edge.finish(&mut fast_rng()).unwrap();
     }
-    println!("edge: {:?} per result", start.elapsed() / reps as u32);
+    report("edge (one result)", start, reps);
 }
 
 fn main() {

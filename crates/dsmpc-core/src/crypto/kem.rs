@@ -235,10 +235,43 @@ pub fn seal<R: CryptoRng + ?Sized>(
     plaintext: &[u8],
     rng: &mut R,
 ) -> SealedBox {
-    let mut e = random_nonzero_scalar(rng);
-    let ephemeral = RistrettoPoint::mul_base(&e).compress().to_bytes();
+    seal_with(recipient, context, plaintext, Ephemeral::generate(rng))
+}
+
+/// A fresh ephemeral scalar for one [`seal_with`]: drawn where the generator is at hand, used
+/// (and wiped) where the sealing happens, e.g. on another thread. Not `Clone`, and consumed by
+/// the one call that uses it, so it cannot encrypt two messages.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct Ephemeral(Scalar);
+
+impl Ephemeral {
+    /// A fresh nonzero ephemeral scalar.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Ephemeral(random_nonzero_scalar(rng))
+    }
+}
+
+impl fmt::Debug for Ephemeral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ephemeral(<redacted>)")
+    }
+}
+
+/// [`seal`] with an ephemeral scalar drawn beforehand.
+///
+/// # Panics
+///
+/// As [`seal`].
+pub fn seal_with(
+    recipient: &KemPublicKey,
+    context: &[u8],
+    plaintext: &[u8],
+    ephemeral_key: Ephemeral,
+) -> SealedBox {
+    let e = &ephemeral_key.0;
+    let ephemeral = RistrettoPoint::mul_base(e).compress().to_bytes();
     let mut shared = e * recipient.point;
-    e.zeroize();
+    drop(ephemeral_key);
     let key = MessageKey::derive(&shared, &ephemeral, &recipient.to_bytes(), context);
     shared.zeroize();
     let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
