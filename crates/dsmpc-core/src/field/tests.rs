@@ -332,3 +332,52 @@ mod ristretto_canonical {
         }
     }
 }
+
+/// `Accumulator::add_scaled_all` (elements split across threads, several flushes) gives the sums
+/// of `add_scaled` one term at a time.
+mod accumulate_all {
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    fn agrees<F: Field>(dim: usize, terms: usize, seed: u64) {
+        let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(seed);
+        let weights: Vec<F> = (0..terms).map(|_| F::random(&mut rng)).collect();
+        let vectors: Vec<Vec<F>> = (0..terms)
+            .map(|_| (0..dim).map(|_| F::random(&mut rng)).collect())
+            .collect();
+        let mut one = Accumulator::<F>::new(dim);
+        let mut all = Accumulator::<F>::new(dim);
+        // A first term alone, so that the batch starts with a partly filled accumulator.
+        one.add_scaled(weights[0], &vectors[0]);
+        all.add_scaled(weights[0], &vectors[0]);
+        for (w, v) in weights.iter().zip(&vectors).skip(1) {
+            one.add_scaled(*w, v);
+        }
+        let batch: Vec<(F, &[F])> = weights
+            .iter()
+            .zip(&vectors)
+            .skip(1)
+            .map(|(w, v)| (*w, v.as_slice()))
+            .collect();
+        all.add_scaled_all(&batch);
+        assert_eq!(one.sums(), all.sums());
+    }
+
+    #[test]
+    fn m61_across_flushes_and_chunks() {
+        agrees::<M61>(600, 200, 1);
+        agrees::<M61>(1, 70, 2);
+    }
+
+    #[test]
+    fn ristretto_across_flushes_and_chunks() {
+        agrees::<Ristretto>(300, 130, 3);
+    }
+
+    #[test]
+    fn m31_and_empty_batches() {
+        agrees::<M31>(257, 5, 4);
+        agrees::<M31>(3, 1, 5);
+    }
+}
