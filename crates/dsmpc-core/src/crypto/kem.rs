@@ -43,24 +43,44 @@ const NONCE_LEN: usize = 12;
 /// Length of the GCM tag appended to every ciphertext.
 pub const TAG_LEN: usize = 16;
 
-/// A recipient's secret key: a nonzero scalar. Zeroized on drop; never printed.
+/// A recipient's secret key: a nonzero scalar, kept with its public key (computed once, since
+/// every [`open`] needs the public key's encoding and recomputing it costs a fixed-base
+/// multiplication and a compression). Zeroized on drop; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct KemSecretKey(Scalar);
+pub struct KemSecretKey {
+    scalar: Scalar,
+    /// `scalar·B` and its encoding: public, but wiped with the scalar anyway.
+    public_point: RistrettoPoint,
+    public: [u8; 32],
+}
 
 impl KemSecretKey {
     /// A fresh uniformly random secret key.
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        KemSecretKey(random_nonzero_scalar(rng))
+        Self::from_scalar(random_nonzero_scalar(rng))
+    }
+
+    fn from_scalar(scalar: Scalar) -> Self {
+        let public_point = RistrettoPoint::mul_base(&scalar);
+        let public = public_point.compress().to_bytes();
+        KemSecretKey {
+            scalar,
+            public_point,
+            public,
+        }
     }
 
     /// The public key `sk·B`.
     pub fn public_key(&self) -> KemPublicKey {
-        KemPublicKey::from_point(RistrettoPoint::mul_base(&self.0))
+        KemPublicKey {
+            point: self.public_point,
+            compressed: CompressedRistretto(self.public),
+        }
     }
 
     /// The canonical 32-byte little-endian encoding (for storing the key; handle as a secret).
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_bytes()
+        self.scalar.to_bytes()
     }
 
     /// Decodes a secret key; refuses non-canonical encodings and zero.
@@ -69,12 +89,12 @@ impl KemSecretKey {
         if s == Scalar::ZERO {
             return Err(CryptoError::InvalidScalar);
         }
-        Ok(KemSecretKey(s))
+        Ok(Self::from_scalar(s))
     }
 
     /// The scalar, for the proofs in [`crate::crypto::dleq`].
     pub(crate) fn scalar(&self) -> &Scalar {
-        &self.0
+        &self.scalar
     }
 }
 
@@ -93,13 +113,6 @@ pub struct KemPublicKey {
 }
 
 impl KemPublicKey {
-    fn from_point(point: RistrettoPoint) -> Self {
-        KemPublicKey {
-            point,
-            compressed: point.compress(),
-        }
-    }
-
     /// The 32-byte compressed encoding.
     pub fn to_bytes(&self) -> [u8; 32] {
         self.compressed.to_bytes()
@@ -222,10 +235,43 @@ pub fn seal<R: CryptoRng + ?Sized>(
     plaintext: &[u8],
     rng: &mut R,
 ) -> SealedBox {
-    let mut e = random_nonzero_scalar(rng);
-    let ephemeral = RistrettoPoint::mul_base(&e).compress().to_bytes();
+    seal_with(recipient, context, plaintext, Ephemeral::generate(rng))
+}
+
+/// A fresh ephemeral scalar for one [`seal_with`]: drawn where the generator is at hand, used
+/// (and wiped) where the sealing happens, e.g. on another thread. Not `Clone`, and consumed by
+/// the one call that uses it, so it cannot encrypt two messages.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct Ephemeral(Scalar);
+
+impl Ephemeral {
+    /// A fresh nonzero ephemeral scalar.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Ephemeral(random_nonzero_scalar(rng))
+    }
+}
+
+impl fmt::Debug for Ephemeral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ephemeral(<redacted>)")
+    }
+}
+
+/// [`seal`] with an ephemeral scalar drawn beforehand.
+///
+/// # Panics
+///
+/// As [`seal`].
+pub fn seal_with(
+    recipient: &KemPublicKey,
+    context: &[u8],
+    plaintext: &[u8],
+    ephemeral_key: Ephemeral,
+) -> SealedBox {
+    let e = &ephemeral_key.0;
+    let ephemeral = RistrettoPoint::mul_base(e).compress().to_bytes();
     let mut shared = e * recipient.point;
-    e.zeroize();
+    drop(ephemeral_key);
     let key = MessageKey::derive(&shared, &ephemeral, &recipient.to_bytes(), context);
     shared.zeroize();
     let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
@@ -248,17 +294,20 @@ pub fn seal<R: CryptoRng + ?Sized>(
 /// non-canonical encodings and the identity.
 pub fn shared_secret(sk: &KemSecretKey, ephemeral: &[u8; 32]) -> Result<SharedSecret, CryptoError> {
     let e = decompress_non_identity(ephemeral)?;
-    Ok(SharedSecret(sk.0 * e))
+    Ok(SharedSecret(sk.scalar * e))
 }
 
 /// Decrypts a box sealed to `sk`'s public key under `context`.
+///
+/// Decompresses the ephemeral key once (checking it as [`open_with_shared_secret`] does) and uses
+/// the public key stored with `sk`.
 pub fn open(
     sk: &KemSecretKey,
     context: &[u8],
     sealed: &SealedBox,
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let shared = shared_secret(sk, &sealed.ephemeral)?;
-    open_with_shared_secret(&shared, &sk.public_key(), context, sealed)
+    decrypt(&shared, &sk.public, context, sealed)
 }
 
 /// Decrypts a box sealed to `recipient` given the message's shared secret: how an auditor reads a
@@ -270,10 +319,20 @@ pub fn open_with_shared_secret(
     sealed: &SealedBox,
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     decompress_non_identity(&sealed.ephemeral)?;
+    decrypt(shared, &recipient.to_bytes(), context, sealed)
+}
+
+/// The AEAD half of opening, once the ephemeral key has been checked and `Z` computed.
+fn decrypt(
+    shared: &SharedSecret,
+    recipient: &[u8; 32],
+    context: &[u8],
+    sealed: &SealedBox,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if sealed.ciphertext.len() < TAG_LEN {
         return Err(CryptoError::DecryptionFailed);
     }
-    let key = MessageKey::derive(&shared.0, &sealed.ephemeral, &recipient.to_bytes(), context);
+    let key = MessageKey::derive(&shared.0, &sealed.ephemeral, recipient, context);
     let mut buffer = Zeroizing::new(sealed.ciphertext.clone());
     key.cipher()
         .decrypt_in_place(key.nonce(), context, &mut *buffer)

@@ -32,6 +32,7 @@ use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{Identity, IsIdentity, MultiscalarMul, VartimeMultiscalarMul};
 use rand_core::CryptoRng;
+use rayon::prelude::*;
 use sha2::Sha512;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -53,6 +54,9 @@ const CT_CHUNK: usize = 256;
 /// Points per variable-time multiscalar multiplication: bounds Pippenger's buffers (about 230
 /// bytes per point) to about 15 MB. Inputs up to this size take exactly one multiplication.
 const VARTIME_CHUNK: usize = 1 << 16;
+/// Points from which a variable-time multiscalar multiplication is split across rayon's threads:
+/// below, one Pippenger run is cheap enough that the split would gain little.
+const VARTIME_PAR_MIN: usize = 512;
 
 /// The generators `G_0, …, G_{d-1}` and `H` of vector commitments of length `d`.
 ///
@@ -144,27 +148,36 @@ pub fn commit(
     Ok(ct_msm(scalars, gens.all()))
 }
 
-/// Constant-time `Σ scalars[i]·points[i]`, in chunks of [`CT_CHUNK`] points.
+/// Constant-time `Σ scalars[i]·points[i]`, in chunks of [`CT_CHUNK`] points multiplied in
+/// parallel on rayon's threads. Each chunk is the constant-time Straus multiplication, so the
+/// split (which depends only on the length) leaks nothing about the scalars.
 fn ct_msm<'a>(
     scalars: impl Iterator<Item = &'a Scalar>,
     points: impl Iterator<Item = &'a RistrettoPoint>,
 ) -> RistrettoPoint {
     let pairs: Vec<(&Scalar, &RistrettoPoint)> = scalars.zip(points).collect();
     pairs
-        .chunks(CT_CHUNK)
+        .par_chunks(CT_CHUNK)
         .map(|chunk| {
             RistrettoPoint::multiscalar_mul(chunk.iter().map(|p| p.0), chunk.iter().map(|p| p.1))
         })
-        .fold(RistrettoPoint::identity(), |acc, p| acc + p)
+        .reduce(RistrettoPoint::identity, |acc, p| acc + p)
 }
 
 /// Variable-time `Σ scalars[i]·points[i]`: one Pippenger multiplication for up to
-/// [`VARTIME_CHUNK`] points, the sum of several beyond.
+/// [`VARTIME_PAR_MIN`] points; beyond, one per rayon thread (at most [`VARTIME_CHUNK`] points
+/// each), in parallel.
 fn vartime_msm<'a>(
     scalars: &[Scalar],
     points: impl Iterator<Item = &'a RistrettoPoint>,
 ) -> RistrettoPoint {
-    vartime_msm_chunked(scalars, points, VARTIME_CHUNK)
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = if scalars.len() < VARTIME_PAR_MIN {
+        VARTIME_CHUNK
+    } else {
+        scalars.len().div_ceil(threads).clamp(1, VARTIME_CHUNK)
+    };
+    vartime_msm_chunked(scalars, points, chunk)
 }
 
 fn vartime_msm_chunked<'a>(
@@ -174,10 +187,10 @@ fn vartime_msm_chunked<'a>(
 ) -> RistrettoPoint {
     let points: Vec<&RistrettoPoint> = points.collect();
     scalars
-        .chunks(chunk)
-        .zip(points.chunks(chunk))
+        .par_chunks(chunk)
+        .zip(points.par_chunks(chunk))
         .map(|(s, p)| RistrettoPoint::vartime_multiscalar_mul(s, p.iter().copied()))
-        .fold(RistrettoPoint::identity(), |acc, p| acc + p)
+        .reduce(RistrettoPoint::identity, |acc, p| acc + p)
 }
 
 /// The t commitments `C_k = Σ_j coefficients[k][j]·G_j + blinding[k]·H` to a vector polynomial
@@ -193,7 +206,7 @@ pub fn commit_polynomial(
         gens.check_len(c.len())?;
     }
     coefficients
-        .iter()
+        .par_iter()
         .zip(blinding)
         .map(|(c, b)| commit(gens, c, b))
         .collect()
@@ -319,21 +332,26 @@ pub fn verify_batch<R: CryptoRng + ?Sized>(
 /// ristretto255 is a reduced `Scalar` (about 150 ns per multiply-add), while a product of a
 /// 128-bit weight and a scalar is below 2^381, so 512-bit integer accumulators take 2^131 of them
 /// and are reduced once per element (about 10 ns per multiply-add).
+///
+/// Blocks of [`LINEAR_COMBINATION_BLOCK`] elements are summed in parallel on rayon's threads.
 fn weighted_sum(d: usize, weights: &[u128], vectors: &[&[Ristretto]]) -> SecretVec<Ristretto> {
-    let mut out = Vec::with_capacity(d);
-    let mut acc = [Wide512::default(); LINEAR_COMBINATION_BLOCK];
-    for start in (0..d).step_by(LINEAR_COMBINATION_BLOCK) {
-        let end = d.min(start + LINEAR_COMBINATION_BLOCK);
-        let block = &mut acc[..end - start];
-        block.fill(Wide512::default());
-        for (&w, v) in weights.iter().zip(vectors) {
-            for (a, s) in block.iter_mut().zip(&v[start..end]) {
-                a.add_weighted(w, &s.0);
+    let mut out = vec![Ristretto::default(); d];
+    out.par_chunks_mut(LINEAR_COMBINATION_BLOCK)
+        .enumerate()
+        .for_each(|(c, block)| {
+            let start = c * LINEAR_COMBINATION_BLOCK;
+            let mut acc = [Wide512::default(); LINEAR_COMBINATION_BLOCK];
+            let acc_block = &mut acc[..block.len()];
+            for (&w, v) in weights.iter().zip(vectors) {
+                for (a, s) in acc_block.iter_mut().zip(&v[start..start + block.len()]) {
+                    a.add_weighted(w, &s.0);
+                }
             }
-        }
-        out.extend(block.iter().map(|a| Ristretto(a.reduce())));
-    }
-    acc.zeroize();
+            for (o, a) in block.iter_mut().zip(acc_block.iter()) {
+                *o = Ristretto(a.reduce());
+            }
+            acc.zeroize();
+        });
     SecretVec::from_vec(out)
 }
 

@@ -20,6 +20,7 @@ use std::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 use std::str::FromStr;
 
 use rand_core::CryptoRng;
+use rayon::prelude::*;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
@@ -148,7 +149,7 @@ pub trait Field:
     const WIDE_TERMS: usize;
 
     /// An unreduced accumulator for sums of products.
-    type Wide: Copy + Default + Zeroize;
+    type Wide: Copy + Default + Zeroize + Send + Sync;
 
     /// The element `v mod p`.
     fn from_u128(v: u128) -> Self;
@@ -278,6 +279,10 @@ pub trait Field:
     }
 }
 
+/// Elements per parallel task of [`Accumulator::add_scaled_all`]: small enough to split a
+/// thousand-element vector across two cores, large enough that a task outweighs its scheduling.
+const ACCUMULATE_CHUNK: usize = 256;
+
 /// Running sums `Σ_u w_u·x_u` of many vectors, reduced only every [`Field::WIDE_TERMS`] terms:
 /// a CP folds thousands of weighted shares into one of these. Zeroized on drop.
 pub struct Accumulator<F: Field> {
@@ -310,6 +315,41 @@ impl<F: Field> Accumulator<F> {
             *a = F::add_wide(*a, F::mul_wide(w, v));
         }
         self.terms += 1;
+    }
+
+    /// Adds `w·x` for every `(w, x)` of `terms`, as [`Accumulator::add_scaled`] one after the
+    /// other would, with the elements split across rayon's threads (each thread owns a slice of
+    /// the sums and adds every term to it). Every `x` must have the accumulator's length.
+    pub fn add_scaled_all(&mut self, terms: &[(F, &[F])]) {
+        for (_, x) in terms {
+            assert_eq!(
+                x.len(),
+                self.wide.len(),
+                "accumulating a vector of another length"
+            );
+        }
+        let mut rest = terms;
+        while !rest.is_empty() {
+            if self.terms + 1 >= F::WIDE_TERMS {
+                self.flush();
+            }
+            let room = F::WIDE_TERMS - 1 - self.terms;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.wide
+                .par_chunks_mut(ACCUMULATE_CHUNK)
+                .enumerate()
+                .for_each(|(c, wide)| {
+                    let start = c * ACCUMULATE_CHUNK;
+                    for (w, x) in now {
+                        let x = &x[start..start + wide.len()];
+                        for (a, &v) in wide.iter_mut().zip(x) {
+                            *a = F::add_wide(*a, F::mul_wide(*w, v));
+                        }
+                    }
+                });
+            self.terms += now.len();
+            rest = later;
+        }
     }
 
     fn flush(&mut self) {

@@ -49,6 +49,33 @@ impl Ristretto {
 
 impl_field_ops!(Ristretto);
 
+/// ℓ as four little-endian 64-bit limbs.
+const ORDER_LIMBS: [u64; 4] = [
+    0x5812_631a_5cf5_d3ed,
+    0x14de_f9de_a2f7_9cd6,
+    0,
+    0x1000_0000_0000_0000,
+];
+
+/// `Scalar::from_canonical_bytes` without its cost: that function reduces the candidate mod ℓ
+/// (a Montgomery multiplication and reduction, most of the time of decoding a share vector) to
+/// compare it with itself. Here the check is a borrow chain of `bytes − ℓ` — constant time, since
+/// shares are secret — and a canonical value becomes a `Scalar` as it is, which keeps the
+/// invariant that every `Scalar` is reduced.
+pub(crate) fn canonical_scalar(bytes: [u8; 32]) -> subtle::CtOption<Scalar> {
+    let mut borrow = 0u64;
+    for (i, order) in ORDER_LIMBS.iter().enumerate() {
+        let mut limb = [0u8; 8];
+        limb.copy_from_slice(&bytes[8 * i..8 * i + 8]);
+        let (d1, b1) = u64::from_le_bytes(limb).overflowing_sub(*order);
+        let (_, b2) = d1.overflowing_sub(borrow);
+        borrow = u64::from(b1 | b2);
+    }
+    // A final borrow means bytes < ℓ.
+    let below_order = Choice::from(borrow as u8);
+    subtle::CtOption::new(Scalar::from_bits(bytes), below_order)
+}
+
 /// A scalar's canonical value as four little-endian 64-bit limbs.
 #[inline(always)]
 fn limbs(s: &Scalar) -> [u64; 4] {
@@ -166,7 +193,7 @@ impl Field for Ristretto {
 
     fn read_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let raw: [u8; 32] = fixed_bytes(Self::ID, bytes)?;
-        Option::from(Scalar::from_canonical_bytes(raw))
+        Option::from(canonical_scalar(raw))
             .map(Self)
             .ok_or(Error::InvalidFieldElement {
                 field: Self::ID,

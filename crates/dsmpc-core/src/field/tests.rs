@@ -272,3 +272,112 @@ fn accumulators_match_eager_arithmetic() {
     accumulator_matches_eager::<M61>();
     accumulator_matches_eager::<Ristretto>();
 }
+
+/// The fast canonical check of ristretto255 scalars agrees with curve25519-dalek's at the edges
+/// and on random inputs.
+mod ristretto_canonical {
+    use curve25519_dalek::Scalar;
+    use proptest::prelude::*;
+
+    use super::super::ristretto::canonical_scalar;
+
+    fn agrees(bytes: [u8; 32]) {
+        let ours: Option<Scalar> = canonical_scalar(bytes).into();
+        let theirs: Option<Scalar> = Scalar::from_canonical_bytes(bytes).into();
+        assert_eq!(ours, theirs, "{bytes:02x?}");
+        if let Some(s) = ours {
+            assert_eq!(s.to_bytes(), bytes);
+        }
+    }
+
+    /// `ℓ + delta` as 32 little-endian bytes (delta in -2..=2).
+    fn order_plus(delta: i64) -> [u8; 32] {
+        let ell = (-Scalar::ONE).to_bytes(); // ℓ − 1
+        let mut v = [0u64; 4];
+        for (i, limb) in v.iter_mut().enumerate() {
+            *limb = u64::from_le_bytes(ell[8 * i..8 * i + 8].try_into().unwrap());
+        }
+        // ℓ − 1 has a low limb far from 0 and from 2^64, so no carry leaves it.
+        v[0] = v[0].wrapping_add_signed(delta + 1);
+        let mut out = [0u8; 32];
+        for (i, limb) in v.iter().enumerate() {
+            out[8 * i..8 * i + 8].copy_from_slice(&limb.to_le_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn edges() {
+        for delta in -2..=2 {
+            agrees(order_plus(delta));
+        }
+        agrees([0; 32]);
+        agrees([0xff; 32]);
+        let mut high = [0u8; 32];
+        high[31] = 0x80;
+        agrees(high);
+        high[31] = 0x10;
+        agrees(high);
+        high[31] = 0x0f;
+        agrees(high);
+    }
+
+    proptest! {
+        #[test]
+        fn random(bytes in any::<[u8; 32]>(), top in 0u8..0x20) {
+            agrees(bytes);
+            let mut near = bytes;
+            near[31] = top;
+            agrees(near);
+        }
+    }
+}
+
+/// `Accumulator::add_scaled_all` (elements split across threads, several flushes) gives the sums
+/// of `add_scaled` one term at a time.
+mod accumulate_all {
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    fn agrees<F: Field>(dim: usize, terms: usize, seed: u64) {
+        let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(seed);
+        let weights: Vec<F> = (0..terms).map(|_| F::random(&mut rng)).collect();
+        let vectors: Vec<Vec<F>> = (0..terms)
+            .map(|_| (0..dim).map(|_| F::random(&mut rng)).collect())
+            .collect();
+        let mut one = Accumulator::<F>::new(dim);
+        let mut all = Accumulator::<F>::new(dim);
+        // A first term alone, so that the batch starts with a partly filled accumulator.
+        one.add_scaled(weights[0], &vectors[0]);
+        all.add_scaled(weights[0], &vectors[0]);
+        for (w, v) in weights.iter().zip(&vectors).skip(1) {
+            one.add_scaled(*w, v);
+        }
+        let batch: Vec<(F, &[F])> = weights
+            .iter()
+            .zip(&vectors)
+            .skip(1)
+            .map(|(w, v)| (*w, v.as_slice()))
+            .collect();
+        all.add_scaled_all(&batch);
+        assert_eq!(one.sums(), all.sums());
+    }
+
+    #[test]
+    fn m61_across_flushes_and_chunks() {
+        agrees::<M61>(600, 200, 1);
+        agrees::<M61>(1, 70, 2);
+    }
+
+    #[test]
+    fn ristretto_across_flushes_and_chunks() {
+        agrees::<Ristretto>(300, 130, 3);
+    }
+
+    #[test]
+    fn m31_and_empty_batches() {
+        agrees::<M31>(257, 5, 4);
+        agrees::<M31>(3, 1, 5);
+    }
+}

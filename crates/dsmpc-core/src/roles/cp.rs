@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use curve25519_dalek::RistrettoPoint;
 use rand_core::CryptoRng;
+use rayon::prelude::*;
 
 use super::arbiter::{commitments_of, share_is_valid};
 use crate::Error;
@@ -174,17 +175,26 @@ impl<F: Field> CpTask<F> {
 
     /// Decrypts and checks a batch of deliveries, aggregates the valid shares and files complaints
     /// about the invalid ones. Returns the deliveries refused as relay faults.
+    ///
+    /// Deliveries are opened (signature, digest, decryption, decoding) in parallel on rayon's
+    /// threads; the verdicts are those of opening them one after the other. A second delivery
+    /// from the same DP, in this batch or an earlier one, is refused.
     pub fn receive<R: CryptoRng + ?Sized>(
         &mut self,
         deliveries: &[ShareDelivery],
         gens: Option<&Generators>,
         rng: &mut R,
     ) -> Vec<Rejection> {
+        let admitted = self.admit(deliveries);
+        let outcomes: Vec<Result<Opened<F>, Fault>> = admitted
+            .into_par_iter()
+            .map(|a| a.and_then(|d| self.open(d)))
+            .collect();
         let mut rejections = Vec::new();
         let mut opened = Vec::new();
         let mut opened_from = Vec::new();
-        for delivery in deliveries {
-            match self.open(delivery) {
+        for (delivery, outcome) in deliveries.iter().zip(outcomes) {
+            match outcome {
                 Ok(o) => {
                     opened.push(o);
                     opened_from.push(delivery);
@@ -197,14 +207,41 @@ impl<F: Field> CpTask<F> {
             }
         }
         let invalid = self.invalid_shares(&opened, gens, rng);
+        let mut valid = Vec::with_capacity(opened.len());
         for (i, (o, delivery)) in opened.into_iter().zip(opened_from).enumerate() {
             if invalid.contains(&i) {
                 self.complain(delivery, rng);
             } else {
-                self.add(o);
+                valid.push(o);
             }
         }
+        self.add_all(valid);
         rejections
+    }
+
+    /// The checks of a batch that depend on this CP's state and on the order of the deliveries:
+    /// the index, and that no DP delivers twice. Each delivery that passes is returned for
+    /// [`CpTask::open`].
+    fn admit<'d>(&self, deliveries: &'d [ShareDelivery]) -> Vec<Result<&'d ShareDelivery, Fault>> {
+        let mut seen = BTreeSet::new();
+        deliveries
+            .iter()
+            .map(|delivery| {
+                let dp = &delivery.core.signer;
+                if delivery.index != self.index {
+                    return Err(self.relay_fault(format!("delivery for index {}", delivery.index)));
+                }
+                let known = self.accepted.contains(dp) || self.complaints.contains_key(dp);
+                if known || !seen.insert(dp) {
+                    return Err(self.relay_fault(format!("second delivery from {dp}")));
+                }
+                Ok(delivery)
+            })
+            .collect()
+    }
+
+    fn relay_fault(&self, reason: String) -> Fault {
+        Fault::Relay(self.violation(reason))
     }
 
     /// Positions in `opened` of shares that fail the commitment check (verifiable mode): one
@@ -250,20 +287,11 @@ impl<F: Field> CpTask<F> {
         )
     }
 
+    /// Checks one delivery and decrypts its share. The caller has checked the index and that the
+    /// DP has not delivered before ([`CpTask::admit`]).
     fn open(&self, delivery: &ShareDelivery) -> Result<Opened<F>, Fault> {
         let dp = delivery.core.signer.clone();
-        let relay = |reason: String| {
-            Fault::Relay(Error::ProtocolViolation {
-                task: self.task.id,
-                reason,
-            })
-        };
-        if delivery.index != self.index {
-            return Err(relay(format!("delivery for index {}", delivery.index)));
-        }
-        if self.accepted.contains(&dp) || self.complaints.contains_key(&dp) {
-            return Err(relay(format!("second delivery from {dp}")));
-        }
+        let relay = |reason: String| self.relay_fault(reason);
         let weight = self
             .task
             .weight_of(&dp)
@@ -311,11 +339,19 @@ impl<F: Field> CpTask<F> {
     }
 
     fn add(&mut self, o: Opened<F>) {
-        self.aggregate.add_scaled(o.weight, &o.share);
-        if let Some(b) = o.blind {
-            self.blind_aggregate += o.weight * b;
+        self.add_all(vec![o]);
+    }
+
+    /// Folds valid shares into the aggregate, the elements split across rayon's threads.
+    fn add_all(&mut self, valid: Vec<Opened<F>>) {
+        let terms: Vec<(F, &[F])> = valid.iter().map(|o| (o.weight, &o.share[..])).collect();
+        self.aggregate.add_scaled_all(&terms);
+        for o in valid {
+            if let Some(b) = o.blind {
+                self.blind_aggregate += o.weight * b;
+            }
+            self.accepted.insert(o.dp);
         }
-        self.accepted.insert(o.dp);
     }
 
     fn remove(&mut self, o: Opened<F>) {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use rand_core::CryptoRng;
+use rayon::prelude::*;
 
 use crate::Error;
 use crate::crypto::kem;
@@ -154,11 +155,19 @@ impl Dp {
         rng: &mut R,
     ) -> Bundle {
         let me = self.identity.id();
+        // The ephemeral keys come from `rng` here; the sealing (two scalar multiplications each)
+        // runs on rayon's threads.
+        let ephemerals: Vec<kem::Ephemeral> = prepared
+            .payloads
+            .iter()
+            .map(|_| kem::Ephemeral::generate(rng))
+            .collect();
         let shares: Vec<kem::SealedBox> = committee
             .members
-            .iter()
+            .par_iter()
             .zip(&prepared.payloads)
-            .map(|(member, payload)| {
+            .zip(ephemerals)
+            .map(|((member, payload), ephemeral)| {
                 let context = seal_context(
                     SHARE_PURPOSE,
                     &task.id,
@@ -166,11 +175,11 @@ impl Dp {
                     (&member.card.id, Role::Cp),
                     member.index,
                 );
-                kem::seal(
+                kem::seal_with(
                     &member.card.kem_key,
                     &context,
                     &payload.to_secret_bytes(),
-                    rng,
+                    ephemeral,
                 )
             })
             .collect();

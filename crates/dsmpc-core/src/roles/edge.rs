@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use curve25519_dalek::RistrettoPoint;
-use curve25519_dalek::traits::VartimeMultiscalarMul;
+use curve25519_dalek::traits::Identity;
 use rand_core::CryptoRng;
+use rayon::prelude::*;
 
 use super::arbiter::commitments_of;
 use crate::Error;
@@ -90,6 +91,8 @@ impl<F: Field> EdgeTask<F> {
         Ok(())
     }
 
+    /// Checks every included DP's signed commitments (in parallel on rayon's threads; the first
+    /// failure in input-set order is reported) and combines them with the DPs' weights.
     fn combine_commitments(
         &self,
         input_set: &InputSet,
@@ -97,29 +100,40 @@ impl<F: Field> EdgeTask<F> {
     ) -> Result<Vec<RistrettoPoint>, Error> {
         let by_dp: BTreeMap<&PartyId, &Signed<BundleCore>> =
             summaries.iter().map(|s| (&s.signer, s)).collect();
-        let t = self.task.params.t as usize;
-        let mut weights = Vec::with_capacity(input_set.included.len());
-        let mut per_k: Vec<Vec<RistrettoPoint>> = vec![Vec::new(); t];
-        for dp in &input_set.included {
-            let summary = by_dp
-                .get(dp)
-                .ok_or_else(|| self.violation(format!("no commitments from {dp}")))?;
-            summary.verify(&self.task.id, &self.roster, Role::Dp)?;
-            let points = commitments_of(&summary.body, self.task.params.t)
-                .ok_or_else(|| self.violation(format!("malformed commitments from {dp}")))?;
-            let w = self
-                .task
-                .weight_of(dp)
-                .ok_or_else(|| self.violation(format!("{dp} is not in the task")))?;
-            weights.push(self.task.plan.encode_weight::<Ristretto>(w)?.0);
-            for (k, p) in points.into_iter().enumerate() {
-                per_k[k].push(p);
-            }
+        let checked: Vec<Result<(Ristretto, Vec<RistrettoPoint>), Error>> = input_set
+            .included
+            .par_iter()
+            .map(|dp| self.checked_commitments(dp, by_dp.get(dp).copied()))
+            .collect();
+        let (weights, points): (Vec<Ristretto>, Vec<Vec<RistrettoPoint>>) = checked
+            .into_iter()
+            .collect::<Result<Vec<_>, Error>>()?
+            .into_iter()
+            .unzip();
+        if points.is_empty() {
+            let t = self.task.params.t as usize;
+            return Ok(vec![RistrettoPoint::identity(); t]);
         }
-        Ok(per_k
-            .iter()
-            .map(|points| RistrettoPoint::vartime_multiscalar_mul(&weights, points))
-            .collect())
+        let points: Vec<&[RistrettoPoint]> = points.iter().map(Vec::as_slice).collect();
+        pedersen::combine_commitments(&weights, &points)
+            .map_err(|e| self.violation(format!("cannot combine commitments: {e}")))
+    }
+
+    /// One included DP's weight and its signed, decoded commitments.
+    fn checked_commitments(
+        &self,
+        dp: &PartyId,
+        summary: Option<&Signed<BundleCore>>,
+    ) -> Result<(Ristretto, Vec<RistrettoPoint>), Error> {
+        let summary = summary.ok_or_else(|| self.violation(format!("no commitments from {dp}")))?;
+        summary.verify(&self.task.id, &self.roster, Role::Dp)?;
+        let points = commitments_of(&summary.body, self.task.params.t)
+            .ok_or_else(|| self.violation(format!("malformed commitments from {dp}")))?;
+        let w = self
+            .task
+            .weight_of(dp)
+            .ok_or_else(|| self.violation(format!("{dp} is not in the task")))?;
+        Ok((self.task.plan.encode_weight::<Ristretto>(w)?, points))
     }
 
     /// Takes one CP's signed result share; a share that fails its check makes the CP a culprit.

@@ -7,11 +7,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dsmpc_core::crypto::pedersen::Generators;
 use dsmpc_core::field::Field;
 use dsmpc_core::identity::{Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
-use dsmpc_core::roles::cp::{CpTask, admission_request, read_grant};
+use dsmpc_core::roles::cp::{CpTask, Rejection, admission_request, read_grant};
 use dsmpc_core::round1::Committee;
+use dsmpc_core::round2::ShareDelivery;
 use dsmpc_core::round3::InputSet;
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Task, TaskId};
@@ -175,11 +177,10 @@ impl CpWorker {
     async fn work<F: Field>(&self, task: &Signed<Task>) -> Result<(), NetError> {
         let id = task.body.id;
         let committee = self.committee(id).await?;
-        let mut cp =
-            CpTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
+        let cp = CpTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
         let gens = self.gens.for_task(&task.body)?;
         let started = Instant::now();
-        self.receive_all(&mut cp, id, gens.as_deref()).await?;
+        let mut cp = self.receive_all(cp, id, gens.clone()).await?;
         self.flow.phase(
             Some(id),
             "cp",
@@ -214,10 +215,10 @@ impl CpWorker {
     /// Pulls deliveries page by page until submissions are closed and every page is drained.
     async fn receive_all<F: Field>(
         &self,
-        cp: &mut CpTask<F>,
+        mut cp: CpTask<F>,
         id: TaskId,
-        gens: Option<&dsmpc_core::crypto::pedersen::Generators>,
-    ) -> Result<(), NetError> {
+        gens: Option<Arc<Generators>>,
+    ) -> Result<CpTask<F>, NetError> {
         let mut after = None;
         let start = Instant::now();
         let mut closed = false;
@@ -237,13 +238,15 @@ impl CpWorker {
             };
             if let Some(last) = page.last() {
                 after = Some(last.core.signer.clone());
-                for r in cp.receive(&page, gens, &mut fast_rng()) {
+                let rejections;
+                (cp, rejections) = receive_page(cp, page, gens.clone()).await?;
+                for r in rejections {
                     warn!(task = %id, dp = %r.dp, "refused a delivery: {}", r.error);
                 }
                 continue;
             }
             if closed {
-                return Ok(());
+                return Ok(cp);
             }
             // Nothing new: once submissions are closed, one more page drains what arrived meanwhile.
             if let Response::Status(s) = self.cloud.call(&Request::GetStatus(id)).await? {
@@ -276,5 +279,29 @@ impl CpWorker {
                 },
             )
             .await
+    }
+}
+
+/// Runs [`CpTask::receive`] on one page on tokio's blocking pool: it is CPU-bound (milliseconds to
+/// seconds) and spreads over rayon's threads, and must not hold up this runtime's workers, which
+/// in a simulation also serve the cloud and the edge. The page is dropped as soon as it is read.
+async fn receive_page<F: Field>(
+    mut cp: CpTask<F>,
+    page: Vec<ShareDelivery>,
+    gens: Option<Arc<Generators>>,
+) -> Result<(CpTask<F>, Vec<Rejection>), NetError> {
+    let joined = tokio::task::spawn_blocking(move || {
+        let rejections = cp.receive(&page, gens.as_deref(), &mut fast_rng());
+        drop(page);
+        (cp, rejections)
+    })
+    .await;
+    match joined {
+        Ok(done) => Ok(done),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(NetError::Timeout {
+            what: "share verification (the runtime is shutting down)".into(),
+            seconds: 0,
+        }),
     }
 }

@@ -15,6 +15,8 @@ use dsmpc_core::field::Field;
 use dsmpc_core::identity::{IdentityCard, Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::edge::EdgeTask;
+use dsmpc_core::round2::BundleCore;
+use dsmpc_core::round3::InputSet;
 use dsmpc_core::round4::{ResultShare, TaskResult};
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Mode, Task, TaskId};
@@ -184,7 +186,7 @@ impl EdgeServer {
                 },
             )
             .await?;
-        let mut edge =
+        let edge =
             EdgeTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
         let input_set = self
             .cloud
@@ -215,7 +217,7 @@ impl EdgeServer {
             Mode::Fast => Vec::new(),
         };
         let started = Instant::now();
-        edge.set_input_set(&input_set, &summaries)?;
+        let mut edge = set_input_set(edge, input_set, summaries).await?;
         let gens = self.gens.for_task(&task.body)?;
         self.collect(&mut edge, task, &mut shares, gens.as_deref())
             .await;
@@ -307,5 +309,28 @@ impl Handler for EdgeServer {
             Request::GetResult(task) => self.result(task).await,
             other => Response::Refused(format!("the edge does not serve {}", other.kind())),
         }
+    }
+}
+
+/// Runs [`EdgeTask::set_input_set`] — one signature check and decompression per included DP,
+/// spread over rayon's threads — on tokio's blocking pool, so that it does not hold up this
+/// runtime's workers.
+async fn set_input_set<F: Field>(
+    mut edge: EdgeTask<F>,
+    input_set: Signed<InputSet>,
+    summaries: Vec<Signed<BundleCore>>,
+) -> Result<EdgeTask<F>, NetError> {
+    let joined = tokio::task::spawn_blocking(move || {
+        let outcome = edge.set_input_set(&input_set, &summaries);
+        (edge, outcome)
+    })
+    .await;
+    match joined {
+        Ok((edge, outcome)) => outcome.map(|()| edge).map_err(NetError::from),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(NetError::Timeout {
+            what: "the input set's commitments (the runtime is shutting down)".into(),
+            seconds: 0,
+        }),
     }
 }

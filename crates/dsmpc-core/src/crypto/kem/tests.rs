@@ -304,3 +304,34 @@ fn construction_matches_the_documentation() {
     };
     assert_eq!(cipher.encrypt(&nonce, payload).unwrap(), sealed.ciphertext);
 }
+
+#[test]
+fn seal_with_a_drawn_ephemeral_opens_and_the_stored_public_key_is_right() {
+    let mut rng = ChaCha20Rng::seed_from_u64(77);
+    let sk = KemSecretKey::generate(&mut rng);
+    let restored = KemSecretKey::from_bytes(&sk.to_bytes()).unwrap();
+    assert_eq!(restored.public_key(), sk.public_key());
+    assert_eq!(
+        sk.public_key().point(),
+        &curve25519_dalek::RistrettoPoint::mul_base(sk.scalar())
+    );
+    let first = seal_with(
+        &sk.public_key(),
+        b"ctx",
+        b"one",
+        Ephemeral::generate(&mut rng),
+    );
+    let second = seal_with(
+        &sk.public_key(),
+        b"ctx",
+        b"one",
+        Ephemeral::generate(&mut rng),
+    );
+    assert_ne!(first.ephemeral, second.ephemeral, "a fresh key per message");
+    assert_eq!(open(&restored, b"ctx", &first).unwrap().as_slice(), b"one");
+    assert!(open(&restored, b"other", &second).is_err());
+    assert_eq!(
+        format!("{:?}", Ephemeral::generate(&mut rng)),
+        "Ephemeral(<redacted>)"
+    );
+}
