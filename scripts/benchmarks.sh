@@ -2,7 +2,7 @@
 # Regenerates BENCHMARKS.md: builds the release binary, installs the MPyC baseline into
 # .venv-bench (from bench/requirements.txt), runs every `dsmpc bench` scenario and the growth
 # series, and writes the tables. Options are passed to scripts/benchmarks.py (--quick: one run
-# per scenario and no growth series; --runs N).
+# per scenario and no growth series; --full: p5 three times and growth to 10^5; --runs N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
