@@ -361,15 +361,6 @@ const MPYC_SCRIPT: &str = include_str!("../../../bench/mpyc_sum.py");
 
 /// The Python to run MPyC with, if one can import it.
 fn mpyc_python(args: &BenchArgs) -> Option<PathBuf> {
-    let candidates = args
-        .mpyc_python
-        .clone()
-        .into_iter()
-        .chain(std::env::var_os("DSMPC_MPYC_PYTHON").map(PathBuf::from))
-        .chain([
-            PathBuf::from(".venv-bench/bin/python"),
-            PathBuf::from("python3"),
-        ]);
     let usable = |python: &PathBuf| {
         Command::new(python)
             .args(["-c", "import mpyc, numpy"])
@@ -378,11 +369,17 @@ fn mpyc_python(args: &BenchArgs) -> Option<PathBuf> {
             .status()
             .is_ok_and(|s| s.success())
     };
-    let mut candidates = candidates;
-    if args.mpyc_python.is_some() {
-        return candidates.next().filter(usable);
+    if let Some(chosen) = &args.mpyc_python {
+        return Some(chosen.clone()).filter(usable);
     }
-    candidates.find(usable)
+    std::env::var_os("DSMPC_MPYC_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            PathBuf::from(".venv-bench/bin/python"),
+            PathBuf::from("python3"),
+        ])
+        .find(usable)
 }
 
 /// A free TCP port base for MPyC's three parties (the OS picks; a race is possible but harmless:
