@@ -85,8 +85,9 @@ impl Phase {
 pub struct Status {
     /// The phase.
     pub phase: Phase,
-    /// DPs whose bundles are stored.
-    pub submitted: Vec<PartyId>,
+    /// How many DPs' bundles are stored (a count, so that polling the status costs the same
+    /// whatever the number of DPs).
+    pub submitted: u64,
     /// Indices of CPs that have reported.
     pub reported: Vec<u32>,
     /// The signed input set, once fixed.
@@ -99,8 +100,11 @@ pub struct Status {
 pub enum Request {
     /// Operator → cloud: create and sign a task (only the cloud's own key may ask).
     CreateTask(TaskParams),
-    /// Anyone → cloud: the open tasks.
+    /// Anyone → cloud: the ids of the open tasks (a poll that costs the same whatever the tasks'
+    /// size; [`Request::GetTask`] then fetches a new one once).
     ListTasks,
+    /// Anyone → cloud: one signed task.
+    GetTask(TaskId),
     /// CP → cloud: Algorithm 1.
     Admit(TaskId, Signed<AdmissionRequest>),
     /// Anyone → cloud: the committee, once complete.
@@ -148,8 +152,8 @@ pub enum Response {
     Refused(String),
     /// A signed task.
     Task(Signed<Task>),
-    /// Open tasks.
-    Tasks(Vec<Signed<Task>>),
+    /// The ids of the tasks the cloud holds, in id order.
+    TaskIds(Vec<TaskId>),
     /// An admission grant.
     Grant(Signed<AdmissionGrant>),
     /// The committee, if complete.
@@ -245,6 +249,10 @@ impl Encode for Request {
                 w.u8(12);
                 t.encode(w);
             }
+            Request::GetTask(t) => {
+                w.u8(13);
+                t.encode(w);
+            }
         }
     }
 }
@@ -272,6 +280,7 @@ impl Decode for Request {
             10 => Request::GetSummaries(TaskId::decode(r)?),
             11 => Request::SubmitResultShare(TaskId::decode(r)?, Signed::decode(r)?),
             12 => Request::GetResult(TaskId::decode(r)?),
+            13 => Request::GetTask(TaskId::decode(r)?),
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -293,6 +302,7 @@ impl Request {
             Request::GetSummaries(_) => "get-summaries",
             Request::SubmitResultShare(..) => "result-share",
             Request::GetResult(_) => "get-result",
+            Request::GetTask(_) => "get-task",
         }
     }
 
@@ -307,7 +317,8 @@ impl Request {
             | Request::GetStatus(t)
             | Request::GetSummaries(t)
             | Request::SubmitResultShare(t, _)
-            | Request::GetResult(t) => Some(*t),
+            | Request::GetResult(t)
+            | Request::GetTask(t) => Some(*t),
             Request::GetDeliveries { task, .. } | Request::GetDelivery { task, .. } => Some(*task),
         }
     }
@@ -321,7 +332,7 @@ impl Request {
 impl Encode for Status {
     fn encode(&self, w: &mut Writer) {
         w.u8(self.phase.code());
-        w.list(&self.submitted, |w, p| p.encode(w));
+        w.u64(self.submitted);
         w.list(&self.reported, |w, i| w.u32(*i));
         option(w, &self.input_set, |w, s| s.encode(w));
     }
@@ -331,7 +342,7 @@ impl Decode for Status {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         Ok(Status {
             phase: Phase::from_code(r.u8("phase")?)?,
-            submitted: r.list("submitted", 2, PartyId::decode)?,
+            submitted: r.u64("submitted")?,
             reported: r.list("reported", 4, |r| r.u32("index"))?,
             input_set: read_option(r, Signed::decode)?,
         })
@@ -350,9 +361,9 @@ impl Encode for Response {
                 w.u8(3);
                 t.encode(w);
             }
-            Response::Tasks(ts) => {
+            Response::TaskIds(ids) => {
                 w.u8(4);
-                w.list(ts, |w, t| t.encode(w));
+                w.list(ids, |w, t| t.encode(w));
             }
             Response::Grant(g) => {
                 w.u8(5);
@@ -396,7 +407,7 @@ impl Decode for Response {
                     .to_owned(),
             ),
             3 => Response::Task(Signed::decode(r)?),
-            4 => Response::Tasks(r.list("tasks", 1, Signed::decode)?),
+            4 => Response::TaskIds(r.list("task ids", 16, TaskId::decode)?),
             5 => Response::Grant(Signed::decode(r)?),
             6 => Response::Committee(read_option(r, Signed::decode)?),
             7 => Response::Deliveries(r.list("deliveries", 1, ShareDelivery::decode)?),
@@ -416,7 +427,7 @@ impl Response {
             Response::Ok => "ok",
             Response::Refused(_) => "refused",
             Response::Task(_) => "task",
-            Response::Tasks(_) => "tasks",
+            Response::TaskIds(_) => "task-ids",
             Response::Grant(_) => "admission-grant",
             Response::Committee(_) => "committee",
             Response::Deliveries(_) => "share-deliveries",
@@ -466,6 +477,31 @@ mod tests {
         assert_eq!(
             Request::from_bytes(&[99]),
             Err(CodecError::UnknownMessageType(99))
+        );
+    }
+
+    #[test]
+    fn polls_cost_the_same_whatever_the_number_of_dps() {
+        let ids = Response::TaskIds(vec![TaskId([1; 16]), TaskId([2; 16])]);
+        assert_eq!(ids.to_bytes().len(), 1 + 4 + 32);
+        assert_eq!(Response::from_bytes(&ids.to_bytes()).unwrap(), ids);
+        let status = Response::Status(Status {
+            phase: Phase::Collecting,
+            submitted: 100_000,
+            reported: vec![1, 2],
+            input_set: None,
+        });
+        assert_eq!(status.to_bytes().len(), 1 + 1 + 8 + 4 + 8 + 1);
+        assert_eq!(Response::from_bytes(&status.to_bytes()).unwrap(), status);
+        let get = Request::GetTask(TaskId([3; 16]));
+        assert_eq!(Request::from_bytes(&get.to_bytes()).unwrap(), get);
+        assert_eq!(
+            Request::from_bytes(&[13, 0]),
+            Err(CodecError::Truncated {
+                what: "task id",
+                needed: 16,
+                remaining: 1
+            })
         );
     }
 

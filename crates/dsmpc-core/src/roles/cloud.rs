@@ -48,6 +48,8 @@ struct CloudTask {
     /// DPs in the order their bundles arrived: deliveries are paged in this order, so a CP that
     /// resumes after the last DP it saw misses none that arrived later.
     arrivals: Vec<PartyId>,
+    /// Each DP's position in `arrivals`, so a page starts without a scan.
+    arrival_of: BTreeMap<PartyId, usize>,
     reports: BTreeMap<u32, Signed<VerificationReport>>,
     upheld: BTreeSet<PartyId>,
     culprits: BTreeSet<Culprit>,
@@ -253,6 +255,7 @@ impl Cloud {
                 "{dp} already submitted a different bundle"
             ))),
             None => {
+                state.arrival_of.insert(dp.clone(), state.arrivals.len());
                 state.arrivals.push(dp.clone());
                 state.bundles.insert(dp.clone(), bundle);
                 Ok(true)
@@ -286,7 +289,7 @@ impl Cloud {
     ) -> Result<Vec<ShareDelivery>, Error> {
         let state = self.state(task)?;
         let start = after
-            .and_then(|dp| state.arrivals.iter().position(|a| a == dp))
+            .and_then(|dp| state.arrival_of.get(dp))
             .map_or(0, |i| i + 1);
         Ok(state.arrivals[start..]
             .iter()
@@ -493,6 +496,7 @@ impl CloudTask {
             committee: None,
             bundles: BTreeMap::new(),
             arrivals: Vec::new(),
+            arrival_of: BTreeMap::new(),
             reports: BTreeMap::new(),
             upheld: BTreeSet::new(),
             culprits: BTreeSet::new(),

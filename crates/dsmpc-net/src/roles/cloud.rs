@@ -414,7 +414,7 @@ impl CloudServer {
         };
         let status = Status {
             phase: meta.phase,
-            submitted: state.cloud.submitted(&task).unwrap_or_default(),
+            submitted: state.cloud.bundle_count(&task).unwrap_or_default() as u64,
             reported: state.cloud.reported(&task).unwrap_or_default(),
             input_set: state.cloud.input_set(&task).ok().flatten().cloned(),
         };
@@ -566,8 +566,17 @@ impl CloudServer {
         match request {
             Request::CreateTask(params) => self.create_task(&peer, params).await,
             Request::ListTasks => {
-                self.read(|state| Response::Tasks(state.cloud.tasks().cloned().collect()))
-                    .await
+                self.read(|state| {
+                    Response::TaskIds(state.cloud.tasks().map(|t| t.body.id).collect())
+                })
+                .await
+            }
+            Request::GetTask(task) => {
+                self.read(|state| match state.cloud.task(&task) {
+                    Ok(t) => Response::Task(t.clone()),
+                    Err(e) => refused(e),
+                })
+                .await
             }
             Request::Admit(task, req) => self.admit(task, req).await,
             Request::GetCommittee(task) => {

@@ -88,16 +88,22 @@ impl CpWorker {
         let mut seen = BTreeSet::new();
         tokio::pin!(shutdown);
         while self.check_alive().is_ok() {
-            match self.cloud.call(&Request::ListTasks).await {
-                Ok(Response::Tasks(tasks)) => {
-                    for task in tasks {
-                        if seen.insert(task.body.id) {
-                            let worker = self.clone();
-                            tokio::spawn(async move { worker.drive(task).await });
+            match super::list_tasks(&self.cloud).await {
+                Ok(ids) => {
+                    for id in ids {
+                        if seen.contains(&id) {
+                            continue;
+                        }
+                        match super::fetch_task(&self.cloud, id).await {
+                            Ok(task) => {
+                                seen.insert(id);
+                                let worker = self.clone();
+                                tokio::spawn(async move { worker.drive(task).await });
+                            }
+                            Err(e) => warn!(task = %id, "cannot fetch the task: {e}"),
                         }
                     }
                 }
-                Ok(other) => warn!("unexpected answer to list-tasks: {}", other.kind()),
                 Err(e) => warn!("cannot list tasks: {e}"),
             }
             tokio::select! {

@@ -14,7 +14,7 @@ use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Task, TaskId, TaskParams};
 use dsmpc_core::with_field;
 
-use super::GeneratorCache;
+use super::{GeneratorCache, fetch_task};
 use crate::client::{Link, NetError};
 use crate::rpc::{Request, Response};
 
@@ -60,22 +60,6 @@ fn unexpected(link: &Link, request: &'static str, got: &Response) -> NetError {
         peer: link.peer().clone(),
         request,
         got: got.kind(),
-    }
-}
-
-/// The signed task `id`, from the cloud's list.
-pub async fn fetch_task(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetError> {
-    match cloud.call(&Request::ListTasks).await? {
-        Response::Tasks(tasks) => {
-            tasks
-                .into_iter()
-                .find(|t| t.body.id == id)
-                .ok_or_else(|| NetError::Refused {
-                    peer: cloud.peer().clone(),
-                    reason: format!("unknown task {id}"),
-                })
-        }
-        other => Err(unexpected(cloud, "list-tasks", &other)),
     }
 }
 

@@ -97,13 +97,18 @@ impl EdgeServer {
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            match self.cloud.call(&Request::ListTasks).await {
-                Ok(Response::Tasks(tasks)) => {
-                    for task in tasks {
-                        self.clone().start(task).await;
+            match super::list_tasks(&self.cloud).await {
+                Ok(ids) => {
+                    for id in ids {
+                        if self.knows(id).await {
+                            continue;
+                        }
+                        match super::fetch_task(&self.cloud, id).await {
+                            Ok(task) => self.clone().start(task).await,
+                            Err(e) => warn!(task = %id, "cannot fetch the task: {e}"),
+                        }
                     }
                 }
-                Ok(other) => warn!("unexpected answer to list-tasks: {}", other.kind()),
                 Err(e) => warn!("cannot list tasks: {e}"),
             }
             tokio::select! {
@@ -125,8 +130,8 @@ impl EdgeServer {
         watching.abort();
     }
 
-    async fn start(self: Arc<Self>, task: Signed<Task>) {
-        let id = task.body.id;
+    /// Whether task `id` is already being driven, has failed or has its result.
+    async fn knows(&self, id: TaskId) -> bool {
         let done = self
             .store
             .lock()
@@ -135,8 +140,17 @@ impl EdgeServer {
             .ok()
             .flatten()
             .is_some();
+        let inbox = self.inbox.lock().await;
+        done || inbox.senders.contains_key(&id) || inbox.failures.contains_key(&id)
+    }
+
+    async fn start(self: Arc<Self>, task: Signed<Task>) {
+        let id = task.body.id;
+        if self.knows(id).await {
+            return;
+        }
         let mut inbox = self.inbox.lock().await;
-        if done || inbox.senders.contains_key(&id) || inbox.failures.contains_key(&id) {
+        if inbox.senders.contains_key(&id) || inbox.failures.contains_key(&id) {
             return;
         }
         if self

@@ -11,7 +11,35 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dsmpc_core::crypto::pedersen::Generators;
-use dsmpc_core::task::{Mode, Task};
+use dsmpc_core::signed::Signed;
+use dsmpc_core::task::{Mode, Task, TaskId};
+
+use crate::client::{Link, NetError};
+use crate::rpc::{Request, Response};
+
+/// The signed task `id` from the cloud (its signature is the caller's to check).
+pub async fn fetch_task(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetError> {
+    match cloud.call(&Request::GetTask(id)).await? {
+        Response::Task(task) if task.body.id == id => Ok(task),
+        other => Err(NetError::Unexpected {
+            peer: cloud.peer().clone(),
+            request: "get-task",
+            got: other.kind(),
+        }),
+    }
+}
+
+/// The ids of the tasks the cloud holds.
+pub async fn list_tasks(cloud: &Link) -> Result<Vec<TaskId>, NetError> {
+    match cloud.call(&Request::ListTasks).await? {
+        Response::TaskIds(ids) => Ok(ids),
+        other => Err(NetError::Unexpected {
+            peer: cloud.peer().clone(),
+            request: "list-tasks",
+            got: other.kind(),
+        }),
+    }
+}
 
 /// The clock, in Unix seconds.
 pub fn unix_now() -> u64 {

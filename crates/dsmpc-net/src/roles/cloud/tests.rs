@@ -172,7 +172,7 @@ async fn concurrent_submissions_are_all_durable_and_replay_to_the_same_state() {
     let Response::Status(status) = &before[0] else {
         panic!("no status: {:?}", before[0]);
     };
-    assert_eq!(status.submitted.len(), 60);
+    assert_eq!(status.submitted, 60);
     assert_eq!(status.phase, Phase::Verifying);
     drop(server);
 
@@ -234,7 +234,7 @@ async fn a_failed_commit_is_not_acknowledged_and_stops_the_cloud_until_restarted
     match call(&restarted, &parties.cloud, Request::GetStatus(id)).await {
         Response::Status(status) => {
             assert_eq!(status.phase, Phase::Collecting);
-            assert!(status.submitted.is_empty(), "{:?}", status.submitted);
+            assert_eq!(status.submitted, 0);
         }
         other => panic!("no status: {other:?}"),
     }
@@ -268,7 +268,29 @@ async fn a_bundle_is_checked_before_it_is_applied() {
         assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
     }
     match call(&server, &parties.cloud, Request::GetStatus(id)).await {
-        Response::Status(status) => assert!(status.submitted.is_empty()),
+        Response::Status(status) => assert_eq!(status.submitted, 0),
         other => panic!("no status: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn tasks_are_listed_by_id_and_fetched_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 4);
+    let server = parties.open(&db_in(&dir));
+    let (task, _) = parties.open_task(&server).await;
+    let id = task.body.id;
+    assert_eq!(
+        call(&server, &parties.dps[0], Request::ListTasks).await,
+        Response::TaskIds(vec![id])
+    );
+    assert_eq!(
+        call(&server, &parties.dps[0], Request::GetTask(id)).await,
+        Response::Task(task)
+    );
+    let unknown = TaskId([0xee; 16]);
+    match call(&server, &parties.dps[0], Request::GetTask(unknown)).await {
+        Response::Refused(reason) => assert!(reason.contains("unknown task"), "{reason}"),
+        other => panic!("an unknown task was answered: {other:?}"),
     }
 }
