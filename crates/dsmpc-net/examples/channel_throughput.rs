@@ -12,18 +12,17 @@
 
 use std::time::Instant;
 
+use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
 use dsmpc_net::channel::{Channel, ChannelConfig, ChannelError};
 use tokio::net::TcpListener;
 
 const TOTAL: usize = 200 << 20;
 
-/// A fresh X25519 key pair (secret, public).
+/// A fresh X25519 key pair (secret, public), from a throwaway identity.
 fn keys() -> Result<([u8; 32], [u8; 32]), Box<dyn std::error::Error>> {
-    let params = "Noise_XX_25519_AESGCM_SHA256".parse()?;
-    let pair = snow::Builder::new(params).generate_keypair()?;
-    let secret = pair.private.as_slice().try_into()?;
-    let public = pair.public.as_slice().try_into()?;
-    Ok((secret, public))
+    let id = PartyId::new("bench")?;
+    let identity = SecretIdentity::generate(id, Role::Cp, &mut dsmpc_core::rng::os_rng());
+    Ok((*identity.noise_secret(), identity.card().noise_key))
 }
 
 /// CPU time used so far by every thread of this process, in nanoseconds (Linux only).

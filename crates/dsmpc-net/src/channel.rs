@@ -43,6 +43,7 @@ mod frame;
 mod handshake;
 #[cfg(test)]
 mod tests;
+mod x25519;
 
 use std::fmt;
 use std::future::Future;

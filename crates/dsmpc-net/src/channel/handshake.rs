@@ -70,7 +70,7 @@ pub(super) async fn respond(
 /// A handshake builder with this side's static key and the prologue.
 fn builder(local_secret: &[u8; 32]) -> Result<snow::Builder<'_>, ChannelError> {
     let params = NOISE_PARAMS.parse().map_err(handshake_error)?;
-    snow::Builder::new(params)
+    snow::Builder::with_resolver(params, super::x25519::resolver())
         .local_private_key(local_secret)
         .and_then(|b| b.prologue(PROLOGUE))
         .map_err(handshake_error)

@@ -18,7 +18,8 @@ struct Keys {
 }
 
 fn keys() -> Keys {
-    let builder = snow::Builder::new(handshake::NOISE_PARAMS.parse().unwrap());
+    let builder =
+        snow::Builder::with_resolver(handshake::NOISE_PARAMS.parse().unwrap(), x25519::resolver());
     let pair = builder.generate_keypair().unwrap();
     Keys {
         secret: pair.private.try_into().unwrap(),
