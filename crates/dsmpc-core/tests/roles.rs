@@ -272,3 +272,23 @@ fn deliveries_are_paged_in_arrival_order() {
     let page = world.cloud.deliveries_after(&id, 1, None, 2).unwrap();
     assert_eq!(order(page), vec!["dp3", "dp1"]);
 }
+
+#[test]
+fn summaries_are_paged_in_input_set_order() {
+    let (mut world, _) = world_with_bundles();
+    let id = world.task.body.id;
+    assert!(
+        world.cloud.summaries_page(&id, 0, 2).is_err(),
+        "no summaries before the input set is closed"
+    );
+    let input_set = world.cloud.close_input_set(&id).unwrap().body;
+    let all = world.cloud.summaries(&id).unwrap();
+    let signers: Vec<_> = all.iter().map(|s| s.signer.clone()).collect();
+    assert_eq!(signers, input_set.included);
+    let mut paged = world.cloud.summaries_page(&id, 0, 2).unwrap();
+    assert_eq!(paged.len(), 2);
+    paged.extend(world.cloud.summaries_page(&id, 2, 2).unwrap());
+    assert_eq!(paged, all);
+    assert!(world.cloud.summaries_page(&id, 3, 2).unwrap().is_empty());
+    assert!(world.cloud.summaries_page(&id, usize::MAX, 2).unwrap().is_empty());
+}

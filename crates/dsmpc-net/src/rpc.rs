@@ -16,6 +16,10 @@ use dsmpc_core::task::{Task, TaskId, TaskParams};
 /// The most deliveries one `GetDeliveries` answer carries.
 pub const MAX_PAGE: u32 = 4096;
 
+/// The most signed bundle cores one `GetSummaries` answer carries (each is a few hundred bytes:
+/// t commitments, n digests, a signature).
+pub const SUMMARY_PAGE: usize = 4096;
+
 /// The most ciphertext bytes one `GetDeliveries` answer carries (at least one delivery is sent).
 pub const PAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -135,7 +139,12 @@ pub enum Request {
     /// Anyone → cloud: the task's status.
     GetStatus(TaskId),
     /// Edge → cloud: the signed commitments of the input set's DPs.
-    GetSummaries(TaskId),
+    GetSummaries {
+        /// The task.
+        task: TaskId,
+        /// The input-set position of the first summary wanted.
+        from: u32,
+    },
     /// CP → edge: a result share.
     SubmitResultShare(TaskId, Signed<ResultShare>),
     /// Anyone → edge: the result, once reconstructed.
@@ -236,9 +245,10 @@ impl Encode for Request {
                 w.u8(9);
                 t.encode(w);
             }
-            Request::GetSummaries(t) => {
+            Request::GetSummaries { task, from } => {
                 w.u8(10);
-                t.encode(w);
+                task.encode(w);
+                w.u32(*from);
             }
             Request::SubmitResultShare(t, s) => {
                 w.u8(11);
@@ -277,7 +287,10 @@ impl Decode for Request {
             },
             8 => Request::Report(TaskId::decode(r)?, Signed::decode(r)?),
             9 => Request::GetStatus(TaskId::decode(r)?),
-            10 => Request::GetSummaries(TaskId::decode(r)?),
+            10 => Request::GetSummaries {
+                task: TaskId::decode(r)?,
+                from: r.u32("from")?,
+            },
             11 => Request::SubmitResultShare(TaskId::decode(r)?, Signed::decode(r)?),
             12 => Request::GetResult(TaskId::decode(r)?),
             13 => Request::GetTask(TaskId::decode(r)?),
@@ -299,7 +312,7 @@ impl Request {
             Request::GetDelivery { .. } => "get-delivery",
             Request::Report(..) => "verification-report",
             Request::GetStatus(_) => "get-status",
-            Request::GetSummaries(_) => "get-summaries",
+            Request::GetSummaries { .. } => "get-summaries",
             Request::SubmitResultShare(..) => "result-share",
             Request::GetResult(_) => "get-result",
             Request::GetTask(_) => "get-task",
@@ -315,11 +328,12 @@ impl Request {
             | Request::SubmitBundle(t, _)
             | Request::Report(t, _)
             | Request::GetStatus(t)
-            | Request::GetSummaries(t)
             | Request::SubmitResultShare(t, _)
             | Request::GetResult(t)
             | Request::GetTask(t) => Some(*t),
-            Request::GetDeliveries { task, .. } | Request::GetDelivery { task, .. } => Some(*task),
+            Request::GetDeliveries { task, .. }
+            | Request::GetDelivery { task, .. }
+            | Request::GetSummaries { task, .. } => Some(*task),
         }
     }
 

@@ -412,6 +412,17 @@ impl Cloud {
 
     /// The signed commitments of every DP in the input set, for the edge.
     pub fn summaries(&self, task: &TaskId) -> Result<Vec<Signed<BundleCore>>, Error> {
+        self.summaries_page(task, 0, usize::MAX)
+    }
+
+    /// Up to `limit` of [`Cloud::summaries`], starting at input-set position `from` (empty past
+    /// the end), so that a large input set travels in bounded pages.
+    pub fn summaries_page(
+        &self,
+        task: &TaskId,
+        from: usize,
+        limit: usize,
+    ) -> Result<Vec<Signed<BundleCore>>, Error> {
         let state = self.state(task)?;
         let input_set = state
             .input_set
@@ -424,6 +435,8 @@ impl Cloud {
             .body
             .included
             .iter()
+            .skip(from)
+            .take(limit)
             .filter_map(|dp| state.bundles.get(dp).map(|b| b.core.clone()))
             .collect())
     }

@@ -42,7 +42,7 @@ use tracing::{info, warn};
 use super::{GeneratorCache, unix_now};
 use crate::flow::FlowLog;
 use crate::peer::AbortOnDrop;
-use crate::rpc::{MAX_PAGE, PAGE_BYTES, Phase, Request, Response, Status, take_bundle_bytes};
+use crate::rpc::{MAX_PAGE, PAGE_BYTES, Phase, SUMMARY_PAGE, Request, Response, Status, take_bundle_bytes};
 use crate::server::Handler;
 use crate::store::{Store, StoreError, TaskStatus};
 
@@ -621,8 +621,9 @@ impl CloudServer {
             }
             Request::Report(task, report) => self.report(task, report).await,
             Request::GetStatus(task) => self.read(|state| Self::status(state, task)).await,
-            Request::GetSummaries(task) => {
-                self.read(|state| match state.cloud.summaries(&task) {
+            Request::GetSummaries { task, from } => {
+                let from = usize::try_from(from).unwrap_or(usize::MAX);
+                self.read(move |state| match state.cloud.summaries_page(&task, from, SUMMARY_PAGE) {
                     Ok(s) => Response::Summaries(s),
                     Err(e) => refused(e),
                 })

@@ -178,6 +178,31 @@ impl EdgeServer {
         });
     }
 
+    /// The signed commitments of the `count` DPs of the input set, page by page. A short answer
+    /// stops the loop; [`EdgeTask::set_input_set`] then names the DP whose summary is missing.
+    async fn summaries(
+        &self,
+        task: TaskId,
+        count: usize,
+    ) -> Result<Vec<Signed<BundleCore>>, NetError> {
+        let mut summaries = Vec::with_capacity(count);
+        while summaries.len() < count {
+            let from = u32::try_from(summaries.len()).unwrap_or(u32::MAX);
+            match self.cloud.call(&Request::GetSummaries { task, from }).await? {
+                Response::Summaries(page) if page.is_empty() => break,
+                Response::Summaries(page) => summaries.extend(page),
+                other => {
+                    return Err(NetError::Unexpected {
+                        peer: self.cloud.peer().clone(),
+                        request: "get-summaries",
+                        got: other.kind(),
+                    });
+                }
+            }
+        }
+        Ok(summaries)
+    }
+
     async fn drive<F: Field>(
         self: Arc<Self>,
         task: &Signed<Task>,
@@ -218,16 +243,7 @@ impl EdgeServer {
             )
             .await?;
         let summaries = match task.body.params.mode {
-            Mode::Verifiable => match self.cloud.call(&Request::GetSummaries(id)).await? {
-                Response::Summaries(s) => s,
-                other => {
-                    return Err(NetError::Unexpected {
-                        peer: self.cloud.peer().clone(),
-                        request: "get-summaries",
-                        got: other.kind(),
-                    });
-                }
-            },
+            Mode::Verifiable => self.summaries(id, input_set.body.included.len()).await?,
             Mode::Fast => Vec::new(),
         };
         let started = Instant::now();
