@@ -290,5 +290,11 @@ fn summaries_are_paged_in_input_set_order() {
     paged.extend(world.cloud.summaries_page(&id, 2, 2).unwrap());
     assert_eq!(paged, all);
     assert!(world.cloud.summaries_page(&id, 3, 2).unwrap().is_empty());
-    assert!(world.cloud.summaries_page(&id, usize::MAX, 2).unwrap().is_empty());
+    assert!(
+        world
+            .cloud
+            .summaries_page(&id, usize::MAX, 2)
+            .unwrap()
+            .is_empty()
+    );
 }

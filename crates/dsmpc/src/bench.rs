@@ -389,6 +389,26 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// The first of `count` consecutive ports that are all free on 127.0.0.1 and ::1, below the
+/// kernel's ephemeral range (32768 and up). MPyC's party i listens on base + i at `localhost`; a
+/// base from the ephemeral range can collide with the thousands of client connections the dsmpc
+/// run just before made, and a party that cannot bind leaves the others waiting for it.
+fn free_port_run(count: u16) -> Result<u16> {
+    let start = 20_000 + (std::process::id() % 1000) as u16 * 12;
+    (0..1000u16)
+        .map(|i| 20_000 + (start - 20_000 + i * count) % (12_000 - count))
+        .find(|&base| (base..base + count).all(port_is_free))
+        .context("no run of free ports between 20000 and 32000 for MPyC")
+}
+
+fn port_is_free(port: u16) -> bool {
+    let v4 = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    // ::1 may not exist (IPv6 off); then only IPv4 matters.
+    let v6 = std::net::TcpListener::bind(("::1", port)).is_ok()
+        || std::net::TcpListener::bind(("::1", 0)).is_err();
+    v4 && v6
+}
+
 fn mpyc_baseline(args: &BenchArgs, shape: Shape, work: &Path) -> Result<Value> {
     let Some(python) = mpyc_python(args) else {
         return Ok(json!({
@@ -429,7 +449,7 @@ fn mpyc_baseline(args: &BenchArgs, shape: Shape, work: &Path) -> Result<Value> {
 
 /// One MPyC run: (wall from start to the last exit, party 0's own wall, peak RSS of a party).
 fn mpyc_once(python: &Path, script: &Path, shape: Shape) -> Result<(f64, f64, u64)> {
-    let port = free_port()?;
+    let port = free_port_run(3)?;
     let started = Instant::now();
     let mut parties = Vec::new();
     for i in 0..3 {
@@ -694,6 +714,16 @@ fn print_table(args: &BenchArgs, report: &serde_json::Map<String, Value>, misses
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mpyc_ports_are_free_and_below_the_ephemeral_range() {
+        let base = free_port_run(3).unwrap();
+        assert!((20_000..32_000 - 3).contains(&base), "{base}");
+        // Holding the run's middle port makes it unusable.
+        let held = std::net::TcpListener::bind(("127.0.0.1", base + 1)).unwrap();
+        assert!(!port_is_free(base + 1));
+        drop(held);
+    }
 
     #[test]
     fn median_takes_the_middle_run() {

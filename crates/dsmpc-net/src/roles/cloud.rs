@@ -42,7 +42,9 @@ use tracing::{info, warn};
 use super::{GeneratorCache, unix_now};
 use crate::flow::FlowLog;
 use crate::peer::AbortOnDrop;
-use crate::rpc::{MAX_PAGE, PAGE_BYTES, Phase, SUMMARY_PAGE, Request, Response, Status, take_bundle_bytes};
+use crate::rpc::{
+    MAX_PAGE, PAGE_BYTES, Phase, Request, Response, SUMMARY_PAGE, Status, take_bundle_bytes,
+};
 use crate::server::Handler;
 use crate::store::{Store, StoreError, TaskStatus};
 
@@ -623,9 +625,11 @@ impl CloudServer {
             Request::GetStatus(task) => self.read(|state| Self::status(state, task)).await,
             Request::GetSummaries { task, from } => {
                 let from = usize::try_from(from).unwrap_or(usize::MAX);
-                self.read(move |state| match state.cloud.summaries_page(&task, from, SUMMARY_PAGE) {
-                    Ok(s) => Response::Summaries(s),
-                    Err(e) => refused(e),
+                self.read(move |state| {
+                    match state.cloud.summaries_page(&task, from, SUMMARY_PAGE) {
+                        Ok(s) => Response::Summaries(s),
+                        Err(e) => refused(e),
+                    }
                 })
                 .await
             }

@@ -188,7 +188,11 @@ impl EdgeServer {
         let mut summaries = Vec::with_capacity(count);
         while summaries.len() < count {
             let from = u32::try_from(summaries.len()).unwrap_or(u32::MAX);
-            match self.cloud.call(&Request::GetSummaries { task, from }).await? {
+            match self
+                .cloud
+                .call(&Request::GetSummaries { task, from })
+                .await?
+            {
                 Response::Summaries(page) if page.is_empty() => break,
                 Response::Summaries(page) => summaries.extend(page),
                 other => {
