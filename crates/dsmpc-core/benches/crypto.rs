@@ -1,6 +1,7 @@
-//! Crypto benchmarks: KEM seal/open of 8 KiB, DLEQ prove/verify, and Pedersen commitments —
-//! one dealer's `commit_polynomial`, and one party's `verify_batch` over N = 1000 dealers for
-//! (t = 3, d = 1) and (t = 2, d = 1000).
+//! Crypto benchmarks: KEM seal/open of 8 KiB, DLEQ prove/verify, Ed25519 signatures checked alone
+//! and in batches of n (time per batch; divide by n for the cost per signature), and Pedersen
+//! commitments — one dealer's `commit_polynomial`, and one party's `verify_batch` over N = 1000
+//! dealers for (t = 3, d = 1) and (t = 2, d = 1000).
 //!
 //! `cargo bench -p dsmpc-core --bench crypto`
 //!
@@ -17,10 +18,12 @@ use curve25519_dalek::RistrettoPoint;
 use dsmpc_core::crypto::pedersen::{
     BatchItem, Generators, commit_polynomial, find_invalid, verify_batch, verify_share,
 };
+use dsmpc_core::crypto::signature::{self, SignatureCheck};
 use dsmpc_core::crypto::{dleq, kem};
 use dsmpc_core::field::{Field, Ristretto};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::sharing::{SecretVec, VectorPolynomial};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 const CONTEXT: &[u8] = b"dsmpc bench: task 1, dealer 1 -> party 1";
 
@@ -71,6 +74,40 @@ struct Batch {
 }
 
 const X: u64 = 3;
+
+fn bench_signatures(c: &mut Criterion) {
+    let keys: Vec<SigningKey> = (0..1024u32)
+        .map(|i| {
+            let mut seed = [0u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            SigningKey::from_bytes(&seed)
+        })
+        .collect();
+    let vks: Vec<VerifyingKey> = keys.iter().map(SigningKey::verifying_key).collect();
+    let messages: Vec<[u8; 100]> = (0..1024u32).map(|i| [i as u8; 100]).collect();
+    let sigs: Vec<Signature> = keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
+    let checks: Vec<SignatureCheck<'_>> = (0..1024)
+        .map(|i| SignatureCheck {
+            key: &vks[i],
+            message: &messages[i],
+            signature: &sigs[i],
+        })
+        .collect();
+    let mut group = c.benchmark_group("ed25519");
+    group.bench_function("verify_strict (dalek)", |b| {
+        b.iter(|| vks[0].verify_strict(&messages[0], &sigs[0]).is_ok())
+    });
+    group.bench_function("signature::verify", |b| {
+        b.iter(|| signature::verify(black_box(&checks[0])))
+    });
+    let mut rng = fast_rng();
+    for n in [1usize, 4, 16, 64, 256, 1024] {
+        group.bench_function(BenchmarkId::new("signature::verify_batch", n), |b| {
+            b.iter(|| signature::verify_batch(black_box(&checks[..n]), &mut rng))
+        });
+    }
+    group.finish();
+}
 
 fn random_vec(d: usize) -> Vec<Ristretto> {
     let mut rng = fast_rng();
@@ -165,5 +202,11 @@ fn bench_pedersen(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(crypto, bench_kem, bench_dleq, bench_pedersen);
+criterion_group!(
+    crypto,
+    bench_kem,
+    bench_dleq,
+    bench_signatures,
+    bench_pedersen
+);
 criterion_main!(crypto);

@@ -143,13 +143,31 @@ pub struct IdentityCard {
 }
 
 impl IdentityCard {
-    /// Checks `signature` by this party over `message` (strict Ed25519 verification).
+    /// Checks `signature` by this party over `message` (Ed25519 by the rule of
+    /// [`crate::crypto::signature`], the same alone and in batches).
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), Error> {
-        self.verifying_key
-            .verify_strict(message, signature)
-            .map_err(|_| Error::BadSignature {
+        let check = self.signature_check(message, signature);
+        if crate::crypto::signature::verify(&check) {
+            Ok(())
+        } else {
+            Err(Error::BadSignature {
                 signer: self.id.clone(),
             })
+        }
+    }
+
+    /// `signature` over `message` by this party, ready for
+    /// [`crate::crypto::signature::verify_batch`].
+    pub fn signature_check<'a>(
+        &'a self,
+        message: &'a [u8],
+        signature: &'a Signature,
+    ) -> crate::crypto::signature::SignatureCheck<'a> {
+        crate::crypto::signature::SignatureCheck {
+            key: &self.verifying_key,
+            message,
+            signature,
+        }
     }
 }
 

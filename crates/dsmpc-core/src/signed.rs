@@ -7,9 +7,12 @@
 //! that sends the envelope: the cloud relays bundles signed by data providers.
 
 use ed25519_dalek::Signature;
+use rand_core::CryptoRng;
+use rayon::prelude::*;
 
 use crate::Error;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::crypto::signature;
 use crate::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use crate::task::TaskId;
 
@@ -66,6 +69,40 @@ impl<T: Signable> Signed<T> {
             &self.signature,
         )?;
         Ok(card)
+    }
+
+    /// `true` if every item's signer is in `roster` with `role` and every signature is valid for
+    /// `task`: one batch check (see [`crate::crypto::signature::verify_batch`]), which accepts
+    /// exactly what [`Signed::verify`] accepts item by item. When it is `false`, check the items
+    /// one at a time with [`Signed::verify`] to learn which failed and why.
+    pub fn verify_all<R: CryptoRng + ?Sized>(
+        items: &[&Signed<T>],
+        task: &TaskId,
+        roster: &Roster,
+        role: Role,
+        rng: &mut R,
+    ) -> bool
+    where
+        T: Sync,
+    {
+        let mut cards = Vec::with_capacity(items.len());
+        for item in items {
+            match roster.expect(&item.signer, role) {
+                Ok(card) => cards.push(card),
+                Err(_) => return false,
+            }
+        }
+        let inputs: Vec<Vec<u8>> = items
+            .par_iter()
+            .map(|item| signing_input(task, &item.signer, &item.body))
+            .collect();
+        let checks: Vec<_> = items
+            .iter()
+            .zip(&cards)
+            .zip(&inputs)
+            .map(|((item, card), input)| card.signature_check(input, &item.signature))
+            .collect();
+        signature::verify_batch(&checks, rng)
     }
 }
 

@@ -29,6 +29,10 @@ use crate::roles::cp::CpWorker;
 use crate::roles::{dp, unix_now};
 use crate::simulate::{SimError, spawn_cloud, spawn_edge};
 
+/// How often a participant's CP and result reader poll: peers are few and usually near, so a
+/// short period keeps a swarm's rounds from waiting on timers.
+const PEER_POLL: Duration = Duration::from_millis(20);
+
 /// The largest magnitude of an input in exact (default) mode.
 pub const MAX_INPUT: i128 = 1_000_000_000;
 
@@ -299,8 +303,8 @@ impl Session {
             edge,
             FlowLog::disabled(),
         );
-        worker.poll = Duration::from_millis(20);
-        worker.discover = Duration::from_millis(20);
+        worker.poll = PEER_POLL;
+        worker.discover = PEER_POLL;
         worker.step_timeout = self.wait + Duration::from_secs(60);
         let worker = Arc::new(worker);
         let handle = tokio::spawn(worker.clone().run(std::future::pending()));
@@ -335,6 +339,7 @@ impl Session {
             &edge,
             &self.roster,
             task,
+            PEER_POLL,
             self.wait + Duration::from_secs(30),
         )
         .await?;

@@ -283,7 +283,7 @@ impl Cluster {
             edge,
             config.flow.clone(),
         );
-        worker.poll = Duration::from_millis(20);
+        worker.poll = SIM_POLL;
         worker.discover = Duration::from_millis(10);
         worker.wrong_result = config.cheat_cps.contains(cp.id());
         let worker = Arc::new(worker);
@@ -352,7 +352,7 @@ pub fn spawn_edge(
     ));
     let edge_config = EdgeConfig {
         grace: Duration::from_millis(500),
-        poll: Duration::from_millis(20),
+        poll: SIM_POLL,
         ..EdgeConfig::default()
     };
     let server = EdgeServer::open(
@@ -448,6 +448,7 @@ pub async fn run(
         &edge,
         &cluster.roster,
         task.body.id,
+        SIM_POLL,
         Duration::from_secs(600),
     )
     .await?;
@@ -488,6 +489,10 @@ pub fn expected_values(config: &SimConfig, result: &TaskResult) -> Vec<String> {
 /// How many DP uploads are in flight at once: enough to keep both cores and the cloud's group
 /// commits busy, few enough that prepared bundles do not pile up in memory.
 const UPLOADS_IN_FLIGHT: usize = 64;
+
+/// How often the simulated CPs, edge and result reader ask the cloud or the edge for news: every
+/// party runs on loopback, so a short period costs little and keeps waits out of the timings.
+const SIM_POLL: Duration = Duration::from_millis(20);
 
 /// One simulated DP's upload: shares prepared and sealed on a blocking thread (so DPs use every
 /// core), then submitted over its own Noise connection.

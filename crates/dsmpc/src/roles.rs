@@ -547,6 +547,7 @@ pub fn run_result(args: &ResultArgs) -> Result<()> {
         &edge,
         &dep.roster,
         task,
+        dp::RESULT_POLL,
         Duration::from_secs(args.wait),
     ))?;
     let r = &result.body;

@@ -8,7 +8,8 @@
 //!   complaints verifiable: a party that received a bad share proves what it received;
 //! * [`pedersen`]: Pedersen vector commitments to the coefficient vectors of a Shamir sharing, so
 //!   that every party can check its share against the dealer's public commitments, one at a time
-//!   or many dealers at once with a single multiscalar multiplication.
+//!   or many dealers at once with a single multiscalar multiplication;
+//! * [`signature`]: Ed25519 verification with one acceptance rule for single and batch checks.
 //!
 //! Points travel as 32-byte compressed ristretto255 encodings and scalars as 32-byte canonical
 //! little-endian encodings; decoding refuses anything non-canonical. Every domain-separation
@@ -17,6 +18,7 @@
 pub mod dleq;
 pub mod kem;
 pub mod pedersen;
+pub mod signature;
 
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;

@@ -22,6 +22,7 @@ use crate::encoding::Encoding;
 use crate::field::{Field, Ristretto};
 use crate::identity::{PartyId, Role, Roster, SecretIdentity};
 use crate::polynomial::{id_points, lagrange_coefficients};
+use crate::rng::fast_rng;
 use crate::round1::Committee;
 use crate::round2::BundleCore;
 use crate::round3::{Culprit, CulpritReason, InputSet};
@@ -100,10 +101,25 @@ impl<F: Field> EdgeTask<F> {
     ) -> Result<Vec<RistrettoPoint>, Error> {
         let by_dp: BTreeMap<&PartyId, &Signed<BundleCore>> =
             summaries.iter().map(|s| (&s.signer, s)).collect();
+        let included: Vec<&Signed<BundleCore>> = input_set
+            .included
+            .iter()
+            .filter_map(|dp| by_dp.get(dp).copied())
+            .collect();
+        // One batch check of every included DP's signature; only if it fails (or a summary is
+        // missing) is each checked alone, to report the first failure.
+        let signatures_valid = included.len() == input_set.included.len()
+            && Signed::verify_all(
+                &included,
+                &self.task.id,
+                &self.roster,
+                Role::Dp,
+                &mut fast_rng(),
+            );
         let checked: Vec<Result<(Ristretto, Vec<RistrettoPoint>), Error>> = input_set
             .included
             .par_iter()
-            .map(|dp| self.checked_commitments(dp, by_dp.get(dp).copied()))
+            .map(|dp| self.checked_commitments(dp, by_dp.get(dp).copied(), signatures_valid))
             .collect();
         let (weights, points): (Vec<Ristretto>, Vec<Vec<RistrettoPoint>>) = checked
             .into_iter()
@@ -119,14 +135,18 @@ impl<F: Field> EdgeTask<F> {
             .map_err(|e| self.violation(format!("cannot combine commitments: {e}")))
     }
 
-    /// One included DP's weight and its signed, decoded commitments.
+    /// One included DP's weight and its signed, decoded commitments (the signature is checked
+    /// unless `signature_valid` says a batch check already has).
     fn checked_commitments(
         &self,
         dp: &PartyId,
         summary: Option<&Signed<BundleCore>>,
+        signature_valid: bool,
     ) -> Result<(Ristretto, Vec<RistrettoPoint>), Error> {
         let summary = summary.ok_or_else(|| self.violation(format!("no commitments from {dp}")))?;
-        summary.verify(&self.task.id, &self.roster, Role::Dp)?;
+        if !signature_valid {
+            summary.verify(&self.task.id, &self.roster, Role::Dp)?;
+        }
         let points = commitments_of(&summary.body, self.task.params.t)
             .ok_or_else(|| self.violation(format!("malformed commitments from {dp}")))?;
         let w = self

@@ -20,6 +20,10 @@ use crate::rpc::{Request, Response};
 
 const POLL: Duration = Duration::from_millis(100);
 
+/// How often [`result`] asks the edge by default: a person waiting at a terminal does not notice
+/// 100 ms, and a long wait costs the edge ten requests a second.
+pub const RESULT_POLL: Duration = POLL;
+
 /// Operator: creates a task and waits (up to `timeout`) until its committee is admitted.
 pub async fn create_task(
     cloud: &Link,
@@ -126,15 +130,17 @@ pub async fn submit_showing(
     }
 }
 
-/// Anyone: the result of task `id`, waiting up to `wait` for it.
+/// Anyone: the result of task `id`, asking the edge at most every `every` (see [`Link::poll`])
+/// and waiting up to `wait` for it.
 pub async fn result(
     edge: &Link,
     roster: &Roster,
     id: TaskId,
+    every: Duration,
     wait: Duration,
 ) -> Result<Signed<TaskResult>, NetError> {
     let result = edge
-        .poll(&Request::GetResult(id), "the result", POLL, wait, |r| {
+        .poll(&Request::GetResult(id), "the result", every, wait, |r| {
             Ok(match r {
                 Response::Result(r) => r,
                 _ => None,
