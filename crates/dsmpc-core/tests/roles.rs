@@ -8,6 +8,7 @@ use dsmpc_core::harness::{Scenario, World};
 use dsmpc_core::identity::PartyId;
 use dsmpc_core::roles::cp::CpTask;
 use dsmpc_core::roles::dp::Dp;
+use dsmpc_core::roles::edge::EdgeTask;
 use dsmpc_core::round2::ShareDelivery;
 use dsmpc_core::round3::{Culprit, CulpritReason};
 use dsmpc_core::signed::Signed;
@@ -101,6 +102,54 @@ fn a_delivery_for_another_cp_or_with_a_forged_signature_is_refused() {
         matches!(rejected[0].error, Error::BadSignature { .. }),
         "{}",
         rejected[0].error
+    );
+}
+
+#[test]
+fn a_forged_signature_in_a_page_is_named_and_the_rest_of_the_page_accepted() {
+    let (world, mut rng) = world_with_bundles();
+    let mut cp1 = cp(&world, 0);
+    let mut page = deliveries(&world, 1);
+    // The page's batch check fails, so each signature is checked alone to name the signer.
+    page[1].core.signature = page[0].core.signature;
+    let rejected = cp1.receive(&page, world.gens.as_ref(), &mut rng);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].dp, page[1].core.signer);
+    assert!(
+        matches!(rejected[0].error, Error::BadSignature { ref signer } if *signer == page[1].core.signer),
+        "{}",
+        rejected[0].error
+    );
+    assert_eq!(cp1.accepted().len(), 2);
+    assert!(
+        cp1.report().body.complaints.is_empty(),
+        "the DP is not blamed for the relay"
+    );
+}
+
+#[test]
+fn the_edge_refuses_an_input_set_whose_summary_signature_is_forged() {
+    let (mut world, _) = world_with_bundles();
+    let id = world.task.body.id;
+    let input_set = world.cloud.close_input_set(&id).unwrap();
+    let summaries = world.cloud.summaries(&id).unwrap();
+    let edge = || {
+        EdgeTask::<Ristretto>::new(
+            world.parties.edge.clone(),
+            world.parties.roster.clone(),
+            &world.task,
+            &world.committee,
+        )
+        .unwrap()
+    };
+    edge().set_input_set(&input_set, &summaries).unwrap();
+
+    let mut forged = summaries.clone();
+    forged[2].signature = forged[0].signature;
+    let err = edge().set_input_set(&input_set, &forged).unwrap_err();
+    assert!(
+        matches!(err, Error::BadSignature { ref signer } if *signer == forged[2].signer),
+        "{err}"
     );
 }
 

@@ -585,11 +585,12 @@ fn judge(target: Target, report: &mut serde_json::Map<String, Value>) -> Vec<Str
         target.bytes_per_dp,
         " B",
     );
+    let mib = |b: f64| b / 1_048_576.0;
     at_most(
         "peak RSS",
-        get("peak_rss_bytes"),
-        target.peak_rss_bytes.map(|b| b as f64),
-        " B",
+        get("peak_rss_bytes").map(mib),
+        target.peak_rss_bytes.map(|b| mib(b as f64)),
+        " MiB",
     );
     if let (Some(got), Some(want)) = (get("per_second"), target.per_second) {
         checks.push((format!("{got:.0}/s ≥ {want}/s"), got >= want));
