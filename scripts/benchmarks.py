@@ -27,14 +27,30 @@ SCENARIOS = [
 ]
 
 
+# No single `dsmpc bench` run here takes more than a few minutes (p5, three runs, about 11).
+BENCH_TIMEOUT_S = 1800
+
+
 def bench(scenario, *extra):
     cmd = [DSMPC, "bench", scenario, "--json", *extra]
     if scenario == "p3" and "--no-mpyc" not in extra:
         cmd += ["--mpyc-python", PYTHON]
     print("$", " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd), flush=True)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-    report = json.loads(out.stdout.strip().splitlines()[-1])
-    report["command"] = " ".join(["dsmpc", "bench", scenario, "--json", *extra])
+    command = " ".join(["dsmpc", "bench", scenario, "--json", *extra])
+    try:
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT,
+                             timeout=BENCH_TIMEOUT_S)
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+    except subprocess.TimeoutExpired:
+        report = {"error": f"did not finish within {BENCH_TIMEOUT_S} s"}
+    except (subprocess.CalledProcessError, json.JSONDecodeError, IndexError) as e:
+        # A failed run is reported in the tables instead of discarding every other figure.
+        stderr = getattr(e, "stderr", "") or ""
+        last = [l for l in stderr.strip().splitlines() if "WARN" not in l][-1:] or [str(e)]
+        report = {"error": last[0][:300]}
+    if "error" in report:
+        print(f"  failed: {report['error']}", flush=True)
+    report["command"] = command
     return report
 
 
@@ -100,6 +116,9 @@ def scenario_rows(results):
         r = results.get(name)
         if r is None:
             continue
+        if "error" in r:
+            rows.append(f"| `{name}` | {shape} | failed: {r['error']} | | | | {target} | missed |")
+            continue
         wall = secs(r["wall_s"])
         if name == "ingest":
             wall = f"{r['per_second']:,.0f} bundles/s ({r['bundles']} in {secs(r['wall_s'])})"
@@ -116,7 +135,7 @@ def phase_rows(results):
     rows = []
     for name in ("p1", "p3", "p3v", "p5"):
         r = results.get(name)
-        if r is None:
+        if r is None or "error" in r:
             continue
         phases = ", ".join(f"{k} {v:.3f}" for k, v in r["phases_s"].items())
         roles = ", ".join(f"{k} {v:,}" for k, v in r["bytes_per_role"].items())
@@ -128,6 +147,9 @@ def growth_rows(series, key, label):
     rows = [f"| {label} | N·d | wall | µs per N·d element | bytes per DP | peak RSS |",
             "|---|---|---|---|---|---|"]
     for r in series:
+        if "error" in r:
+            rows.append(f"| `{r['command']}` | failed: {r['error']} | | | | |")
+            continue
         shape = r["shape"]
         nd = shape["dps"] * shape["dim"]
         rows.append(f"| {shape[key]:,} | {nd:,} | {secs(r['wall_s'])} | {r['wall_s'] / nd * 1e6:.2f} | "

@@ -66,6 +66,9 @@ pub struct SimConfig {
     pub inputs: Vec<DpInput>,
     /// How many CPs die right after admission (the highest-numbered ones).
     pub drop_cps: u32,
+    /// How many CPs report only after the cloud's report deadline (the lowest-numbered ones):
+    /// their reports are refused, and they must still send their result shares.
+    pub late_cps: u32,
     /// How many DPs die mid-upload (the highest-numbered ones).
     pub drop_dps: usize,
     /// CPs that return a wrong result share.
@@ -286,6 +289,9 @@ impl Cluster {
         worker.poll = SIM_POLL;
         worker.discover = Duration::from_millis(10);
         worker.wrong_result = config.cheat_cps.contains(cp.id());
+        if self.workers.len() < config.late_cps as usize {
+            worker.report_delay = SIM_REPORT_TIMEOUT + Duration::from_secs(1);
+        }
         let worker = Arc::new(worker);
         self.workers.push(worker.clone());
         self.handles
@@ -313,7 +319,7 @@ pub fn spawn_cloud(
     flow: &FlowLog,
 ) -> Result<Vec<JoinHandle<()>>, SimError> {
     let cloud_config = CloudConfig {
-        report_timeout: Duration::from_secs(2),
+        report_timeout: SIM_REPORT_TIMEOUT,
     };
     let server = CloudServer::open(
         cloud.clone(),
@@ -493,6 +499,10 @@ const UPLOADS_IN_FLIGHT: usize = 64;
 /// How often the simulated CPs, edge and result reader ask the cloud or the edge for news: every
 /// party runs on loopback, so a short period costs little and keeps waits out of the timings.
 const SIM_POLL: Duration = Duration::from_millis(20);
+
+/// How long the simulated cloud waits for CP reports once submissions close. Short, so that a run
+/// with dead CPs ends quickly; CPs still verifying a backlog then report late (see `late_cps`).
+const SIM_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One simulated DP's upload: shares prepared and sealed on a blocking thread (so DPs use every
 /// core), then submitted over its own Noise connection.

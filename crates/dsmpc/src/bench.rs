@@ -317,6 +317,7 @@ fn simulate_once(shape: Shape, dir: &Path) -> Result<SimRun> {
         range: (-1000, 1000),
         inputs,
         drop_cps: 0,
+        late_cps: 0,
         drop_dps: 0,
         cheat_cps: Vec::new(),
         cheat_dps: Vec::new(),

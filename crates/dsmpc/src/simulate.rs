@@ -46,6 +46,9 @@ pub struct SimulateArgs {
     /// CPs that die right after admission.
     #[arg(long, default_value_t = 0)]
     drop_cps: u32,
+    /// CPs that report only after the cloud's report deadline (they still send result shares).
+    #[arg(long, default_value_t = 0)]
+    late_cps: u32,
     /// DPs that die in the middle of their upload.
     #[arg(long, default_value_t = 0)]
     drop_dps: usize,
@@ -206,6 +209,7 @@ fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
         range,
         inputs,
         drop_cps: args.drop_cps,
+        late_cps: args.late_cps,
         drop_dps: args.drop_dps,
         cheat_cps: ids(&args.cheat_cp)?,
         cheat_dps: ids(&args.cheat_dp)?,
@@ -219,6 +223,14 @@ fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
 fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
     if args.drop_cps >= args.cps {
         bail!("--drop-cps {} leaves no CP of {}", args.drop_cps, args.cps);
+    }
+    if args.late_cps + args.drop_cps > args.cps {
+        bail!(
+            "--late-cps {} and --drop-cps {} make more faulty CPs than the {} there are",
+            args.late_cps,
+            args.drop_cps,
+            args.cps
+        );
     }
     if args.drop_dps >= config.inputs.len() {
         bail!(

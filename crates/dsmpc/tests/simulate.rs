@@ -88,6 +88,27 @@ fn dropped_cps_still_give_the_exact_result() {
 }
 
 #[test]
+fn cps_that_report_after_the_deadline_still_send_their_result_shares() {
+    // With t = n = 3 the result needs every CP's share, so it exists only if the two CPs whose
+    // reports the cloud refuses (the input set was fixed without them) go on to the result.
+    let v = json(&[
+        "--dps",
+        "5",
+        "--cps",
+        "3",
+        "--threshold",
+        "3",
+        "--late-cps",
+        "2",
+        "--mode",
+        "fast",
+    ]);
+    assert_eq!(v["match"], true);
+    assert_eq!(strings(&v["included"]).len(), 5);
+    assert!(strings(&v["culprits"]).is_empty(), "{v}");
+}
+
+#[test]
 fn dps_dropped_mid_upload_are_excluded() {
     let v = json(&["--dps", "6", "--drop-dps", "2", "--mode", "fast"]);
     assert_eq!(v["match"], true);
@@ -154,6 +175,12 @@ fn inputs_file_with_negative_vectors_matches_an_independent_sum() {
 #[test]
 fn impossible_faults_are_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
+    let out = simulate(
+        dir.path(),
+        &["--cps", "3", "--late-cps", "3", "--drop-cps", "1"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more faulty CPs than the 3"));
     let out = simulate(dir.path(), &["--cps", "3", "--drop-cps", "3"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--drop-cps 3 leaves no CP"));

@@ -14,7 +14,7 @@ use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::cp::{CpTask, Rejection, admission_request, read_grant};
 use dsmpc_core::round1::Committee;
 use dsmpc_core::round2::ShareDelivery;
-use dsmpc_core::round3::InputSet;
+use dsmpc_core::round3::{InputSet, VerificationReport};
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Task, TaskId};
 use dsmpc_core::with_field;
@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use super::{GeneratorCache, unix_now};
 use crate::client::{Link, NetError};
 use crate::flow::FlowLog;
-use crate::rpc::{Phase, Request, Response};
+use crate::rpc::{Phase, Request, Response, Status};
 
 /// A CP's long-running worker.
 pub struct CpWorker {
@@ -41,6 +41,9 @@ pub struct CpWorker {
     pub step_timeout: Duration,
     /// Fault injection for simulations: send a wrong result share.
     pub wrong_result: bool,
+    /// Fault injection for simulations: wait this long before reporting, as a CP still working
+    /// through a backlog would.
+    pub report_delay: Duration,
     stopped: std::sync::atomic::AtomicBool,
 }
 
@@ -64,6 +67,7 @@ impl CpWorker {
             discover: Duration::from_millis(500),
             step_timeout: Duration::from_secs(600),
             wrong_result: false,
+            report_delay: Duration::ZERO,
             stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -193,7 +197,8 @@ impl CpWorker {
             "decrypt+verify+aggregate",
             started.elapsed(),
         );
-        self.cloud.call(&Request::Report(id, cp.report())).await?;
+        tokio::time::sleep(self.report_delay).await;
+        self.report(id, cp.report()).await?;
         let input_set = self.input_set(id).await?;
         let mut redeliveries = Vec::new();
         for dp in cp.needs_redelivery(&input_set.body) {
@@ -267,6 +272,37 @@ impl CpWorker {
                 }
                 tokio::time::sleep(self.poll).await;
             }
+        }
+    }
+
+    /// Sends this CP's verification report. A report that arrives after the cloud fixed the input
+    /// set (its report deadline passed while this CP was still verifying a backlog) is refused,
+    /// but the input set, not the report, decides which DPs the result covers: a late CP still
+    /// aligns its aggregate with it and sends its result share, so a slow committee does not
+    /// leave the edge short of shares. Only its complaints are lost, and it logs that.
+    async fn report(&self, id: TaskId, report: Signed<VerificationReport>) -> Result<(), NetError> {
+        let complaints = report.body.complaints.len();
+        match self.cloud.call(&Request::Report(id, report)).await {
+            Ok(_) => Ok(()),
+            Err(refused @ NetError::Refused { .. }) => {
+                let closed = matches!(
+                    self.cloud.call(&Request::GetStatus(id)).await?,
+                    Response::Status(Status {
+                        input_set: Some(_),
+                        ..
+                    })
+                );
+                if !closed {
+                    return Err(refused);
+                }
+                warn!(
+                    task = %id,
+                    complaints,
+                    "the input set was fixed before this CP reported; going on to the result share"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 
