@@ -195,13 +195,13 @@ def main():
         "",
         "## Method",
         "",
-        "* `p1`, `p3`, `p3v`, `p5` run the whole protocol in one process exactly as `dsmpc simulate` does: "
+        "* `p1`, `p3`, `p3v`, `p5` run the whole protocol in one process (a fresh one per run) exactly as `dsmpc simulate` does: "
         "cloud, edge and CP servers on 127.0.0.1 with Noise channels and SQLite stores (WAL, synchronous "
         "commits), every DP a separate Noise client, every check on; a run fails unless the result equals "
         "the plaintext and every DP is included. Wall time is from the first key generated to the result "
         "in hand (setup included). Bytes are those that crossed the sockets (Noise frames included), by "
         "sending role; bytes per DP is everything DPs sent divided by N.",
-        "* Peak RSS is the process's VmHWM (reset before each run); for `swarm30` the largest participant "
+        "* Peak RSS is the run's process's VmHWM, the largest over the runs; for `swarm30` the largest participant "
         "process; for the MPyC baseline the largest of its three processes.",
         "* `swarm30` starts 30 `dsmpc participant` processes (the first coordinates and hosts cloud and "
         "edge) and checks every one's weighted sum against the plaintext.",

@@ -6,7 +6,6 @@
 //! serving everyone else. The number of simultaneous connections is bounded, and the loop ends on
 //! the shutdown signal (see [`shutdown_signal`]).
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,13 +72,6 @@ pub async fn serve<H: Handler>(
     shutdown: impl Future<Output = ()>,
 ) {
     let context = Arc::new(context);
-    let by_noise_key: Arc<BTreeMap<[u8; 32], IdentityCard>> = Arc::new(
-        context
-            .roster
-            .cards()
-            .map(|c| (c.noise_key, c.clone()))
-            .collect(),
-    );
     let permits = Arc::new(Semaphore::new(context.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
@@ -98,9 +90,9 @@ pub async fn serve<H: Handler>(
             warn!(%addr, "connection limit reached; dropping the connection");
             continue;
         };
-        let (context, handler, keys) = (context.clone(), handler.clone(), by_noise_key.clone());
+        let (context, handler) = (context.clone(), handler.clone());
         tokio::spawn(async move {
-            connection(stream, addr, &context, handler, &keys).await;
+            connection(stream, addr, &context, handler).await;
             drop(permit);
         });
     }
@@ -112,11 +104,16 @@ async fn connection<H: Handler>(
     addr: SocketAddr,
     context: &ServerContext,
     handler: Arc<H>,
-    keys: &BTreeMap<[u8; 32], IdentityCard>,
 ) {
+    let roster = &context.roster;
     let secret = context.identity.noise_secret();
-    let accepted =
-        Channel::accept(stream, secret, |k| keys.contains_key(k), &context.channel).await;
+    let accepted = Channel::accept(
+        stream,
+        secret,
+        |k| roster.by_noise_key(k).is_some(),
+        &context.channel,
+    )
+    .await;
     let (mut channel, key) = match accepted {
         Ok(pair) => pair,
         Err(e) => {
@@ -124,7 +121,7 @@ async fn connection<H: Handler>(
             return;
         }
     };
-    let Some(peer) = keys.get(&key).cloned() else {
+    let Some(peer) = roster.by_noise_key(&key).cloned() else {
         return;
     };
     debug!(%addr, peer = %peer.id, "connected");

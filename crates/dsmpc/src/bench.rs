@@ -4,8 +4,9 @@
 //! `dsmpc simulate` (real TCP on 127.0.0.1, Noise, SQLite, every check on) and fail unless the
 //! result equals the plaintext. `swarm30` starts 30 peer-mode participant processes, `ingest`
 //! measures how many scalar bundles one cloud accepts durably per second. Each scenario runs
-//! `--runs` times (3 by default) and reports the median wall time, the phases and bytes of the
-//! median run and the peak resident memory over all runs, next to its target; `p3` also runs the
+//! `--runs` times (3 by default; a protocol scenario's runs each in a fresh process) and reports
+//! the median wall time, the phases and bytes of the median run and the peak resident memory over
+//! all runs, next to its target; `p3` also runs the
 //! MPyC baseline (bench/mpyc_sum.py) on the same 1000 × 1000 sum, when a Python with MPyC is
 //! found (see `scripts/benchmarks.sh`).
 
@@ -49,6 +50,10 @@ pub struct BenchArgs {
     /// Exit with status 1 if a target is missed.
     #[arg(long)]
     check: bool,
+    /// Internal: run the protocol scenario once in this directory and print the run as JSON
+    /// (how `bench` runs each measured run in a fresh process).
+    #[arg(long, hide = true, value_name = "DIR")]
+    one_run_in: Option<PathBuf>,
 }
 
 /// The benchmark scenarios of issue 6.
@@ -161,6 +166,16 @@ impl Scenario {
 
 /// Runs `dsmpc bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(dir) = &args.one_run_in {
+        let shape = args
+            .scenario
+            .shape()
+            .context("only the protocol scenarios run one run at a time")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let run = simulate_once(shape_of(args, shape)?, dir)?;
+        println!("{}", run.to_json());
+        return Ok(());
+    }
     let work = WorkDir::new()?;
     let mut report = match args.scenario.shape() {
         Some(shape) => protocol_scenario(args, shape, work.path())?,
@@ -230,29 +245,104 @@ pub(crate) fn peak_rss_bytes(pid: Option<u32>) -> Option<u64> {
 }
 
 /// One run of a protocol scenario.
+#[derive(Debug, PartialEq)]
 struct SimRun {
     wall_s: f64,
-    stages: Vec<(&'static str, f64)>,
+    stages: Vec<(String, f64)>,
     totals: FlowTotals,
     field: String,
     peak_rss_bytes: Option<u64>,
 }
 
-fn protocol_scenario(
-    args: &BenchArgs,
-    mut shape: Shape,
-    work: &Path,
-) -> Result<serde_json::Map<String, Value>> {
+impl SimRun {
+    /// The run as one JSON object (what a `--one-run-in` process prints).
+    fn to_json(&self) -> Value {
+        json!({
+            "wall_s": self.wall_s,
+            "stages": self.stages,
+            "bytes_by_role": self.totals.bytes_by_role,
+            "phases": self.totals.phases,
+            "messages": self.totals.messages,
+            "field": self.field,
+            "peak_rss_bytes": self.peak_rss_bytes,
+        })
+    }
+
+    /// Reads what [`SimRun::to_json`] wrote.
+    fn from_json(text: &str) -> Result<SimRun> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            wall_s: f64,
+            stages: Vec<(String, f64)>,
+            bytes_by_role: BTreeMap<String, u64>,
+            phases: BTreeMap<String, f64>,
+            messages: u64,
+            field: String,
+            peak_rss_bytes: Option<u64>,
+        }
+        let wire: Wire = serde_json::from_str(text)?;
+        Ok(SimRun {
+            wall_s: wire.wall_s,
+            stages: wire.stages,
+            totals: FlowTotals {
+                bytes_by_role: wire.bytes_by_role,
+                phases: wire.phases,
+                messages: wire.messages,
+            },
+            field: wire.field,
+            peak_rss_bytes: wire.peak_rss_bytes,
+        })
+    }
+}
+
+/// The scenario's shape with `--dps` and `--dim` applied.
+fn shape_of(args: &BenchArgs, mut shape: Shape) -> Result<Shape> {
     shape.dps = args.dps.unwrap_or(shape.dps);
     shape.dim = args.dim.unwrap_or(shape.dim);
     if shape.dps == 0 || shape.dim == 0 {
         bail!("--dps and --dim must be at least 1");
     }
+    Ok(shape)
+}
+
+/// One run of the protocol scenario in a fresh `dsmpc bench --one-run-in` process, so that its
+/// peak memory is its own: heap one run freed but the allocator kept would otherwise count
+/// against the next.
+fn run_in_child(args: &BenchArgs, dir: &Path) -> Result<SimRun> {
+    let exe = std::env::current_exe().context("finding the dsmpc executable")?;
+    let mut command = Command::new(exe);
+    command
+        .args(["bench", args.scenario.name(), "--one-run-in"])
+        .arg(dir);
+    if let Some(dps) = args.dps {
+        command.args(["--dps", &dps.to_string()]);
+    }
+    if let Some(dim) = args.dim {
+        command.args(["--dim", &dim.to_string()]);
+    }
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .context("starting a benchmark run")?;
+    if !output.status.success() {
+        bail!("a benchmark run failed ({})", output.status);
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    SimRun::from_json(text.trim())
+        .with_context(|| format!("reading a benchmark run's report {:?}", text.trim()))
+}
+
+fn protocol_scenario(
+    args: &BenchArgs,
+    shape: Shape,
+    work: &Path,
+) -> Result<serde_json::Map<String, Value>> {
+    let shape = shape_of(args, shape)?;
     let mut runs = Vec::new();
     for i in 0..args.runs {
         let dir = work.join(format!("run{i}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        runs.push(simulate_once(shape, &dir)?);
+        runs.push(run_in_child(args, &dir)?);
         let _ = std::fs::remove_dir_all(&dir);
     }
     let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
@@ -276,7 +366,7 @@ fn protocol_scenario(
     let phases: BTreeMap<String, f64> = middle
         .stages
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), *v))
+        .cloned()
         .chain(middle.totals.phases.clone())
         .collect();
     report.insert("phases_s".into(), json!(phases));
@@ -350,7 +440,11 @@ fn simulate_once(shape: Shape, dir: &Path) -> Result<SimRun> {
     }
     Ok(SimRun {
         wall_s,
-        stages: outcome.stages,
+        stages: outcome
+            .stages
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
         totals: flow.totals().unwrap_or_default(),
         field: outcome.task.body.field().name().to_owned(),
         peak_rss_bytes: peak,
@@ -715,6 +809,28 @@ fn print_table(args: &BenchArgs, report: &serde_json::Map<String, Value>, misses
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_run_report_survives_the_trip_from_a_child_process() {
+        let run = SimRun {
+            wall_s: 0.25,
+            stages: vec![("setup".into(), 0.01), ("sharing".into(), 0.2)],
+            totals: FlowTotals {
+                bytes_by_role: [("dp".to_owned(), 987), ("cloud".to_owned(), 12)].into(),
+                phases: [("cp open".to_owned(), 0.1)].into(),
+                messages: 42,
+            },
+            field: "ristretto255".into(),
+            peak_rss_bytes: Some(45 << 20),
+        };
+        let text = run.to_json().to_string();
+        assert_eq!(SimRun::from_json(&text).unwrap(), run);
+        assert!(
+            SimRun::from_json(&text[..text.len() - 1]).is_err(),
+            "truncated"
+        );
+        assert!(SimRun::from_json("{}").is_err(), "fields missing");
+    }
+
     use super::*;
 
     #[test]
