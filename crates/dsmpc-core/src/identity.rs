@@ -429,6 +429,13 @@ mod tests {
         PartyId::new(s).unwrap()
     }
 
+    /// The card of a fresh identity.
+    fn card(name: &str, role: Role) -> IdentityCard {
+        SecretIdentity::generate(id(name), role, &mut os_rng())
+            .card()
+            .clone()
+    }
+
     #[test]
     fn party_ids_are_validated() {
         assert!(PartyId::new("cp1").is_ok());
@@ -475,12 +482,6 @@ mod tests {
 
     #[test]
     fn roster_checks_roles_and_membership() {
-        let mut rng = os_rng();
-        let mut card = |name: &str, role| {
-            SecretIdentity::generate(id(name), role, &mut rng)
-                .card()
-                .clone()
-        };
         let cards = vec![
             card("cloud", Role::Cloud),
             card("edge", Role::Edge),
@@ -520,12 +521,6 @@ mod tests {
 
     #[test]
     fn a_roster_refuses_two_parties_with_one_noise_key() {
-        let mut rng = os_rng();
-        let mut card = |name: &str, role| {
-            SecretIdentity::generate(id(name), role, &mut rng)
-                .card()
-                .clone()
-        };
         let (cloud, edge, cp1) = (
             card("cloud", Role::Cloud),
             card("edge", Role::Edge),
