@@ -6,9 +6,8 @@
 //! measures how many scalar bundles one cloud accepts durably per second. Each scenario runs
 //! `--runs` times (3 by default; a protocol scenario's runs each in a fresh process) and reports
 //! the median wall time, the phases and bytes of the median run and the peak resident memory over
-//! all runs, next to its target; `p3` also runs the
-//! MPyC baseline (bench/mpyc_sum.py) on the same 1000 × 1000 sum, when a Python with MPyC is
-//! found (see `scripts/benchmarks.sh`).
+//! all runs, next to its target; `p3` also runs the MPyC baseline (bench/mpyc_sum.py) on the same
+//! 1000 × 1000 sum, when a Python with MPyC is found (see `scripts/benchmarks.sh`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -809,6 +808,8 @@ fn print_table(args: &BenchArgs, report: &serde_json::Map<String, Value>, misses
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_run_report_survives_the_trip_from_a_child_process() {
         let run = SimRun {
@@ -830,8 +831,6 @@ mod tests {
         );
         assert!(SimRun::from_json("{}").is_err(), "fields missing");
     }
-
-    use super::*;
 
     #[test]
     fn mpyc_ports_are_free_and_below_the_ephemeral_range() {
