@@ -347,3 +347,85 @@ fn summaries_are_paged_in_input_set_order() {
             .is_empty()
     );
 }
+
+/// A server checks the bundles a client sent back to back with one signature batch; the verdicts
+/// must be those of checking each bundle alone, in the same order.
+#[test]
+fn bundles_checked_together_get_the_verdicts_of_bundles_checked_alone() {
+    use dsmpc_core::roles::cloud::{check_bundle, check_bundles};
+    let (world, mut rng) = world_with_bundles();
+    let honest = fresh_bundle(&world, &mut rng);
+    let mut tampered = honest.clone();
+    tampered.shares[1].ciphertext[0] ^= 1;
+    let mut forged = honest.clone();
+    forged.core.body.commitments.pop();
+    let mut stranger = honest.clone();
+    stranger.core.signer = PartyId::new("cp1").unwrap();
+    let verdicts = |bundles: &[dsmpc_core::round2::Bundle], rng: &mut ChaCha20Rng| {
+        let items = bundles.iter().map(|b| (&world.task, b.clone())).collect();
+        check_bundles(items, &world.parties.roster, rng)
+            .into_iter()
+            .map(|v| v.map(|c| c.bundle().clone()).map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let alone = |bundles: &[dsmpc_core::round2::Bundle]| {
+        bundles
+            .iter()
+            .map(|b| {
+                check_bundle(&world.task, &world.parties.roster, b.clone())
+                    .map(|c| c.bundle().clone())
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let all_good = vec![honest.clone(); 3];
+    assert!(verdicts(&all_good, &mut rng).iter().all(Result::is_ok));
+    let mixed = [
+        honest.clone(),
+        tampered,
+        forged,
+        honest.clone(),
+        stranger,
+        honest,
+    ];
+    let together = verdicts(&mixed, &mut rng);
+    assert_eq!(together, alone(&mixed));
+    let failed: Vec<usize> = (0..mixed.len()).filter(|&i| together[i].is_err()).collect();
+    assert_eq!(failed, [1, 2, 4]);
+    assert!(together[1].as_ref().unwrap_err().contains("signed digest"));
+    assert!(together[2].as_ref().unwrap_err().contains("signature"));
+    assert!(
+        together[4]
+            .as_ref()
+            .unwrap_err()
+            .contains("not a data provider")
+    );
+    assert!(verdicts(&[], &mut rng).is_empty());
+}
+
+/// Signatures checked together may belong to different tasks; each is checked for its own.
+#[test]
+fn signatures_checked_together_are_each_bound_to_their_own_task() {
+    let (world, mut rng) = world_with_bundles();
+    let id = world.task.body.id;
+    let other = dsmpc_core::task::TaskId([0xab; 16]);
+    let bundle = fresh_bundle(&world, &mut rng);
+    let roster = &world.parties.roster;
+    let role = dsmpc_core::identity::Role::Dp;
+    let core = &bundle.core;
+    let verdicts = Signed::verify_each(
+        &[(&id, core), (&other, core), (&id, core)],
+        roster,
+        role,
+        &mut rng,
+    );
+    assert!(verdicts[0].is_ok() && verdicts[2].is_ok());
+    assert!(
+        matches!(verdicts[1], Err(Error::BadSignature { .. })),
+        "{:?}",
+        verdicts[1]
+    );
+    let both = Signed::verify_each(&[(&id, core), (&id, core)], roster, role, &mut rng);
+    assert!(both.iter().all(Result::is_ok));
+}

@@ -19,8 +19,9 @@
 //!    `dps · tasks` scalar bundles, built on all cores — and each upload request is encoded.
 //! 4. **Ingestion (timed).** `dps` DP clients, at most `concurrency` at a time, each open *one*
 //!    Noise connection to the cloud with their own key (the handshake is timed) and submit their
-//!    `tasks` bundles one after another; the cloud answers `Ok` to each only after it is committed
-//!    to its event log. The window ends when the last acknowledgement arrives.
+//!    `tasks` bundles pipelined ([`Client::send_raw_pipelined`]: written back to back, the
+//!    answers read afterwards); the cloud answers `Ok` to each only after it is committed to its
+//!    event log. The window ends when the last acknowledgement arrives.
 //! 5. **Check (untimed).** The cloud is stopped, its store reopened, and every task's event log
 //!    must hold exactly one bundle event from each of its DPs (decoded and matched by signer);
 //!    otherwise [`ingest`] fails with [`BenchError::Incomplete`] — a benchmark that lost data
@@ -81,7 +82,8 @@ pub struct IngestConfig {
     /// DP clients connected at the same time (default 64).
     pub concurrency: usize,
     /// Where the cloud's SQLite database goes; `None` uses a fresh directory under the system's
-    /// temporary directory, removed afterwards. A given directory is kept (with `cloud.db`).
+    /// temporary directory, removed afterwards. A given directory is kept (with `cloud.db`), and
+    /// must not hold a `cloud.db` already: a cloud reopening an earlier run's log would replay it.
     pub work_dir: Option<PathBuf>,
 }
 
@@ -236,6 +238,13 @@ fn work_dir(config: &IngestConfig) -> Result<(PathBuf, Option<RemoveOnDrop>), Be
     };
     std::fs::create_dir_all(&dir)
         .map_err(|e| BenchError::Setup(format!("creating {}: {e}", dir.display())))?;
+    let db = dir.join("cloud.db");
+    if db.exists() {
+        return Err(BenchError::Config(format!(
+            "{} already exists; each run needs a fresh database",
+            db.display()
+        )));
+    }
     let guard = cleanup.then(|| RemoveOnDrop(dir.clone()));
     Ok((dir, guard))
 }
@@ -377,14 +386,15 @@ impl Deployment {
         sent.into_iter().sum()
     }
 
-    /// One DP's session: one connection, its requests one after another, each acknowledged.
+    /// One DP's session: one connection, its requests pipelined, each acknowledged.
     async fn upload(&self, upload: Upload) -> Result<u64, BenchError> {
         let mut client = self.connect(&upload.identity).await?;
         let mut sent = HANDSHAKE_BYTES;
-        for request in &upload.requests {
-            match client.send_raw(request).await? {
+        let answers = client.send_raw_pipelined(&upload.requests).await?;
+        for (request, answer) in upload.requests.iter().zip(&answers) {
+            match answer {
                 Response::Ok => sent += wire_len(request.len()) as u64,
-                other => return Err(client.unexpected("bundle", &other).into()),
+                other => return Err(client.unexpected("bundle", other).into()),
             }
         }
         Ok(sent)
@@ -523,5 +533,26 @@ mod tests {
         ] {
             assert!(matches!(ingest(&config), Err(BenchError::Config(_))));
         }
+    }
+
+    #[test]
+    fn a_work_directory_holding_an_earlier_database_is_refused() {
+        let dir = std::env::temp_dir().join(format!(
+            "dsmpc-ingest-test-{:016x}",
+            fast_rng().random::<u64>()
+        ));
+        let _cleanup = RemoveOnDrop(dir.clone());
+        let config = IngestConfig {
+            dps: 4,
+            tasks: 1,
+            work_dir: Some(dir.clone()),
+            ..IngestConfig::default()
+        };
+        assert_eq!(ingest(&config).unwrap().stored, 4);
+        let again = ingest(&config).unwrap_err();
+        assert!(
+            matches!(&again, BenchError::Config(m) if m.contains("cloud.db already exists")),
+            "{again}"
+        );
     }
 }

@@ -210,13 +210,38 @@ impl Channel {
     /// Sends one application message of up to `max_message_len` bytes, split across as many
     /// transport messages as needed and written in large batches.
     pub async fn send(&mut self, message: &[u8]) -> Result<(), ChannelError> {
+        self.queue(message).await?;
+        self.flush().await
+    }
+
+    /// Encrypts one application message into the write buffer without waiting for it to be
+    /// written (the buffer is written only once it is large): several messages queued and then
+    /// [flushed](Channel::flush) leave in one system call. Nothing reaches the peer before the
+    /// flush.
+    pub async fn queue(&mut self, message: &[u8]) -> Result<(), ChannelError> {
         let declared = self.declared_len(message.len())?;
         self.usable()?;
         // Stays set if this future is dropped half-way, when the peer may hold half a message.
         self.failed = true;
-        let result = self.send_message(declared, message).await;
+        let result = self.queue_message(declared, message).await;
         self.failed = result.is_err();
         result
+    }
+
+    /// Writes every queued message.
+    pub async fn flush(&mut self) -> Result<(), ChannelError> {
+        self.usable()?;
+        self.failed = true; // as in `queue`
+        let result = self.writer.flush().await;
+        self.failed = result.is_err();
+        result
+    }
+
+    /// Whether bytes of a next message have already arrived, so that [`Channel::recv`] would
+    /// start without waiting for the peer: a pipelining peer sent another request behind the one
+    /// being answered. (The rest of that message may still be on its way.)
+    pub fn has_buffered_input(&self) -> bool {
+        self.plain.start < self.plain.end || self.reader.has_buffered()
     }
 
     /// Receives one application message; `None` when the peer closed the connection cleanly
@@ -269,7 +294,7 @@ impl Channel {
             .map_err(|_| too_large)
     }
 
-    async fn send_message(
+    async fn queue_message(
         &mut self,
         declared: [u8; LEN_BYTES],
         message: &[u8],
@@ -280,7 +305,7 @@ impl Channel {
         for chunk in tail.chunks(MAX_PAYLOAD) {
             self.seal(chunk).await?;
         }
-        self.writer.flush().await
+        Ok(())
     }
 
     /// Encrypts one transport payload into the write buffer, writing the buffer once it is large.

@@ -11,7 +11,7 @@ use tracing::debug;
 use crate::channel::{Channel, ChannelConfig, ChannelError};
 use crate::flow::FlowLog;
 use crate::rpc::{Request, Response};
-use crate::server::wire_len;
+use crate::server::{MAX_PIPELINED, wire_len};
 
 /// What can go wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -133,28 +133,98 @@ impl Client {
         Ok(self.exchange(bytes).await?.0)
     }
 
-    /// Sends one message and decodes the one answer; returns it with its length in bytes.
-    async fn exchange(&mut self, bytes: &[u8]) -> Result<(Response, usize), NetError> {
-        let peer = || self.peer.clone();
-        let channel_error = |source| NetError::Channel {
+    /// Sends `requests` without waiting for each answer (pipelining: at most
+    /// [`MAX_PIPELINED`] in flight, written at once) and returns the answers in order, refusals
+    /// included, so that the caller learns which request was refused. The server answers them
+    /// exactly as one by one. Meant for requests with short answers, such as bundle submissions:
+    /// the answers to one window must fit the socket buffers while the rest is written.
+    pub async fn call_pipelined(
+        &mut self,
+        requests: &[Request],
+    ) -> Result<Vec<Response>, NetError> {
+        let encoded: Vec<Vec<u8>> = requests.iter().map(Encode::to_bytes).collect();
+        let (me, peer) = (self.me.as_str(), self.peer.as_str());
+        for (request, bytes) in requests.iter().zip(&encoded) {
+            let (kind, len) = (request.kind(), wire_len(bytes.len()));
+            self.flow.message(request.task(), me, peer, kind, len);
+        }
+        let answers = self.exchange_pipelined(&encoded).await?;
+        let (me, peer) = (self.me.as_str(), self.peer.as_str());
+        let mut responses = Vec::with_capacity(answers.len());
+        for ((response, len), request) in answers.into_iter().zip(requests) {
+            let kind = response.kind();
+            self.flow
+                .message(request.task(), peer, me, kind, wire_len(len));
+            responses.push(response);
+        }
+        Ok(responses)
+    }
+
+    /// [`Client::call_pipelined`] with messages sent as they are (already encoded requests).
+    pub async fn send_raw_pipelined(
+        &mut self,
+        messages: &[Vec<u8>],
+    ) -> Result<Vec<Response>, NetError> {
+        let answers = self.exchange_pipelined(messages).await?;
+        Ok(answers.into_iter().map(|(response, _)| response).collect())
+    }
+
+    /// Sends the messages a window of [`MAX_PIPELINED`] at a time, each window in one write,
+    /// and reads the window's answers before the next; returns each answer with its length.
+    async fn exchange_pipelined(
+        &mut self,
+        messages: &[Vec<u8>],
+    ) -> Result<Vec<(Response, usize)>, NetError> {
+        let mut answers = Vec::with_capacity(messages.len());
+        for window in messages.chunks(MAX_PIPELINED) {
+            for message in window {
+                self.channel
+                    .queue(message)
+                    .await
+                    .map_err(|e| self.channel_error(e))?;
+            }
+            self.channel
+                .flush()
+                .await
+                .map_err(|e| self.channel_error(e))?;
+            for _ in window {
+                answers.push(self.receive().await?);
+            }
+        }
+        Ok(answers)
+    }
+
+    fn channel_error(&self, source: ChannelError) -> NetError {
+        NetError::Channel {
             peer: self.peer.clone(),
             source,
-        };
-        self.channel.send(bytes).await.map_err(channel_error)?;
+        }
+    }
+
+    /// Reads and decodes one answer; returns it with its length in bytes.
+    async fn receive(&mut self) -> Result<(Response, usize), NetError> {
         let answer = self
             .channel
             .recv()
             .await
-            .map_err(|source| NetError::Channel {
-                peer: peer(),
-                source,
-            })?
-            .ok_or_else(|| NetError::Closed { peer: peer() })?;
+            .map_err(|e| self.channel_error(e))?
+            .ok_or_else(|| NetError::Closed {
+                peer: self.peer.clone(),
+            })?;
         let response = Response::from_bytes(&answer).map_err(|source| NetError::Codec {
-            peer: peer(),
+            peer: self.peer.clone(),
             source,
         })?;
         Ok((response, answer.len()))
+    }
+
+    /// Sends one message and decodes the one answer; returns it with its length in bytes.
+    async fn exchange(&mut self, bytes: &[u8]) -> Result<(Response, usize), NetError> {
+        self.channel
+            .send(bytes)
+            .await
+            .map_err(|e| self.channel_error(e))?;
+        self.receive().await
     }
 
     /// A `NetError::Unexpected` for an answer of the wrong kind.

@@ -1,5 +1,7 @@
-//! The accept loop every role server shares: Noise handshake with roster-pinned keys, then one
-//! request and one response at a time per connection.
+//! The accept loop every role server shares: Noise handshake with roster-pinned keys, then
+//! requests answered in order per connection — one at a time, or, from a client that sends
+//! requests without waiting for answers, those already arrived as one batch (see
+//! [`MAX_PIPELINED`]).
 //!
 //! A connection whose handshake fails, whose peer is not in the roster, or whose frames are
 //! garbage, truncated, oversized or replayed is dropped with a logged reason; the server keeps
@@ -12,11 +14,12 @@ use std::sync::Arc;
 
 use dsmpc_core::codec::Encode;
 use dsmpc_core::identity::{IdentityCard, Roster, SecretIdentity};
+use dsmpc_core::task::TaskId;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use crate::channel::{Channel, ChannelConfig, MAX_PAYLOAD};
+use crate::channel::{Channel, ChannelConfig, ChannelError, MAX_PAYLOAD};
 use crate::flow::FlowLog;
 use crate::rpc::{Request, Response};
 
@@ -40,7 +43,30 @@ pub trait Handler: Send + Sync + 'static {
         drop(encoded);
         self.handle(peer, request)
     }
+
+    /// The answers, in order, to requests that arrived back to back on one connection (a
+    /// pipelining client): by default [`Handler::handle_encoded`] on each in turn. A server may
+    /// override it to share work across the batch, but must give the same answers.
+    fn handle_batch(
+        self: Arc<Self>,
+        peer: IdentityCard,
+        requests: Vec<(Request, Vec<u8>)>,
+    ) -> impl Future<Output = Vec<Response>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(requests.len());
+            for (request, encoded) in requests {
+                let handler = self.clone();
+                answers.push(handler.handle_encoded(peer.clone(), request, encoded).await);
+            }
+            answers
+        }
+    }
 }
+
+/// Most requests a server reads from one connection before it answers them. A client may send
+/// requests without waiting for answers (pipelining); the server takes those that have already
+/// arrived, up to this many, handles them as one batch and writes the answers, in order, at once.
+pub const MAX_PIPELINED: usize = 32;
 
 /// What a server needs besides its handler.
 #[derive(Debug, Clone)]
@@ -127,51 +153,105 @@ async fn connection<H: Handler>(
     debug!(%addr, peer = %peer.id, "connected");
     let me = context.identity.id().to_string();
     loop {
-        let bytes = match channel.recv().await {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => break,
-            Err(e) => {
-                warn!(peer = %peer.id, "dropped connection: {e}");
+        let (received, open) = receive_batch(&mut channel, &peer).await;
+        if !received.is_empty() {
+            let answers = answer_batch(context, &handler, &peer, &me, received).await;
+            if let Err(e) = send_answers(&mut channel, context, &peer, &me, &answers).await {
+                warn!(peer = %peer.id, "could not answer: {e}");
                 break;
             }
-        };
-        let response = match Request::from_bytes(&bytes) {
-            Ok(request) => {
-                let task = request.task();
-                context.flow.message(
-                    task,
-                    peer.id.as_str(),
-                    &me,
-                    request.kind(),
-                    wire_len(bytes.len()),
-                );
-                let response = handler
-                    .clone()
-                    .handle_encoded(peer.clone(), request, bytes)
-                    .await;
-                if let Response::Refused(reason) = &response {
-                    info!(peer = %peer.id, "refused: {reason}");
-                }
-                (task, response)
-            }
-            Err(e) => {
-                warn!(peer = %peer.id, "dropped a malformed request: {e}");
-                (None, Response::Refused(format!("malformed request: {e}")))
-            }
-        };
-        let out = response.1.to_bytes();
-        context.flow.message(
-            response.0,
-            &me,
-            peer.id.as_str(),
-            response.1.kind(),
-            wire_len(out.len()),
-        );
-        if let Err(e) = channel.send(&out).await {
-            warn!(peer = %peer.id, "could not answer: {e}");
+        }
+        if !open {
             break;
         }
     }
+}
+
+/// The next request and those already buffered behind it (up to [`MAX_PIPELINED`]); `false`
+/// once the connection has ended (cleanly or not), after the requests received before the end.
+async fn receive_batch(channel: &mut Channel, peer: &IdentityCard) -> (Vec<Vec<u8>>, bool) {
+    let mut received = Vec::new();
+    loop {
+        match channel.recv().await {
+            Ok(Some(bytes)) => received.push(bytes),
+            Ok(None) => return (received, false),
+            Err(e) => {
+                warn!(peer = %peer.id, "dropped connection: {e}");
+                return (received, false);
+            }
+        }
+        if received.len() >= MAX_PIPELINED || !channel.has_buffered_input() {
+            return (received, true);
+        }
+    }
+}
+
+/// Decodes and logs each request, has the handler answer the well-formed ones as one batch, and
+/// returns every answer in request order (a malformed request is refused in its place).
+async fn answer_batch<H: Handler>(
+    context: &ServerContext,
+    handler: &Arc<H>,
+    peer: &IdentityCard,
+    me: &str,
+    received: Vec<Vec<u8>>,
+) -> Vec<(Option<TaskId>, Response)> {
+    let mut answers: Vec<Option<(Option<TaskId>, Response)>> = Vec::with_capacity(received.len());
+    let mut requests = Vec::with_capacity(received.len());
+    let mut tasks = Vec::with_capacity(received.len());
+    for bytes in received {
+        match Request::from_bytes(&bytes) {
+            Ok(request) => {
+                let task = request.task();
+                let (kind, len) = (request.kind(), wire_len(bytes.len()));
+                context.flow.message(task, peer.id.as_str(), me, kind, len);
+                tasks.push(task);
+                requests.push((request, bytes));
+                answers.push(None);
+            }
+            Err(e) => {
+                warn!(peer = %peer.id, "dropped a malformed request: {e}");
+                let refusal = Response::Refused(format!("malformed request: {e}"));
+                answers.push(Some((None, refusal)));
+            }
+        }
+    }
+    let handled = match requests.is_empty() {
+        true => Vec::new(),
+        false => handler.clone().handle_batch(peer.clone(), requests).await,
+    };
+    let mut handled = tasks.into_iter().zip(handled);
+    answers
+        .into_iter()
+        .map(|slot| match slot {
+            Some(refused) => refused,
+            None => handled.next().unwrap_or_else(|| {
+                let missing = Response::Refused("the server lost this request's answer".into());
+                (None, missing)
+            }),
+        })
+        .inspect(|(_, response)| {
+            if let Response::Refused(reason) = response {
+                info!(peer = %peer.id, "refused: {reason}");
+            }
+        })
+        .collect()
+}
+
+/// Queues every answer, logging each, then writes them all at once.
+async fn send_answers(
+    channel: &mut Channel,
+    context: &ServerContext,
+    peer: &IdentityCard,
+    me: &str,
+    answers: &[(Option<TaskId>, Response)],
+) -> Result<(), ChannelError> {
+    for (task, response) in answers {
+        let out = response.to_bytes();
+        let (kind, len) = (response.kind(), wire_len(out.len()));
+        context.flow.message(*task, me, peer.id.as_str(), kind, len);
+        channel.queue(&out).await?;
+    }
+    channel.flush().await
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -622,12 +622,13 @@ fn ingest_scenario(args: &BenchArgs, work: &Path) -> Result<serde_json::Map<Stri
     if let Some(dps) = args.dps {
         config.dps = dps;
     }
-    config.work_dir = Some(work.to_path_buf());
     let mut rates = Vec::new();
     let mut walls = Vec::new();
     let mut rss = Vec::new();
     let mut last = None;
-    for _ in 0..args.runs {
+    for run in 0..args.runs {
+        // A fresh database per run: a cloud reopening the previous run's would replay it.
+        config.work_dir = Some(work.join(format!("run-{run}")));
         reset_peak_rss();
         let outcome = dsmpc_net::bench::ingest(&config).context("the ingest benchmark failed")?;
         rss.push(peak_rss_bytes(None));

@@ -473,25 +473,73 @@ pub fn check_bundle(
     roster: &Roster,
     bundle: Bundle,
 ) -> Result<CheckedBundle, Error> {
-    let id = task.body.id;
-    let violation = |reason: String| Error::ProtocolViolation { task: id, reason };
-    let params = &task.body.params;
+    check_provider(task, &bundle)?;
+    bundle.core.verify(&task.body.id, roster, Role::Dp)?;
+    check_contents(task, bundle)
+}
+
+/// [`check_bundle`] on many bundles, each for its own task: the same verdicts in the same order,
+/// with every signature checked in one batch (see [`Signed::verify_each`]) — how a server checks
+/// the bundles a client sent back to back.
+pub fn check_bundles<R: CryptoRng + ?Sized>(
+    items: Vec<(&Signed<Task>, Bundle)>,
+    roster: &Roster,
+    rng: &mut R,
+) -> Vec<Result<CheckedBundle, Error>> {
+    let providers: Vec<Result<(), Error>> = items
+        .iter()
+        .map(|(task, bundle)| check_provider(task, bundle))
+        .collect();
+    let to_verify: Vec<(&TaskId, &Signed<BundleCore>)> = items
+        .iter()
+        .zip(&providers)
+        .filter(|(_, provider)| provider.is_ok())
+        .map(|((task, bundle), _)| (&task.body.id, &bundle.core))
+        .collect();
+    let mut signatures = Signed::verify_each(&to_verify, roster, Role::Dp, rng).into_iter();
+    items
+        .into_iter()
+        .zip(providers)
+        .map(|((task, bundle), provider)| {
+            provider?;
+            // One verdict per bundle that passed `check_provider`, in the same order.
+            match signatures.next() {
+                Some(verdict) => verdict.and_then(|()| check_contents(task, bundle)),
+                None => check_bundle(task, roster, bundle),
+            }
+        })
+        .collect()
+}
+
+/// The bundle's signer is a data provider of `task`.
+fn check_provider(task: &Signed<Task>, bundle: &Bundle) -> Result<(), Error> {
     let dp = &bundle.core.signer;
-    if task.body.weight_of(dp).is_none() {
-        return Err(violation(format!(
-            "{dp} is not a data provider of this task"
-        )));
+    match task.body.weight_of(dp) {
+        Some(_) => Ok(()),
+        None => Err(Error::ProtocolViolation {
+            task: task.body.id,
+            reason: format!("{dp} is not a data provider of this task"),
+        }),
     }
-    bundle.core.verify(&id, roster, Role::Dp)?;
+}
+
+/// The checks after the signature: digests, one share per CP, commitments.
+fn check_contents(task: &Signed<Task>, bundle: Bundle) -> Result<CheckedBundle, Error> {
+    let id = task.body.id;
+    let params = &task.body.params;
     bundle.check_digests(&id, params.n)?;
     let commitments_ok = match params.mode {
         Mode::Verifiable => commitments_of(&bundle.core.body, params.t).is_some(),
         Mode::Fast => bundle.core.body.commitments.is_empty(),
     };
     if !commitments_ok {
-        return Err(violation(format!(
-            "bundle from {dp} has malformed commitments"
-        )));
+        return Err(Error::ProtocolViolation {
+            task: id,
+            reason: format!(
+                "bundle from {} has malformed commitments",
+                bundle.core.signer
+            ),
+        });
     }
     Ok(CheckedBundle {
         task: id,

@@ -62,6 +62,11 @@ impl FrameReader {
         Ok(Some(&self.buf[body..body + len]))
     }
 
+    /// Whether any received byte waits in the buffer.
+    pub(super) fn has_buffered(&self) -> bool {
+        self.start < self.end
+    }
+
     /// Buffers at least `n` bytes. False on a clean EOF (nothing buffered); an EOF after part of
     /// the `n` bytes is [`ChannelError::Closed`].
     async fn fill(&mut self, n: usize) -> Result<bool, ChannelError> {

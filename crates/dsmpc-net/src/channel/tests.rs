@@ -464,3 +464,47 @@ async fn messages_cut_anywhere_into_transport_payloads_are_reassembled() {
     }
     assert!(matches!(server.recv().await, Ok(None)));
 }
+
+/// Queued messages reach the peer at the flush, all of them in order, and the receiver can tell
+/// that more have arrived behind the one it read.
+#[tokio::test]
+async fn queued_messages_arrive_in_order_at_the_flush() {
+    let (mut client, mut server) = pair(roomy(), roomy()).await;
+    let large = vec![7u8; 3 * MAX_PAYLOAD + 11];
+    let messages = [b"first".to_vec(), large, Vec::new(), b"last".to_vec()];
+    for m in &messages {
+        client.queue(m).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    for (i, m) in messages.iter().enumerate() {
+        assert_eq!(server.recv().await.unwrap().as_deref(), Some(&m[..]));
+        // All were written at once: behind each but the last, the next has arrived.
+        let more = i + 1 < messages.len();
+        if more {
+            assert!(
+                server.has_buffered_input(),
+                "message {} not buffered",
+                i + 1
+            );
+        }
+    }
+    assert!(!server.has_buffered_input());
+    client.send(b"alone").await.unwrap();
+    assert_eq!(server.recv().await.unwrap().as_deref(), Some(&b"alone"[..]));
+    assert!(!server.has_buffered_input());
+}
+
+/// A message over the limit is refused when queued, before anything is written, and the
+/// channel stays usable.
+#[tokio::test]
+async fn an_oversized_queued_message_is_refused_and_the_channel_stays_usable() {
+    let (mut client, mut server) = pair(brisk(), roomy()).await;
+    let too_large = vec![0u8; (1 << 20) + 1];
+    assert!(matches!(
+        client.queue(&too_large).await,
+        Err(ChannelError::TooLarge { .. })
+    ));
+    client.queue(b"fine").await.unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(server.recv().await.unwrap().as_deref(), Some(&b"fine"[..]));
+}

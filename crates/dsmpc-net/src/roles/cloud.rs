@@ -29,7 +29,9 @@ use std::time::Duration;
 use dsmpc_core::codec::{Decode, Encode, Reader, decode_exact};
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
-use dsmpc_core::roles::cloud::{Cloud, DEFAULT_ADMISSION_WINDOW, check_bundle};
+use dsmpc_core::roles::cloud::{
+    CheckedBundle, Cloud, DEFAULT_ADMISSION_WINDOW, check_bundle, check_bundles,
+};
 use dsmpc_core::round1::AdmissionRequest;
 use dsmpc_core::round2::{Bundle, ShareDelivery};
 use dsmpc_core::round3::VerificationReport;
@@ -314,19 +316,42 @@ impl CloudServer {
         bundle: Bundle,
         body: Option<Vec<u8>>,
     ) -> Reply {
+        let signed = match self.bundle_task(peer, &task, &bundle) {
+            Ok(signed) => signed,
+            Err(reason) => return refuse(reason),
+        };
+        match check_bundle(&signed, &self.roster, bundle) {
+            Ok(checked) => self.apply_bundle(&signed, checked, body).await,
+            Err(e) => refuse(e),
+        }
+    }
+
+    /// The signed task `peer` submits `bundle` for; the refusal's reason unless `peer` signed
+    /// the bundle and the task exists.
+    fn bundle_task(
+        &self,
+        peer: &IdentityCard,
+        task: &TaskId,
+        bundle: &Bundle,
+    ) -> Result<Arc<Signed<Task>>, String> {
         if bundle.core.signer != peer.id {
-            return refuse(format!(
+            return Err(format!(
                 "{} may not submit {}'s bundle",
                 peer.id, bundle.core.signer
             ));
         }
-        let Some(signed) = self.task(&task) else {
-            return refuse(format!("unknown task {task}"));
-        };
-        let checked = match check_bundle(&signed, &self.roster, bundle) {
-            Ok(c) => c,
-            Err(e) => return refuse(e),
-        };
+        self.task(task)
+            .ok_or_else(|| format!("unknown task {task}"))
+    }
+
+    /// Applies a checked bundle under the state lock and queues its event.
+    async fn apply_bundle(
+        &self,
+        signed: &Signed<Task>,
+        checked: CheckedBundle,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let task = signed.body.id;
         let body = body.unwrap_or_else(|| checked.bundle().to_bytes());
         let mut state = self.state.lock().await;
         let state = &mut *state;
@@ -540,9 +565,84 @@ impl Handler for CloudServer {
     ) -> Response {
         self.answer(peer, request, Some(encoded)).await
     }
+
+    async fn handle_batch(
+        self: Arc<Self>,
+        peer: IdentityCard,
+        mut requests: Vec<(Request, Vec<u8>)>,
+    ) -> Vec<Response> {
+        if requests.len() == 1 {
+            let (request, encoded) = requests.remove(0);
+            return vec![self.answer(peer, request, Some(encoded)).await];
+        }
+        self.answer_batch(peer, requests).await
+    }
+}
+
+/// One request of a batch on its way through [`CloudServer::answer_batch`].
+enum Step {
+    /// A bundle whose checks run with the batch's other bundles; then its verdict.
+    Bundle {
+        task: Arc<Signed<Task>>,
+        body: Option<Vec<u8>>,
+    },
+    /// Any other request, dispatched in its turn.
+    Dispatch(Request, Vec<u8>),
 }
 
 impl CloudServer {
+    /// Answers requests that arrived back to back on one connection exactly as one by one, in
+    /// order, but checks their bundles' signatures in one batch before applying any (the checks
+    /// need no state), and waits once for everything to be durable.
+    async fn answer_batch(
+        &self,
+        peer: IdentityCard,
+        requests: Vec<(Request, Vec<u8>)>,
+    ) -> Vec<Response> {
+        let mut steps = Vec::with_capacity(requests.len());
+        let (mut tasks, mut bundles) = (Vec::new(), Vec::new());
+        for (request, encoded) in requests {
+            let Request::SubmitBundle(task, bundle) = request else {
+                steps.push(Step::Dispatch(request, encoded));
+                continue;
+            };
+            match self.bundle_task(&peer, &task, &bundle) {
+                Ok(signed) => {
+                    let body = take_bundle_bytes(encoded);
+                    tasks.push(signed.clone());
+                    bundles.push(bundle);
+                    steps.push(Step::Bundle { task: signed, body });
+                }
+                // Refused again in its turn, the way a lone request is.
+                Err(_) => steps.push(Step::Dispatch(Request::SubmitBundle(task, bundle), encoded)),
+            }
+        }
+        let items = tasks.iter().map(|task| &**task).zip(bundles).collect();
+        let mut verdicts = check_bundles(items, &self.roster, &mut fast_rng()).into_iter();
+        let mut replies = Vec::with_capacity(steps.len());
+        for step in steps {
+            let reply = match step {
+                Step::Bundle { task, body, .. } => match verdicts.next() {
+                    Some(Ok(checked)) => self.apply_bundle(&task, checked, body).await,
+                    Some(Err(e)) => refuse(e),
+                    None => refuse("the cloud lost this bundle's verdict"),
+                },
+                Step::Dispatch(request, encoded) => {
+                    self.dispatch(peer.clone(), request, Some(encoded)).await
+                }
+            };
+            replies.push(reply);
+        }
+        let mut answers = Vec::with_capacity(replies.len());
+        for (response, ack) in replies {
+            answers.push(match ack.durable().await {
+                Ok(()) => response,
+                Err(e) => refused(e),
+            });
+        }
+        answers
+    }
+
     /// Answers `request` (whose encoding, if given, a bundle is stored as) once what the answer
     /// depends on is durable.
     async fn answer(

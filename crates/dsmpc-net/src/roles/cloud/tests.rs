@@ -294,3 +294,133 @@ async fn tasks_are_listed_by_id_and_fetched_one_at_a_time() {
         other => panic!("an unknown task was answered: {other:?}"),
     }
 }
+
+/// What a pipelining client's requests get: the answers of the requests one by one, in order —
+/// bundles whose signatures were checked together included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_requests_is_answered_as_they_would_be_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 2);
+    let server = parties.open(&db_in(&dir));
+    let (task, committee) = parties.open_task(&server).await;
+    let id = task.body.id;
+    let uploads = parties.uploads(&task, &committee);
+    let Request::SubmitBundle(_, bundle) = uploads[0].clone() else {
+        unreachable!()
+    };
+    let mut forged = bundle.clone();
+    let mut signature = forged.core.signature.to_bytes();
+    signature[0] ^= 1;
+    forged.core.signature = ed25519_dalek::Signature::from_bytes(&signature);
+    let mut tampered = bundle.clone();
+    tampered.shares[0].ciphertext[0] ^= 1;
+    let batch = [
+        Request::SubmitBundle(id, forged),
+        Request::SubmitBundle(TaskId([9; 16]), bundle.clone()),
+        uploads[1].clone(), // dp2's bundle, sent by dp1
+        Request::SubmitBundle(id, tampered),
+        uploads[0].clone(),
+        Request::GetStatus(id),
+        uploads[0].clone(), // an identical resend
+    ];
+    let requests = batch.iter().map(|r| (r.clone(), r.to_bytes())).collect();
+    let dp1 = parties.dps[0].card().clone();
+    let answers = server.clone().handle_batch(dp1, requests).await;
+    assert_eq!(answers.len(), batch.len());
+    let refusal = |i: usize| match &answers[i] {
+        Response::Refused(reason) => reason.clone(),
+        other => panic!("request {i} was answered {other:?}"),
+    };
+    assert!(refusal(0).contains("signature"), "{}", refusal(0));
+    assert!(refusal(1).contains("unknown task"), "{}", refusal(1));
+    assert!(refusal(2).contains("may not submit"), "{}", refusal(2));
+    assert!(refusal(3).contains("signed digest"), "{}", refusal(3));
+    assert_eq!(answers[4], Response::Ok);
+    match &answers[5] {
+        Response::Status(status) => assert_eq!(status.submitted, 1),
+        other => panic!("no status: {other:?}"),
+    }
+    assert_eq!(answers[6], Response::Ok);
+
+    // What was acknowledged is durable: a restarted cloud has dp1's bundle and nothing else.
+    drop(server);
+    let restarted = parties.open(&db_in(&dir));
+    match call(&restarted, &parties.cloud, Request::GetStatus(id)).await {
+        Response::Status(status) => assert_eq!(status.submitted, 1),
+        other => panic!("no status: {other:?}"),
+    }
+}
+
+/// The same over a real connection: requests pipelined by a client (one of them garbage) are
+/// answered in order, the garbage refused in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_over_a_connection_are_answered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 2);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let flow = FlowLog::disabled();
+    let servers = crate::simulate::spawn_cloud(
+        &parties.cloud,
+        &parties.roster,
+        listener,
+        &db_in(&dir),
+        &flow,
+    )
+    .unwrap();
+    let _servers = AbortOnDrop(servers);
+    let connect = |who: &Arc<SecretIdentity>| {
+        let config = crate::channel::ChannelConfig::default();
+        let cloud = parties.roster.cloud().clone();
+        let address = address.clone();
+        let who = who.clone();
+        async move {
+            crate::client::Client::connect(&who, &cloud, &address, &config, FlowLog::disabled())
+                .await
+                .unwrap()
+        }
+    };
+    let mut operator = connect(&parties.cloud).await;
+    let task = match operator.call(&Request::CreateTask(parties.params())).await {
+        Ok(Response::Task(t)) => t,
+        other => panic!("create-task answered {other:?}"),
+    };
+    let id = task.body.id;
+    for cp in &parties.cps {
+        let request = admission_request(cp, &parties.roster, &id, unix_now(), &mut fast_rng());
+        let mut client = connect(cp).await;
+        let answer = client.call(&Request::Admit(id, request)).await.unwrap();
+        assert!(matches!(answer, Response::Grant(_)), "{answer:?}");
+    }
+    let committee = match operator.call(&Request::GetCommittee(id)).await {
+        Ok(Response::Committee(Some(c))) => c,
+        other => panic!("no committee: {other:?}"),
+    };
+    let uploads = parties.uploads(&task, &committee);
+    let mut dp1 = connect(&parties.dps[0]).await;
+    let messages = vec![
+        uploads[0].to_bytes(),
+        vec![0xff, 0x00, 0x13],
+        Request::GetStatus(id).to_bytes(),
+    ];
+    let answers = dp1.send_raw_pipelined(&messages).await.unwrap();
+    assert_eq!(answers[0], Response::Ok);
+    match &answers[1] {
+        Response::Refused(reason) => assert!(reason.contains("malformed request"), "{reason}"),
+        other => panic!("garbage was answered {other:?}"),
+    }
+    match &answers[2] {
+        Response::Status(status) => assert_eq!(status.submitted, 1),
+        other => panic!("no status: {other:?}"),
+    }
+    // More requests than one window, on the typed API: every answer in order.
+    let many: Vec<Request> = (0..2 * crate::server::MAX_PIPELINED + 3)
+        .map(|_| Request::GetStatus(id))
+        .collect();
+    let answers = dp1.call_pipelined(&many).await.unwrap();
+    assert_eq!(answers.len(), many.len());
+    assert!(answers.iter().all(|a| matches!(a, Response::Status(_))));
+    // The connection still answers one request at a time afterwards.
+    let mut dp2 = connect(&parties.dps[1]).await;
+    assert_eq!(dp2.call(&uploads[1]).await.unwrap(), Response::Ok);
+}
