@@ -33,6 +33,10 @@ pub struct Signed<T> {
     pub signature: Signature,
 }
 
+/// From this many items on, [`Signed::verify_all`] encodes the signing inputs on rayon's
+/// threads; fewer are encoded on the caller's, where a hand-off would cost more than it saves.
+const PARALLEL_INPUTS: usize = 64;
+
 fn signing_input<T: Signable>(task: &TaskId, signer: &PartyId, body: &T) -> Vec<u8> {
     let mut w = Writer::new();
     w.fixed(b"dsmpc/v1/sig/");
@@ -92,10 +96,11 @@ impl<T: Signable> Signed<T> {
                 Err(_) => return false,
             }
         }
-        let inputs: Vec<Vec<u8>> = items
-            .par_iter()
-            .map(|item| signing_input(task, &item.signer, &item.body))
-            .collect();
+        let input = |item: &&Signed<T>| signing_input(task, &item.signer, &item.body);
+        let inputs: Vec<Vec<u8>> = match items.len() < PARALLEL_INPUTS {
+            true => items.iter().map(input).collect(),
+            false => items.par_iter().map(input).collect(),
+        };
         let checks: Vec<_> = items
             .iter()
             .zip(&cards)

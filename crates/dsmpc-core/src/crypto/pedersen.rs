@@ -156,11 +156,16 @@ fn ct_msm<'a>(
     points: impl Iterator<Item = &'a RistrettoPoint>,
 ) -> RistrettoPoint {
     let pairs: Vec<(&Scalar, &RistrettoPoint)> = scalars.zip(points).collect();
+    let msm = |chunk: &[(&Scalar, &RistrettoPoint)]| {
+        RistrettoPoint::multiscalar_mul(chunk.iter().map(|p| p.0), chunk.iter().map(|p| p.1))
+    };
+    if pairs.len() <= CT_CHUNK {
+        // One chunk: on the caller's thread (a hand-off to rayon costs two wake-ups).
+        return msm(&pairs);
+    }
     pairs
         .par_chunks(CT_CHUNK)
-        .map(|chunk| {
-            RistrettoPoint::multiscalar_mul(chunk.iter().map(|p| p.0), chunk.iter().map(|p| p.1))
-        })
+        .map(msm)
         .reduce(RistrettoPoint::identity, |acc, p| acc + p)
 }
 
@@ -186,6 +191,9 @@ fn vartime_msm_chunked<'a>(
     chunk: usize,
 ) -> RistrettoPoint {
     let points: Vec<&RistrettoPoint> = points.collect();
+    if scalars.len() <= chunk {
+        return RistrettoPoint::vartime_multiscalar_mul(scalars, points);
+    }
     scalars
         .par_chunks(chunk)
         .zip(points.par_chunks(chunk))
@@ -204,6 +212,14 @@ pub fn commit_polynomial(
     check_len(coefficients.len(), blinding.len())?;
     for c in coefficients {
         gens.check_len(c.len())?;
+    }
+    if gens.len() < CT_CHUNK {
+        // Short vectors: t small multiplications on the caller's thread.
+        return coefficients
+            .iter()
+            .zip(blinding)
+            .map(|(c, b)| commit(gens, c, b))
+            .collect();
     }
     coefficients
         .par_iter()
@@ -336,22 +352,28 @@ pub fn verify_batch<R: CryptoRng + ?Sized>(
 /// Blocks of [`LINEAR_COMBINATION_BLOCK`] elements are summed in parallel on rayon's threads.
 fn weighted_sum(d: usize, weights: &[u128], vectors: &[&[Ristretto]]) -> SecretVec<Ristretto> {
     let mut out = vec![Ristretto::default(); d];
-    out.par_chunks_mut(LINEAR_COMBINATION_BLOCK)
-        .enumerate()
-        .for_each(|(c, block)| {
-            let start = c * LINEAR_COMBINATION_BLOCK;
-            let mut acc = [Wide512::default(); LINEAR_COMBINATION_BLOCK];
-            let acc_block = &mut acc[..block.len()];
-            for (&w, v) in weights.iter().zip(vectors) {
-                for (a, s) in acc_block.iter_mut().zip(&v[start..start + block.len()]) {
-                    a.add_weighted(w, &s.0);
-                }
+    let sum_block = |(c, block): (usize, &mut [Ristretto])| {
+        let start = c * LINEAR_COMBINATION_BLOCK;
+        let mut acc = [Wide512::default(); LINEAR_COMBINATION_BLOCK];
+        let acc_block = &mut acc[..block.len()];
+        for (&w, v) in weights.iter().zip(vectors) {
+            for (a, s) in acc_block.iter_mut().zip(&v[start..start + block.len()]) {
+                a.add_weighted(w, &s.0);
             }
-            for (o, a) in block.iter_mut().zip(acc_block.iter()) {
-                *o = Ristretto(a.reduce());
-            }
-            acc.zeroize();
-        });
+        }
+        for (o, a) in block.iter_mut().zip(acc_block.iter()) {
+            *o = Ristretto(a.reduce());
+        }
+        acc.zeroize();
+    };
+    match d <= LINEAR_COMBINATION_BLOCK {
+        // One block: on the caller's thread (a hand-off to rayon costs two wake-ups).
+        true => sum_block((0, &mut out)),
+        false => out
+            .par_chunks_mut(LINEAR_COMBINATION_BLOCK)
+            .enumerate()
+            .for_each(sum_block),
+    }
     SecretVec::from_vec(out)
 }
 

@@ -83,6 +83,10 @@ pub fn verify_batch<R: CryptoRng + ?Sized>(checks: &[SignatureCheck<'_>], rng: &
     }
     let weights: Vec<Scalar> = checks.iter().map(|_| random_weight(rng)).collect();
     let chunk = chunk_size(checks.len(), rayon::current_num_threads());
+    if checks.len() <= chunk {
+        // One chunk: checked on the caller's thread, without a hand-off to rayon and back.
+        return chunk_holds(checks, &weights);
+    }
     checks
         .par_chunks(chunk)
         .zip(weights.par_chunks(chunk))

@@ -335,18 +335,25 @@ impl<F: Field> Accumulator<F> {
             }
             let room = F::WIDE_TERMS - 1 - self.terms;
             let (now, later) = rest.split_at(room.min(rest.len()));
-            self.wide
-                .par_chunks_mut(ACCUMULATE_CHUNK)
-                .enumerate()
-                .for_each(|(c, wide)| {
-                    let start = c * ACCUMULATE_CHUNK;
-                    for (w, x) in now {
-                        let x = &x[start..start + wide.len()];
-                        for (a, &v) in wide.iter_mut().zip(x) {
-                            *a = F::add_wide(*a, F::mul_wide(*w, v));
-                        }
+            let add_chunk = |(c, wide): (usize, &mut [F::Wide])| {
+                let start = c * ACCUMULATE_CHUNK;
+                for (w, x) in now {
+                    let x = &x[start..start + wide.len()];
+                    for (a, &v) in wide.iter_mut().zip(x) {
+                        *a = F::add_wide(*a, F::mul_wide(*w, v));
                     }
-                });
+                }
+            };
+            // One chunk stays on the caller's thread: handing it to rayon and waiting for it
+            // costs two thread wake-ups and gains nothing.
+            match self.wide.len() <= ACCUMULATE_CHUNK {
+                true => add_chunk((0, &mut self.wide)),
+                false => self
+                    .wide
+                    .par_chunks_mut(ACCUMULATE_CHUNK)
+                    .enumerate()
+                    .for_each(add_chunk),
+            }
             self.terms += now.len();
             rest = later;
         }

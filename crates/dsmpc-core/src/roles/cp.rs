@@ -29,6 +29,9 @@ use crate::signed::Signed;
 use crate::task::{Mode, Task, TaskId};
 use crate::wire::seal_context;
 
+/// Pages of deliveries from this size on are opened on rayon's threads ([`CpTask::receive`]).
+const PARALLEL_OPENS: usize = 4;
+
 /// Algorithm 1, CP side: `token = Enc(cloud, VID)`, a fresh nonce and the CP's clock `now`,
 /// signed. The request binds the task id, the VID, the nonce and the timestamp.
 pub fn admission_request<R: CryptoRng + ?Sized>(
@@ -187,10 +190,14 @@ impl<F: Field> CpTask<F> {
     ) -> Vec<Rejection> {
         let admitted = self.admit(deliveries);
         let signatures_valid = self.signatures_valid(&admitted, rng);
-        let outcomes: Vec<Result<Opened<F>, Fault>> = admitted
-            .into_par_iter()
-            .map(|a| a.and_then(|d| self.open(d, signatures_valid)))
-            .collect();
+        let open =
+            |a: Result<&ShareDelivery, Fault>| a.and_then(|d| self.open(d, signatures_valid));
+        // A few deliveries are opened on the caller's thread: handing them to rayon and waiting
+        // costs more than it saves.
+        let outcomes: Vec<Result<Opened<F>, Fault>> = match admitted.len() < PARALLEL_OPENS {
+            true => admitted.into_iter().map(open).collect(),
+            false => admitted.into_par_iter().map(open).collect(),
+        };
         let mut rejections = Vec::new();
         let mut opened = Vec::new();
         let mut opened_from = Vec::new();

@@ -393,6 +393,26 @@ fn chunked_multiplications_match_single_ones() {
     assert_eq!(vartime_msm(&scalars, gens.all()), expected);
 }
 
+/// Short vectors are multiplied on the caller's thread, long ones on rayon's: the commitments to
+/// a polynomial are the same either way.
+#[test]
+fn polynomial_commitments_agree_on_both_sides_of_the_parallel_threshold() {
+    let mut r = rng(7);
+    for d in [1, 3, CT_CHUNK - 1, CT_CHUNK, CT_CHUNK + 1] {
+        let gens = Generators::derive(d).unwrap();
+        let coefficients: Vec<SecretVec<Ristretto>> = (0..3)
+            .map(|_| SecretVec::from_vec(random_vec(d, &mut r)))
+            .collect();
+        let blinding: Vec<Ristretto> = (0..3).map(|_| Ristretto::random(&mut r)).collect();
+        let got = commit_polynomial(&gens, &coefficients, &blinding).unwrap();
+        for ((c, b), point) in coefficients.iter().zip(&blinding).zip(&got) {
+            let scalars: Vec<Scalar> = c.as_slice().iter().chain([b]).map(|v| v.0).collect();
+            let expected = RistrettoPoint::vartime_multiscalar_mul(&scalars, gens.all());
+            assert_eq!(*point, expected, "d = {d}");
+        }
+    }
+}
+
 #[test]
 fn point_encodings() {
     let identity = RistrettoPoint::identity();
