@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use rand_core::CryptoRng;
-use rayon::prelude::*;
 
 use crate::Error;
 use crate::crypto::kem;
@@ -15,15 +14,12 @@ use crate::crypto::pedersen::{self, Generators};
 use crate::field::{Field, FieldId};
 use crate::identity::{Role, Roster, SecretIdentity};
 use crate::polynomial::horner;
-use crate::round1::{Committee, CommitteeMember};
+use crate::round1::Committee;
 use crate::round2::{Bundle, BundleCore, SHARE_PURPOSE, SharePayload, share_digest};
 use crate::sharing::{self, ShareValue, VectorPolynomial};
 use crate::signed::Signed;
 use crate::task::{Mode, Task};
 use crate::wire::seal_context;
-
-/// Committees from this size on have their shares sealed on rayon's threads (see [`Dp::seal`]).
-const PARALLEL_SEALS: usize = 16;
 
 /// A data provider's long-term state.
 #[derive(Debug, Clone)]
@@ -158,44 +154,43 @@ impl Dp {
         rng: &mut R,
     ) -> Bundle {
         let me = self.identity.id();
-        // The ephemeral keys come from `rng` here; the sealing (two scalar multiplications each)
-        // runs on rayon's threads for committees of `PARALLEL_SEALS` or more: for fewer, handing
-        // the work to rayon and waiting for it costs more than it saves (simulated DPs already
-        // run one per core).
+        // One ephemeral scalar per share; the boxes are sealed together, so that their 2n point
+        // encodings share one field inversion (see `kem::seal_batch`).
         let ephemerals: Vec<kem::Ephemeral> = prepared
             .payloads
             .iter()
             .map(|_| kem::Ephemeral::generate(rng))
             .collect();
-        let seal = |((member, payload), ephemeral): (
-            (&CommitteeMember, &SharePayload<F>),
-            kem::Ephemeral,
-        )| {
-            let context = seal_context(
-                SHARE_PURPOSE,
-                &task.id,
-                (me, Role::Dp),
-                (&member.card.id, Role::Cp),
-                member.index,
-            );
-            kem::seal_with(
-                &member.card.kem_key,
-                &context,
-                &payload.to_secret_bytes(),
-                ephemeral,
-            )
-        };
-        let pairs = committee.members.iter().zip(&prepared.payloads);
-        let shares: Vec<kem::SealedBox> = match committee.members.len() < PARALLEL_SEALS {
-            true => pairs.zip(ephemerals).map(seal).collect(),
-            false => committee
-                .members
-                .par_iter()
-                .zip(&prepared.payloads)
-                .zip(ephemerals)
-                .map(seal)
-                .collect(),
-        };
+        let contexts: Vec<Vec<u8>> = committee
+            .members
+            .iter()
+            .map(|member| {
+                seal_context(
+                    SHARE_PURPOSE,
+                    &task.id,
+                    (me, Role::Dp),
+                    (&member.card.id, Role::Cp),
+                    member.index,
+                )
+            })
+            .collect();
+        let plaintexts: Vec<_> = prepared
+            .payloads
+            .iter()
+            .map(SharePayload::to_secret_bytes)
+            .collect();
+        let messages: Vec<kem::Message<'_>> = committee
+            .members
+            .iter()
+            .zip(&contexts)
+            .zip(&plaintexts)
+            .map(|((member, context), plaintext)| kem::Message {
+                recipient: &member.card.kem_key,
+                context,
+                plaintext,
+            })
+            .collect();
+        let shares = kem::seal_batch(&messages, ephemerals);
         let core = BundleCore {
             commitments: prepared.commitments.clone(),
             digests: shares.iter().map(share_digest).collect(),

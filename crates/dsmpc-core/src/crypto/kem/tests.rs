@@ -335,3 +335,84 @@ fn seal_with_a_drawn_ephemeral_opens_and_the_stored_public_key_is_right() {
         "Ephemeral(<redacted>)"
     );
 }
+
+#[test]
+fn half_is_the_inverse_of_two() {
+    assert_eq!(half() * Scalar::from(2u8), Scalar::ONE);
+}
+
+/// Inputs for `seal_batch`: recipients with their own contexts and plaintexts.
+struct BatchInputs {
+    secrets: Vec<KemSecretKey>,
+    publics: Vec<KemPublicKey>,
+    contexts: Vec<Vec<u8>>,
+    plaintexts: Vec<Vec<u8>>,
+}
+
+impl BatchInputs {
+    fn new(n: usize, seed: u64) -> BatchInputs {
+        let (secrets, publics) = (0..n)
+            .map(|i| key_pair(seed.wrapping_mul(100).wrapping_add(i as u64)))
+            .unzip();
+        BatchInputs {
+            secrets,
+            publics,
+            contexts: (0..n)
+                .map(|i| format!("context {i}").into_bytes())
+                .collect(),
+            plaintexts: (0..n).map(|i| vec![i as u8; 10 * i]).collect(),
+        }
+    }
+
+    fn messages(&self) -> Vec<Message<'_>> {
+        (0..self.publics.len())
+            .map(|i| Message {
+                recipient: &self.publics[i],
+                context: &self.contexts[i],
+                plaintext: &self.plaintexts[i],
+            })
+            .collect()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Sealing together gives exactly the boxes of sealing one by one with the same ephemerals,
+    /// and every recipient opens its own.
+    #[test]
+    fn sealing_together_equals_sealing_one_by_one(n in 0usize..9, seed in any::<u64>()) {
+        let inputs = BatchInputs::new(n, seed);
+        let messages = inputs.messages();
+        let ephemerals = |seed| {
+            let mut r = rng(seed);
+            (0..n).map(|_| Ephemeral::generate(&mut r)).collect::<Vec<_>>()
+        };
+        let together = seal_batch(&messages, ephemerals(seed ^ 1));
+        let alone: Vec<SealedBox> = messages
+            .iter()
+            .zip(ephemerals(seed ^ 1))
+            .map(|(m, e)| seal_with(m.recipient, m.context, m.plaintext, e))
+            .collect();
+        prop_assert_eq!(&together, &alone);
+        for (i, sealed) in together.iter().enumerate() {
+            let opened = open(&inputs.secrets[i], &inputs.contexts[i], sealed).unwrap();
+            prop_assert_eq!(opened.as_slice(), inputs.plaintexts[i].as_slice());
+        }
+    }
+}
+
+#[test]
+fn a_batch_seals_only_as_many_messages_as_it_has_ephemerals() {
+    let inputs = BatchInputs::new(3, 7);
+    let messages = inputs.messages();
+    let mut r = rng(8);
+    let two = vec![Ephemeral::generate(&mut r), Ephemeral::generate(&mut r)];
+    assert_eq!(seal_batch(&messages, two).len(), 2);
+    assert!(seal_batch(&[], vec![Ephemeral::generate(&mut r)]).is_empty());
+    let debug = format!("{:?}", messages[0]);
+    assert!(
+        debug.contains("redacted") && !debug.contains("context 0"),
+        "{debug}"
+    );
+}
