@@ -8,6 +8,9 @@
 //! ladder). The branch depends only on the peer's public key, never on a secret. Everything else
 //! (AES-GCM, SHA-256, the RNG) comes from ring.
 
+use std::cell::RefCell;
+
+use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use snow::params::{CipherChoice, DHChoice, HashChoice};
 use snow::resolvers::{BoxedCryptoResolver, CryptoResolver, RingResolver};
@@ -106,11 +109,42 @@ impl Dh for X25519 {
 /// u-coordinate of a curve point (either sign gives the same u-coordinate of the product), by the
 /// Montgomery ladder when it lies on the twist.
 pub(crate) fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
-    let point = MontgomeryPoint(*public);
-    match point.to_edwards(0) {
+    match edwards_form(public) {
         Some(edwards) => edwards.mul_clamped(*secret).to_montgomery().to_bytes(),
-        None => point.mul_clamped(*secret).to_bytes(),
+        None => MontgomeryPoint(*public).mul_clamped(*secret).to_bytes(),
     }
+}
+
+/// How many public keys' Edwards forms each thread remembers.
+const CACHED_KEYS: usize = 4;
+
+/// Recently converted public keys and their Edwards forms (`None`: on the twist), and the slot
+/// the next one replaces.
+type EdwardsCache = (
+    [(Option<[u8; 32]>, Option<EdwardsPoint>); CACHED_KEYS],
+    usize,
+);
+
+thread_local! {
+    static EDWARDS_FORMS: RefCell<EdwardsCache> = const { RefCell::new(([(None, None); CACHED_KEYS], 0)) };
+}
+
+/// The Edwards point with u-coordinate `public`, if it is on the curve. Converting costs two
+/// field exponentiations (an inversion and a square root), and a handshake uses each side's
+/// ephemeral key twice, while a client meets the same server's static key again and again: so
+/// each thread keeps its last few conversions. They are of public keys only.
+fn edwards_form(public: &[u8; 32]) -> Option<EdwardsPoint> {
+    EDWARDS_FORMS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let (entries, next) = &mut *cache;
+        if let Some((_, point)) = entries.iter().find(|(key, _)| key.as_ref() == Some(public)) {
+            return *point;
+        }
+        let point = MontgomeryPoint(*public).to_edwards(0);
+        entries[*next] = (Some(*public), point);
+        *next = (*next + 1) % CACHED_KEYS;
+        point
+    })
 }
 
 #[cfg(test)]
@@ -160,6 +194,23 @@ mod tests {
                     ladder(&secret, &public),
                     "{public:02x?}"
                 );
+            }
+        }
+    }
+
+    /// Keys met again (the cache) and keys that pushed others out give the ladder's answers.
+    #[test]
+    fn remembered_conversions_give_the_same_results() {
+        let publics: Vec<[u8; 32]> = (1..=2 * CACHED_KEYS as u8 + 1)
+            .map(|i| MontgomeryPoint::mul_base_clamped([i; 32]).to_bytes())
+            .chain([[0xff; 32], [0u8; 32]])
+            .collect();
+        for round in 0..3u8 {
+            for (i, public) in publics.iter().enumerate() {
+                for again in 0..2u8 {
+                    let secret = [round ^ again ^ i as u8; 32];
+                    assert_eq!(x25519(&secret, public), ladder(&secret, public));
+                }
             }
         }
     }
