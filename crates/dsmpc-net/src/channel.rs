@@ -89,6 +89,18 @@ impl Default for ChannelConfig {
     }
 }
 
+/// The `what` of a [`ChannelError::Timeout`] that came while no byte of a next message had
+/// arrived: the peer is idle between messages, not stalled inside one.
+pub const IDLE_WAIT: &str = "the wait for the next message";
+
+impl ChannelError {
+    /// Whether this is a [`ChannelError::Timeout`] between messages (see [`IDLE_WAIT`]): for a
+    /// server, a client that stopped asking, which is normal.
+    pub fn is_idle(&self) -> bool {
+        matches!(self, ChannelError::Timeout { what } if *what == IDLE_WAIT)
+    }
+}
+
 /// Everything that can end a channel.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -99,7 +111,8 @@ pub enum ChannelError {
     /// The peer did not answer in time.
     #[error("timed out during {what}")]
     Timeout {
-        /// What was waited for: `connect`, `handshake`, `read` or `write`.
+        /// What was waited for: `connect`, `handshake`, `read`, `write`, or [`IDLE_WAIT`] when
+        /// not a byte of a next message arrived (an idle peer, rather than one stalling mid-way).
         what: &'static str,
     },
     /// The Noise handshake failed: malformed or inauthentic handshake messages.
@@ -347,7 +360,12 @@ impl Channel {
         let mut declared = [0u8; LEN_BYTES];
         let mut got = self.plain.take(&mut declared);
         while got < LEN_BYTES {
-            let Some(noise) = self.reader.next().await? else {
+            let idle = got == 0 && !self.reader.has_buffered();
+            let next = self.reader.next().await.map_err(|e| match e {
+                ChannelError::Timeout { .. } if idle => ChannelError::Timeout { what: IDLE_WAIT },
+                other => other,
+            });
+            let Some(noise) = next? else {
                 return if got == 0 {
                     Ok(None)
                 } else {

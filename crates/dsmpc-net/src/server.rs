@@ -175,6 +175,10 @@ async fn receive_batch(channel: &mut Channel, peer: &IdentityCard) -> (Vec<Vec<u
         match channel.recv().await {
             Ok(Some(bytes)) => received.push(bytes),
             Ok(None) => return (received, false),
+            Err(e) if e.is_idle() => {
+                debug!(peer = %peer.id, "closed an idle connection");
+                return (received, false);
+            }
             Err(e) => {
                 warn!(peer = %peer.id, "dropped connection: {e}");
                 return (received, false);
