@@ -17,7 +17,12 @@
 //!    the third message only if the responder's static key is the expected one; the responder
 //!    drops the connection after it unless it knows the initiator's static key.
 //! 2. **Confirmation**: the responder accepts the initiator by sending one transport message with
-//!    an empty payload (16 bytes: the tag alone).
+//!    an empty payload (16 bytes: the tag alone), as the first transport message of its direction
+//!    (this implementation writes it together with its first application message). The initiator
+//!    may send application messages right after the third handshake message, without waiting for
+//!    the confirmation; it reads and checks the confirmation before the first message it receives,
+//!    so a refused initiator sees the connection end (cleanly: [`Channel::recv`] returns `None`)
+//!    when it waits for an answer.
 //! 3. **Application messages**: an application message is its length as u32 little-endian followed
 //!    by its bytes, that whole byte string being cut into Noise transport payloads of at most
 //!    65535 − 16 = 65519 bytes. Messages follow one another.
@@ -153,6 +158,8 @@ pub struct Channel {
     remote: [u8; 32],
     max_message_len: usize,
     failed: bool,
+    /// An initiator has not yet read the responder's confirmation (see `handshake`).
+    unconfirmed: bool,
 }
 
 impl Channel {
@@ -168,7 +175,7 @@ impl Channel {
         let opening =
             handshake::initiate(&mut reader, &mut writer, local_secret, Some(remote_public));
         let (transport, _) = within_handshake(cfg, opening).await?;
-        Ok(Channel::new(reader, writer, transport, *remote_public, cfg))
+        Ok(Channel::new(reader, writer, transport, *remote_public, cfg).initiated())
     }
 
     /// Responder. After the handshake the initiator's static key must satisfy `is_known`, else
@@ -212,7 +219,8 @@ impl Channel {
         let (mut reader, mut writer) = halves(stream, cfg)?;
         let opening = handshake::initiate(&mut reader, &mut writer, local_secret, None);
         let (transport, peer) = within_handshake(cfg, opening).await?;
-        Ok((Channel::new(reader, writer, transport, peer, cfg), peer))
+        let channel = Channel::new(reader, writer, transport, peer, cfg).initiated();
+        Ok((channel, peer))
     }
 
     /// The peer's X25519 static key, as authenticated by the handshake.
@@ -282,7 +290,15 @@ impl Channel {
             remote,
             max_message_len: cfg.max_message_len.min(u32::MAX as usize),
             failed: false,
+            unconfirmed: false,
         }
+    }
+
+    /// This channel as the initiator's: the responder's confirmation is read before the first
+    /// message received.
+    fn initiated(mut self) -> Channel {
+        self.unconfirmed = true;
+        self
     }
 
     /// Refuses use after an error.
@@ -334,6 +350,12 @@ impl Channel {
     }
 
     async fn recv_message(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
+        if self.unconfirmed {
+            if !handshake::read_confirmation(&mut self.transport, &mut self.reader).await? {
+                return Ok(None);
+            }
+            self.unconfirmed = false;
+        }
         let Some(declared) = self.read_declared_len().await? else {
             return Ok(None);
         };

@@ -4,7 +4,13 @@
 //! message and goes no further unless it is the key it expected, so a wrong responder never learns
 //! who called. The responder learns the initiator's key from the third message and drops the
 //! connection unless the caller knows it; only then does it confirm with an empty transport
-//! message, so an initiator that was refused sees a closed connection instead of a channel.
+//! message, so an initiator that was refused sees the connection closed instead of an answer.
+//!
+//! The initiator does not wait for the confirmation before it sends: its first message follows
+//! the third handshake message at once (it is already encrypted to the responder it verified),
+//! and the confirmation is read before the first answer ([`read_confirmation`]). The responder
+//! queues the confirmation and writes it with its first message. That saves a round trip per
+//! connection.
 
 use snow::{HandshakeState, TransportState};
 
@@ -22,7 +28,8 @@ pub(super) const PROLOGUE: &[u8] = b"dsmpc/v1/channel";
 const HANDSHAKE_BUF: usize = 256;
 
 /// The initiator's side (`remote_public`: the key the responder must have, or `None` to accept
-/// any, trust on first use): `-> e`, `<- e, ee, s, es`, `-> s, se`, then the responder's confirmation.
+/// any, trust on first use): `-> e`, `<- e, ee, s, es`, `-> s, se`. The responder's confirmation
+/// is left for [`read_confirmation`] before the first received message.
 pub(super) async fn initiate(
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
@@ -39,13 +46,12 @@ pub(super) async fn initiate(
         return Err(ChannelError::PeerKeyMismatch);
     }
     write_message(&mut state, writer).await?;
-    let mut transport = state.into_transport_mode().map_err(handshake_error)?;
-    read_confirmation(&mut transport, reader).await?;
+    let transport = state.into_transport_mode().map_err(handshake_error)?;
     Ok((transport, remote))
 }
 
 /// The responder's side: the three XX messages, the check of the initiator's static key, then the
-/// confirmation. Returns the transport state and the initiator's static key.
+/// confirmation, queued to leave with the responder's first message. Returns the transport state and the initiator's static key.
 pub(super) async fn respond(
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
@@ -63,7 +69,7 @@ pub(super) async fn respond(
         return Err(ChannelError::UnknownPeer);
     }
     let mut transport = state.into_transport_mode().map_err(handshake_error)?;
-    write_confirmation(&mut transport, writer).await?;
+    queue_confirmation(&mut transport, writer)?;
     Ok((transport, peer))
 }
 
@@ -115,8 +121,8 @@ fn remote_static(state: &HandshakeState) -> Result<[u8; 32], ChannelError> {
         .ok_or_else(|| ChannelError::Handshake("no remote static key".into()))
 }
 
-/// The responder accepts the initiator with one empty transport message.
-async fn write_confirmation(
+/// The responder accepts the initiator with one empty transport message, queued in `writer`.
+fn queue_confirmation(
     transport: &mut TransportState,
     writer: &mut FrameWriter,
 ) -> Result<(), ChannelError> {
@@ -124,15 +130,20 @@ async fn write_confirmation(
     transport
         .write_message(&[], slot)
         .map_err(handshake_error)?;
-    writer.flush().await
+    Ok(())
 }
 
-/// The initiator waits for the responder's confirmation: one empty, authentic transport message.
-async fn read_confirmation(
+/// The initiator reads the responder's confirmation, one empty, authentic transport message,
+/// before anything else the responder sent. `false` if the responder closed the connection
+/// cleanly instead: it refused the initiator, or accepted it and closed without a word (the
+/// confirmation leaves with the responder's first message).
+pub(super) async fn read_confirmation(
     transport: &mut TransportState,
     reader: &mut FrameReader,
-) -> Result<(), ChannelError> {
-    let message = reader.next().await?.ok_or(ChannelError::Closed)?;
+) -> Result<bool, ChannelError> {
+    let Some(message) = reader.next().await? else {
+        return Ok(false);
+    };
     if message.len() != TAG_LEN {
         return Err(ChannelError::Handshake(
             "the confirmation is not an empty transport message".into(),
@@ -142,7 +153,7 @@ async fn read_confirmation(
     transport
         .read_message(message, &mut payload)
         .map_err(|_| ChannelError::Decrypt)?;
-    Ok(())
+    Ok(true)
 }
 
 /// A snow error during the handshake. Kept local: nothing about it is sent to the peer.
