@@ -429,3 +429,83 @@ fn signatures_checked_together_are_each_bound_to_their_own_task() {
     let both = Signed::verify_each(&[(&id, core), (&id, core)], roster, role, &mut rng);
     assert!(both.iter().all(Result::is_ok));
 }
+
+/// A world of `n` DPs whose bundles the cloud holds.
+fn world_of(n: i128) -> (World, ChaCha20Rng) {
+    let mut rng = ChaCha20Rng::seed_from_u64(40);
+    let inputs: Vec<Vec<i128>> = (0..n).map(|i| vec![i, -i]).collect();
+    let scenario = Scenario::new(Function::Sum, Mode::Verifiable, 3, 2)
+        .with_inputs(inputs, vec![1; n as usize]);
+    let mut world = World::new(&scenario, &mut rng).unwrap();
+    let id = world.task.body.id;
+    for (identity, input) in world.parties.dps.clone().iter().zip(&scenario.inputs) {
+        let dp = Dp::new(identity.clone(), world.parties.roster.clone());
+        let bundle = dp
+            .submit::<Ristretto, _>(
+                &world.task.body,
+                &world.committee.body,
+                input,
+                world.gens.as_ref(),
+                &mut rng,
+            )
+            .unwrap();
+        world.cloud.accept_bundle(&id, bundle).unwrap();
+    }
+    (world, rng)
+}
+
+/// A page long enough to be opened in parallel, its KEM openings batched, holding a share that
+/// does not decrypt (signed so by its DP), a delivery the relay altered and a forged signature:
+/// the verdicts are those of the same deliveries received one page each.
+#[test]
+fn a_long_page_gets_the_verdicts_of_its_deliveries_received_one_by_one() {
+    let (world, mut rng) = world_of(9);
+    let id = world.task.body.id;
+    let mut page = deliveries(&world, 1);
+    // The first DP's share for CP 1 is garbage, and the DP signed that garbage's digest.
+    let cheat = &mut page[0];
+    cheat.share.ciphertext = vec![0x5a; cheat.share.ciphertext.len()];
+    let mut core = cheat.core.body.clone();
+    core.digests[0] = dsmpc_core::round2::share_digest(&cheat.share);
+    let signer = world
+        .parties
+        .dps
+        .iter()
+        .find(|d| *d.id() == cheat.core.signer)
+        .unwrap();
+    cheat.core = Signed::sign(&id, signer, core);
+    page[3].share.ciphertext[0] ^= 1;
+    page[5].core.signature = page[6].core.signature;
+
+    let mut together = cp(&world, 0);
+    let rejected = together.receive(&page, world.gens.as_ref(), &mut rng);
+    let mut alone = cp(&world, 0);
+    let mut rejected_alone = Vec::new();
+    for delivery in &page {
+        rejected_alone.extend(alone.receive(
+            std::slice::from_ref(delivery),
+            world.gens.as_ref(),
+            &mut rng,
+        ));
+    }
+    let names = |r: &[dsmpc_core::roles::cp::Rejection]| {
+        r.iter()
+            .map(|r| (r.dp.clone(), r.error.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&rejected), names(&rejected_alone));
+    let rejected_dps: Vec<&PartyId> = rejected.iter().map(|r| &r.dp).collect();
+    assert_eq!(rejected_dps, [&page[3].core.signer, &page[5].core.signer]);
+    assert_eq!(together.accepted(), alone.accepted());
+    assert_eq!(together.accepted().len(), 6);
+    let complained = |cp: &CpTask<Ristretto>| {
+        cp.report()
+            .body
+            .complaints
+            .iter()
+            .map(|c| c.dp.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(complained(&together), vec![page[0].core.signer.clone()]);
+    assert_eq!(complained(&together), complained(&alone));
+}

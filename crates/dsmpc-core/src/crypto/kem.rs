@@ -402,6 +402,43 @@ pub fn open(
     decrypt(&shared, &sk.public, context, sealed)
 }
 
+/// [`open`] on several boxes sealed to `sk`'s public key, each under its own context: the same
+/// results, in order, for less work. Each box needs the encoding of its shared secret `Z = sk·E`
+/// (an inverse square root); here `Z` is computed as twice `(sk/2)·E` and the doubles are encoded
+/// together (`RistrettoPoint::double_and_compress_batch`, one constant-time inversion for the
+/// batch). A box whose ephemeral key does not decode is refused alone.
+pub fn open_batch(
+    sk: &KemSecretKey,
+    boxes: &[(&[u8], &SealedBox)],
+) -> Vec<Result<Zeroizing<Vec<u8>>, CryptoError>> {
+    let ephemerals: Vec<Result<RistrettoPoint, CryptoError>> = boxes
+        .iter()
+        .map(|(_, sealed)| decompress_non_identity(&sealed.ephemeral))
+        .collect();
+    let mut half_sk = sk.scalar * half();
+    let mut points: Vec<RistrettoPoint> = ephemerals
+        .iter()
+        .filter_map(|e| e.as_ref().ok())
+        .map(|e| half_sk * e)
+        .collect();
+    half_sk.zeroize();
+    let encodings = RistrettoPoint::double_and_compress_batch(&points);
+    points.zeroize();
+    let mut shared: Vec<[u8; 32]> = encodings.iter().map(|c| c.to_bytes()).collect();
+    let mut next = shared.iter();
+    let opened = boxes
+        .iter()
+        .zip(&ephemerals)
+        .map(|((context, sealed), ephemeral)| {
+            ephemeral.as_ref().map_err(Clone::clone)?;
+            let z = next.next().ok_or(CryptoError::DecryptionFailed)?;
+            decrypt_with_encoding(z, &sk.public, context, sealed)
+        })
+        .collect();
+    shared.zeroize();
+    opened
+}
+
 /// Decrypts a box sealed to `recipient` given the message's shared secret: how an auditor reads a
 /// message whose shared secret the recipient revealed (and proved, see [`crate::crypto::dleq`]).
 pub fn open_with_shared_secret(
@@ -421,10 +458,21 @@ fn decrypt(
     context: &[u8],
     sealed: &SealedBox,
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let z = Zeroizing::new(shared.0.compress().to_bytes());
+    decrypt_with_encoding(&z, recipient, context, sealed)
+}
+
+/// [`decrypt`] given `compress(Z)`.
+fn decrypt_with_encoding(
+    z: &[u8; 32],
+    recipient: &[u8; 32],
+    context: &[u8],
+    sealed: &SealedBox,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if sealed.ciphertext.len() < TAG_LEN {
         return Err(CryptoError::DecryptionFailed);
     }
-    let key = MessageKey::derive(&shared.0, &sealed.ephemeral, recipient, context);
+    let key = MessageKey::derive_from_encoding(z, &sealed.ephemeral, recipient, context);
     let mut buffer = Zeroizing::new(sealed.ciphertext.clone());
     key.cipher()
         .decrypt_in_place(key.nonce(), context, &mut *buffer)

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use curve25519_dalek::RistrettoPoint;
 use rand_core::CryptoRng;
 use rayon::prelude::*;
+use zeroize::Zeroizing;
 
 use super::arbiter::{commitments_of, share_is_valid};
 use crate::Error;
 use crate::crypto::dleq;
-use crate::crypto::kem;
 use crate::crypto::pedersen::{self, BatchItem, Generators};
+use crate::crypto::{CryptoError, kem};
 use crate::field::{Accumulator, Field};
 use crate::identity::{PartyId, Role, Roster, SecretIdentity};
 use crate::round1::{AdmissionGrant, AdmissionRequest, Committee, INDEX_PURPOSE, TOKEN_PURPOSE};
@@ -29,8 +30,12 @@ use crate::signed::Signed;
 use crate::task::{Mode, Task, TaskId};
 use crate::wire::seal_context;
 
-/// Pages of deliveries from this size on are opened on rayon's threads ([`CpTask::receive`]).
+/// Pages of deliveries from this size on are opened on rayon's threads ([`CpTask::receive`]);
+/// smaller ones on the caller's, where handing them to rayon would cost more than it saves.
 const PARALLEL_OPENS: usize = 4;
+
+/// Boxes per [`kem::open_batch`] call when a long page is opened across rayon's threads.
+const OPEN_CHUNK: usize = 64;
 
 /// Algorithm 1, CP side: `token = Enc(cloud, VID)`, a fresh nonce and the CP's clock `now`,
 /// signed. The request binds the task id, the VID, the nonce and the timestamp.
@@ -114,6 +119,15 @@ struct Opened<F: Field> {
     commitments: Vec<RistrettoPoint>,
 }
 
+/// What a delivery's checks before decryption found: the DP, its weight, its commitments
+/// and the context its share was sealed under.
+struct Prechecked {
+    dp: PartyId,
+    weight: i128,
+    commitments: Vec<RistrettoPoint>,
+    context: Vec<u8>,
+}
+
 /// Why a delivery could not be opened.
 enum Fault {
     /// The delivery is not what the DP signed, or not for this CP: refuse it.
@@ -190,14 +204,7 @@ impl<F: Field> CpTask<F> {
     ) -> Vec<Rejection> {
         let admitted = self.admit(deliveries);
         let signatures_valid = self.signatures_valid(&admitted, rng);
-        let open =
-            |a: Result<&ShareDelivery, Fault>| a.and_then(|d| self.open(d, signatures_valid));
-        // A few deliveries are opened on the caller's thread: handing them to rayon and waiting
-        // costs more than it saves.
-        let outcomes: Vec<Result<Opened<F>, Fault>> = match admitted.len() < PARALLEL_OPENS {
-            true => admitted.into_iter().map(open).collect(),
-            false => admitted.into_par_iter().map(open).collect(),
-        };
+        let outcomes = self.open_page(admitted, signatures_valid);
         let mut rejections = Vec::new();
         let mut opened = Vec::new();
         let mut opened_from = Vec::new();
@@ -314,6 +321,67 @@ impl<F: Field> CpTask<F> {
     /// DP has not delivered before ([`CpTask::admit`]), and says whether the DP's signature is
     /// already known to be valid ([`CpTask::signatures_valid`]).
     fn open(&self, delivery: &ShareDelivery, signature_valid: bool) -> Result<Opened<F>, Fault> {
+        let checked = self.precheck(delivery, signature_valid)?;
+        let plaintext = kem::open(
+            self.identity.kem_secret(),
+            &checked.context,
+            &delivery.share,
+        );
+        self.parse(checked, plaintext)
+    }
+
+    /// Opens a page's deliveries as [`CpTask::open`] would one by one, with the KEM openings of
+    /// those that pass the checks done together (see [`kem::open_batch`]), in chunks across
+    /// rayon's threads for a long page.
+    fn open_page<'d>(
+        &self,
+        admitted: Vec<Result<&'d ShareDelivery, Fault>>,
+        signatures_valid: bool,
+    ) -> Vec<Result<Opened<F>, Fault>> {
+        let parallel = admitted.len() >= PARALLEL_OPENS;
+        let precheck = |a: Result<&'d ShareDelivery, Fault>| {
+            a.and_then(|d| Ok((d, self.precheck(d, signatures_valid)?)))
+        };
+        let checked: Vec<Result<(&'d ShareDelivery, Prechecked), Fault>> = match parallel {
+            true => admitted.into_par_iter().map(precheck).collect(),
+            false => admitted.into_iter().map(precheck).collect(),
+        };
+        let boxes: Vec<(&[u8], &kem::SealedBox)> = checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok())
+            .map(|(d, c)| (c.context.as_slice(), &d.share))
+            .collect();
+        let sk = self.identity.kem_secret();
+        let plaintexts: Vec<_> = match parallel {
+            true => boxes
+                .par_chunks(OPEN_CHUNK)
+                .flat_map_iter(|chunk| kem::open_batch(sk, chunk))
+                .collect(),
+            false => kem::open_batch(sk, &boxes),
+        };
+        let mut plaintexts = plaintexts.into_iter();
+        let pairs: Vec<_> = checked
+            .into_iter()
+            .map(|c| c.map(|(_, c)| (c, plaintexts.next())))
+            .collect();
+        let parse = |c: Result<(Prechecked, Option<_>), Fault>| {
+            let (checked, plaintext) = c?;
+            let plaintext = plaintext.unwrap_or(Err(CryptoError::DecryptionFailed));
+            self.parse(checked, plaintext)
+        };
+        match parallel {
+            true => pairs.into_par_iter().map(parse).collect(),
+            false => pairs.into_iter().map(parse).collect(),
+        }
+    }
+
+    /// The checks of a delivery before its share is decrypted: a DP of the task, the signature
+    /// (unless the page's batch check passed), the digest, the commitments.
+    fn precheck(
+        &self,
+        delivery: &ShareDelivery,
+        signature_valid: bool,
+    ) -> Result<Prechecked, Fault> {
         let dp = delivery.core.signer.clone();
         let relay = |reason: String| self.relay_fault(reason);
         let weight = self
@@ -337,8 +405,21 @@ impl<F: Field> CpTask<F> {
             Mode::Fast => Vec::new(),
         };
         let context = self.share_context(&dp);
-        let plaintext = kem::open(self.identity.kem_secret(), &context, &delivery.share)
-            .map_err(|_| Fault::Dp)?;
+        Ok(Prechecked {
+            dp,
+            weight,
+            commitments,
+            context,
+        })
+    }
+
+    /// The decrypted share of a delivery that passed [`CpTask::precheck`], parsed and expanded.
+    fn parse(
+        &self,
+        checked: Prechecked,
+        plaintext: Result<Zeroizing<Vec<u8>>, CryptoError>,
+    ) -> Result<Opened<F>, Fault> {
+        let plaintext = plaintext.map_err(|_| Fault::Dp)?;
         let payload =
             SharePayload::<F>::from_bytes(&plaintext, self.task.dim()).map_err(|_| Fault::Dp)?;
         if !share_is_valid_shape(&self.task, &payload) {
@@ -353,14 +434,14 @@ impl<F: Field> CpTask<F> {
         let weight = self
             .task
             .plan
-            .encode_weight::<F>(weight)
+            .encode_weight::<F>(checked.weight)
             .map_err(Fault::Relay)?;
         Ok(Opened {
-            dp,
+            dp: checked.dp,
             weight,
             share,
             blind: payload.blind,
-            commitments,
+            commitments: checked.commitments,
         })
     }
 

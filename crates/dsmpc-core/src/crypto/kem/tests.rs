@@ -416,3 +416,55 @@ fn a_batch_seals_only_as_many_messages_as_it_has_ephemerals() {
         "{debug}"
     );
 }
+
+/// Opening together gives what opening one by one gives, in order: plaintexts for good boxes,
+/// the same error for each bad one, however good and bad boxes mix.
+#[test]
+fn opening_together_equals_opening_one_by_one() {
+    let (sk, pk) = key_pair(30);
+    let mut r = rng(31);
+    let good: Vec<SealedBox> = (0..5u8)
+        .map(|i| seal(&pk, CONTEXT, &[i; 40], &mut r))
+        .collect();
+    let mut tampered = good[0].clone();
+    tampered.ciphertext[3] ^= 1;
+    let mut truncated = good[1].clone();
+    truncated.ciphertext.truncate(TAG_LEN - 1);
+    let mut identity = good[2].clone();
+    identity.ephemeral = [0; 32];
+    let mut undecodable = good[3].clone();
+    undecodable.ephemeral = [0xff; 32];
+    let mut other_point = good[4].clone();
+    other_point.ephemeral = RISTRETTO_BASEPOINT_POINT.compress().to_bytes();
+    let boxes = [
+        good[0].clone(),
+        tampered,
+        identity,
+        good[1].clone(),
+        undecodable,
+        truncated,
+        other_point,
+        good[4].clone(),
+    ];
+    let contexts: Vec<&[u8]> = (0..boxes.len())
+        .map(|i| {
+            if i == 3 {
+                &b"another context"[..]
+            } else {
+                CONTEXT
+            }
+        })
+        .collect();
+    let items: Vec<(&[u8], &SealedBox)> = contexts.iter().copied().zip(&boxes).collect();
+    let together = open_batch(&sk, &items);
+    let alone: Vec<_> = items.iter().map(|(c, b)| open(&sk, c, b)).collect();
+    assert_eq!(together, alone);
+    let opened: Vec<usize> = (0..boxes.len()).filter(|&i| together[i].is_ok()).collect();
+    assert_eq!(opened, [0, 7]);
+    assert_eq!(together[0].as_ref().unwrap().as_slice(), &[0u8; 40]);
+    assert_eq!(together[2], Err(CryptoError::InvalidPoint));
+    assert!(open_batch(&sk, &[]).is_empty());
+    // Only bad ephemeral keys: nothing to multiply, every box refused.
+    let bad_only = [(CONTEXT, &boxes[2]), (CONTEXT, &boxes[4])];
+    assert!(open_batch(&sk, &bad_only).iter().all(Result::is_err));
+}
