@@ -1,4 +1,5 @@
-//! Crypto benchmarks: KEM seal/open of 8 KiB, DLEQ prove/verify, Ed25519 signatures checked alone
+//! Crypto benchmarks: KEM seal/open of 8 KiB, KEM boxes to 5 recipients sealed and opened one by
+//! one against `seal_batch` / `open_batch`, DLEQ prove/verify, Ed25519 signatures checked alone
 //! and in batches of n (time per batch; divide by n for the cost per signature), and Pedersen
 //! commitments — one dealer's `commit_polynomial`, and one party's `verify_batch` over N = 1000
 //! dealers for (t = 3, d = 1) and (t = 2, d = 1000).
@@ -45,6 +46,56 @@ fn bench_kem(c: &mut Criterion) {
             let sealed = kem::seal(&pk, CONTEXT, black_box(&plaintext), &mut rng);
             kem::open(&sk, CONTEXT, &sealed).unwrap()
         })
+    });
+    group.finish();
+}
+
+/// A DP's five shares of p1 (5 CPs, 64-byte payloads): sealed one by one or together; and one
+/// CP's page of five boxes opened one by one or together.
+fn bench_kem_batches(c: &mut Criterion) {
+    const N: usize = 5;
+    let mut rng = fast_rng();
+    let secrets: Vec<kem::KemSecretKey> = (0..N)
+        .map(|_| kem::KemSecretKey::generate(&mut rng))
+        .collect();
+    let publics: Vec<kem::KemPublicKey> = secrets.iter().map(|s| s.public_key()).collect();
+    let plaintext = [0x5a; 64];
+    let messages: Vec<kem::Message<'_>> = publics
+        .iter()
+        .map(|recipient| kem::Message {
+            recipient,
+            context: CONTEXT,
+            plaintext: &plaintext,
+        })
+        .collect();
+    let mut group = c.benchmark_group("kem 5 boxes of 64 B");
+    group.bench_function("seal_with one by one", |b| {
+        b.iter(|| {
+            for m in &messages {
+                let e = kem::Ephemeral::generate(&mut rng);
+                black_box(kem::seal_with(m.recipient, m.context, m.plaintext, e));
+            }
+        })
+    });
+    group.bench_function("seal_batch", |b| {
+        b.iter(|| {
+            let ephemerals = (0..N).map(|_| kem::Ephemeral::generate(&mut rng)).collect();
+            black_box(kem::seal_batch(&messages, ephemerals))
+        })
+    });
+    let boxes: Vec<kem::SealedBox> = (0..N)
+        .map(|_| kem::seal(&publics[0], CONTEXT, &plaintext, &mut rng))
+        .collect();
+    let page: Vec<(&[u8], &kem::SealedBox)> = boxes.iter().map(|b| (CONTEXT, b)).collect();
+    group.bench_function("open one by one", |b| {
+        b.iter(|| {
+            for (context, sealed) in &page {
+                black_box(kem::open(&secrets[0], context, sealed).unwrap());
+            }
+        })
+    });
+    group.bench_function("open_batch", |b| {
+        b.iter(|| black_box(kem::open_batch(&secrets[0], &page)))
     });
     group.finish();
 }
@@ -205,6 +256,7 @@ fn bench_pedersen(c: &mut Criterion) {
 criterion_group!(
     crypto,
     bench_kem,
+    bench_kem_batches,
     bench_dleq,
     bench_signatures,
     bench_pedersen
