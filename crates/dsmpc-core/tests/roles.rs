@@ -17,10 +17,15 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 
 fn world_with_bundles() -> (World, ChaCha20Rng) {
-    let mut rng = ChaCha20Rng::seed_from_u64(31);
     let scenario = Scenario::new(Function::Sum, Mode::Verifiable, 3, 2)
         .with_inputs(vec![vec![1, 2], vec![3, 4], vec![5, 6]], vec![1, 1, 1]);
-    let mut world = World::new(&scenario, &mut rng).unwrap();
+    world_holding_bundles(&scenario, 31)
+}
+
+/// An admitted world of `scenario` whose cloud holds every DP's bundle.
+fn world_holding_bundles(scenario: &Scenario, seed: u64) -> (World, ChaCha20Rng) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut world = World::new(scenario, &mut rng).unwrap();
     let id = world.task.body.id;
     for (identity, input) in world.parties.dps.clone().iter().zip(&scenario.inputs) {
         let dp = Dp::new(identity.clone(), world.parties.roster.clone());
@@ -432,26 +437,10 @@ fn signatures_checked_together_are_each_bound_to_their_own_task() {
 
 /// A world of `n` DPs whose bundles the cloud holds.
 fn world_of(n: i128) -> (World, ChaCha20Rng) {
-    let mut rng = ChaCha20Rng::seed_from_u64(40);
     let inputs: Vec<Vec<i128>> = (0..n).map(|i| vec![i, -i]).collect();
     let scenario = Scenario::new(Function::Sum, Mode::Verifiable, 3, 2)
         .with_inputs(inputs, vec![1; n as usize]);
-    let mut world = World::new(&scenario, &mut rng).unwrap();
-    let id = world.task.body.id;
-    for (identity, input) in world.parties.dps.clone().iter().zip(&scenario.inputs) {
-        let dp = Dp::new(identity.clone(), world.parties.roster.clone());
-        let bundle = dp
-            .submit::<Ristretto, _>(
-                &world.task.body,
-                &world.committee.body,
-                input,
-                world.gens.as_ref(),
-                &mut rng,
-            )
-            .unwrap();
-        world.cloud.accept_bundle(&id, bundle).unwrap();
-    }
-    (world, rng)
+    world_holding_bundles(&scenario, 40)
 }
 
 /// A page long enough to be opened in parallel, its KEM openings batched, holding a share that
