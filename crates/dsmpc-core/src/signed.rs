@@ -89,25 +89,8 @@ impl<T: Signable> Signed<T> {
     where
         T: Sync,
     {
-        let mut cards = Vec::with_capacity(items.len());
-        for item in items {
-            match roster.expect(&item.signer, role) {
-                Ok(card) => cards.push(card),
-                Err(_) => return false,
-            }
-        }
-        let input = |item: &&Signed<T>| signing_input(task, &item.signer, &item.body);
-        let inputs: Vec<Vec<u8>> = match items.len() < PARALLEL_INPUTS {
-            true => items.iter().map(input).collect(),
-            false => items.par_iter().map(input).collect(),
-        };
-        let checks: Vec<_> = items
-            .iter()
-            .zip(&cards)
-            .zip(&inputs)
-            .map(|((item, card), input)| card.signature_check(input, &item.signature))
-            .collect();
-        signature::verify_batch(&checks, rng)
+        let pairs: Vec<(&TaskId, &Signed<T>)> = items.iter().map(|item| (task, *item)).collect();
+        Self::batch_holds(&pairs, roster, role, rng)
     }
 
     /// The verdicts of [`Signed::verify`] on every `(task, item)` pair — items of different
@@ -118,34 +101,50 @@ impl<T: Signable> Signed<T> {
         roster: &Roster,
         role: Role,
         rng: &mut R,
-    ) -> Vec<Result<(), Error>> {
-        let one_by_one = || {
-            items
-                .iter()
-                .map(|(task, item)| item.verify(task, roster, role).map(drop))
-                .collect()
-        };
+    ) -> Vec<Result<(), Error>>
+    where
+        T: Sync,
+    {
+        if Self::batch_holds(items, roster, role, rng) {
+            return items.iter().map(|_| Ok(())).collect();
+        }
+        items
+            .iter()
+            .map(|(task, item)| item.verify(task, roster, role).map(drop))
+            .collect()
+    }
+
+    /// One batch check of every `(task, item)` pair: `true` if every signer is in `roster` with
+    /// `role` and every signature is valid for its task.
+    fn batch_holds<R: CryptoRng + ?Sized>(
+        items: &[(&TaskId, &Signed<T>)],
+        roster: &Roster,
+        role: Role,
+        rng: &mut R,
+    ) -> bool
+    where
+        T: Sync,
+    {
         let mut cards = Vec::with_capacity(items.len());
         for (_, item) in items {
             match roster.expect(&item.signer, role) {
                 Ok(card) => cards.push(card),
-                Err(_) => return one_by_one(),
+                Err(_) => return false,
             }
         }
-        let inputs: Vec<Vec<u8>> = items
-            .iter()
-            .map(|(task, item)| signing_input(task, &item.signer, &item.body))
-            .collect();
+        let input =
+            |(task, item): &(&TaskId, &Signed<T>)| signing_input(task, &item.signer, &item.body);
+        let inputs: Vec<Vec<u8>> = match items.len() < PARALLEL_INPUTS {
+            true => items.iter().map(input).collect(),
+            false => items.par_iter().map(input).collect(),
+        };
         let checks: Vec<_> = items
             .iter()
             .zip(&cards)
             .zip(&inputs)
             .map(|(((_, item), card), input)| card.signature_check(input, &item.signature))
             .collect();
-        match signature::verify_batch(&checks, rng) {
-            true => items.iter().map(|_| Ok(())).collect(),
-            false => one_by_one(),
-        }
+        signature::verify_batch(&checks, rng)
     }
 }
 

@@ -579,6 +579,14 @@ impl Handler for CloudServer {
     }
 }
 
+/// The answer of `reply` once what it depends on is durable; a refusal if the commit failed.
+async fn settle((response, ack): Reply) -> Response {
+    match ack.durable().await {
+        Ok(()) => response,
+        Err(e) => refused(e),
+    }
+}
+
 /// One request of a batch on its way through [`CloudServer::answer_batch`].
 enum Step {
     /// A bundle whose checks run with the batch's other bundles; then its verdict.
@@ -634,11 +642,8 @@ impl CloudServer {
             replies.push(reply);
         }
         let mut answers = Vec::with_capacity(replies.len());
-        for (response, ack) in replies {
-            answers.push(match ack.durable().await {
-                Ok(()) => response,
-                Err(e) => refused(e),
-            });
+        for reply in replies {
+            answers.push(settle(reply).await);
         }
         answers
     }
@@ -651,11 +656,7 @@ impl CloudServer {
         request: Request,
         encoded: Option<Vec<u8>>,
     ) -> Response {
-        let (response, ack) = self.dispatch(peer, request, encoded).await;
-        match ack.durable().await {
-            Ok(()) => response,
-            Err(e) => refused(e),
-        }
+        settle(self.dispatch(peer, request, encoded).await).await
     }
 
     /// Answers `request`; the answer may be sent once the ack completes.
