@@ -52,6 +52,12 @@ pub enum CryptoError {
         /// The length given.
         got: usize,
     },
+    /// A value to be committed on the short path lies outside the range it was declared in.
+    #[error("a committed value lies outside its declared range of {bits} bits")]
+    OutOfRange {
+        /// The width of the declared range.
+        bits: u32,
+    },
     /// More Pedersen generators were requested than dsmpc supports.
     #[error("{requested} generators requested, at most {max} are supported")]
     TooManyGenerators {

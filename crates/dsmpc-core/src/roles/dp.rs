@@ -10,7 +10,8 @@ use rand_core::CryptoRng;
 
 use crate::Error;
 use crate::crypto::kem;
-use crate::crypto::pedersen::{self, Generators};
+use crate::crypto::pedersen::{self, Generators, ValueRange};
+use crate::encoding::Encoding;
 use crate::field::{Field, FieldId};
 use crate::identity::{Role, Roster, SecretIdentity};
 use crate::polynomial::horner;
@@ -113,19 +114,28 @@ impl Dp {
         let t = task.params.t;
         let poly = VectorPolynomial::random(secret, t, rng);
         let blinding: Vec<F> = (0..t).map(|_| F::random(rng)).collect();
+        // The constant coefficients are the inputs, which lie in the task's declared range: their
+        // commitment takes the short constant-time path.
+        let input_range = match task.plan.encoding {
+            Encoding::Exact { range, .. } => ValueRange::of_integers(range.min, range.max),
+            Encoding::Modular { .. } => None,
+        };
         let commitments = poly
             .coefficients()
             .iter()
             .zip(&blinding)
-            .map(|(coeffs, blind)| {
+            .enumerate()
+            .map(|(k, (coeffs, blind))| {
                 let scalars = F::as_ristretto(coeffs).ok_or_else(|| not_ristretto(task))?;
                 let blind = F::as_ristretto(std::slice::from_ref(blind))
                     .ok_or_else(|| not_ristretto(task))?;
-                let point = pedersen::commit(gens, scalars, &blind[0]).map_err(|e| {
-                    Error::ProtocolViolation {
-                        task: task.id,
-                        reason: e.to_string(),
-                    }
+                let point = match input_range.filter(|_| k == 0) {
+                    Some(range) => pedersen::commit_in_range(gens, scalars, &range, &blind[0]),
+                    None => pedersen::commit(gens, scalars, &blind[0]),
+                }
+                .map_err(|e| Error::ProtocolViolation {
+                    task: task.id,
+                    reason: e.to_string(),
                 })?;
                 Ok(pedersen::point_to_bytes(&point))
             })

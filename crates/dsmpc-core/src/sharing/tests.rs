@@ -283,3 +283,34 @@ fn secrets_are_redacted_in_debug() {
         assert!(!shown.contains(&value), "share value leaked: {shown}");
     }
 }
+
+fn evaluations_match_the_sum_of_powers<F: Field>(d: usize, t: u32, x: u64, seed: u64) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let secret: Vec<F> = (0..d).map(|_| F::random(&mut rng)).collect();
+    let poly = VectorPolynomial::random(&secret, t, &mut rng);
+    let x = F::from_u64(x);
+    let got = poly.evaluate(x);
+    for (j, value) in got.iter().enumerate() {
+        let mut power = F::ONE;
+        let mut want = F::ZERO;
+        for coefficients in poly.coefficients() {
+            want += power * coefficients[j];
+            power *= x;
+        }
+        assert_eq!(*value, want, "element {j}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn horner_evaluation_equals_the_sum_of_powers(
+        d in 0usize..20,
+        t in 1u32..6,
+        x in 0u64..1000,
+        seed: u64,
+    ) {
+        evaluations_match_the_sum_of_powers::<M31>(d, t, x, seed);
+        evaluations_match_the_sum_of_powers::<M61>(d, t, x, seed);
+        evaluations_match_the_sum_of_powers::<Ristretto>(d, t, x, seed);
+    }
+}

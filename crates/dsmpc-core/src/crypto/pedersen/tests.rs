@@ -4,7 +4,7 @@
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use proptest::prelude::*;
 use rand::rngs::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{Rng, SeedableRng};
 
 use super::*;
 use crate::field::Field;
@@ -437,4 +437,115 @@ fn batch_item_debug_is_redacted() {
         blind: Ristretto::from_u64(0x123456),
     };
     assert_eq!(format!("{item:?}"), "BatchItem(t=0, d=1, <redacted>)");
+}
+
+/// `count` random values in `min..=max` and the range they are declared in.
+fn values_in(min: i128, span_bits: u32, count: usize, rng: &mut ChaCha20Rng) -> Vec<Ristretto> {
+    let span = (1i128 << span_bits) - 1;
+    (0..count)
+        .map(|_| {
+            let offset = i128::from(rng.next_u64()) & span;
+            Ristretto::from_i128(min + offset)
+        })
+        .collect()
+}
+
+/// Generators whose short-path multiples are not kept, as for vectors beyond
+/// [`MAX_KEPT_MULTIPLES`].
+fn generators_without_kept_multiples(d: usize) -> Generators {
+    let gens = Generators::derive(d).unwrap();
+    let tables = ShortTables::build(gens.g(), 0);
+    assert!(d == 0 || tables.multiples.is_none());
+    assert!(gens.short.set(tables).is_ok());
+    gens
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn committing_in_a_range_equals_committing(
+        d in 0usize..6,
+        min in -(1i128 << 60)..(1i128 << 60),
+        bits in 0u32..=48,
+        keep_multiples: bool,
+        seed: u64,
+    ) {
+        let mut rng = rng(seed);
+        let gens = if keep_multiples {
+            Generators::derive(d).unwrap()
+        } else {
+            generators_without_kept_multiples(d)
+        };
+        let values = values_in(min, bits, d, &mut rng);
+        let range = ValueRange::of_integers(min, min + (1i128 << bits) - 1).unwrap();
+        prop_assert_eq!(range.bits(), bits);
+        let blind = Ristretto::random(&mut rng);
+        prop_assert_eq!(
+            commit_in_range(&gens, &values, &range, &blind).unwrap(),
+            commit(&gens, &values, &blind).unwrap()
+        );
+    }
+}
+
+#[test]
+fn long_vectors_commit_in_a_range_on_both_sides_of_the_parallel_threshold() {
+    let mut rng = rng(41);
+    for d in [CT_CHUNK, CT_CHUNK + 1, 600] {
+        let values = values_in(-1000, 11, d, &mut rng);
+        let range = ValueRange::of_integers(-1000, 1000).unwrap();
+        let blind = Ristretto::random(&mut rng);
+        let want = commit(&Generators::derive(d).unwrap(), &values, &blind).unwrap();
+        for gens in [
+            Generators::derive(d).unwrap(),
+            generators_without_kept_multiples(d),
+        ] {
+            assert_eq!(
+                commit_in_range(&gens, &values, &range, &blind).unwrap(),
+                want,
+                "d = {d}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_value_outside_its_declared_range_is_refused() {
+    let gens = Generators::derive(3).unwrap();
+    let range = ValueRange::of_integers(-8, 7).unwrap();
+    assert_eq!(range.bits(), 4);
+    let blind = Ristretto::from_u64(5);
+    let inside = [-8i128, 0, 7].map(Ristretto::from_i128);
+    assert!(commit_in_range(&gens, &inside, &range, &blind).is_ok());
+    for outside in [-9i128, 8, i128::from(u64::MAX), -(1i128 << 100)] {
+        let values = [0, outside, 0].map(Ristretto::from_i128);
+        assert_eq!(
+            commit_in_range(&gens, &values, &range, &blind),
+            Err(CryptoError::OutOfRange { bits: 4 }),
+            "value {outside}"
+        );
+    }
+    assert_eq!(
+        commit_in_range(&gens, &inside[..2], &range, &blind),
+        Err(CryptoError::LengthMismatch {
+            expected: 3,
+            got: 2
+        })
+    );
+}
+
+#[test]
+fn only_ranges_short_enough_to_pay_take_the_short_path() {
+    assert_eq!(ValueRange::of_integers(5, 5).map(|r| r.bits()), Some(0));
+    assert_eq!(
+        ValueRange::of_integers(-1000, 1000).map(|r| r.bits()),
+        Some(11)
+    );
+    assert_eq!(
+        ValueRange::of_integers(0, (1i128 << 48) - 1).map(|r| r.bits()),
+        Some(48)
+    );
+    assert_eq!(ValueRange::of_integers(0, 1i128 << 48), None);
+    assert_eq!(ValueRange::of_integers(1, 0), None);
+    assert_eq!(ValueRange::of_integers(i128::MIN, i128::MAX), None);
 }
