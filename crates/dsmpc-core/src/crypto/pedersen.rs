@@ -35,6 +35,7 @@ use curve25519_dalek::traits::{Identity, IsIdentity, MultiscalarMul, VartimeMult
 use rand_core::CryptoRng;
 use rayon::prelude::*;
 use sha2::Sha512;
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{CryptoError, decompress};
@@ -65,23 +66,14 @@ const VARTIME_PAR_MIN: usize = 512;
 /// `H` is `hash_from_bytes::<Sha512>("dsmpc/v1/pedersen/H")`, so nobody knows a discrete-log
 /// relation among them, and every party derives the same ones.
 ///
-/// They also keep, built on first use, what committing to short values needs (see
-/// [`commit_in_range`]): `Σ_j G_j` and, for up to [`MAX_KEPT_MULTIPLES`] generators, the
-/// multiples `1·G_j … 8·G_j`. These are public and derived from the generators alone.
+/// For up to [`MAX_KEPT_MULTIPLES`] generators they also keep, built on first use, the multiples
+/// `1·G_j … 8·G_j` that committing to short values needs (see [`commit_in_range`]). These are
+/// public and derived from the generators alone.
 #[derive(Clone)]
 pub struct Generators {
     g: Vec<RistrettoPoint>,
     h: RistrettoPoint,
-    short: OnceLock<ShortTables>,
-}
-
-/// The generators' derived values for [`commit_in_range`].
-#[derive(Clone)]
-struct ShortTables {
-    /// `Σ_j G_j`, which the public offset of a range multiplies.
-    sum: RistrettoPoint,
-    /// `1·G_j … 8·G_j` for each `j`, if there are at most [`MAX_KEPT_MULTIPLES`] generators.
-    multiples: Option<Vec<short::Multiples>>,
+    multiples: OnceLock<Option<Vec<short::Multiples>>>,
 }
 
 /// The most generators whose multiples are kept (1280 bytes each, 84 MB at this bound); beyond,
@@ -112,7 +104,7 @@ impl Generators {
         Ok(Generators {
             g: (0..d as u64).map(generator_g).collect(),
             h: RistrettoPoint::hash_from_bytes::<Sha512>(H_DOMAIN),
-            short: OnceLock::new(),
+            multiples: OnceLock::new(),
         })
     }
 
@@ -145,28 +137,24 @@ impl Generators {
         check_len(self.len(), got)
     }
 
-    /// `Σ_j G_j` and the kept multiples, built on first use (in parallel for long vectors).
-    fn short_tables(&self) -> &ShortTables {
-        self.short
-            .get_or_init(|| ShortTables::build(&self.g, MAX_KEPT_MULTIPLES))
+    /// The multiples `1·G_j … 8·G_j` for [`commit_in_range`], built on first use (in parallel
+    /// for long vectors); `None` beyond [`MAX_KEPT_MULTIPLES`] generators.
+    fn kept_multiples(&self) -> Option<&[short::Multiples]> {
+        self.multiples
+            .get_or_init(|| multiples(&self.g, MAX_KEPT_MULTIPLES))
+            .as_deref()
     }
 }
 
-impl ShortTables {
-    /// The sum of `g`, and their multiples if there are at most `keep_at_most` of them.
-    fn build(g: &[RistrettoPoint], keep_at_most: usize) -> ShortTables {
-        let multiples = (g.len() <= keep_at_most).then(|| {
-            if g.len() < CT_CHUNK {
-                g.iter().map(short::Multiples::new).collect()
-            } else {
-                g.par_iter().map(short::Multiples::new).collect()
-            }
-        });
-        ShortTables {
-            sum: g.iter().sum(),
-            multiples,
+/// The multiples of each of `g`, if there are at most `keep_at_most` of them.
+fn multiples(g: &[RistrettoPoint], keep_at_most: usize) -> Option<Vec<short::Multiples>> {
+    (g.len() <= keep_at_most).then(|| {
+        if g.len() < CT_CHUNK {
+            g.iter().map(short::Multiples::new).collect()
+        } else {
+            g.par_iter().map(short::Multiples::new).collect()
         }
-    }
+    })
 }
 
 impl fmt::Debug for Generators {
@@ -200,50 +188,57 @@ pub fn commit(
     Ok(ct_msm(scalars, gens.all()))
 }
 
-/// A public bound on committed values: each is `offset + u` with `0 ≤ u < 2^bits`. A dealer's
+/// A public bound on committed values: each is an integer `v` with `|v| < 2^bits`. A dealer's
 /// inputs lie in the task's declared range, so the commitment to its constant coefficients can
 /// take the short path of [`commit_in_range`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValueRange {
-    offset: Scalar,
     bits: u32,
 }
 
 impl ValueRange {
-    /// The integers `min..=max`, if their span fits in [`short::MAX_BITS`] bits (beyond, the
-    /// short path would not pay); `None` otherwise, or if `min > max`.
+    /// The bound covering the integers `min..=max`, if it fits in [`short::MAX_BITS`] bits
+    /// (beyond, the short path would not pay); `None` otherwise, or if `min > max`.
     pub fn of_integers(min: i128, max: i128) -> Option<ValueRange> {
-        let span = u128::try_from(max.checked_sub(min)?).ok()?;
-        let bits = u128::BITS - span.leading_zeros();
-        (bits <= short::MAX_BITS).then(|| ValueRange {
-            offset: <Ristretto as crate::field::Field>::from_i128(min).0,
-            bits,
-        })
+        if min > max {
+            return None;
+        }
+        let magnitude = min.unsigned_abs().max(max.unsigned_abs());
+        let bits = u128::BITS - magnitude.leading_zeros();
+        (bits <= short::MAX_BITS).then_some(ValueRange { bits })
     }
 
-    /// How many bits above the offset the values may have.
+    /// The bound's width: values have `|v| < 2^bits`.
     pub fn bits(&self) -> u32 {
         self.bits
     }
 
-    /// `value − offset` as an integer, if it is below `2^bits`. Whether a value lies in the
-    /// range is public (dealers refuse inputs outside the task's range before sharing); the
-    /// value itself is handled without branching on it.
-    fn position(&self, value: &Scalar) -> Option<u64> {
-        let bytes = Zeroizing::new((value - self.offset).to_bytes());
-        let mut low = [0u8; 8];
+    /// `value` as a signed integer, if `|value| < 2^bits`. Whether a value lies in the range is
+    /// public (dealers refuse inputs outside the task's range before sharing); the value itself,
+    /// its sign included, is handled without branching on it.
+    fn signed(&self, value: &Scalar) -> Option<i64> {
+        let (positive, positive_fits) = self.magnitude(value);
+        let (negative, negative_fits) = self.magnitude(&-value);
+        let negated = 0u64.wrapping_sub(negative);
+        let signed = u64::conditional_select(&negated, &positive, positive_fits);
+        bool::from(positive_fits | negative_fits).then_some(signed as i64)
+    }
+
+    /// `value` as an integer below `2^bits`, and whether it is one (a `Choice`, not a branch).
+    fn magnitude(&self, value: &Scalar) -> (u64, Choice) {
+        let bytes = Zeroizing::new(value.to_bytes());
+        let mut low = Zeroizing::new([0u8; 8]);
         low.copy_from_slice(&bytes[..8]);
-        let u = Zeroizing::new(u64::from_le_bytes(low));
-        low.zeroize();
-        let high_clear = bytes[8..].iter().fold(0u8, |acc, b| acc | b) == 0;
-        (high_clear && *u >> self.bits == 0).then_some(*u)
+        let low = u64::from_le_bytes(*low);
+        let high = bytes[8..].iter().fold(0u8, |acc, b| acc | b);
+        let fits = high.ct_eq(&0) & (low >> self.bits).ct_eq(&0);
+        (low, fits)
     }
 }
 
 /// [`commit`] for values known to lie in `range`: the same commitment
-/// `Σ_j values[j]·G_j + blind·H`, computed as `Σ_j u_j·G_j + offset·Σ_j G_j + blind·H` with the
-/// short constant-time multiplication of [`short`] for the `u_j`. Errors if a value lies
-/// outside the range or the lengths disagree.
+/// `Σ_j values[j]·G_j + blind·H`, with the short constant-time multiplication of [`short`] for
+/// the values. Errors if a value lies outside the range or the lengths disagree.
 pub fn commit_in_range(
     gens: &Generators,
     values: &[Ristretto],
@@ -251,25 +246,24 @@ pub fn commit_in_range(
     blind: &Ristretto,
 ) -> Result<RistrettoPoint, CryptoError> {
     gens.check_len(values.len())?;
-    let positions = values
+    let signed = values
         .iter()
-        .map(|v| range.position(&v.0))
-        .collect::<Option<Vec<u64>>>()
+        .map(|v| range.signed(&v.0))
+        .collect::<Option<Vec<i64>>>()
         .map(Zeroizing::new)
         .ok_or(CryptoError::OutOfRange { bits: range.bits })?;
-    let tables = gens.short_tables();
-    let kept = tables.multiples.as_deref();
+    let kept = gens.kept_multiples();
     let chunk_sum = |start: usize, end: usize| {
         let multiples = kept.map(|m| &m[start..end]);
         short::msm(
             &gens.g[start..end],
             multiples,
-            &positions[start..end],
+            &signed[start..end],
             range.bits,
         )
     };
     let d = gens.len();
-    let short_sum = if d <= CT_CHUNK {
+    let sum = if d <= CT_CHUNK {
         chunk_sum(0, d)
     } else {
         (0..d.div_ceil(CT_CHUNK))
@@ -277,8 +271,7 @@ pub fn commit_in_range(
             .map(|c| chunk_sum(c * CT_CHUNK, ((c + 1) * CT_CHUNK).min(d)))
             .reduce(RistrettoPoint::identity, |acc, p| acc + p)
     };
-    let offset_sum = RistrettoPoint::vartime_multiscalar_mul([range.offset], [tables.sum]);
-    Ok(short_sum + offset_sum + gens.h * blind.0)
+    Ok(sum + gens.h * blind.0)
 }
 
 /// Constant-time `Σ scalars[i]·points[i]`, in chunks of [`CT_CHUNK`] points multiplied in

@@ -1,12 +1,12 @@
-//! Constant-time `Σ_j u_j·P_j` for values `u_j` below a public bound `2^bits`.
+//! Constant-time `Σ_j v_j·P_j` for signed values with `|v_j|` below a public bound `2^bits`.
 //!
 //! A dealer's constant coefficient vector is its input, and inputs lie in the task's declared
-//! range: `x_j = offset + u_j` with `u_j` a few bits long. The general constant-time
-//! multiplication (Straus, in [`super::commit`]) walks all 64 radix-16 digits of every scalar,
-//! about 6 µs per point here. Here each `u_j` is recoded into just `⌈(bits + 1)/4⌉` signed
-//! radix-16 digits, and the sum is evaluated by Horner's rule: per digit, one constant-time
-//! selection from a table of `1·P_j … 8·P_j` and one addition. For an 11-bit range that is 3
-//! digits, about 1.2 µs per point with the tables kept, 3.6 µs with them built on the spot.
+//! range, so they are short integers of either sign. The general constant-time multiplication
+//! (Straus, in [`super::commit`]) walks all 64 radix-16 digits of every scalar, about 6 µs per
+//! point here. Here each `v_j` is recoded into just `⌈(bits + 1)/4⌉` signed radix-16 digits, and
+//! the sum is evaluated by Horner's rule: per digit, one constant-time selection from a table of
+//! `1·P_j … 8·P_j` and one addition. For inputs in ±1000 that is 3 digits, about 1.2 µs per
+//! point with the tables kept, 3.6 µs with them built on the spot.
 //!
 //! **Timing.** The number of digits depends only on `bits`, which is public (the task's range);
 //! every table entry is read for every selection; the recoding is branch-free arithmetic. Nothing
@@ -50,30 +50,34 @@ impl Multiples {
     }
 }
 
-/// How many signed radix-16 digits values below `2^bits` need.
+/// How many signed radix-16 digits values with `|v| < 2^bits` need.
 pub(super) fn digit_count(bits: u32) -> usize {
     (bits as usize + 1).div_ceil(4)
 }
 
-/// `value` (below `2^bits`, with `count = digit_count(bits)`) as `count` signed radix-16 digits,
-/// least significant first: every digit in `-8..8` except the last, which is in `0..=8`.
-/// Branch-free.
-pub(super) fn recode(value: u64, count: usize, digits: &mut [i8]) {
+/// `value` (with `|value| < 2^bits` and `count = digit_count(bits)`) as `count` signed radix-16
+/// digits, least significant first, each in `-8..=8`. The last digit absorbs the sign (the bits
+/// above it are all zeros or all ones). Branch-free.
+pub(super) fn recode(value: i64, count: usize, digits: &mut [i8]) {
     let mut carry = 0i64;
     for (i, digit) in digits.iter_mut().enumerate().take(count) {
-        let nibble = ((value >> (4 * i)) & 15) as i64 + carry;
-        let last = i + 1 == count;
-        carry = if last { 0 } else { (nibble + 8) >> 4 };
-        *digit = (nibble - (carry << 4)) as i8;
+        let nibble = ((value >> (4 * i)) & 15) + carry;
+        if i + 1 == count {
+            // 0 for a non-negative value, -16 for a negative one.
+            *digit = (nibble + ((value >> (4 * count)) << 4)) as i8;
+        } else {
+            carry = (nibble + 8) >> 4;
+            *digit = (nibble - (carry << 4)) as i8;
+        }
     }
 }
 
-/// `Σ_j values[j]·points[j]` in constant time, every value below `2^bits`. `tables` are the
+/// `Σ_j values[j]·points[j]` in constant time, every `|value|` below `2^bits`. `tables` are the
 /// points' [`Multiples`] if the caller keeps them; otherwise they are built here.
 pub(super) fn msm(
     points: &[RistrettoPoint],
     tables: Option<&[Multiples]>,
-    values: &[u64],
+    values: &[i64],
     bits: u32,
 ) -> RistrettoPoint {
     debug_assert_eq!(points.len(), values.len());
@@ -113,20 +117,27 @@ mod tests {
         RistrettoPoint::mul_base(&Scalar::from(i * 7919 + 3))
     }
 
+    fn scalar(v: i64) -> Scalar {
+        let magnitude = Scalar::from(v.unsigned_abs());
+        if v < 0 { -magnitude } else { magnitude }
+    }
+
+    /// `raw` folded into `-(2^bits - 1)..=2^bits - 1`.
+    fn within(raw: i64, bits: u32) -> i64 {
+        let magnitude = (raw.unsigned_abs() & ((1u64 << bits) - 1)) as i64;
+        if raw < 0 { -magnitude } else { magnitude }
+    }
+
     proptest! {
         #[test]
-        fn recoded_digits_are_small_and_add_up(bits in 0u32..=MAX_BITS, raw: u64) {
-            let value = raw & ((1u64 << bits) - 1);
+        fn recoded_digits_are_small_and_add_up(bits in 0u32..=MAX_BITS, raw: i64) {
+            let value = within(raw, bits);
             let count = digit_count(bits);
             let mut digits = vec![0i8; count];
             recode(value, count, &mut digits);
             let mut total: i128 = 0;
             for (i, d) in digits.iter().enumerate() {
-                if i + 1 == count {
-                    prop_assert!((0..=8).contains(d), "last digit {d}");
-                } else {
-                    prop_assert!((-8..8).contains(d), "digit {d}");
-                }
+                prop_assert!((-8..=8).contains(d), "digit {d}");
                 total += i128::from(*d) << (4 * i);
             }
             prop_assert_eq!(total, i128::from(value));
@@ -135,18 +146,14 @@ mod tests {
         #[test]
         fn short_sums_equal_full_multiplications(
             bits in 0u32..=MAX_BITS,
-            raw in proptest::collection::vec(any::<u64>(), 0..12),
+            raw in proptest::collection::vec(any::<i64>(), 0..12),
             keep_tables: bool,
         ) {
-            let mask = (1u64 << bits) - 1;
-            let values: Vec<u64> = raw.iter().map(|v| v & mask).collect();
+            let values: Vec<i64> = raw.iter().map(|&v| within(v, bits)).collect();
             let points: Vec<RistrettoPoint> = (0..values.len() as u64).map(point).collect();
             let tables: Vec<Multiples> = points.iter().map(Multiples::new).collect();
             let got = msm(&points, keep_tables.then_some(&tables[..]), &values, bits);
-            let want = RistrettoPoint::multiscalar_mul(
-                values.iter().map(|v| Scalar::from(*v)),
-                &points,
-            );
+            let want = RistrettoPoint::multiscalar_mul(values.iter().map(|&v| scalar(v)), &points);
             prop_assert_eq!(got, want);
         }
     }
@@ -163,13 +170,12 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_value_of_each_width_is_summed_right() {
-        let points: Vec<RistrettoPoint> = (0..3).map(point).collect();
+    fn the_extreme_values_of_each_width_are_summed_right() {
+        let points: Vec<RistrettoPoint> = (0..4).map(point).collect();
         for bits in 1..=MAX_BITS {
-            let top = (1u64 << bits) - 1;
-            let values = [top, 0, top >> 1];
-            let want =
-                RistrettoPoint::multiscalar_mul(values.iter().map(|v| Scalar::from(*v)), &points);
+            let top = (1i64 << bits) - 1;
+            let values = [top, -top, 0, -(top >> 1)];
+            let want = RistrettoPoint::multiscalar_mul(values.iter().map(|&v| scalar(v)), &points);
             assert_eq!(msm(&points, None, &values, bits), want, "bits {bits}");
         }
     }

@@ -439,12 +439,12 @@ fn batch_item_debug_is_redacted() {
     assert_eq!(format!("{item:?}"), "BatchItem(t=0, d=1, <redacted>)");
 }
 
-/// `count` random values in `min..=max` and the range they are declared in.
-fn values_in(min: i128, span_bits: u32, count: usize, rng: &mut ChaCha20Rng) -> Vec<Ristretto> {
-    let span = (1i128 << span_bits) - 1;
+/// `count` random integers in `min..=max`.
+fn values_in(min: i128, max: i128, count: usize, rng: &mut ChaCha20Rng) -> Vec<Ristretto> {
+    let span = (max - min) as u128 + 1;
     (0..count)
         .map(|_| {
-            let offset = i128::from(rng.next_u64()) & span;
+            let offset = (u128::from(rng.next_u64()) % span) as i128;
             Ristretto::from_i128(min + offset)
         })
         .collect()
@@ -454,9 +454,8 @@ fn values_in(min: i128, span_bits: u32, count: usize, rng: &mut ChaCha20Rng) -> 
 /// [`MAX_KEPT_MULTIPLES`].
 fn generators_without_kept_multiples(d: usize) -> Generators {
     let gens = Generators::derive(d).unwrap();
-    let tables = ShortTables::build(gens.g(), 0);
-    assert!(d == 0 || tables.multiples.is_none());
-    assert!(gens.short.set(tables).is_ok());
+    assert!(gens.multiples.set(multiples(gens.g(), 0)).is_ok());
+    assert!(d == 0 || gens.kept_multiples().is_none());
     gens
 }
 
@@ -466,8 +465,9 @@ proptest! {
     #[test]
     fn committing_in_a_range_equals_committing(
         d in 0usize..6,
-        min in -(1i128 << 60)..(1i128 << 60),
         bits in 0u32..=48,
+        low in any::<u64>(),
+        high in any::<u64>(),
         keep_multiples: bool,
         seed: u64,
     ) {
@@ -477,9 +477,12 @@ proptest! {
         } else {
             generators_without_kept_multiples(d)
         };
-        let values = values_in(min, bits, d, &mut rng);
-        let range = ValueRange::of_integers(min, min + (1i128 << bits) - 1).unwrap();
-        prop_assert_eq!(range.bits(), bits);
+        let limit = (1i128 << bits) - 1;
+        let (a, b) = (i128::from(low) % (limit + 1), i128::from(high) % (limit + 1));
+        let (min, max) = (-a.min(b), a.max(b));
+        let values = values_in(min, max, d, &mut rng);
+        let range = ValueRange::of_integers(min, max).unwrap();
+        prop_assert!(range.bits() <= bits);
         let blind = Ristretto::random(&mut rng);
         prop_assert_eq!(
             commit_in_range(&gens, &values, &range, &blind).unwrap(),
@@ -492,7 +495,7 @@ proptest! {
 fn long_vectors_commit_in_a_range_on_both_sides_of_the_parallel_threshold() {
     let mut rng = rng(41);
     for d in [CT_CHUNK, CT_CHUNK + 1, 600] {
-        let values = values_in(-1000, 11, d, &mut rng);
+        let values = values_in(-1000, 1000, d, &mut rng);
         let range = ValueRange::of_integers(-1000, 1000).unwrap();
         let blind = Ristretto::random(&mut rng);
         let want = commit(&Generators::derive(d).unwrap(), &values, &blind).unwrap();
@@ -512,12 +515,12 @@ fn long_vectors_commit_in_a_range_on_both_sides_of_the_parallel_threshold() {
 #[test]
 fn a_value_outside_its_declared_range_is_refused() {
     let gens = Generators::derive(3).unwrap();
-    let range = ValueRange::of_integers(-8, 7).unwrap();
+    let range = ValueRange::of_integers(-8, 15).unwrap();
     assert_eq!(range.bits(), 4);
     let blind = Ristretto::from_u64(5);
-    let inside = [-8i128, 0, 7].map(Ristretto::from_i128);
+    let inside = [-15i128, 0, 15].map(Ristretto::from_i128);
     assert!(commit_in_range(&gens, &inside, &range, &blind).is_ok());
-    for outside in [-9i128, 8, i128::from(u64::MAX), -(1i128 << 100)] {
+    for outside in [-16i128, 16, i128::from(u64::MAX), -(1i128 << 100)] {
         let values = [0, outside, 0].map(Ristretto::from_i128);
         assert_eq!(
             commit_in_range(&gens, &values, &range, &blind),
@@ -536,16 +539,13 @@ fn a_value_outside_its_declared_range_is_refused() {
 
 #[test]
 fn only_ranges_short_enough_to_pay_take_the_short_path() {
-    assert_eq!(ValueRange::of_integers(5, 5).map(|r| r.bits()), Some(0));
-    assert_eq!(
-        ValueRange::of_integers(-1000, 1000).map(|r| r.bits()),
-        Some(11)
-    );
-    assert_eq!(
-        ValueRange::of_integers(0, (1i128 << 48) - 1).map(|r| r.bits()),
-        Some(48)
-    );
-    assert_eq!(ValueRange::of_integers(0, 1i128 << 48), None);
-    assert_eq!(ValueRange::of_integers(1, 0), None);
-    assert_eq!(ValueRange::of_integers(i128::MIN, i128::MAX), None);
+    let bits = |min, max| ValueRange::of_integers(min, max).map(|r| r.bits());
+    assert_eq!(bits(0, 0), Some(0));
+    assert_eq!(bits(-1000, 1000), Some(10));
+    assert_eq!(bits(-1024, 3), Some(11));
+    assert_eq!(bits(0, (1i128 << 48) - 1), Some(48));
+    assert_eq!(bits(-(1i128 << 48) + 1, 0), Some(48));
+    assert_eq!(bits(0, 1i128 << 48), None);
+    assert_eq!(bits(1, 0), None);
+    assert_eq!(bits(i128::MIN, i128::MAX), None);
 }
