@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
-use dsmpc_net::channel::{Channel, ChannelConfig, ChannelError};
+use dsmpc_net::channel::{Channel, ChannelConfig, ChannelError, StaticKey};
 use tokio::net::TcpListener;
 
 const TOTAL: usize = 200 << 20;
@@ -54,10 +54,22 @@ async fn run(message_len: usize) -> Result<(), Box<dyn std::error::Error>> {
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await?;
         let known = |k: &[u8; 32]| *k == client_public;
-        let (channel, _) = Channel::accept(stream, &server_secret, known, &server_cfg).await?;
+        let (channel, _) = Channel::accept(
+            stream,
+            StaticKey::new(&server_secret, &server_public),
+            known,
+            &server_cfg,
+        )
+        .await?;
         drain(channel).await
     });
-    let mut client = Channel::dial(&addr, &client_secret, &server_public, &cfg).await?;
+    let mut client = Channel::dial(
+        &addr,
+        StaticKey::new(&client_secret, &client_public),
+        &server_public,
+        &cfg,
+    )
+    .await?;
     let message = vec![0x5a; message_len];
     let (started, cpu_before) = (Instant::now(), cpu_ns());
     for _ in 0..TOTAL / message_len {

@@ -54,6 +54,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use dsmpc_core::identity::SecretIdentity;
 use snow::TransportState;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -162,18 +163,48 @@ pub struct Channel {
     unconfirmed: bool,
 }
 
+/// This side's static X25519 key pair for the handshake. The public half is taken as given (it
+/// saves a fixed-base multiplication per connection); a pair that does not match fails every
+/// handshake, because the peer's Diffie-Hellman results then differ from ours.
+#[derive(Clone, Copy)]
+pub struct StaticKey<'a> {
+    secret: &'a [u8; 32],
+    public: &'a [u8; 32],
+}
+
+impl<'a> StaticKey<'a> {
+    /// The pair `secret`, `public` (`public` = X25519(`secret`, 9)).
+    pub fn new(secret: &'a [u8; 32], public: &'a [u8; 32]) -> Self {
+        StaticKey { secret, public }
+    }
+
+    /// An identity's Noise key pair: its secret and the public key on its card.
+    pub fn of(identity: &'a SecretIdentity) -> Self {
+        StaticKey::new(identity.noise_secret(), &identity.card().noise_key)
+    }
+}
+
+impl fmt::Debug for StaticKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "StaticKey(public={}, <redacted>)",
+            hex::encode(self.public)
+        )
+    }
+}
+
 impl Channel {
     /// Initiator. After the XX handshake the responder's static key must equal `remote_public`,
     /// else [`ChannelError::PeerKeyMismatch`].
     pub async fn connect(
         stream: TcpStream,
-        local_secret: &[u8; 32],
+        local: StaticKey<'_>,
         remote_public: &[u8; 32],
         cfg: &ChannelConfig,
     ) -> Result<Channel, ChannelError> {
         let (mut reader, mut writer) = halves(stream, cfg)?;
-        let opening =
-            handshake::initiate(&mut reader, &mut writer, local_secret, Some(remote_public));
+        let opening = handshake::initiate(&mut reader, &mut writer, local, Some(remote_public));
         let (transport, _) = within_handshake(cfg, opening).await?;
         Ok(Channel::new(reader, writer, transport, *remote_public, cfg).initiated())
     }
@@ -182,12 +213,12 @@ impl Channel {
     /// [`ChannelError::UnknownPeer`] (connection dropped). Returns the peer's static key.
     pub async fn accept(
         stream: TcpStream,
-        local_secret: &[u8; 32],
+        local: StaticKey<'_>,
         is_known: impl Fn(&[u8; 32]) -> bool,
         cfg: &ChannelConfig,
     ) -> Result<(Channel, [u8; 32]), ChannelError> {
         let (mut reader, mut writer) = halves(stream, cfg)?;
-        let opening = handshake::respond(&mut reader, &mut writer, local_secret, is_known);
+        let opening = handshake::respond(&mut reader, &mut writer, local, is_known);
         let (transport, peer) = within_handshake(cfg, opening).await?;
         Ok((Channel::new(reader, writer, transport, peer, cfg), peer))
     }
@@ -195,14 +226,14 @@ impl Channel {
     /// Connects to `addr` within the handshake timeout, then [`Channel::connect`].
     pub async fn dial(
         addr: &str,
-        local_secret: &[u8; 32],
+        local: StaticKey<'_>,
         remote_public: &[u8; 32],
         cfg: &ChannelConfig,
     ) -> Result<Channel, ChannelError> {
         let stream = timeout(cfg.handshake_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| ChannelError::Timeout { what: "connect" })??;
-        Channel::connect(stream, local_secret, remote_public, cfg).await
+        Channel::connect(stream, local, remote_public, cfg).await
     }
 
     /// Connects to `addr` and completes the handshake with whatever static key the responder has
@@ -210,14 +241,14 @@ impl Channel {
     /// channel and the responder's static key.
     pub async fn dial_any(
         addr: &str,
-        local_secret: &[u8; 32],
+        local: StaticKey<'_>,
         cfg: &ChannelConfig,
     ) -> Result<(Channel, [u8; 32]), ChannelError> {
         let stream = timeout(cfg.handshake_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| ChannelError::Timeout { what: "connect" })??;
         let (mut reader, mut writer) = halves(stream, cfg)?;
-        let opening = handshake::initiate(&mut reader, &mut writer, local_secret, None);
+        let opening = handshake::initiate(&mut reader, &mut writer, local, None);
         let (transport, peer) = within_handshake(cfg, opening).await?;
         let channel = Channel::new(reader, writer, transport, peer, cfg).initiated();
         Ok((channel, peer))

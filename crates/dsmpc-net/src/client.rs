@@ -8,7 +8,7 @@ use dsmpc_core::codec::{CodecError, Encode};
 use dsmpc_core::identity::{IdentityCard, PartyId, SecretIdentity};
 use tracing::debug;
 
-use crate::channel::{Channel, ChannelConfig, ChannelError};
+use crate::channel::{Channel, ChannelConfig, ChannelError, StaticKey};
 use crate::flow::FlowLog;
 use crate::rpc::{Request, Response};
 use crate::server::{MAX_PIPELINED, wire_len};
@@ -87,7 +87,7 @@ impl Client {
         config: &ChannelConfig,
         flow: FlowLog,
     ) -> Result<Client, NetError> {
-        let channel = Channel::dial(address, identity.noise_secret(), &peer.noise_key, config)
+        let channel = Channel::dial(address, StaticKey::of(identity), &peer.noise_key, config)
             .await
             .map_err(|source| NetError::Channel {
                 peer: peer.id.clone(),

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use crate::channel::{Channel, ChannelConfig};
+use crate::channel::{Channel, ChannelConfig, StaticKey};
 use crate::client::{Link, NetError};
 use crate::flow::FlowLog;
 use crate::roles::cp::CpWorker;
@@ -456,7 +456,7 @@ async fn coordinate(
     while joiners.len() + 1 < n as usize {
         let accepted = timeout_at(deadline, async {
             let (stream, peer) = listener.accept().await.map_err(|e| e.to_string())?;
-            let (mut ch, key) = Channel::accept(stream, cloud.noise_secret(), |_| true, &cfg)
+            let (mut ch, key) = Channel::accept(stream, StaticKey::of(&cloud), |_| true, &cfg)
                 .await
                 .map_err(|e| format!("{peer}: {e}"))?;
             match recv(&mut ch, "a join message", Duration::from_secs(10)).await {
@@ -625,7 +625,7 @@ async fn join(
     let cp = SecretIdentity::generate(id("cp0"), Role::Cp, &mut os_rng());
     let dp = SecretIdentity::generate(id("dp0"), Role::Dp, &mut os_rng());
     let cfg = rendezvous_config(config.wait);
-    let (mut ch, _) = Channel::dial_any(address, cp.noise_secret(), &cfg)
+    let (mut ch, _) = Channel::dial_any(address, StaticKey::of(&cp), &cfg)
         .await
         .map_err(|e| PeerError::Failed(format!("rendezvous with {address}: {e}")))?;
     let join = PeerMessage::Join {

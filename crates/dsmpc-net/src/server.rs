@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use crate::channel::{Channel, ChannelConfig, ChannelError, MAX_PAYLOAD};
+use crate::channel::{Channel, ChannelConfig, ChannelError, MAX_PAYLOAD, StaticKey};
 use crate::flow::FlowLog;
 use crate::rpc::{Request, Response};
 
@@ -132,10 +132,10 @@ async fn connection<H: Handler>(
     handler: Arc<H>,
 ) {
     let roster = &context.roster;
-    let secret = context.identity.noise_secret();
+    let local = StaticKey::of(&context.identity);
     let accepted = Channel::accept(
         stream,
-        secret,
+        local,
         |k| roster.by_noise_key(k).is_some(),
         &context.channel,
     )

@@ -15,7 +15,7 @@
 use snow::{HandshakeState, TransportState};
 
 use super::frame::{FrameReader, FrameWriter};
-use super::{ChannelError, TAG_LEN};
+use super::{ChannelError, StaticKey, TAG_LEN};
 
 /// The Noise protocol name.
 pub(super) const NOISE_PARAMS: &str = "Noise_XX_25519_AESGCM_SHA256";
@@ -33,12 +33,10 @@ const HANDSHAKE_BUF: usize = 256;
 pub(super) async fn initiate(
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
-    local_secret: &[u8; 32],
+    local: StaticKey<'_>,
     remote_public: Option<&[u8; 32]>,
 ) -> Result<(TransportState, [u8; 32]), ChannelError> {
-    let mut state = builder(local_secret)?
-        .build_initiator()
-        .map_err(handshake_error)?;
+    let mut state = builder(local)?.build_initiator().map_err(handshake_error)?;
     write_message(&mut state, writer).await?;
     read_message(&mut state, reader).await?;
     let remote = remote_static(&state)?;
@@ -55,12 +53,10 @@ pub(super) async fn initiate(
 pub(super) async fn respond(
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
-    local_secret: &[u8; 32],
+    local: StaticKey<'_>,
     is_known: impl Fn(&[u8; 32]) -> bool,
 ) -> Result<(TransportState, [u8; 32]), ChannelError> {
-    let mut state = builder(local_secret)?
-        .build_responder()
-        .map_err(handshake_error)?;
+    let mut state = builder(local)?.build_responder().map_err(handshake_error)?;
     read_message(&mut state, reader).await?;
     write_message(&mut state, writer).await?;
     read_message(&mut state, reader).await?;
@@ -74,10 +70,10 @@ pub(super) async fn respond(
 }
 
 /// A handshake builder with this side's static key and the prologue.
-fn builder(local_secret: &[u8; 32]) -> Result<snow::Builder<'_>, ChannelError> {
+fn builder(local: StaticKey<'_>) -> Result<snow::Builder<'_>, ChannelError> {
     let params = NOISE_PARAMS.parse().map_err(handshake_error)?;
-    snow::Builder::with_resolver(params, super::x25519::resolver())
-        .local_private_key(local_secret)
+    snow::Builder::with_resolver(params, super::x25519::resolver(Some(*local.public)))
+        .local_private_key(local.secret)
         .and_then(|b| b.prologue(PROLOGUE))
         .map_err(handshake_error)
 }

@@ -17,9 +17,17 @@ struct Keys {
     public: [u8; 32],
 }
 
+impl Keys {
+    fn key(&self) -> StaticKey<'_> {
+        StaticKey::new(&self.secret, &self.public)
+    }
+}
+
 fn keys() -> Keys {
-    let builder =
-        snow::Builder::with_resolver(handshake::NOISE_PARAMS.parse().unwrap(), x25519::resolver());
+    let builder = snow::Builder::with_resolver(
+        handshake::NOISE_PARAMS.parse().unwrap(),
+        x25519::resolver(None),
+    );
     let pair = builder.generate_keypair().unwrap();
     Keys {
         secret: pair.private.try_into().unwrap(),
@@ -60,7 +68,7 @@ fn accept_one(
 ) -> JoinHandle<Result<(Channel, [u8; 32]), ChannelError>> {
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await?;
-        Channel::accept(stream, &server.secret, |k| *k == known, &cfg).await
+        Channel::accept(stream, server.key(), |k| *k == known, &cfg).await
     })
 }
 
@@ -69,7 +77,7 @@ async fn pair(client_cfg: ChannelConfig, server_cfg: ChannelConfig) -> (Channel,
     let (client, server) = (keys(), keys());
     let (listener, addr) = listen().await;
     let accepting = accept_one(listener, server, client.public, server_cfg);
-    let dialled = Channel::dial(&addr, &client.secret, &server.public, &client_cfg).await;
+    let dialled = Channel::dial(&addr, client.key(), &server.public, &client_cfg).await;
     let (server_side, peer) = accepting.await.unwrap().unwrap();
     let client_side = dialled.unwrap();
     assert_eq!(peer, client.public);
@@ -121,15 +129,18 @@ async fn project_identities_open_channels() {
     let cloud = SecretIdentity::generate(id("cloud"), Role::Cloud, &mut os_rng());
     let cp = SecretIdentity::generate(id("cp1"), Role::Cp, &mut os_rng());
     let (listener, addr) = listen().await;
-    let (cloud_secret, cp_key) = (*cloud.noise_secret(), cp.card().noise_key);
+    let cloud = std::sync::Arc::new(cloud);
+    let cp_key = cp.card().noise_key;
+    let serving = cloud.clone();
     let accepting = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
         let known = |k: &[u8; 32]| *k == cp_key;
-        let (mut channel, _) = Channel::accept(stream, &cloud_secret, known, &roomy()).await?;
+        let local = StaticKey::of(&serving);
+        let (mut channel, _) = Channel::accept(stream, local, known, &roomy()).await?;
         channel.recv().await
     });
     let cloud_key = cloud.card().noise_key;
-    let mut channel = Channel::dial(&addr, cp.noise_secret(), &cloud_key, &roomy())
+    let mut channel = Channel::dial(&addr, StaticKey::of(&cp), &cloud_key, &roomy())
         .await
         .unwrap();
     channel.send(b"hello cloud").await.unwrap();
@@ -144,7 +155,7 @@ async fn a_wrong_responder_key_is_refused_before_the_initiator_shows_its_own() {
     let accepting = accept_one(listener, server, client.public, brisk());
     let err = soon(Channel::dial(
         &addr,
-        &client.secret,
+        client.key(),
         &impostor.public,
         &brisk(),
     ))
@@ -165,14 +176,9 @@ async fn an_unknown_initiator_is_dropped_and_told_nothing() {
     let accepting = accept_one(listener, server, friend.public, brisk());
     // The initiator does not wait for the confirmation: it sends its request, and learns of the
     // refusal when it waits for the answer (the confirmation never comes).
-    let mut channel = soon(Channel::dial(
-        &addr,
-        &client.secret,
-        &server.public,
-        &brisk(),
-    ))
-    .await
-    .unwrap();
+    let mut channel = soon(Channel::dial(&addr, client.key(), &server.public, &brisk()))
+        .await
+        .unwrap();
     let _ = channel.send(b"a request").await;
     let answer = soon(channel.recv()).await;
     assert!(
@@ -238,14 +244,9 @@ async fn a_garbage_responder_fails_the_initiator_cleanly() {
         raw
     });
     let (client, server) = (keys(), keys());
-    let err = soon(Channel::dial(
-        &addr,
-        &client.secret,
-        &server.public,
-        &brisk(),
-    ))
-    .await
-    .unwrap_err();
+    let err = soon(Channel::dial(&addr, client.key(), &server.public, &brisk()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ChannelError::Handshake(_)), "{err:?}");
     drop(answering.await.unwrap());
 }
@@ -272,7 +273,7 @@ async fn a_silent_peer_times_out_the_handshake() {
     // A listener that never answers: the initiator gives up as well.
     let (listener, addr) = listen().await;
     let (client, server) = (keys(), keys());
-    let err = soon(Channel::dial(&addr, &client.secret, &server.public, &cfg))
+    let err = soon(Channel::dial(&addr, client.key(), &server.public, &cfg))
         .await
         .unwrap_err();
     assert!(
@@ -428,14 +429,9 @@ async fn dialling_a_closed_port_is_an_io_error() {
     let (listener, addr) = listen().await;
     drop(listener);
     let (client, server) = (keys(), keys());
-    let err = soon(Channel::dial(
-        &addr,
-        &client.secret,
-        &server.public,
-        &brisk(),
-    ))
-    .await
-    .unwrap_err();
+    let err = soon(Channel::dial(&addr, client.key(), &server.public, &brisk()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ChannelError::Io(_)), "{err:?}");
 }
 
@@ -512,4 +508,55 @@ async fn an_oversized_queued_message_is_refused_and_the_channel_stays_usable() {
     client.queue(b"fine").await.unwrap();
     client.flush().await.unwrap();
     assert_eq!(server.recv().await.unwrap().as_deref(), Some(&b"fine"[..]));
+}
+
+/// A static key whose public half does not belong to its secret fails the handshake on either
+/// side: the peer's Diffie-Hellman results differ from ours, so authentication fails.
+#[tokio::test]
+async fn a_public_half_that_does_not_match_the_secret_fails_the_handshake() {
+    let (client, server, stranger) = (keys(), keys(), keys());
+    for lying_side in ["initiator", "responder"] {
+        let (listener, addr) = listen().await;
+        let claimed = if lying_side == "responder" {
+            stranger.public
+        } else {
+            server.public
+        };
+        let accepting = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let local = StaticKey::new(&server.secret, &claimed);
+            Channel::accept(stream, local, |_| true, &brisk()).await
+        });
+        let client_claims = if lying_side == "initiator" {
+            stranger.public
+        } else {
+            client.public
+        };
+        let dialled = soon(async {
+            let local = StaticKey::new(&client.secret, &client_claims);
+            let mut channel = Channel::dial(&addr, local, &claimed, &brisk()).await?;
+            channel.send(b"hello").await?;
+            channel.recv().await
+        })
+        .await;
+        let accepted = soon(accepting).await.unwrap();
+        assert!(
+            dialled.is_err() || accepted.is_err(),
+            "{lying_side}: the handshake went through"
+        );
+        if let Ok((mut channel, _)) = accepted {
+            assert!(
+                channel.recv().await.is_err(),
+                "{lying_side}: the responder read a message"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_static_key_debug_shows_only_the_public_half() {
+    let k = keys();
+    let shown = format!("{:?}", k.key());
+    assert!(shown.contains(&hex::encode(k.public)));
+    assert!(!shown.contains(&hex::encode(k.secret)));
 }

@@ -17,12 +17,18 @@ use snow::resolvers::{BoxedCryptoResolver, CryptoResolver, RingResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
 use zeroize::Zeroizing;
 
-/// The resolver every handshake uses: this module's X25519, ring for the rest.
-pub(super) fn resolver() -> BoxedCryptoResolver {
-    Box::new(Resolver)
+/// The resolver every handshake uses: this module's X25519, ring for the rest. `static_public`
+/// is the public half of the static key the handshake will be given, if the caller knows it:
+/// then setting the static key costs nothing instead of a fixed-base multiplication. (A public
+/// half that does not match the secret fails the handshake: the peer's Diffie-Hellman results
+/// then differ from ours.)
+pub(super) fn resolver(static_public: Option<[u8; 32]>) -> BoxedCryptoResolver {
+    Box::new(Resolver { static_public })
 }
 
-struct Resolver;
+struct Resolver {
+    static_public: Option<[u8; 32]>,
+}
 
 impl CryptoResolver for Resolver {
     fn resolve_rng(&self) -> Option<Box<dyn Random>> {
@@ -31,7 +37,10 @@ impl CryptoResolver for Resolver {
 
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
         match choice {
-            DHChoice::Curve25519 => Some(Box::<X25519>::default()),
+            DHChoice::Curve25519 => Some(Box::new(X25519 {
+                known_public: self.static_public,
+                ..X25519::default()
+            })),
             DHChoice::Curve448 => None,
         }
     }
@@ -50,6 +59,8 @@ impl CryptoResolver for Resolver {
 struct X25519 {
     secret: Zeroizing<[u8; 32]>,
     public: [u8; 32],
+    /// The public half of the key [`Dh::set`] will be given, if known.
+    known_public: Option<[u8; 32]>,
 }
 
 impl X25519 {
@@ -75,7 +86,10 @@ impl Dh for X25519 {
         let len = privkey.len().min(32);
         *self.secret = [0; 32];
         self.secret[..len].copy_from_slice(&privkey[..len]);
-        self.derive_public();
+        match self.known_public {
+            Some(public) => self.public = public,
+            None => self.derive_public(),
+        }
     }
 
     fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
@@ -213,6 +227,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A known public half is taken as given for the static key; generated keys derive theirs.
+    #[test]
+    fn a_known_public_half_is_used_for_the_static_key_only() {
+        let derived = MontgomeryPoint::mul_base_clamped([7; 32]).to_bytes();
+        let mut dh = X25519 {
+            known_public: Some(derived),
+            ..X25519::default()
+        };
+        dh.set(&[7; 32]);
+        assert_eq!(dh.pubkey(), derived);
+        let mut rng = RingResolver.resolve_rng().unwrap();
+        dh.generate(&mut *rng).unwrap();
+        let secret: [u8; 32] = dh.privkey().try_into().unwrap();
+        assert_eq!(
+            dh.pubkey(),
+            MontgomeryPoint::mul_base_clamped(secret).to_bytes()
+        );
     }
 
     /// RFC 7748 §5.2, first test vector.
