@@ -80,6 +80,31 @@ fn json_has_every_field() {
     assert!(v["bytes_per_dp"].as_f64().unwrap() > 100.0);
 }
 
+/// Verifiable vectors longer than 16 are prepared on blocking threads, and short fast ones on the
+/// runtime's workers; long fast ones (beyond 1024) go back to blocking threads. Every path gives
+/// the exact result, and a cheating DP is still caught on the blocking path.
+#[test]
+fn dps_preparing_on_either_kind_of_thread_give_the_exact_result() {
+    let v = json(&[
+        "--dps",
+        "5",
+        "--dim",
+        "20",
+        "--mode",
+        "verifiable",
+        "--cheat-dp",
+        "dp2",
+    ]);
+    assert_eq!(v["match"], true, "{v}");
+    assert_eq!(strings(&v["result"]).len(), 20);
+    assert_eq!(strings(&v["culprits"]), ["dp2"]);
+    for dim in ["8", "1100"] {
+        let v = json(&["--dps", "5", "--dim", dim, "--mode", "fast"]);
+        assert_eq!(v["match"], true, "fast d = {dim}: {v}");
+        assert_eq!(strings(&v["result"]).len(), dim.parse::<usize>().unwrap());
+    }
+}
+
 #[test]
 fn dropped_cps_still_give_the_exact_result() {
     let v = json(&["--dps", "6", "--drop-cps", "2"]);
