@@ -157,6 +157,31 @@ fn cheaters_are_named_and_the_result_stays_exact() {
     assert_eq!(strings(&v["excluded"]), vec!["dp3", "dp4"]);
 }
 
+/// Inputs whose range is wider than the short commitment path takes (48 bits) are committed by
+/// the general multiplication; inputs at the very ends of a narrow range by the short path. Both
+/// give the exact sum, computed here.
+#[test]
+fn verifiable_inputs_of_narrow_and_wide_ranges_give_the_exact_sum() {
+    let cases = [
+        (
+            "dp1,1,123456789012345678,-5\ndp2,2,-98765432109876543,7\ndp3,1,5,0\ndp4,3,-1,99999999999999999\n",
+            ["-74074075207407406", "300000000000000006"],
+        ),
+        (
+            "dp1,1,-1000,-5\ndp2,2,1000,7\ndp3,1,5,0\ndp4,3,-1,999\n",
+            ["1002", "3006"],
+        ),
+    ];
+    for (rows, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("inputs.csv");
+        std::fs::write(&csv, format!("id,weight,v1,v2\n{rows}")).unwrap();
+        let v = json(&["--inputs", csv.to_str().unwrap(), "--mode", "verifiable"]);
+        assert_eq!(strings(&v["result"]), expected, "{rows}");
+        assert_eq!(v["match"], true);
+    }
+}
+
 #[test]
 fn inputs_file_with_negative_vectors_matches_an_independent_sum() {
     let dir = tempfile::tempdir().unwrap();
