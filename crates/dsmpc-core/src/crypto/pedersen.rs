@@ -27,6 +27,7 @@
 
 use std::fmt;
 use std::iter;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use curve25519_dalek::ristretto::RistrettoPoint;
@@ -253,24 +254,15 @@ pub fn commit_in_range(
         .map(Zeroizing::new)
         .ok_or(CryptoError::OutOfRange { bits: range.bits })?;
     let kept = gens.kept_multiples();
-    let chunk_sum = |start: usize, end: usize| {
-        let multiples = kept.map(|m| &m[start..end]);
+    let sum = chunked_sum(gens.len(), CT_CHUNK, |chunk| {
+        let multiples = kept.map(|m| &m[chunk.clone()]);
         short::msm(
-            &gens.g[start..end],
+            &gens.g[chunk.clone()],
             multiples,
-            &signed[start..end],
+            &signed[chunk],
             range.bits,
         )
-    };
-    let d = gens.len();
-    let sum = if d <= CT_CHUNK {
-        chunk_sum(0, d)
-    } else {
-        (0..d.div_ceil(CT_CHUNK))
-            .into_par_iter()
-            .map(|c| chunk_sum(c * CT_CHUNK, ((c + 1) * CT_CHUNK).min(d)))
-            .reduce(RistrettoPoint::identity, |acc, p| acc + p)
-    };
+    });
     Ok(sum + gens.h * blind.0)
 }
 
@@ -282,16 +274,26 @@ fn ct_msm<'a>(
     points: impl Iterator<Item = &'a RistrettoPoint>,
 ) -> RistrettoPoint {
     let pairs: Vec<(&Scalar, &RistrettoPoint)> = scalars.zip(points).collect();
-    let msm = |chunk: &[(&Scalar, &RistrettoPoint)]| {
+    chunked_sum(pairs.len(), CT_CHUNK, |chunk| {
+        let chunk = &pairs[chunk];
         RistrettoPoint::multiscalar_mul(chunk.iter().map(|p| p.0), chunk.iter().map(|p| p.1))
-    };
-    if pairs.len() <= CT_CHUNK {
-        // One chunk: on the caller's thread (a hand-off to rayon costs two wake-ups).
-        return msm(&pairs);
+    })
+}
+
+/// `Σ sum_of(range)` over `0..len` cut into ranges of `chunk`: a single range on the caller's
+/// thread (a hand-off to rayon costs two wake-ups), several in parallel on rayon's threads. The
+/// cut depends only on the lengths, never on the values.
+fn chunked_sum(
+    len: usize,
+    chunk: usize,
+    sum_of: impl Fn(Range<usize>) -> RistrettoPoint + Sync,
+) -> RistrettoPoint {
+    if len <= chunk {
+        return sum_of(0..len);
     }
-    pairs
-        .par_chunks(CT_CHUNK)
-        .map(msm)
+    (0..len.div_ceil(chunk))
+        .into_par_iter()
+        .map(|c| sum_of(c * chunk..((c + 1) * chunk).min(len)))
         .reduce(RistrettoPoint::identity, |acc, p| acc + p)
 }
 
@@ -317,14 +319,12 @@ fn vartime_msm_chunked<'a>(
     chunk: usize,
 ) -> RistrettoPoint {
     let points: Vec<&RistrettoPoint> = points.collect();
-    if scalars.len() <= chunk {
-        return RistrettoPoint::vartime_multiscalar_mul(scalars, points);
-    }
-    scalars
-        .par_chunks(chunk)
-        .zip(points.par_chunks(chunk))
-        .map(|(s, p)| RistrettoPoint::vartime_multiscalar_mul(s, p.iter().copied()))
-        .reduce(RistrettoPoint::identity, |acc, p| acc + p)
+    chunked_sum(scalars.len(), chunk, |range| {
+        RistrettoPoint::vartime_multiscalar_mul(
+            &scalars[range.clone()],
+            points[range].iter().copied(),
+        )
+    })
 }
 
 /// The t commitments `C_k = Σ_j coefficients[k][j]·G_j + blinding[k]·H` to a vector polynomial

@@ -232,13 +232,15 @@ mod tests {
     /// A known public half is taken as given for the static key; generated keys derive theirs.
     #[test]
     fn a_known_public_half_is_used_for_the_static_key_only() {
-        let derived = MontgomeryPoint::mul_base_clamped([7; 32]).to_bytes();
+        // A value no derivation gives, so the assertion shows it was taken as given.
+        let given = [9; 32];
+        assert_ne!(given, MontgomeryPoint::mul_base_clamped([7; 32]).to_bytes());
         let mut dh = X25519 {
-            known_public: Some(derived),
+            known_public: Some(given),
             ..X25519::default()
         };
         dh.set(&[7; 32]);
-        assert_eq!(dh.pubkey(), derived);
+        assert_eq!(dh.pubkey(), given);
         let mut rng = RingResolver.resolve_rng().unwrap();
         dh.generate(&mut *rng).unwrap();
         let secret: [u8; 32] = dh.privkey().try_into().unwrap();
