@@ -1,10 +1,7 @@
 //! The `dsmpc` binary as a user runs it.
 
-use assert_cmd::Command;
-
-fn dsmpc() -> Command {
-    Command::cargo_bin("dsmpc").expect("the dsmpc binary is built")
-}
+mod common;
+use common::dsmpc;
 
 fn stdout_of(args: &[&str]) -> String {
     let out = dsmpc().args(args).output().unwrap();

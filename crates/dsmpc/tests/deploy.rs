@@ -5,14 +5,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use assert_cmd::Command;
 use dsmpc_core::identity::{PartyId, Role};
 use dsmpc_net::deployment::load;
 use tempfile::TempDir;
 
-fn dsmpc() -> Command {
-    Command::cargo_bin("dsmpc").expect("the dsmpc binary is built")
-}
+mod common;
+use common::dsmpc;
 
 /// Runs `dsmpc args` and returns (exit code, stdout, stderr).
 fn run(args: &[&str]) -> (Option<i32>, String, String) {

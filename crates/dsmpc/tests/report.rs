@@ -5,11 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-
-fn dsmpc() -> Command {
-    Command::cargo_bin("dsmpc").expect("the dsmpc binary is built")
-}
+mod common;
+use common::dsmpc;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flow.jsonl")

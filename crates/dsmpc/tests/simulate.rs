@@ -1,12 +1,15 @@
 //! `dsmpc simulate` as a user runs it: defaults, every fault flag, `--inputs` checked against an
 //! independently computed sum, and the report of its flow log.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
+mod common;
+use common::dsmpc;
+
 fn simulate(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(assert_cmd::cargo::cargo_bin("dsmpc"))
+    dsmpc()
         .arg("simulate")
         .args(["--log-dir", dir.to_str().unwrap()])
         .args(args)
@@ -248,7 +251,7 @@ fn the_flow_log_renders_as_a_report() {
             .success()
     );
     let html = dir.path().join("report.html");
-    let out = Command::new(assert_cmd::cargo::cargo_bin("dsmpc"))
+    let out = dsmpc()
         .args([
             "report",
             dir.path().join("flow.jsonl").to_str().unwrap(),
