@@ -4,6 +4,12 @@
 //! commitments — one dealer's `commit_polynomial`, and one party's `verify_batch` over N = 1000
 //! dealers for (t = 3, d = 1) and (t = 2, d = 1000).
 //!
+//! The `curve` group prices the single operations every role is made of (fixed- and variable-base
+//! multiplication, encoding and decoding a point, X25519 as the Noise channel computes it, an
+//! Ed25519 signature, a two-point constant-time commitment, a variable-time multiscalar
+//! multiplication per point): `docs/architecture.md` ("What a DP costs in curve operations")
+//! multiplies them by the operations each scenario needs per DP.
+//!
 //! `cargo bench -p dsmpc-core --bench crypto`
 //!
 //! To keep setup short, the N dealers of a batch share one random base polynomial, dealer u's
@@ -15,7 +21,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use curve25519_dalek::RistrettoPoint;
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use curve25519_dalek::traits::{MultiscalarMul, VartimeMultiscalarMul};
+use curve25519_dalek::{RistrettoPoint, Scalar};
 use dsmpc_core::crypto::pedersen::{
     BatchItem, Generators, commit_polynomial, find_invalid, verify_batch, verify_share,
 };
@@ -253,8 +261,56 @@ fn bench_pedersen(c: &mut Criterion) {
     group.finish();
 }
 
+/// Scalars and points for the `curve` group.
+fn random_points(n: usize) -> (Vec<Scalar>, Vec<RistrettoPoint>) {
+    let scalars: Vec<Scalar> = random_vec(n).iter().map(|s| s.0).collect();
+    let points = scalars.iter().map(RistrettoPoint::mul_base).collect();
+    (scalars, points)
+}
+
+fn bench_curve(c: &mut Criterion) {
+    let (scalars, points) = random_points(4096);
+    let (s, p) = (scalars[0], points[1]);
+    let encoded = p.compress();
+    let mut group = c.benchmark_group("curve");
+    group.bench_function("ristretto fixed-base mul", |b| {
+        b.iter(|| RistrettoPoint::mul_base(black_box(&s)))
+    });
+    group.bench_function("ristretto variable-base mul", |b| {
+        b.iter(|| black_box(s) * black_box(p))
+    });
+    group.bench_function("ristretto compress", |b| b.iter(|| black_box(p).compress()));
+    group.bench_function("ristretto decompress", |b| {
+        b.iter(|| black_box(encoded).decompress())
+    });
+    let secret = s.to_bytes();
+    let public = MontgomeryPoint::mul_base_clamped([7; 32]);
+    group.bench_function("x25519 key generation", |b| {
+        b.iter(|| MontgomeryPoint::mul_base_clamped(black_box(secret)))
+    });
+    group.bench_function("x25519 through the Edwards form", |b| {
+        b.iter(|| {
+            black_box(public)
+                .to_edwards(0)
+                .map(|e| e.mul_clamped(secret).to_montgomery())
+        })
+    });
+    let key = SigningKey::from_bytes(&[3; 32]);
+    group.bench_function("ed25519 sign (300 B)", |b| {
+        b.iter(|| key.sign(black_box(&[5u8; 300])))
+    });
+    group.bench_function("constant-time multiscalar, 2 points", |b| {
+        b.iter(|| RistrettoPoint::multiscalar_mul(black_box(&scalars[..2]), &points[..2]))
+    });
+    group.bench_function("variable-time multiscalar, 4096 points", |b| {
+        b.iter(|| RistrettoPoint::vartime_multiscalar_mul(black_box(&scalars), &points))
+    });
+    group.finish();
+}
+
 criterion_group!(
     crypto,
+    bench_curve,
     bench_kem,
     bench_kem_batches,
     bench_dleq,
