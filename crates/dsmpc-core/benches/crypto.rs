@@ -95,6 +95,9 @@ fn bench_kem_batches(c: &mut Criterion) {
         .map(|_| kem::seal(&publics[0], CONTEXT, &plaintext, &mut rng))
         .collect();
     let page: Vec<(&[u8], &kem::SealedBox)> = boxes.iter().map(|b| (CONTEXT, b)).collect();
+    group.bench_function("seal_to_all (one ephemeral)", |b| {
+        b.iter(|| black_box(kem::seal_to_all(&messages, &mut rng)))
+    });
     group.bench_function("open one by one", |b| {
         b.iter(|| {
             for (context, sealed) in &page {

@@ -164,13 +164,6 @@ impl Dp {
         rng: &mut R,
     ) -> Bundle {
         let me = self.identity.id();
-        // One ephemeral scalar per share; the boxes are sealed together, so that their 2n point
-        // encodings share one field inversion (see `kem::seal_batch`).
-        let ephemerals: Vec<kem::Ephemeral> = prepared
-            .payloads
-            .iter()
-            .map(|_| kem::Ephemeral::generate(rng))
-            .collect();
         let contexts: Vec<Vec<u8>> = committee
             .members
             .iter()
@@ -200,7 +193,9 @@ impl Dp {
                 plaintext,
             })
             .collect();
-        let shares = kem::seal_batch(&messages, ephemerals);
+        // One ephemeral key for the n boxes (each box's key comes from its CP's key and
+        // context), and the n + 1 point encodings share one field inversion (`kem::seal_to_all`).
+        let shares = kem::seal_to_all(&messages, rng);
         let core = BundleCore {
             commitments: prepared.commitments.clone(),
             digests: shares.iter().map(share_digest).collect(),

@@ -468,3 +468,110 @@ fn opening_together_equals_opening_one_by_one() {
     let bad_only = [(CONTEXT, &boxes[2]), (CONTEXT, &boxes[4])];
     assert!(open_batch(&sk, &bad_only).iter().all(Result::is_err));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// One ephemeral key for all: every box carries the same `E`, equals `seal_with`'s box for
+    /// its message under that scalar (the first one the generator draws), and opens for its
+    /// recipient only.
+    #[test]
+    fn sealing_to_all_equals_sealing_each_under_the_one_ephemeral(
+        n in 1usize..9,
+        seed in any::<u64>(),
+    ) {
+        let inputs = BatchInputs::new(n, seed);
+        let messages = inputs.messages();
+        let boxes = seal_to_all(&messages, &mut rng(seed ^ 2));
+        prop_assert_eq!(boxes.len(), n);
+        for (i, (m, sealed)) in messages.iter().zip(&boxes).enumerate() {
+            let e = Ephemeral::generate(&mut rng(seed ^ 2));
+            prop_assert_eq!(sealed, &seal_with(m.recipient, m.context, m.plaintext, e));
+            prop_assert_eq!(sealed.ephemeral, boxes[0].ephemeral);
+            let opened = open(&inputs.secrets[i], &inputs.contexts[i], sealed).unwrap();
+            prop_assert_eq!(opened.as_slice(), inputs.plaintexts[i].as_slice());
+            let other = (i + 1) % n;
+            if other != i {
+                prop_assert_eq!(
+                    open(&inputs.secrets[other], &inputs.contexts[i], sealed),
+                    Err(CryptoError::DecryptionFailed)
+                );
+            }
+        }
+    }
+}
+
+/// A complaint reveals one box's shared secret: it opens that box and no other box of the
+/// bundle, although they all carry the same ephemeral key.
+#[test]
+fn a_revealed_shared_secret_opens_only_its_own_box_of_a_shared_ephemeral() {
+    let inputs = BatchInputs::new(3, 40);
+    let boxes = seal_to_all(&inputs.messages(), &mut rng(41));
+    let revealed = shared_secret(&inputs.secrets[1], &boxes[1].ephemeral).unwrap();
+    let opened = open_with_shared_secret(
+        &revealed,
+        &inputs.publics[1],
+        &inputs.contexts[1],
+        &boxes[1],
+    );
+    assert_eq!(opened.unwrap().as_slice(), inputs.plaintexts[1].as_slice());
+    for other in [0, 2] {
+        assert_eq!(
+            open_with_shared_secret(
+                &revealed,
+                &inputs.publics[other],
+                &inputs.contexts[other],
+                &boxes[other]
+            ),
+            Err(CryptoError::DecryptionFailed)
+        );
+    }
+}
+
+/// Two messages with the same recipient and context would share a key and nonce under one
+/// ephemeral key: then each message gets its own, and both still open.
+#[test]
+fn a_repeated_recipient_and_context_gets_its_own_ephemeral() {
+    let (sk, pk) = key_pair(50);
+    let (other_sk, other_pk) = key_pair(51);
+    let messages = [
+        Message {
+            recipient: &pk,
+            context: CONTEXT,
+            plaintext: b"first",
+        },
+        Message {
+            recipient: &other_pk,
+            context: CONTEXT,
+            plaintext: b"to another",
+        },
+        Message {
+            recipient: &pk,
+            context: CONTEXT,
+            plaintext: b"second",
+        },
+    ];
+    let boxes = seal_to_all(&messages, &mut rng(52));
+    assert_ne!(boxes[0].ephemeral, boxes[1].ephemeral);
+    assert_ne!(boxes[0].ephemeral, boxes[2].ephemeral);
+    assert_eq!(open(&sk, CONTEXT, &boxes[0]).unwrap().as_slice(), b"first");
+    assert_eq!(
+        open(&other_sk, CONTEXT, &boxes[1]).unwrap().as_slice(),
+        b"to another"
+    );
+    assert_eq!(open(&sk, CONTEXT, &boxes[2]).unwrap().as_slice(), b"second");
+    // The same recipient under different contexts (a CP's index differs) keeps one ephemeral.
+    let contexts = [&b"index 1"[..], &b"index 2"[..]];
+    let distinct: Vec<Message<'_>> = contexts
+        .iter()
+        .map(|context| Message {
+            recipient: &pk,
+            context,
+            plaintext: b"x",
+        })
+        .collect();
+    let boxes = seal_to_all(&distinct, &mut rng(53));
+    assert_eq!(boxes[0].ephemeral, boxes[1].ephemeral);
+    assert_ne!(boxes[0].ciphertext, boxes[1].ciphertext);
+    assert!(seal_to_all(&[], &mut rng(54)).is_empty());
+}
