@@ -8,7 +8,7 @@
 //!
 //! 1. **Deployment (untimed).** One real [`CloudServer`](crate::roles::cloud::CloudServer) starts
 //!    in-process on a 127.0.0.1 port, exactly as `simulate` starts it
-//!    ([`spawn_cloud`](crate::simulate::spawn_cloud)): Noise channels, its SQLite event log (WAL,
+//!    ([`spawn_cloud`]): Noise channels, its SQLite event log (WAL,
 //!    `synchronous=FULL`) in a work directory. The roster holds the cloud, `cps` CPs and `dps`
 //!    DPs (and an edge, which is not started), each with freshly generated keys.
 //! 2. **Tasks and committees (untimed).** The operator creates `tasks` tasks over all `dps` DPs
