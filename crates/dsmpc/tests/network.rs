@@ -24,7 +24,9 @@ struct Cluster {
 /// different block (the tests run as threads of one process, in parallel).
 fn free_ports(span: u16) -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    for _ in 0..200 {
+    // Every block in the range, if need be: right after a benchmark, tens of thousands of
+    // sockets in TIME_WAIT can hold most of the ports (they refuse a listener's bind).
+    for _ in 0..40_000 / 16 {
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let base = 20_000 + ((std::process::id() * 131 + k * 16) % 40_000) as u16;
         if (0..span).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
