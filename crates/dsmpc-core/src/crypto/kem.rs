@@ -353,25 +353,9 @@ pub fn seal_batch(messages: &[Message<'_>], ephemerals: Vec<Ephemeral>) -> Vec<S
             .map(|(h, m)| h * m.recipient.point),
     );
     halves.zeroize();
-    let encodings = RistrettoPoint::double_and_compress_batch(&points);
-    points.zeroize();
-    let mut encodings: Vec<[u8; 32]> = encodings.iter().map(|c| c.to_bytes()).collect();
+    let encodings = encode_doubles(points);
     let (ephemeral_keys, shared) = encodings.split_at(n);
-    let boxes = messages
-        .iter()
-        .zip(ephemeral_keys.iter().zip(shared))
-        .map(|(m, (ephemeral, shared))| {
-            let key = MessageKey::derive_from_encoding(
-                shared,
-                ephemeral,
-                &m.recipient.to_bytes(),
-                m.context,
-            );
-            encrypt(&key, m.context, m.plaintext, *ephemeral)
-        })
-        .collect();
-    encodings.zeroize();
-    boxes
+    encrypt_each(messages, ephemeral_keys, shared)
 }
 
 /// [`seal_batch`] under one ephemeral scalar for all the messages (a multi-recipient KEM):
@@ -404,21 +388,42 @@ pub fn seal_to_all<R: CryptoRng + ?Sized>(messages: &[Message<'_>], rng: &mut R)
     points.push(RistrettoPoint::mul_base(&half_e));
     points.extend(messages.iter().map(|m| half_e * m.recipient.point));
     half_e.zeroize();
-    let encodings = RistrettoPoint::double_and_compress_batch(&points);
+    let encodings = encode_doubles(points);
+    let (ephemeral, shared) = encodings.split_at(1);
+    encrypt_each(
+        messages,
+        std::iter::repeat_n(&ephemeral[0], shared.len()),
+        shared,
+    )
+}
+
+/// The encodings of twice each point, computed together (`double_and_compress_batch`: one
+/// constant-time field inversion for all); the points and their encodings are wiped when done
+/// with.
+fn encode_doubles(mut points: Vec<RistrettoPoint>) -> Zeroizing<Vec<[u8; 32]>> {
+    let mut compressed = RistrettoPoint::double_and_compress_batch(&points);
     points.zeroize();
-    let mut encodings: Vec<[u8; 32]> = encodings.iter().map(|c| c.to_bytes()).collect();
-    let ephemeral = encodings[0];
-    let boxes = messages
+    let encodings = compressed.iter().map(|c| c.to_bytes()).collect();
+    compressed.zeroize();
+    Zeroizing::new(encodings)
+}
+
+/// Encrypts each message under the key derived from its ephemeral key's encoding and its shared
+/// secret's encoding (the second half of [`seal_with`]).
+fn encrypt_each<'e>(
+    messages: &[Message<'_>],
+    ephemerals: impl IntoIterator<Item = &'e [u8; 32]>,
+    shared: &[[u8; 32]],
+) -> Vec<SealedBox> {
+    messages
         .iter()
-        .zip(&encodings[1..])
-        .map(|(m, shared)| {
+        .zip(ephemerals.into_iter().zip(shared))
+        .map(|(m, (ephemeral, shared))| {
             let recipient = m.recipient.to_bytes();
-            let key = MessageKey::derive_from_encoding(shared, &ephemeral, &recipient, m.context);
-            encrypt(&key, m.context, m.plaintext, ephemeral)
+            let key = MessageKey::derive_from_encoding(shared, ephemeral, &recipient, m.context);
+            encrypt(&key, m.context, m.plaintext, *ephemeral)
         })
-        .collect();
-    encodings.zeroize();
-    boxes
+        .collect()
 }
 
 /// Whether no two messages have the same recipient and context (and would get the same key and
@@ -475,17 +480,15 @@ pub fn open_batch(
         .map(|(_, sealed)| decompress_non_identity(&sealed.ephemeral))
         .collect();
     let mut half_sk = sk.scalar * half();
-    let mut points: Vec<RistrettoPoint> = ephemerals
+    let points: Vec<RistrettoPoint> = ephemerals
         .iter()
         .filter_map(|e| e.as_ref().ok())
         .map(|e| half_sk * e)
         .collect();
     half_sk.zeroize();
-    let encodings = RistrettoPoint::double_and_compress_batch(&points);
-    points.zeroize();
-    let mut shared: Vec<[u8; 32]> = encodings.iter().map(|c| c.to_bytes()).collect();
+    let shared = encode_doubles(points);
     let mut next = shared.iter();
-    let opened = boxes
+    boxes
         .iter()
         .zip(&ephemerals)
         .map(|((context, sealed), ephemeral)| {
@@ -493,9 +496,7 @@ pub fn open_batch(
             let z = next.next().ok_or(CryptoError::DecryptionFailed)?;
             decrypt_with_encoding(z, &sk.public, context, sealed)
         })
-        .collect();
-    shared.zeroize();
-    opened
+        .collect()
 }
 
 /// Decrypts a box sealed to `recipient` given the message's shared secret: how an auditor reads a

@@ -283,7 +283,10 @@ mod tests {
         }
     }
 
-    fn tickets(batch: &[Entry]) -> Vec<u64> {
+    /// The tickets [`gather`] takes into a fresh batch, waiting up to `wait` from now if given.
+    fn gathered(receiver: &mpsc::Receiver<Entry>, wait: Option<Duration>) -> Vec<u64> {
+        let mut batch = Vec::new();
+        gather(receiver, &mut batch, wait.map(|w| Instant::now() + w));
         batch.iter().map(|e| e.ticket).collect()
     }
 
@@ -294,9 +297,7 @@ mod tests {
         let (sender, receiver) = mpsc::channel();
         sender.send(entry(1)).unwrap();
         sender.send(entry(2)).unwrap();
-        let mut batch = Vec::new();
-        gather(&receiver, &mut batch, None);
-        assert_eq!(tickets(&batch), [1, 2]);
+        assert_eq!(gathered(&receiver, None), [1, 2]);
 
         let late = sender.clone();
         let arriving = std::thread::spawn(move || {
@@ -305,19 +306,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1500));
             late.send(entry(4)).unwrap();
         });
-        batch.clear();
         let started = Instant::now();
-        gather(
-            &receiver,
-            &mut batch,
-            Some(started + Duration::from_millis(500)),
-        );
-        assert_eq!(tickets(&batch), [3]);
+        assert_eq!(gathered(&receiver, Some(Duration::from_millis(500))), [3]);
         assert!(started.elapsed() >= Duration::from_millis(500));
         arriving.join().unwrap();
-        batch.clear();
-        gather(&receiver, &mut batch, None);
-        assert_eq!(tickets(&batch), [4]);
+        assert_eq!(gathered(&receiver, None), [4]);
     }
 
     /// A batch never grows beyond [`MAX_BATCH`], however many entries wait, and a closed queue
@@ -328,22 +321,11 @@ mod tests {
         for ticket in 0..(MAX_BATCH as u64 + 5) {
             sender.send(entry(ticket)).unwrap();
         }
-        let mut batch = Vec::new();
-        gather(
-            &receiver,
-            &mut batch,
-            Some(Instant::now() + Duration::from_secs(60)),
-        );
-        assert_eq!(batch.len(), MAX_BATCH);
+        let long = Some(Duration::from_secs(60));
+        assert_eq!(gathered(&receiver, long).len(), MAX_BATCH);
         drop(sender);
-        batch.clear();
         let started = Instant::now();
-        gather(
-            &receiver,
-            &mut batch,
-            Some(started + Duration::from_secs(60)),
-        );
-        assert_eq!(batch.len(), 5);
+        assert_eq!(gathered(&receiver, long).len(), 5);
         assert!(started.elapsed() < Duration::from_secs(30));
     }
 }
