@@ -10,7 +10,7 @@ use tracing::debug;
 
 use crate::channel::{Channel, ChannelConfig, ChannelError, StaticKey};
 use crate::flow::FlowLog;
-use crate::rpc::{Request, Response};
+use crate::rpc::{MAX_AWAIT, Request, Response, Until};
 use crate::server::{MAX_PIPELINED, wire_len};
 
 /// What can go wrong talking to a server.
@@ -335,20 +335,43 @@ impl Link {
         .await
     }
 
-    /// Calls `request` until `ready` extracts a value, or `timeout` passes, pausing between calls
-    /// for a sixteenth of `every` at first and doubling up to `every`.
-    pub async fn poll<T>(
+    /// A link to the same server over a connection of its own, opened on first use. A link
+    /// answers one request at a time, so a caller whose [`Request::Await`]s may last seconds
+    /// uses its own, and holds up nobody else's requests.
+    pub fn twin(&self) -> Link {
+        Link::new(
+            self.identity.clone(),
+            self.peer.clone(),
+            self.address.clone(),
+            self.config.clone(),
+            self.flow.clone(),
+            self.patience,
+        )
+    }
+
+    /// One [`Request::Await`] for `until`: the server's answer as soon as it has the news, or
+    /// after `longest` (cut as in [`Link::wait_for`]) whatever it is then.
+    pub async fn wait_once(&self, until: Until, longest: Duration) -> Result<Response, NetError> {
+        let millis = wait_millis(longest, &self.config);
+        self.call(&Request::Await { millis, until }).await
+    }
+
+    /// Sends [`Request::Await`]s for `until` until `ready` extracts a value from an answer, or
+    /// `timeout` passes. The server answers as soon as it has the news; without news, each wait
+    /// lasts at most [`MAX_AWAIT`] and half this link's read timeout, so the server always
+    /// answers before the client would give up on it.
+    pub async fn wait_for<T>(
         &self,
-        request: &Request,
+        until: Until,
         what: &str,
-        every: Duration,
         timeout: Duration,
         mut ready: impl FnMut(Response) -> Result<Option<T>, NetError>,
     ) -> Result<T, NetError> {
         let start = Instant::now();
-        let mut pause = first_pause(every);
         loop {
-            if let Some(v) = ready(self.call(request).await?)? {
+            let left = timeout.saturating_sub(start.elapsed());
+            let asked = Instant::now();
+            if let Some(v) = ready(self.wait_once(until.clone(), left).await?)? {
                 return Ok(v);
             }
             if start.elapsed() >= timeout {
@@ -357,33 +380,39 @@ impl Link {
                     seconds: timeout.as_secs(),
                 });
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(every);
+            // A server that answers early without the news (none of ours does) is not asked
+            // again in a tight loop.
+            if asked.elapsed() < Duration::from_millis(u64::from(wait_millis(left, &self.config))) {
+                tokio::time::sleep(EARLY_ANSWER_PAUSE).await;
+            }
         }
     }
 }
 
-/// The first pause of [`Link::poll`]: a sixteenth of `every` (at least 1 ms). Pauses then double
-/// up to `every`, so an answer that is nearly ready costs milliseconds rather than a whole period,
-/// while a long wait still costs one request per period.
-fn first_pause(every: Duration) -> Duration {
-    (every / 16).max(Duration::from_millis(1)).min(every)
+/// The pause after an answer without news that came before the wait asked for was over.
+const EARLY_ANSWER_PAUSE: Duration = Duration::from_millis(5);
+
+/// How long one wait of [`Link::wait_for`] asks the server to hold it, with `left` of the
+/// caller's patience: at most [`MAX_AWAIT`] and half the read timeout of `config`.
+fn wait_millis(left: Duration, config: &ChannelConfig) -> u32 {
+    let longest = left.min(MAX_AWAIT).min(config.io_timeout / 2);
+    u32::try_from(longest.as_millis()).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
-mod poll_tests {
+mod wait_tests {
     use super::*;
 
     #[test]
-    fn polling_starts_fast_and_backs_off_to_the_period() {
-        assert_eq!(
-            first_pause(Duration::from_millis(160)),
-            Duration::from_millis(10)
-        );
-        assert_eq!(
-            first_pause(Duration::from_millis(8)),
-            Duration::from_millis(1)
-        );
-        assert_eq!(first_pause(Duration::ZERO), Duration::ZERO);
+    fn a_wait_ends_before_the_caller_or_its_channel_gives_up() {
+        let config = ChannelConfig::default();
+        assert_eq!(wait_millis(Duration::from_secs(600), &config), 10_000);
+        assert_eq!(wait_millis(Duration::from_millis(250), &config), 250);
+        assert_eq!(wait_millis(Duration::ZERO, &config), 0);
+        let impatient = ChannelConfig {
+            io_timeout: Duration::from_secs(4),
+            ..config
+        };
+        assert_eq!(wait_millis(Duration::from_secs(600), &impatient), 2_000);
     }
 }

@@ -29,8 +29,9 @@ use crate::roles::cp::CpWorker;
 use crate::roles::{dp, unix_now};
 use crate::simulate::{SimError, spawn_cloud, spawn_edge};
 
-/// How often a participant's CP and result reader poll: peers are few and usually near, so a
-/// short period keeps a swarm's rounds from waiting on timers.
+/// How long a participant's CP that has drained its deliveries waits before asking for more:
+/// peers are few and usually near, so a short period keeps a swarm's rounds from waiting on
+/// timers. (Other news is awaited, not polled.)
 const PEER_POLL: Duration = Duration::from_millis(20);
 
 /// The largest magnitude of an input in exact (default) mode.
@@ -304,7 +305,6 @@ impl Session {
             FlowLog::disabled(),
         );
         worker.poll = PEER_POLL;
-        worker.discover = PEER_POLL;
         worker.step_timeout = self.wait + Duration::from_secs(60);
         let worker = Arc::new(worker);
         let handle = tokio::spawn(worker.clone().run(std::future::pending()));
@@ -339,7 +339,6 @@ impl Session {
             &edge,
             &self.roster,
             task,
-            PEER_POLL,
             self.wait + Duration::from_secs(30),
         )
         .await?;

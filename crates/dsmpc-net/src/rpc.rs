@@ -23,6 +23,16 @@ pub const SUMMARY_PAGE: usize = 4096;
 /// The most ciphertext bytes one `GetDeliveries` answer carries (at least one delivery is sent).
 pub const PAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The longest a server holds one [`Request::Await`] before it answers whatever it has; a longer
+/// request is cut to this. Well under the channels' 30 s read timeout, so a waiting client never
+/// mistakes a quiet server for a stalled one.
+pub const MAX_AWAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a server holds an [`Request::Await`] of `millis`: at most [`MAX_AWAIT`].
+pub fn await_limit(millis: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::from(millis)).min(MAX_AWAIT)
+}
+
 /// Where the encoded bundle starts inside an encoded [`Request::SubmitBundle`]: after the tag and
 /// the task id.
 const BUNDLE_OFFSET: usize = 1 + 16;
@@ -98,6 +108,82 @@ pub struct Status {
     pub input_set: Option<Signed<InputSet>>,
 }
 
+/// The news an [`Request::Await`] waits for, and the answer it then gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Until {
+    /// Cloud: more than `known` tasks exist. Answered with [`Response::TaskIds`].
+    Tasks {
+        /// How many task ids the client already knows.
+        known: u32,
+    },
+    /// Cloud: the task's committee is complete. Answered with [`Response::Committee`].
+    Committee(TaskId),
+    /// Cloud: the task has reached `phase` or a later one. Answered with [`Response::Status`].
+    Phase(TaskId, Phase),
+    /// Edge: the task's result is reconstructed. Answered with [`Response::Result`].
+    Result(TaskId),
+}
+
+impl Until {
+    fn task(&self) -> Option<TaskId> {
+        match self {
+            Until::Tasks { .. } => None,
+            Until::Committee(t) | Until::Phase(t, _) | Until::Result(t) => Some(*t),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Until::Tasks { .. } => "await-tasks",
+            Until::Committee(_) => "await-committee",
+            Until::Phase(..) => "await-phase",
+            Until::Result(_) => "await-result",
+        }
+    }
+}
+
+impl Encode for Until {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Until::Tasks { known } => {
+                w.u8(1);
+                w.u32(*known);
+            }
+            Until::Committee(t) => {
+                w.u8(2);
+                t.encode(w);
+            }
+            Until::Phase(t, phase) => {
+                w.u8(3);
+                t.encode(w);
+                w.u8(phase.code());
+            }
+            Until::Result(t) => {
+                w.u8(4);
+                t.encode(w);
+            }
+        }
+    }
+}
+
+impl Decode for Until {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(match r.u8("awaited news")? {
+            1 => Until::Tasks {
+                known: r.u32("known tasks")?,
+            },
+            2 => Until::Committee(TaskId::decode(r)?),
+            3 => Until::Phase(TaskId::decode(r)?, Phase::from_code(r.u8("phase")?)?),
+            4 => Until::Result(TaskId::decode(r)?),
+            _ => {
+                return Err(CodecError::InvalidValue {
+                    what: "awaited news",
+                });
+            }
+        })
+    }
+}
+
 /// A client's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
@@ -149,6 +235,16 @@ pub enum Request {
     SubmitResultShare(TaskId, Signed<ResultShare>),
     /// Anyone → edge: the result, once reconstructed.
     GetResult(TaskId),
+    /// Anyone → cloud or edge: the answer `until` names, as soon as it has the news `until`
+    /// waits for, or after `millis` (at most [`MAX_AWAIT`]) whatever it is then. Replaces
+    /// polling: a waiting client learns of the news within a round trip, and asks once per
+    /// `millis` while there is none.
+    Await {
+        /// The longest wait, in milliseconds.
+        millis: u32,
+        /// The news.
+        until: Until,
+    },
 }
 
 /// A server's answer.
@@ -263,6 +359,11 @@ impl Encode for Request {
                 w.u8(13);
                 t.encode(w);
             }
+            Request::Await { millis, until } => {
+                w.u8(14);
+                w.u32(*millis);
+                until.encode(w);
+            }
         }
     }
 }
@@ -294,6 +395,10 @@ impl Decode for Request {
             11 => Request::SubmitResultShare(TaskId::decode(r)?, Signed::decode(r)?),
             12 => Request::GetResult(TaskId::decode(r)?),
             13 => Request::GetTask(TaskId::decode(r)?),
+            14 => Request::Await {
+                millis: r.u32("wait")?,
+                until: Until::decode(r)?,
+            },
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -316,6 +421,7 @@ impl Request {
             Request::SubmitResultShare(..) => "result-share",
             Request::GetResult(_) => "get-result",
             Request::GetTask(_) => "get-task",
+            Request::Await { until, .. } => until.kind(),
         }
     }
 
@@ -334,6 +440,7 @@ impl Request {
             Request::GetDeliveries { task, .. }
             | Request::GetDelivery { task, .. }
             | Request::GetSummaries { task, .. } => Some(*task),
+            Request::Await { until, .. } => until.task(),
         }
     }
 
@@ -492,6 +599,70 @@ mod tests {
             Request::from_bytes(&[99]),
             Err(CodecError::UnknownMessageType(99))
         );
+    }
+
+    #[test]
+    fn waits_round_trip_and_refuse_unknown_news_and_phases() {
+        let task = TaskId([7; 16]);
+        for until in [
+            Until::Tasks { known: 3 },
+            Until::Committee(task),
+            Until::Phase(task, Phase::Aggregating),
+            Until::Result(task),
+        ] {
+            let request = Request::Await {
+                millis: 2500,
+                until: until.clone(),
+            };
+            let bytes = request.to_bytes();
+            assert_eq!(&bytes[..5], &[14, 0xc4, 0x09, 0, 0]);
+            assert_eq!(Request::from_bytes(&bytes).unwrap(), request);
+            assert_eq!(request.task(), until.task());
+            assert!(request.kind().starts_with("await-"));
+            assert_eq!(
+                Request::from_bytes(&bytes[..bytes.len() - 1]).map(|_| ()),
+                Err(CodecError::Truncated {
+                    what: match until {
+                        Until::Tasks { .. } => "known tasks",
+                        Until::Phase(..) => "phase",
+                        _ => "task id",
+                    },
+                    needed: match until {
+                        Until::Tasks { .. } => 4,
+                        Until::Phase(..) => 1,
+                        _ => 16,
+                    },
+                    remaining: match until {
+                        Until::Tasks { .. } => 3,
+                        Until::Phase(..) => 0,
+                        _ => 15,
+                    },
+                })
+            );
+        }
+        assert_eq!(
+            Request::from_bytes(&[14, 0, 0, 0, 0, 9]),
+            Err(CodecError::InvalidValue {
+                what: "awaited news"
+            })
+        );
+        let mut bad_phase = Request::Await {
+            millis: 1,
+            until: Until::Phase(task, Phase::Collecting),
+        }
+        .to_bytes();
+        *bad_phase.last_mut().unwrap() = 5;
+        assert_eq!(
+            Request::from_bytes(&bad_phase),
+            Err(CodecError::InvalidValue { what: "phase" })
+        );
+    }
+
+    #[test]
+    fn a_wait_is_cut_to_the_longest_a_server_holds_one() {
+        assert_eq!(await_limit(0), std::time::Duration::ZERO);
+        assert_eq!(await_limit(250), std::time::Duration::from_millis(250));
+        assert_eq!(await_limit(u32::MAX), MAX_AWAIT);
     }
 
     #[test]

@@ -90,6 +90,37 @@ pub fn wire_len(len: usize) -> usize {
     payload + payload.div_ceil(MAX_PAYLOAD) * 18
 }
 
+/// The answer to a [`Request::Await`] of `millis`: `look` gives the answer it would get now and
+/// whether that carries the awaited news. It is asked again each time `news` announces a change,
+/// until it has the news or the wait (cut to [`crate::rpc::MAX_AWAIT`]) is over; its last answer
+/// is returned either way.
+pub(crate) async fn answer_on_news<T, Fut>(
+    news: &tokio::sync::watch::Sender<()>,
+    millis: u32,
+    mut look: impl FnMut() -> Fut,
+) -> T
+where
+    Fut: Future<Output = (T, bool)>,
+{
+    let deadline = tokio::time::Instant::now() + crate::rpc::await_limit(millis);
+    let mut changes = news.subscribe();
+    loop {
+        changes.borrow_and_update();
+        let (answer, ready) = look().await;
+        if ready || tokio::time::Instant::now() >= deadline {
+            return answer;
+        }
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return answer;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
 /// Serves `listener` until `shutdown` completes.
 pub async fn serve<H: Handler>(
     listener: TcpListener,

@@ -287,7 +287,6 @@ impl Cluster {
             config.flow.clone(),
         );
         worker.poll = SIM_POLL;
-        worker.discover = Duration::from_millis(10);
         worker.wrong_result = config.cheat_cps.contains(cp.id());
         if self.workers.len() < config.late_cps as usize {
             worker.report_delay = SIM_REPORT_TIMEOUT + Duration::from_secs(1);
@@ -358,7 +357,6 @@ pub fn spawn_edge(
     ));
     let edge_config = EdgeConfig {
         grace: Duration::from_millis(500),
-        poll: SIM_POLL,
         ..EdgeConfig::default()
     };
     let server = EdgeServer::open(
@@ -454,7 +452,6 @@ pub async fn run(
         &edge,
         &cluster.roster,
         task.body.id,
-        SIM_POLL,
         Duration::from_secs(600),
     )
     .await?;
@@ -498,8 +495,9 @@ pub fn expected_values(config: &SimConfig, result: &TaskResult) -> Vec<String> {
 /// commits busy, few enough that prepared bundles do not pile up in memory.
 const UPLOADS_IN_FLIGHT: usize = 64;
 
-/// How often the simulated CPs, edge and result reader ask the cloud or the edge for news: every
-/// party runs on loopback, so a short period costs little and keeps waits out of the timings.
+/// How long a simulated CP that has drained its deliveries waits before asking for more: every
+/// party runs on loopback, so a short period costs little. (News — a task, the committee, closed
+/// submissions, the input set, the result — is awaited, not polled: it arrives within a round trip.)
 const SIM_POLL: Duration = Duration::from_millis(20);
 
 /// How long the simulated cloud waits for CP reports once submissions close. Short, so that a run

@@ -547,7 +547,6 @@ pub fn run_result(args: &ResultArgs) -> Result<()> {
         &edge,
         &dep.roster,
         task,
-        dp::RESULT_POLL,
         Duration::from_secs(args.wait),
     ))?;
     let r = &result.body;

@@ -17,6 +17,10 @@
 //! * **A failed commit stops the cloud.** The state already applied what the failed transaction
 //!   held; rather than diverge from its log, the cloud refuses that message and every later one
 //!   ("store failed; restart to replay") until restarted.
+//! * **Waits without polling.** A [`Request::Await`] is answered as soon as its news is there:
+//!   the handler re-reads the state whenever [`CloudServer::announce`] says it changed (a task
+//!   created, a CP admitted, a phase changed), and otherwise at the wait's end. Bundles do not
+//!   announce: nothing awaits one, and a thousand of them would wake every waiter a thousand times.
 //! * **Checks before the lock.** A bundle's stateless checks (signature, digests, commitments;
 //!   [`check_bundle`]) run before the state lock is taken, so both cores verify bundles while the
 //!   lock is held only for the bookkeeping.
@@ -45,7 +49,7 @@ use super::{GeneratorCache, unix_now};
 use crate::flow::FlowLog;
 use crate::peer::AbortOnDrop;
 use crate::rpc::{
-    MAX_PAGE, PAGE_BYTES, Phase, Request, Response, SUMMARY_PAGE, Status, take_bundle_bytes,
+    MAX_PAGE, PAGE_BYTES, Phase, Request, Response, SUMMARY_PAGE, Status, Until, take_bundle_bytes,
 };
 use crate::server::Handler;
 use crate::store::{Store, StoreError, TaskStatus};
@@ -103,6 +107,8 @@ pub struct CloudServer {
     config: CloudConfig,
     gens: GeneratorCache,
     flow: FlowLog,
+    /// Announces a change that an [`Until`] may be waiting for.
+    news: tokio::sync::watch::Sender<()>,
 }
 
 fn refused(e: impl std::fmt::Display) -> Response {
@@ -163,6 +169,7 @@ impl CloudServer {
             config,
             gens: server_gens,
             flow,
+            news: tokio::sync::watch::Sender::new(()),
         })
     }
 
@@ -208,6 +215,7 @@ impl CloudServer {
                 })
                 .map(|(id, m)| (*id, m.phase))
                 .collect();
+            let advanced = !due.is_empty();
             for (id, phase) in due {
                 let outcome = match phase {
                     Phase::Collecting => Ok(close_submissions(&mut state, &id, now)),
@@ -216,6 +224,9 @@ impl CloudServer {
                 if let Err(e) = outcome {
                     warn!(task = %id, "could not advance the task: {e}");
                 }
+            }
+            if advanced {
+                self.announce();
             }
             state.journal.barrier()
         };
@@ -276,6 +287,7 @@ impl CloudServer {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, Arc::new(task.clone()));
         info!(task = %id, function = %task.body.params.function, "task created");
+        self.announce();
         (Response::Task(task), ack)
     }
 
@@ -303,6 +315,7 @@ impl CloudServer {
             m.phase = Phase::Collecting;
             info!(task = %task, "committee complete");
         }
+        self.announce();
         (Response::Grant(admission.grant), ack)
     }
 
@@ -381,7 +394,9 @@ impl CloudServer {
             .bundle_count(&task)
             .is_ok_and(|count| count == signed.body.params.weights.len());
         if everyone_in {
-            return (Response::Ok, close_submissions(state, &task, unix_now()));
+            let closed = close_submissions(state, &task, unix_now());
+            self.announce();
+            return (Response::Ok, closed);
         }
         (Response::Ok, ack)
     }
@@ -421,6 +436,7 @@ impl CloudServer {
                 Err(e) => warn!(task = %task, "could not close the input set: {e}"),
             }
         }
+        self.announce();
         (Response::Ok, ack)
     }
 
@@ -433,6 +449,50 @@ impl CloudServer {
         }
         let response = read(&state);
         (response, state.journal.barrier())
+    }
+
+    /// Wakes every [`Request::Await`] in progress to look at the state again. Called with the
+    /// state lock held, after the change.
+    fn announce(&self) {
+        self.news.send_replace(());
+    }
+
+    /// Answers `until` once its news is there (the state changed to show it) or `millis` (cut to
+    /// [`crate::rpc::MAX_AWAIT`]) have passed, whichever comes first; like [`CloudServer::read`],
+    /// once everything the answer could have seen is durable.
+    async fn await_news(&self, until: &Until, millis: u32) -> Reply {
+        crate::server::answer_on_news(&self.news, millis, || async {
+            let mut state = self.state.lock().await;
+            if let Err(e) = state.journal.check() {
+                return (refuse(e), true);
+            }
+            let (response, ready) = Self::news(&state, until);
+            ((response, state.journal.barrier()), ready)
+        })
+        .await
+    }
+
+    /// The answer `until` gets now, and whether it carries the news (a refusal always does).
+    fn news(state: &State, until: &Until) -> (Response, bool) {
+        match until {
+            Until::Tasks { known } => {
+                let ids: Vec<TaskId> = state.cloud.tasks().map(|t| t.body.id).collect();
+                let ready = ids.len() > *known as usize;
+                (Response::TaskIds(ids), ready)
+            }
+            Until::Committee(task) => match state.cloud.committee(task) {
+                Ok(c) => (Response::Committee(c.cloned()), c.is_some()),
+                Err(e) => (refused(e), true),
+            },
+            Until::Phase(task, phase) => match Self::status(state, *task) {
+                Response::Status(s) => {
+                    let ready = s.phase >= *phase;
+                    (Response::Status(s), ready)
+                }
+                other => (other, true),
+            },
+            Until::Result(_) => (refused("results are served by the edge"), true),
+        }
     }
 
     fn status(state: &State, task: TaskId) -> Response {
@@ -734,6 +794,7 @@ impl CloudServer {
                 })
                 .await
             }
+            Request::Await { millis, until } => self.await_news(&until, millis).await,
             Request::SubmitResultShare(..) | Request::GetResult(_) => {
                 refuse("result shares and results are served by the edge")
             }

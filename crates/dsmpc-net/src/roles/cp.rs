@@ -2,6 +2,9 @@
 //! and verifies its share deliveries in pages, reports, and sends its result share to the edge.
 //!
 //! Connections are re-established with backoff, so a restarting cloud or edge only delays it.
+//! Waits for news (a new task, the committee, submissions closing, the input set) are
+//! [`Request::Await`]s, which the cloud answers the moment the news is there; each runs on a
+//! connection of its own ([`Link::twin`]), so it holds up no other request.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -23,7 +26,7 @@ use tracing::{info, warn};
 use super::{GeneratorCache, unix_now};
 use crate::client::{Link, NetError};
 use crate::flow::FlowLog;
-use crate::rpc::{Phase, Request, Response, Status};
+use crate::rpc::{Phase, Request, Response, Status, Until};
 
 /// A CP's long-running worker.
 pub struct CpWorker {
@@ -33,9 +36,11 @@ pub struct CpWorker {
     edge: Arc<Link>,
     gens: GeneratorCache,
     flow: FlowLog,
-    /// How often to poll the cloud.
+    /// While submissions are open and no new deliveries are there, how long to wait (for
+    /// submissions to close) before asking for deliveries again: new ones then come as one page.
     pub poll: Duration,
-    /// How often to ask the cloud for new tasks.
+    /// The longest wait for a new task before asking the cloud again (it answers at once when a
+    /// task is created).
     pub discover: Duration,
     /// How long to wait for any one step of a task.
     pub step_timeout: Duration,
@@ -90,15 +95,22 @@ impl CpWorker {
     /// Watches for new tasks until `shutdown` completes.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         let mut seen = BTreeSet::new();
+        let mut known = 0;
+        let watch = self.cloud.twin();
         tokio::pin!(shutdown);
         while self.check_alive().is_ok() {
-            match super::list_tasks(&self.cloud).await {
+            let listed = tokio::select! {
+                listed = super::await_tasks(&watch, known, self.discover) => listed,
+                () = &mut shutdown => break,
+            };
+            match listed {
                 Ok(ids) => {
+                    known = ids.len();
                     for id in ids {
                         if seen.contains(&id) {
                             continue;
                         }
-                        match super::fetch_task(&self.cloud, id).await {
+                        match super::fetch_task(&watch, id).await {
                             Ok(task) => {
                                 seen.insert(id);
                                 let worker = self.clone();
@@ -108,11 +120,13 @@ impl CpWorker {
                         }
                     }
                 }
-                Err(e) => warn!("cannot list tasks: {e}"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(self.discover) => {},
-                () = &mut shutdown => break,
+                Err(e) => {
+                    warn!("cannot list tasks: {e}");
+                    tokio::select! {
+                        () = tokio::time::sleep(self.discover) => {},
+                        () = &mut shutdown => break,
+                    }
+                }
             }
         }
     }
@@ -127,7 +141,8 @@ impl CpWorker {
                 return;
             }
         }
-        let outcome = with_field!(task.body.field(), F => self.work::<F>(&task).await);
+        let waits = self.cloud.twin();
+        let outcome = with_field!(task.body.field(), F => self.work::<F>(&task, &waits).await);
         match outcome {
             Ok(()) => info!(task = %id, "result share sent"),
             Err(e) => warn!(task = %id, "gave up on the task: {e}"),
@@ -167,12 +182,11 @@ impl CpWorker {
         }
     }
 
-    async fn committee(&self, id: TaskId) -> Result<Signed<Committee>, NetError> {
-        self.cloud
-            .poll(
-                &Request::GetCommittee(id),
+    async fn committee(&self, waits: &Link, id: TaskId) -> Result<Signed<Committee>, NetError> {
+        waits
+            .wait_for(
+                Until::Committee(id),
                 "the committee",
-                self.poll,
                 self.step_timeout,
                 |r| {
                     Ok(match r {
@@ -184,13 +198,14 @@ impl CpWorker {
             .await
     }
 
-    async fn work<F: Field>(&self, task: &Signed<Task>) -> Result<(), NetError> {
+    /// The task's rounds, waiting for news over `waits`.
+    async fn work<F: Field>(&self, task: &Signed<Task>, waits: &Link) -> Result<(), NetError> {
         let id = task.body.id;
-        let committee = self.committee(id).await?;
+        let committee = self.committee(waits, id).await?;
         let cp = CpTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
         let gens = self.gens.for_task(&task.body)?;
         let started = Instant::now();
-        let mut cp = self.receive_all(cp, id, gens.clone()).await?;
+        let mut cp = self.receive_all(cp, id, gens.clone(), waits).await?;
         self.flow.phase(
             Some(id),
             "cp",
@@ -199,7 +214,7 @@ impl CpWorker {
         );
         tokio::time::sleep(self.report_delay).await;
         self.report(id, cp.report()).await?;
-        let input_set = self.input_set(id).await?;
+        let input_set = self.input_set(waits, id).await?;
         let mut redeliveries = Vec::new();
         for dp in cp.needs_redelivery(&input_set.body) {
             let request = Request::GetDelivery {
@@ -229,6 +244,7 @@ impl CpWorker {
         mut cp: CpTask<F>,
         id: TaskId,
         gens: Option<Arc<Generators>>,
+        waits: &Link,
     ) -> Result<CpTask<F>, NetError> {
         let mut after = None;
         let start = Instant::now();
@@ -259,18 +275,17 @@ impl CpWorker {
             if closed {
                 return Ok(cp);
             }
-            // Nothing new: once submissions are closed, one more page drains what arrived meanwhile.
-            if let Response::Status(s) = self.cloud.call(&Request::GetStatus(id)).await? {
+            // Nothing new: wait up to `poll` for submissions to close, then ask again (what came
+            // meanwhile is one page). Once they are closed, one more page drains the rest.
+            let until = Until::Phase(id, Phase::Verifying);
+            if let Response::Status(s) = waits.wait_once(until, self.poll).await? {
                 closed = s.phase >= Phase::Verifying;
             }
-            if !closed {
-                if start.elapsed() > self.step_timeout {
-                    return Err(NetError::Timeout {
-                        what: "submissions to close".into(),
-                        seconds: self.step_timeout.as_secs(),
-                    });
-                }
-                tokio::time::sleep(self.poll).await;
+            if !closed && start.elapsed() > self.step_timeout {
+                return Err(NetError::Timeout {
+                    what: "submissions to close".into(),
+                    seconds: self.step_timeout.as_secs(),
+                });
             }
         }
     }
@@ -306,12 +321,11 @@ impl CpWorker {
         }
     }
 
-    async fn input_set(&self, id: TaskId) -> Result<Signed<InputSet>, NetError> {
-        self.cloud
-            .poll(
-                &Request::GetStatus(id),
+    async fn input_set(&self, waits: &Link, id: TaskId) -> Result<Signed<InputSet>, NetError> {
+        waits
+            .wait_for(
+                Until::Phase(id, Phase::Aggregating),
                 "the input set",
-                self.poll,
                 self.step_timeout,
                 |r| {
                     Ok(match r {

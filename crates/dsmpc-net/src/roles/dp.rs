@@ -16,13 +16,7 @@ use dsmpc_core::with_field;
 
 use super::{GeneratorCache, fetch_task};
 use crate::client::{Link, NetError};
-use crate::rpc::{Request, Response};
-
-const POLL: Duration = Duration::from_millis(100);
-
-/// How often [`result`] asks the edge by default: a person waiting at a terminal does not notice
-/// 100 ms, and a long wait costs the edge ten requests a second.
-pub const RESULT_POLL: Duration = POLL;
+use crate::rpc::{Request, Response, Until};
 
 /// Operator: creates a task and waits (up to `timeout`) until its committee is admitted.
 pub async fn create_task(
@@ -44,10 +38,9 @@ async fn wait_committee(
     timeout: Duration,
 ) -> Result<Signed<Committee>, NetError> {
     cloud
-        .poll(
-            &Request::GetCommittee(id),
+        .wait_for(
+            Until::Committee(id),
             "the committee to be admitted",
-            POLL,
             timeout,
             |r| {
                 Ok(match r {
@@ -130,17 +123,16 @@ pub async fn submit_showing(
     }
 }
 
-/// Anyone: the result of task `id`, asking the edge at most every `every` (see [`Link::poll`])
-/// and waiting up to `wait` for it.
+/// Anyone: the result of task `id`, waiting up to `wait` for the edge to reconstruct it (the
+/// edge answers as soon as it has; see [`Link::wait_for`]).
 pub async fn result(
     edge: &Link,
     roster: &Roster,
     id: TaskId,
-    every: Duration,
     wait: Duration,
 ) -> Result<Signed<TaskResult>, NetError> {
     let result = edge
-        .poll(&Request::GetResult(id), "the result", every, wait, |r| {
+        .wait_for(Until::Result(id), "the result", wait, |r| {
             Ok(match r {
                 Response::Result(r) => r,
                 _ => None,

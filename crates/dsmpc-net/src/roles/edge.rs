@@ -27,7 +27,7 @@ use tracing::{info, warn};
 use super::GeneratorCache;
 use crate::client::{Link, NetError};
 use crate::flow::FlowLog;
-use crate::rpc::{Request, Response};
+use crate::rpc::{Phase, Request, Response, Until};
 use crate::server::Handler;
 use crate::store::{Store, StoreError};
 
@@ -38,7 +38,8 @@ pub struct EdgeConfig {
     pub grace: Duration,
     /// How long to wait for the input set and the result shares.
     pub timeout: Duration,
-    /// How often to poll the cloud.
+    /// The longest wait for a new task before asking the cloud again (it answers at once when a
+    /// task is created; the committee and the input set are awaited the same way).
     pub poll: Duration,
 }
 
@@ -47,7 +48,7 @@ impl Default for EdgeConfig {
         EdgeConfig {
             grace: Duration::from_secs(2),
             timeout: Duration::from_secs(600),
-            poll: Duration::from_millis(100),
+            poll: Duration::from_millis(500),
         }
     }
 }
@@ -69,6 +70,8 @@ pub struct EdgeServer {
     gens: GeneratorCache,
     config: EdgeConfig,
     flow: FlowLog,
+    /// Announces a result stored or a task failed, to [`Request::Await`]s of results.
+    news: tokio::sync::watch::Sender<()>,
 }
 
 impl EdgeServer {
@@ -90,30 +93,40 @@ impl EdgeServer {
             gens: GeneratorCache::default(),
             config,
             flow,
+            news: tokio::sync::watch::Sender::new(()),
         })
     }
 
     /// Watches the cloud for tasks and starts a driver for each new one, until `shutdown`.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let watch = self.cloud.twin();
+        let mut known = 0;
         loop {
-            match super::list_tasks(&self.cloud).await {
+            let listed = tokio::select! {
+                listed = super::await_tasks(&watch, known, self.config.poll) => listed,
+                () = &mut shutdown => break,
+            };
+            match listed {
                 Ok(ids) => {
+                    known = ids.len();
                     for id in ids {
                         if self.knows(id).await {
                             continue;
                         }
-                        match super::fetch_task(&self.cloud, id).await {
+                        match super::fetch_task(&watch, id).await {
                             Ok(task) => self.clone().start(task).await,
                             Err(e) => warn!(task = %id, "cannot fetch the task: {e}"),
                         }
                     }
                 }
-                Err(e) => warn!("cannot list tasks: {e}"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(self.config.poll * 5) => {},
-                () = &mut shutdown => break,
+                Err(e) => {
+                    warn!("cannot list tasks: {e}");
+                    tokio::select! {
+                        () = tokio::time::sleep(self.config.poll) => {},
+                        () = &mut shutdown => break,
+                    }
+                }
             }
         }
     }
@@ -173,9 +186,15 @@ impl EdgeServer {
                 with_field!(task.body.field(), F => self.clone().drive::<F>(&task, rx).await);
             if let Err(e) = outcome {
                 warn!(task = %id, "no result: {e}");
-                self.inbox.lock().await.failures.insert(id, e.to_string());
+                self.fail(id, e.to_string()).await;
             }
         });
+    }
+
+    /// Records that task `id` has no result, and why, for anyone asking or awaiting it.
+    async fn fail(&self, id: TaskId, reason: String) {
+        self.inbox.lock().await.failures.insert(id, reason);
+        self.news.send_replace(());
     }
 
     /// The signed commitments of the `count` DPs of the input set, page by page. A short answer
@@ -213,13 +232,11 @@ impl EdgeServer {
         mut shares: mpsc::UnboundedReceiver<Signed<ResultShare>>,
     ) -> Result<(), NetError> {
         let id = task.body.id;
-        let every = self.config.poll;
-        let committee = self
-            .cloud
-            .poll(
-                &Request::GetCommittee(id),
+        let waits = self.cloud.twin();
+        let committee = waits
+            .wait_for(
+                Until::Committee(id),
                 "the committee",
-                every,
                 self.config.timeout,
                 |r| {
                     Ok(match r {
@@ -231,12 +248,10 @@ impl EdgeServer {
             .await?;
         let edge =
             EdgeTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
-        let input_set = self
-            .cloud
-            .poll(
-                &Request::GetStatus(id),
+        let input_set = waits
+            .wait_for(
+                Until::Phase(id, Phase::Aggregating),
                 "the input set",
-                every,
                 self.config.timeout,
                 |r| {
                     Ok(match r {
@@ -266,6 +281,7 @@ impl EdgeServer {
                 peer: self.identity.id().clone(),
                 reason: e.to_string(),
             })?;
+        self.news.send_replace(());
         info!(task = %id, values = ?result.body.values(), "result published");
         Ok(())
     }
@@ -341,6 +357,17 @@ impl Handler for EdgeServer {
         match request {
             Request::SubmitResultShare(task, share) => self.submit(&peer, task, share).await,
             Request::GetResult(task) => self.result(task).await,
+            Request::Await {
+                millis,
+                until: Until::Result(task),
+            } => {
+                crate::server::answer_on_news(&self.news, millis, || async {
+                    let answer = self.result(task).await;
+                    let ready = !matches!(answer, Response::Result(None));
+                    (answer, ready)
+                })
+                .await
+            }
             other => Response::Refused(format!("the edge does not serve {}", other.kind())),
         }
     }
@@ -366,5 +393,79 @@ async fn set_input_set<F: Field>(
             what: "the input set's commitments (the runtime is shutting down)".into(),
             seconds: 0,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::party;
+    use dsmpc_core::identity::Role;
+
+    fn edge_server(dir: &tempfile::TempDir) -> (Arc<EdgeServer>, IdentityCard) {
+        let (cloud, edge, cp) = (
+            party("cloud", Role::Cloud),
+            party("edge", Role::Edge),
+            party("cp1", Role::Cp),
+        );
+        let roster = Arc::new(
+            Roster::new([&cloud, &edge, &cp].into_iter().map(|p| p.card().clone())).unwrap(),
+        );
+        // Never dialled: the test does not start the edge's watch of the cloud.
+        let link = Arc::new(Link::new(
+            edge.clone(),
+            cloud.card().clone(),
+            "127.0.0.1:9".into(),
+            crate::channel::ChannelConfig::default(),
+            FlowLog::disabled(),
+            Duration::from_secs(1),
+        ));
+        let server = EdgeServer::open(
+            edge,
+            roster,
+            link,
+            &dir.path().join("edge.db"),
+            EdgeConfig::default(),
+            FlowLog::disabled(),
+        )
+        .unwrap();
+        (Arc::new(server), cp.card().clone())
+    }
+
+    /// An await of a result is answered when the task ends (here: fails), not at the end of its
+    /// wait; without news it answers "no result yet"; the edge serves no other await.
+    #[tokio::test]
+    async fn an_await_of_a_result_is_answered_when_the_task_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, cp) = edge_server(&dir);
+        let id = TaskId([4; 16]);
+        let ask = |millis, until| {
+            let (server, cp) = (server.clone(), cp.clone());
+            tokio::spawn(async move { server.handle(cp, Request::Await { millis, until }).await })
+        };
+        let unanswered = ask(30, Until::Result(id)).await.unwrap();
+        assert_eq!(unanswered, Response::Result(None));
+        let refused = ask(60_000, Until::Committee(id)).await.unwrap();
+        assert_eq!(
+            refused,
+            Response::Refused("the edge does not serve await-committee".into())
+        );
+
+        let waiter = ask(60_000, Until::Result(id));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "answered before the task ended");
+        server
+            .fail(id, "fewer than t valid result shares".into())
+            .await;
+        let answer = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the await was not woken by the failure")
+            .unwrap();
+        assert_eq!(
+            answer,
+            Response::Refused(format!(
+                "task {id} failed: fewer than t valid result shares"
+            ))
+        );
     }
 }

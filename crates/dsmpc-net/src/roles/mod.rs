@@ -8,14 +8,14 @@ pub mod edge;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dsmpc_core::crypto::pedersen::Generators;
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Mode, Task, TaskId};
 
 use crate::client::{Link, NetError};
-use crate::rpc::{Request, Response};
+use crate::rpc::{Request, Response, Until};
 
 /// The signed task `id` from the cloud (its signature is the caller's to check).
 pub async fn fetch_task(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetError> {
@@ -29,13 +29,19 @@ pub async fn fetch_task(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetErr
     }
 }
 
-/// The ids of the tasks the cloud holds.
-pub async fn list_tasks(cloud: &Link) -> Result<Vec<TaskId>, NetError> {
-    match cloud.call(&Request::ListTasks).await? {
+/// The ids of the tasks the cloud holds, once there are more than `known`, or after `longest`
+/// whatever they are.
+pub async fn await_tasks(
+    cloud: &Link,
+    known: usize,
+    longest: Duration,
+) -> Result<Vec<TaskId>, NetError> {
+    let known = u32::try_from(known).unwrap_or(u32::MAX);
+    match cloud.wait_once(Until::Tasks { known }, longest).await? {
         Response::TaskIds(ids) => Ok(ids),
         other => Err(NetError::Unexpected {
             peer: cloud.peer().clone(),
-            request: "list-tasks",
+            request: "await-tasks",
             got: other.kind(),
         }),
     }

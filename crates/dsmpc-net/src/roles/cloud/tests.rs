@@ -424,3 +424,233 @@ async fn pipelined_requests_over_a_connection_are_answered_in_order() {
     let mut dp2 = connect(&parties.dps[1]).await;
     assert_eq!(dp2.call(&uploads[1]).await.unwrap(), Response::Ok);
 }
+
+/// An await that the test has to see answered well before the server's longest wait
+/// ([`crate::rpc::MAX_AWAIT`], 10 s): only news can answer it in time.
+fn await_news(
+    server: &Arc<CloudServer>,
+    from: &SecretIdentity,
+    until: Until,
+) -> tokio::task::JoinHandle<Response> {
+    let (server, card) = (server.clone(), from.card().clone());
+    let request = Request::Await {
+        millis: 60_000,
+        until,
+    };
+    tokio::spawn(async move { server.handle(card, request).await })
+}
+
+async fn answered_by_news(waiter: tokio::task::JoinHandle<Response>) -> Response {
+    tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the await was not woken by its news")
+        .unwrap()
+}
+
+/// Each kind of news wakes the awaits for it at once: a task created, a committee completed,
+/// submissions closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awaits_are_answered_as_soon_as_their_news_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 4);
+    let server = parties.open(&db_in(&dir));
+    let cp = &parties.cps[0];
+
+    let new_task = await_news(&server, cp, Until::Tasks { known: 0 });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!new_task.is_finished(), "answered before there was a task");
+    let task = match call(
+        &server,
+        &parties.cloud,
+        Request::CreateTask(parties.params()),
+    )
+    .await
+    {
+        Response::Task(t) => t,
+        other => panic!("create-task answered {other:?}"),
+    };
+    let id = task.body.id;
+    assert_eq!(
+        answered_by_news(new_task).await,
+        Response::TaskIds(vec![id])
+    );
+
+    let committee = await_news(&server, cp, Until::Committee(id));
+    let closed = await_news(&server, cp, Until::Phase(id, Phase::Verifying));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!committee.is_finished() && !closed.is_finished());
+    for cp in &parties.cps {
+        let request = admission_request(cp, &parties.roster, &id, unix_now(), &mut fast_rng());
+        let answer = call(&server, cp, Request::Admit(id, request)).await;
+        assert!(matches!(answer, Response::Grant(_)), "{answer:?}");
+    }
+    let Response::Committee(Some(committee)) = answered_by_news(committee).await else {
+        panic!("the committee await did not get the committee");
+    };
+    assert_eq!(
+        call(&server, cp, Request::GetCommittee(id)).await,
+        Response::Committee(Some(committee.clone()))
+    );
+
+    let uploads = parties.uploads(&task, &committee);
+    for (request, dp) in uploads.iter().zip(&parties.dps) {
+        assert!(
+            !closed.is_finished(),
+            "answered while submissions were open"
+        );
+        assert_eq!(call(&server, dp, request.clone()).await, Response::Ok);
+    }
+    match answered_by_news(closed).await {
+        Response::Status(s) => {
+            assert_eq!(s.phase, Phase::Verifying);
+            assert_eq!(s.submitted, 4);
+        }
+        other => panic!("the phase await got {other:?}"),
+    }
+}
+
+/// Without news, an await answers what there is when its wait ends; news already there, an
+/// unknown task or a result (served by the edge) are answered at once.
+#[tokio::test]
+async fn awaits_without_news_answer_what_there_is_when_they_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 4);
+    let server = parties.open(&db_in(&dir));
+    let task = match call(
+        &server,
+        &parties.cloud,
+        Request::CreateTask(parties.params()),
+    )
+    .await
+    {
+        Response::Task(t) => t,
+        other => panic!("create-task answered {other:?}"),
+    };
+    let id = task.body.id;
+    let cp = &parties.cps[0];
+    let short = |until| Request::Await { millis: 30, until };
+    assert_eq!(
+        call(&server, cp, short(Until::Committee(id))).await,
+        Response::Committee(None)
+    );
+    assert_eq!(
+        call(&server, cp, short(Until::Tasks { known: 1 })).await,
+        Response::TaskIds(vec![id])
+    );
+    match call(&server, cp, short(Until::Phase(id, Phase::Collecting))).await {
+        Response::Status(s) => assert_eq!(s.phase, Phase::Admitting),
+        other => panic!("the phase await got {other:?}"),
+    }
+    // Answered at once, whatever the wait asked for.
+    let long = |until| Request::Await {
+        millis: u32::MAX,
+        until,
+    };
+    let at_once = tokio::time::timeout(Duration::from_secs(5), async {
+        (
+            call(&server, cp, long(Until::Tasks { known: 0 })).await,
+            call(&server, cp, long(Until::Phase(id, Phase::Admitting))).await,
+            call(&server, cp, long(Until::Committee(TaskId([0xee; 16])))).await,
+            call(&server, cp, long(Until::Result(id))).await,
+        )
+    })
+    .await
+    .expect("an await that had its answer waited");
+    assert_eq!(at_once.0, Response::TaskIds(vec![id]));
+    assert!(matches!(at_once.1, Response::Status(ref s) if s.phase == Phase::Admitting));
+    assert!(
+        matches!(at_once.2, Response::Refused(ref r) if r.contains("unknown task")),
+        "{:?}",
+        at_once.2
+    );
+    assert!(
+        matches!(at_once.3, Response::Refused(ref r) if r.contains("edge")),
+        "{:?}",
+        at_once.3
+    );
+}
+
+/// Over a real Noise channel: a client's wait for the committee ends the moment the last CP is
+/// admitted, and a wait whose news never comes ends in a timeout naming what it waited for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_wait_ends_with_the_news_or_times_out() {
+    use crate::channel::ChannelConfig;
+    use crate::client::{Link, NetError};
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 4);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let serving = crate::simulate::spawn_cloud(
+        &parties.cloud,
+        &parties.roster,
+        listener,
+        &db_in(&dir),
+        &FlowLog::disabled(),
+    )
+    .unwrap();
+    let link = |me: &Arc<SecretIdentity>| {
+        Link::new(
+            me.clone(),
+            parties.roster.cloud().clone(),
+            address.clone(),
+            ChannelConfig::default(),
+            FlowLog::disabled(),
+            Duration::from_secs(5),
+        )
+    };
+    let operator = link(&parties.cloud);
+    let Response::Task(task) = operator
+        .call(&Request::CreateTask(parties.params()))
+        .await
+        .unwrap()
+    else {
+        panic!("no task");
+    };
+    let id = task.body.id;
+    let committee_of = |r: Response| {
+        Ok(match r {
+            Response::Committee(c) => c,
+            _ => None,
+        })
+    };
+
+    let started = std::time::Instant::now();
+    let timed_out = operator
+        .wait_for(
+            Until::Committee(id),
+            "the committee",
+            Duration::from_millis(300),
+            committee_of,
+        )
+        .await;
+    assert!(
+        matches!(&timed_out, Err(NetError::Timeout { what, .. }) if what == "the committee"),
+        "{timed_out:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    let waiting = tokio::spawn(async move {
+        operator
+            .wait_for(
+                Until::Committee(id),
+                "the committee",
+                Duration::from_secs(60),
+                committee_of,
+            )
+            .await
+    });
+    for cp in &parties.cps {
+        let request = admission_request(cp, &parties.roster, &id, unix_now(), &mut fast_rng());
+        let answer = link(cp).call(&Request::Admit(id, request)).await.unwrap();
+        assert!(matches!(answer, Response::Grant(_)), "{answer:?}");
+    }
+    let committee = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the wait did not end with the news")
+        .unwrap()
+        .unwrap();
+    assert_eq!(committee.body.members.len(), 3);
+    for handle in serving {
+        handle.abort();
+    }
+}
