@@ -382,6 +382,11 @@ impl Channel {
 
     async fn recv_message(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
         if self.unconfirmed {
+            // An initiator that reads before it sent anything: its third handshake message (and
+            // anything queued) must leave first, or the responder never completes the handshake.
+            if self.writer.pending() > 0 {
+                self.writer.flush().await?;
+            }
             if !handshake::read_confirmation(&mut self.transport, &mut self.reader).await? {
                 return Ok(None);
             }

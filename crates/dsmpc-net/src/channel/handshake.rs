@@ -6,11 +6,11 @@
 //! connection unless the caller knows it; only then does it confirm with an empty transport
 //! message, so an initiator that was refused sees the connection closed instead of an answer.
 //!
-//! The initiator does not wait for the confirmation before it sends: its first message follows
-//! the third handshake message at once (it is already encrypted to the responder it verified),
-//! and the confirmation is read before the first answer ([`read_confirmation`]). The responder
-//! queues the confirmation and writes it with its first message. That saves a round trip per
-//! connection.
+//! The initiator does not wait for the confirmation before it sends: the third handshake message
+//! stays in its write buffer and leaves in one write with its first message (which is already
+//! encrypted to the responder it verified), and the confirmation is read before the first answer
+//! ([`read_confirmation`]). The responder queues the confirmation and writes it with its first
+//! message. That saves a round trip per connection, and a write and a wake-up on each side.
 
 use snow::{HandshakeState, TransportState};
 
@@ -28,8 +28,10 @@ pub(super) const PROLOGUE: &[u8] = b"dsmpc/v1/channel";
 const HANDSHAKE_BUF: usize = 256;
 
 /// The initiator's side (`remote_public`: the key the responder must have, or `None` to accept
-/// any, trust on first use): `-> e`, `<- e, ee, s, es`, `-> s, se`. The responder's confirmation
-/// is left for [`read_confirmation`] before the first received message.
+/// any, trust on first use): `-> e`, `<- e, ee, s, es`, `-> s, se`. The third message is left in
+/// `writer`, to leave with the first message sent (the channel writes it before its first read
+/// if nothing was sent by then). The responder's confirmation is left for [`read_confirmation`]
+/// before the first received message.
 pub(super) async fn initiate(
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
@@ -43,7 +45,7 @@ pub(super) async fn initiate(
     if remote_public.is_some_and(|expected| *expected != remote) {
         return Err(ChannelError::PeerKeyMismatch);
     }
-    write_message(&mut state, writer).await?;
+    queue_message(&mut state, writer)?;
     let transport = state.into_transport_mode().map_err(handshake_error)?;
     Ok((transport, remote))
 }
@@ -83,12 +85,17 @@ async fn write_message(
     state: &mut HandshakeState,
     writer: &mut FrameWriter,
 ) -> Result<(), ChannelError> {
+    queue_message(state, writer)?;
+    writer.flush().await
+}
+
+/// Queues the next handshake message, with an empty payload, in `writer`.
+fn queue_message(state: &mut HandshakeState, writer: &mut FrameWriter) -> Result<(), ChannelError> {
     let mut message = [0u8; HANDSHAKE_BUF];
     let len = state
         .write_message(&[], &mut message)
         .map_err(handshake_error)?;
-    writer.push(&message[..len])?;
-    writer.flush().await
+    writer.push(&message[..len])
 }
 
 /// Reads the next handshake message; its payload must be empty.

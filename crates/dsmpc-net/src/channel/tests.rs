@@ -77,9 +77,13 @@ async fn pair(client_cfg: ChannelConfig, server_cfg: ChannelConfig) -> (Channel,
     let (client, server) = (keys(), keys());
     let (listener, addr) = listen().await;
     let accepting = accept_one(listener, server, client.public, server_cfg);
-    let dialled = Channel::dial(&addr, client.key(), &server.public, &client_cfg).await;
+    let mut client_side = Channel::dial(&addr, client.key(), &server.public, &client_cfg)
+        .await
+        .unwrap();
+    // The third handshake message waits for the first message; the tests start from an empty
+    // write buffer.
+    client_side.flush().await.unwrap();
     let (server_side, peer) = accepting.await.unwrap().unwrap();
-    let client_side = dialled.unwrap();
     assert_eq!(peer, client.public);
     assert_eq!(client_side.remote_static(), &server.public);
     assert_eq!(server_side.remote_static(), &client.public);
@@ -146,6 +150,50 @@ async fn project_identities_open_channels() {
     channel.send(b"hello cloud").await.unwrap();
     let got = accepting.await.unwrap().unwrap();
     assert_eq!(got.as_deref(), Some(&b"hello cloud"[..]));
+}
+
+/// The initiator's third handshake message leaves with its first message, in one write: until
+/// then the responder's handshake is not complete.
+#[tokio::test]
+async fn the_last_handshake_message_leaves_with_the_first_message() {
+    let (client, server) = (keys(), keys());
+    let (listener, addr) = listen().await;
+    let accepting = accept_one(listener, server, client.public, brisk());
+    let mut channel = soon(Channel::dial(&addr, client.key(), &server.public, &brisk()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !accepting.is_finished(),
+        "the handshake completed before the initiator sent anything"
+    );
+    channel.send(b"first").await.unwrap();
+    let (mut server_side, _) = soon(accepting).await.unwrap().unwrap();
+    assert_eq!(
+        soon(server_side.recv()).await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+}
+
+/// An initiator that reads before it sends anything writes its third handshake message first, so
+/// a responder that speaks first is heard.
+#[tokio::test]
+async fn an_initiator_that_reads_first_completes_the_handshake() {
+    let (client, server) = (keys(), keys());
+    let (listener, addr) = listen().await;
+    let accepting = accept_one(listener, server, client.public, brisk());
+    let speaking = tokio::spawn(async move {
+        let (mut channel, _) = accepting.await.unwrap()?;
+        channel.send(b"welcome").await
+    });
+    let mut channel = soon(Channel::dial(&addr, client.key(), &server.public, &brisk()))
+        .await
+        .unwrap();
+    assert_eq!(
+        soon(channel.recv()).await.unwrap().as_deref(),
+        Some(&b"welcome"[..])
+    );
+    soon(speaking).await.unwrap().unwrap();
 }
 
 #[tokio::test]
