@@ -40,7 +40,7 @@ pub struct CpWorker {
     /// submissions to close) before asking for deliveries again: new ones then come as one page.
     pub poll: Duration,
     /// The longest wait for a new task before asking the cloud again (it answers at once when a
-    /// task is created).
+    /// task is created, so this only bounds how often a quiet cloud is asked: 10 s by default).
     pub discover: Duration,
     /// How long to wait for any one step of a task.
     pub step_timeout: Duration,
@@ -69,7 +69,7 @@ impl CpWorker {
             gens: GeneratorCache::default(),
             flow,
             poll: Duration::from_millis(100),
-            discover: Duration::from_millis(500),
+            discover: crate::rpc::MAX_AWAIT,
             step_timeout: Duration::from_secs(600),
             wrong_result: false,
             report_delay: Duration::ZERO,

@@ -39,7 +39,8 @@ pub struct EdgeConfig {
     /// How long to wait for the input set and the result shares.
     pub timeout: Duration,
     /// The longest wait for a new task before asking the cloud again (it answers at once when a
-    /// task is created; the committee and the input set are awaited the same way).
+    /// task is created, so this only bounds how often a quiet cloud is asked: 10 s by default; the
+    /// committee and the input set are awaited the same way).
     pub poll: Duration,
 }
 
@@ -48,7 +49,7 @@ impl Default for EdgeConfig {
         EdgeConfig {
             grace: Duration::from_secs(2),
             timeout: Duration::from_secs(600),
-            poll: Duration::from_millis(500),
+            poll: crate::rpc::MAX_AWAIT,
         }
     }
 }

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Nothing is skipped: a blank line, a missing or unknown field or a value of the wrong type is an
-//! error naming the line. A message whose `task` is empty belongs to no task (polling traffic).
+//! error naming the line. A message whose `task` is empty belongs to no task (such as a wait for new tasks).
 
 use anyhow::{Result, bail};
 use serde_json::{Map, Value};

@@ -63,7 +63,7 @@ pub struct Matrix {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub total: Tally,
-    /// Messages that belong to no task (polling), included in `total`.
+    /// Messages that belong to no task (waits for new tasks), included in `total`.
     pub control: Tally,
     /// By bytes, largest first.
     pub kinds: Vec<KindRow>,
