@@ -110,14 +110,14 @@ def verdict(r):
 
 
 def scenario_rows(results):
-    rows = ["| scenario | shape | wall (median) | runs | bytes per DP | peak RSS | target | verdict |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| scenario | shape | wall (median) | runs | CPU (core-s) | bytes per DP | peak RSS | target | verdict |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, shape, target in SCENARIOS:
         r = results.get(name)
         if r is None:
             continue
         if "error" in r:
-            rows.append(f"| `{name}` | {shape} | failed: {r['error']} | | | | {target} | missed |")
+            rows.append(f"| `{name}` | {shape} | failed: {r['error']} | | | | | {target} | missed |")
             continue
         wall = secs(r["wall_s"])
         if name == "ingest":
@@ -125,7 +125,9 @@ def scenario_rows(results):
         runs = ", ".join(f"{w:.3f}" for w in r.get("wall_runs_s", [])) or ", ".join(
             f"{x:,.0f}" for x in r.get("per_second_runs", []))
         per_dp = r.get("bytes_per_dp")
-        rows.append(f"| `{name}` | {shape} | {wall} | {runs} | "
+        cpu = r.get("cpu_s")
+        cpu = "—" if cpu is None else f"{cpu:.2f} ({cpu / r['wall_s']:.2f} cores busy)"
+        rows.append(f"| `{name}` | {shape} | {wall} | {runs} | {cpu} | "
                     f"{'—' if per_dp is None else f'{per_dp:,.0f}'} | {mib(r.get('peak_rss_bytes'))} | "
                     f"{target} | {verdict(r)} |")
     return rows
@@ -200,7 +202,11 @@ def main():
         "commits), every DP a separate Noise client, every check on; a run fails unless the result equals "
         "the plaintext and every DP is included. Wall time is from the first key generated to the result "
         "in hand (setup included). Bytes are those that crossed the sockets (Noise frames included), by "
-        "sending role; bytes per DP is everything DPs sent divided by N.",
+        "sending role; bytes per DP is everything DPs sent divided by N. CPU is the user and system time "
+        "of every thread of the run's process over the same span (`/proc/self/stat`), for the median run; "
+        "divided by the wall time it says how many of the 2 cores were busy on average. This VM's speed "
+        "drifts by ±20% over minutes, wall and CPU alike; the MPyC baseline, run in the same minutes, "
+        "shows the state of the machine at the time.",
         "* Peak RSS is the run's process's VmHWM, the largest over the runs; for `swarm30` the largest participant "
         "process; for the MPyC baseline the largest of its three processes.",
         "* `swarm30` starts 30 `dsmpc participant` processes (the first coordinates and hosts cloud and "

@@ -243,10 +243,24 @@ pub(crate) fn peak_rss_bytes(pid: Option<u32>) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time (user and system) this process has used so far, over all its threads, in seconds:
+/// fields 14 and 15 of `/proc/self/stat`, in USER_HZ ticks (100 per second on Linux). `None`
+/// where there is no such file.
+pub(crate) fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces; count after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    let (user, system) = (ticks(11)?, ticks(12)?);
+    Some((user + system) as f64 / 100.0)
+}
+
 /// One run of a protocol scenario.
 #[derive(Debug, PartialEq)]
 struct SimRun {
     wall_s: f64,
+    /// CPU seconds (all threads, user and system) the run took.
+    cpu_s: Option<f64>,
     stages: Vec<(String, f64)>,
     totals: FlowTotals,
     field: String,
@@ -258,6 +272,7 @@ impl SimRun {
     fn to_json(&self) -> Value {
         json!({
             "wall_s": self.wall_s,
+            "cpu_s": self.cpu_s,
             "stages": self.stages,
             "bytes_by_role": self.totals.bytes_by_role,
             "phases": self.totals.phases,
@@ -272,6 +287,7 @@ impl SimRun {
         #[derive(serde::Deserialize)]
         struct Wire {
             wall_s: f64,
+            cpu_s: Option<f64>,
             stages: Vec<(String, f64)>,
             bytes_by_role: BTreeMap<String, u64>,
             phases: BTreeMap<String, f64>,
@@ -282,6 +298,7 @@ impl SimRun {
         let wire: Wire = serde_json::from_str(text)?;
         Ok(SimRun {
             wall_s: wire.wall_s,
+            cpu_s: wire.cpu_s,
             stages: wire.stages,
             totals: FlowTotals {
                 bytes_by_role: wire.bytes_by_role,
@@ -362,6 +379,11 @@ fn protocol_scenario(
     report.insert("runs".into(), json!(walls.len()));
     report.insert("wall_s".into(), json!(wall));
     report.insert("wall_runs_s".into(), json!(walls));
+    if let Some(cpu) = middle.cpu_s {
+        report.insert("cpu_s".into(), json!(cpu));
+        let cpus: Vec<Option<f64>> = runs.iter().map(|r| r.cpu_s).collect();
+        report.insert("cpu_runs_s".into(), json!(cpus));
+    }
     let phases: BTreeMap<String, f64> = middle
         .stages
         .iter()
@@ -417,9 +439,13 @@ fn simulate_once(shape: Shape, dir: &Path) -> Result<SimRun> {
         .enable_all()
         .build()?;
     reset_peak_rss();
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let outcome = runtime.block_on(simulate::run(&config, || {}));
     let wall_s = started.elapsed().as_secs_f64();
+    let cpu_s = cpu_before
+        .zip(cpu_seconds())
+        .map(|(before, after)| after - before);
     let peak = peak_rss_bytes(None);
     runtime.shutdown_timeout(Duration::from_secs(1));
     let outcome = outcome.context("the benchmarked task failed")?;
@@ -439,6 +465,7 @@ fn simulate_once(shape: Shape, dir: &Path) -> Result<SimRun> {
     }
     Ok(SimRun {
         wall_s,
+        cpu_s,
         stages: outcome
             .stages
             .into_iter()
@@ -749,6 +776,15 @@ fn print_table(args: &BenchArgs, report: &serde_json::Map<String, Value>, misses
         (Some(wall), false) => row("wall", format!("{wall:.3} s median")),
         _ => {}
     }
+    if let (Some(cpu), Some(wall)) = (get("cpu_s").as_f64(), get("wall_s").as_f64()) {
+        row(
+            "cpu",
+            format!(
+                "{cpu:.2} core-s in the median run ({:.2} cores busy on average)",
+                cpu / wall
+            ),
+        );
+    }
     if let Some(Value::Object(phases)) = report.get("phases_s") {
         for (phase, secs) in phases {
             row(
@@ -815,6 +851,7 @@ mod tests {
     fn a_run_report_survives_the_trip_from_a_child_process() {
         let run = SimRun {
             wall_s: 0.25,
+            cpu_s: Some(0.43),
             stages: vec![("setup".into(), 0.01), ("sharing".into(), 0.2)],
             totals: FlowTotals {
                 bytes_by_role: [("dp".to_owned(), 987), ("cloud".to_owned(), 12)].into(),
@@ -864,6 +901,19 @@ mod tests {
         let mut fine = serde_json::Map::new();
         fine.insert("per_second".into(), json!(25000.0));
         assert!(judge(Scenario::Ingest.target(), &mut fine).is_empty());
+    }
+
+    #[test]
+    fn cpu_time_of_this_process_is_read_and_grows_with_work() {
+        let before = cpu_seconds().expect("Linux /proc");
+        // About 0.1 s of work: ten ticks of the 100 Hz counter.
+        let started = Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let after = cpu_seconds().expect("Linux /proc");
+        assert!(after > before, "{before} -> {after}");
     }
 
     #[test]
