@@ -96,7 +96,7 @@ impl CpWorker {
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         let mut seen = BTreeSet::new();
         let mut known = 0;
-        let watch = self.cloud.twin();
+        let mut watch = self.cloud.twin();
         tokio::pin!(shutdown);
         while self.check_alive().is_ok() {
             let listed = tokio::select! {
@@ -113,8 +113,11 @@ impl CpWorker {
                         match super::fetch_task(&watch, id).await {
                             Ok(task) => {
                                 seen.insert(id);
+                                // The connection that found the task is open: the task's
+                                // requests go on it at once, and the watch opens another.
+                                let link = std::mem::replace(&mut watch, self.cloud.twin());
                                 let worker = self.clone();
-                                tokio::spawn(async move { worker.drive(task).await });
+                                tokio::spawn(async move { worker.drive(task, link).await });
                             }
                             Err(e) => warn!(task = %id, "cannot fetch the task: {e}"),
                         }
@@ -131,9 +134,10 @@ impl CpWorker {
         }
     }
 
-    async fn drive(self: Arc<Self>, task: Signed<Task>) {
+    /// Joins `task` and works through its rounds, waiting for news (and joining) over `waits`.
+    async fn drive(self: Arc<Self>, task: Signed<Task>, waits: Link) {
         let id = task.body.id;
-        match self.join(&task).await {
+        match self.join(&task, &waits).await {
             Ok(Some(index)) => info!(task = %id, index, "admitted"),
             Ok(None) => return,
             Err(e) => {
@@ -141,7 +145,6 @@ impl CpWorker {
                 return;
             }
         }
-        let waits = self.cloud.twin();
         let outcome = with_field!(task.body.field(), F => self.work::<F>(&task, &waits).await);
         match outcome {
             Ok(()) => info!(task = %id, "result share sent"),
@@ -150,9 +153,9 @@ impl CpWorker {
     }
 
     /// Algorithm 1; `None` when the committee is already complete without this CP.
-    async fn join(&self, task: &Signed<Task>) -> Result<Option<u32>, NetError> {
+    async fn join(&self, task: &Signed<Task>, cloud: &Link) -> Result<Option<u32>, NetError> {
         let id = task.body.id;
-        if let Response::Committee(Some(c)) = self.cloud.call(&Request::GetCommittee(id)).await? {
+        if let Response::Committee(Some(c)) = cloud.call(&Request::GetCommittee(id)).await? {
             return Ok(c.body.index_of(self.identity.id()));
         }
         let request = admission_request(
@@ -162,18 +165,18 @@ impl CpWorker {
             unix_now(),
             &mut fast_rng(),
         );
-        match self.cloud.call(&Request::Admit(id, request)).await {
+        match cloud.call(&Request::Admit(id, request)).await {
             Ok(Response::Grant(grant)) => {
                 Ok(Some(read_grant(&self.identity, &self.roster, &id, &grant)?))
             }
             Ok(other) => Err(NetError::Unexpected {
-                peer: self.cloud.peer().clone(),
+                peer: cloud.peer().clone(),
                 request: "admission-request",
                 got: other.kind(),
             }),
             // Refused because the committee filled up without this CP: not an error.
             Err(e @ NetError::Refused { .. }) => {
-                match self.cloud.call(&Request::GetCommittee(id)).await? {
+                match cloud.call(&Request::GetCommittee(id)).await? {
                     Response::Committee(Some(c)) => Ok(c.body.index_of(self.identity.id())),
                     _ => Err(e),
                 }

@@ -101,7 +101,7 @@ impl EdgeServer {
     /// Watches the cloud for tasks and starts a driver for each new one, until `shutdown`.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let watch = self.cloud.twin();
+        let mut watch = self.cloud.twin();
         let mut known = 0;
         loop {
             let listed = tokio::select! {
@@ -116,7 +116,12 @@ impl EdgeServer {
                             continue;
                         }
                         match super::fetch_task(&watch, id).await {
-                            Ok(task) => self.clone().start(task).await,
+                            Ok(task) => {
+                                // The connection that found the task is open: the task's waits
+                                // go on it at once, and the watch opens another.
+                                let link = std::mem::replace(&mut watch, self.cloud.twin());
+                                self.clone().start(task, link).await;
+                            }
                             Err(e) => warn!(task = %id, "cannot fetch the task: {e}"),
                         }
                     }
@@ -158,7 +163,8 @@ impl EdgeServer {
         done || inbox.senders.contains_key(&id) || inbox.failures.contains_key(&id)
     }
 
-    async fn start(self: Arc<Self>, task: Signed<Task>) {
+    /// Starts the driver of `task`, which waits for news over `waits`.
+    async fn start(self: Arc<Self>, task: Signed<Task>, waits: Link) {
         let id = task.body.id;
         if self.knows(id).await {
             return;
@@ -167,13 +173,11 @@ impl EdgeServer {
         if inbox.senders.contains_key(&id) || inbox.failures.contains_key(&id) {
             return;
         }
-        if self
-            .store
-            .lock()
-            .await
-            .create_task(&id.0, &task.to_bytes())
-            .is_err()
-        {
+        let spec = task.to_bytes();
+        let created = self
+            .write_store(move |store| store.create_task(&id.0, &spec))
+            .await;
+        if created.is_err() {
             return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
@@ -183,13 +187,29 @@ impl EdgeServer {
         inbox.senders.insert(id, tx);
         drop(inbox);
         tokio::spawn(async move {
-            let outcome =
-                with_field!(task.body.field(), F => self.clone().drive::<F>(&task, rx).await);
+            let outcome = with_field!(task.body.field(), F => self.clone().drive::<F>(&task, rx, &waits).await);
             if let Err(e) = outcome {
                 warn!(task = %id, "no result: {e}");
                 self.fail(id, e.to_string()).await;
             }
         });
+    }
+
+    /// Runs `write` on the store on tokio's blocking pool: its commit waits for an `fsync`
+    /// (milliseconds), which must not hold up this runtime's workers, which in a simulation also
+    /// serve the cloud and drive the CPs.
+    async fn write_store(
+        self: &Arc<Self>,
+        write: impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), String> {
+        let server = self.clone();
+        let joined =
+            tokio::task::spawn_blocking(move || write(&mut server.store.blocking_lock())).await;
+        match joined {
+            Ok(outcome) => outcome.map_err(|e| e.to_string()),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err("the runtime is shutting down".into()),
+        }
     }
 
     /// Records that task `id` has no result, and why, for anyone asking or awaiting it.
@@ -231,9 +251,9 @@ impl EdgeServer {
         self: Arc<Self>,
         task: &Signed<Task>,
         mut shares: mpsc::UnboundedReceiver<Signed<ResultShare>>,
+        waits: &Link,
     ) -> Result<(), NetError> {
         let id = task.body.id;
-        let waits = self.cloud.twin();
         let committee = waits
             .wait_for(
                 Until::Committee(id),
@@ -274,13 +294,12 @@ impl EdgeServer {
         let result = edge.finish(&mut fast_rng())?;
         self.flow
             .phase(Some(id), "edge", "verify+reconstruct", started.elapsed());
-        self.store
-            .lock()
+        let body = result.to_bytes();
+        self.write_store(move |store| store.put_result(&id.0, &body))
             .await
-            .put_result(&id.0, &result.to_bytes())
-            .map_err(|e| NetError::Refused {
+            .map_err(|reason| NetError::Refused {
                 peer: self.identity.id().clone(),
-                reason: e.to_string(),
+                reason,
             })?;
         self.news.send_replace(());
         info!(task = %id, values = ?result.body.values(), "result published");
