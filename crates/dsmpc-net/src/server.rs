@@ -222,7 +222,10 @@ async fn receive_batch(channel: &mut Channel, peer: &IdentityCard) -> (Vec<Vec<u
 }
 
 /// Decodes and logs each request, has the handler answer the well-formed ones as one batch, and
-/// returns every answer in request order (a malformed request is refused in its place).
+/// returns every answer in request order (a malformed request is refused in its place). An
+/// [`Request::Await`] that came with other requests is answered at once, without waiting: only a
+/// lone request may hold a connection, or a client could pipeline 32 waits and hold one for
+/// 32 times the longest wait.
 async fn answer_batch<H: Handler>(
     context: &ServerContext,
     handler: &Arc<H>,
@@ -233,9 +236,16 @@ async fn answer_batch<H: Handler>(
     let mut answers: Vec<Option<(Option<TaskId>, Response)>> = Vec::with_capacity(received.len());
     let mut requests = Vec::with_capacity(received.len());
     let mut tasks = Vec::with_capacity(received.len());
+    let pipelined = received.len() > 1;
     for bytes in received {
         match Request::from_bytes(&bytes) {
             Ok(request) => {
+                let request = match request {
+                    Request::Await { until, .. } if pipelined => {
+                        Request::Await { millis: 0, until }
+                    }
+                    other => other,
+                };
                 let task = request.task();
                 let (kind, len) = (request.kind(), wire_len(bytes.len()));
                 context.flow.message(task, peer.id.as_str(), me, kind, len);

@@ -654,3 +654,69 @@ async fn a_client_wait_ends_with_the_news_or_times_out() {
         handle.abort();
     }
 }
+
+/// Awaits that arrive with other requests (pipelined) are answered at once: only a lone request
+/// may hold a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_awaits_are_answered_at_once() {
+    use crate::channel::ChannelConfig;
+    use crate::client::Client;
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 4);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let serving = crate::simulate::spawn_cloud(
+        &parties.cloud,
+        &parties.roster,
+        listener,
+        &db_in(&dir),
+        &FlowLog::disabled(),
+    )
+    .unwrap();
+    let mut client = Client::connect(
+        &parties.cps[0],
+        parties.roster.cloud(),
+        &address,
+        &ChannelConfig::default(),
+        FlowLog::disabled(),
+    )
+    .await
+    .unwrap();
+    let task = match client.call(&Request::CreateTask(parties.params())).await {
+        Err(crate::client::NetError::Refused { reason, .. }) => reason,
+        other => panic!("a CP created a task: {other:?}"),
+    };
+    assert!(task.contains("operator"), "{task}");
+    let long = |until| Request::Await {
+        millis: 60_000,
+        until,
+    };
+    let answers = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.call_pipelined(&[
+            long(Until::Tasks { known: 0 }),
+            long(Until::Committee(TaskId([7; 16]))),
+            long(Until::Tasks { known: 0 }),
+        ]),
+    )
+    .await
+    .expect("pipelined awaits were held")
+    .unwrap();
+    assert_eq!(answers[0], Response::TaskIds(Vec::new()));
+    assert!(
+        matches!(&answers[1], Response::Refused(r) if r.contains("unknown task")),
+        "{:?}",
+        answers[1]
+    );
+    assert_eq!(answers[2], Response::TaskIds(Vec::new()));
+    // A lone await on the same connection still waits for its news (here: its end).
+    let lone = tokio::time::timeout(
+        Duration::from_millis(150),
+        client.call(&long(Until::Tasks { known: 0 })),
+    )
+    .await;
+    assert!(lone.is_err(), "a lone await was answered without news");
+    for handle in serving {
+        handle.abort();
+    }
+}
