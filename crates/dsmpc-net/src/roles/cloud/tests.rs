@@ -570,6 +570,22 @@ async fn awaits_without_news_answer_what_there_is_when_they_end() {
     );
 }
 
+/// The cloud of `parties` serving on a free loopback port (its store in `dir`) until the guard
+/// is dropped; returns its address and the guard.
+async fn serve_on_loopback(parties: &Parties, dir: &tempfile::TempDir) -> (String, AbortOnDrop) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let handles = crate::simulate::spawn_cloud(
+        &parties.cloud,
+        &parties.roster,
+        listener,
+        &db_in(dir),
+        &FlowLog::disabled(),
+    )
+    .unwrap();
+    (address, AbortOnDrop(handles))
+}
+
 /// Over a real Noise channel: a client's wait for the committee ends the moment the last CP is
 /// admitted, and a wait whose news never comes ends in a timeout naming what it waited for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -578,16 +594,7 @@ async fn a_client_wait_ends_with_the_news_or_times_out() {
     use crate::client::{Link, NetError};
     let dir = tempfile::tempdir().unwrap();
     let parties = Parties::new(3, 4);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let serving = crate::simulate::spawn_cloud(
-        &parties.cloud,
-        &parties.roster,
-        listener,
-        &db_in(&dir),
-        &FlowLog::disabled(),
-    )
-    .unwrap();
+    let (address, _serving) = serve_on_loopback(&parties, &dir).await;
     let link = |me: &Arc<SecretIdentity>| {
         Link::new(
             me.clone(),
@@ -650,9 +657,6 @@ async fn a_client_wait_ends_with_the_news_or_times_out() {
         .unwrap()
         .unwrap();
     assert_eq!(committee.body.members.len(), 3);
-    for handle in serving {
-        handle.abort();
-    }
 }
 
 /// Awaits that arrive with other requests (pipelined) are answered at once: only a lone request
@@ -663,16 +667,7 @@ async fn pipelined_awaits_are_answered_at_once() {
     use crate::client::Client;
     let dir = tempfile::tempdir().unwrap();
     let parties = Parties::new(3, 4);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let serving = crate::simulate::spawn_cloud(
-        &parties.cloud,
-        &parties.roster,
-        listener,
-        &db_in(&dir),
-        &FlowLog::disabled(),
-    )
-    .unwrap();
+    let (address, _serving) = serve_on_loopback(&parties, &dir).await;
     let mut client = Client::connect(
         &parties.cps[0],
         parties.roster.cloud(),
@@ -716,7 +711,4 @@ async fn pipelined_awaits_are_answered_at_once() {
     )
     .await;
     assert!(lone.is_err(), "a lone await was answered without news");
-    for handle in serving {
-        handle.abort();
-    }
 }
