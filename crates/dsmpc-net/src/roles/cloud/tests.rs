@@ -82,12 +82,17 @@ impl Parties {
         }
     }
 
-    /// Creates a task and admits every CP, through the handler.
-    async fn open_task(&self, server: &Arc<CloudServer>) -> (Signed<Task>, Signed<Committee>) {
-        let task = match call(server, &self.cloud, Request::CreateTask(self.params())).await {
+    /// Creates a task, through the handler.
+    async fn create_task(&self, server: &Arc<CloudServer>) -> Signed<Task> {
+        match call(server, &self.cloud, Request::CreateTask(self.params())).await {
             Response::Task(t) => t,
             other => panic!("create-task answered {other:?}"),
-        };
+        }
+    }
+
+    /// Creates a task and admits every CP, through the handler.
+    async fn open_task(&self, server: &Arc<CloudServer>) -> (Signed<Task>, Signed<Committee>) {
+        let task = self.create_task(server).await;
         let id = task.body.id;
         for cp in &self.cps {
             let request = admission_request(cp, &self.roster, &id, unix_now(), &mut fast_rng());
@@ -459,16 +464,7 @@ async fn awaits_are_answered_as_soon_as_their_news_is_there() {
     let new_task = await_news(&server, cp, Until::Tasks { known: 0 });
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!new_task.is_finished(), "answered before there was a task");
-    let task = match call(
-        &server,
-        &parties.cloud,
-        Request::CreateTask(parties.params()),
-    )
-    .await
-    {
-        Response::Task(t) => t,
-        other => panic!("create-task answered {other:?}"),
-    };
+    let task = parties.create_task(&server).await;
     let id = task.body.id;
     assert_eq!(
         answered_by_news(new_task).await,
@@ -516,16 +512,7 @@ async fn awaits_without_news_answer_what_there_is_when_they_end() {
     let dir = tempfile::tempdir().unwrap();
     let parties = Parties::new(3, 4);
     let server = parties.open(&db_in(&dir));
-    let task = match call(
-        &server,
-        &parties.cloud,
-        Request::CreateTask(parties.params()),
-    )
-    .await
-    {
-        Response::Task(t) => t,
-        other => panic!("create-task answered {other:?}"),
-    };
+    let task = parties.create_task(&server).await;
     let id = task.body.id;
     let cp = &parties.cps[0];
     let short = |until| Request::Await { millis: 30, until };
