@@ -309,26 +309,30 @@ impl Link {
         &self.peer.id
     }
 
-    /// Sends `request`, reconnecting as needed.
+    /// Sends `request`, reconnecting as needed. A connection that was already open may have been
+    /// closed by the server while it sat idle (servers drop a connection idle for their read
+    /// timeout), so when it fails, a fresh one is tried at once, before any back-off.
     pub async fn call(&self, request: &Request) -> Result<Response, NetError> {
         let what = format!("{} at {}", self.peer.id, self.address);
         retry(&what, self.patience, || async {
             let mut guard = self.client.lock().await;
-            if guard.is_none() {
-                let client = Client::connect(
-                    &self.identity,
-                    &self.peer,
-                    &self.address,
-                    &self.config,
-                    self.flow.clone(),
-                )
-                .await?;
-                *guard = Some(client);
+            if let Some(client) = guard.as_mut() {
+                match client.call(request).await {
+                    Err(e) if is_transient(&e) => *guard = None,
+                    outcome => return outcome,
+                }
             }
-            let client = guard.as_mut().expect("connected above");
+            let mut client = Client::connect(
+                &self.identity,
+                &self.peer,
+                &self.address,
+                &self.config,
+                self.flow.clone(),
+            )
+            .await?;
             let outcome = client.call(request).await;
-            if outcome.as_ref().is_err_and(is_transient) {
-                *guard = None;
+            if !outcome.as_ref().is_err_and(is_transient) {
+                *guard = Some(client);
             }
             outcome
         })

@@ -699,3 +699,52 @@ async fn pipelined_awaits_are_answered_at_once() {
     .await;
     assert!(lone.is_err(), "a lone await was answered without news");
 }
+
+/// A link whose connection the server closed while it sat idle reconnects at once: with 50 ms of
+/// patience there is no room for a back-off (100 ms), so the second call succeeds only if the
+/// fresh connection is tried before any pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_replaces_a_connection_the_server_closed_while_idle_at_once() {
+    use crate::channel::ChannelConfig;
+    use crate::client::Link;
+    use crate::server::{ServerContext, serve};
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 4);
+    let server = parties.open(&db_in(&dir));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let context = ServerContext {
+        identity: parties.cloud.clone(),
+        roster: parties.roster.clone(),
+        channel: ChannelConfig {
+            io_timeout: Duration::from_millis(100),
+            ..ChannelConfig::default()
+        },
+        flow: FlowLog::disabled(),
+        max_connections: 16,
+    };
+    let _serving = AbortOnDrop(vec![tokio::spawn(serve(
+        listener,
+        context,
+        server,
+        std::future::pending(),
+    ))]);
+    let link = Link::new(
+        parties.cps[0].clone(),
+        parties.roster.cloud().clone(),
+        address,
+        ChannelConfig::default(),
+        FlowLog::disabled(),
+        Duration::from_millis(50),
+    );
+    assert_eq!(
+        link.call(&Request::ListTasks).await.unwrap(),
+        Response::TaskIds(Vec::new())
+    );
+    // The server drops the connection after 100 ms without a request.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        link.call(&Request::ListTasks).await.unwrap(),
+        Response::TaskIds(Vec::new())
+    );
+}
