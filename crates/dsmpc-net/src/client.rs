@@ -374,8 +374,9 @@ impl Link {
         let start = Instant::now();
         loop {
             let left = timeout.saturating_sub(start.elapsed());
+            let longest = Duration::from_millis(u64::from(wait_millis(left, &self.config)));
             let asked = Instant::now();
-            if let Some(v) = ready(self.wait_once(until.clone(), left).await?)? {
+            if let Some(v) = ready(self.wait_once(until.clone(), longest).await?)? {
                 return Ok(v);
             }
             if start.elapsed() >= timeout {
@@ -386,7 +387,7 @@ impl Link {
             }
             // A server that answers early without the news (none of ours does) is not asked
             // again in a tight loop.
-            if asked.elapsed() < Duration::from_millis(u64::from(wait_millis(left, &self.config))) {
+            if asked.elapsed() < longest {
                 tokio::time::sleep(EARLY_ANSWER_PAUSE).await;
             }
         }

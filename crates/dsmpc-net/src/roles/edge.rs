@@ -177,7 +177,8 @@ impl EdgeServer {
         let created = self
             .write_store(move |store| store.create_task(&id.0, &spec))
             .await;
-        if created.is_err() {
+        if let Err(e) = created {
+            warn!(task = %id, "cannot record the task: {e}");
             return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
