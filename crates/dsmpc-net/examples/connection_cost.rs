@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
+use dsmpc_net::bench::process_cpu_seconds;
 use dsmpc_net::channel::{Channel, ChannelConfig, StaticKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,14 +22,6 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Connections open at once, as the simulation's uploads in flight.
 const IN_FLIGHT: usize = 64;
-
-/// CPU seconds this process has used (user and system, all threads, exited ones included).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
-    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
-}
 
 fn identity(name: &str) -> Result<Arc<SecretIdentity>, Error> {
     let id = PartyId::new(name)?;
@@ -43,7 +36,7 @@ where
     Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
-    let (started, cpu_before) = (Instant::now(), cpu_seconds());
+    let (started, cpu_before) = (Instant::now(), process_cpu_seconds());
     let mut running = Vec::with_capacity(connections);
     for _ in 0..connections {
         let permit = permits.clone().acquire_owned().await?;
@@ -59,7 +52,7 @@ where
     }
     let wall = started.elapsed().as_secs_f64();
     print!("{what}: {connections} connections in {wall:.3} s");
-    if let (Some(before), Some(after)) = (cpu_before, cpu_seconds()) {
+    if let (Some(before), Some(after)) = (cpu_before, process_cpu_seconds()) {
         let per = (after - before) / connections as f64 * 1e6;
         print!(
             ", {:.2} CPU-s, {per:.0} µs of CPU per connection",

@@ -449,17 +449,16 @@ fn uploads_of(
     Ok(Upload { identity, requests })
 }
 
-/// CPU time (user and system) this process has used so far, from `/proc/self/stat` (Linux; in
-/// clock ticks of 1/100 s, the value of `USER_HZ` on every Linux architecture dsmpc builds for).
-fn process_cpu_seconds() -> Option<f64> {
+/// CPU time (user and system) this process has used so far, over all its threads (exited ones
+/// included), in seconds: fields 14 and 15 of `/proc/self/stat`, in clock ticks of 1/100 s (the
+/// value of `USER_HZ` on every Linux architecture dsmpc builds for). `None` where there is no
+/// such file (not Linux).
+pub fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name, in parentheses, may hold spaces: count fields after its last ')'.
-    let fields: Vec<&str> = stat
-        .get(stat.rfind(')')? + 1..)?
-        .split_whitespace()
-        .collect();
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after its
+    // last ')'. The text after it starts at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
-    // Fields 14 (utime) and 15 (stime) of proc(5); the text after ')' starts at field 3.
     Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
@@ -499,6 +498,19 @@ fn count_stored(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_of_this_process_is_read_and_grows_with_work() {
+        let before = process_cpu_seconds().expect("Linux /proc");
+        // About 0.1 s of work: ten ticks of the 100 Hz counter.
+        let started = Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let after = process_cpu_seconds().expect("Linux /proc");
+        assert!(after > before, "{before} -> {after}");
+    }
 
     #[test]
     fn a_small_ingest_stores_every_bundle() {

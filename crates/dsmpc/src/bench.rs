@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use dsmpc_core::task::{Function, Mode};
+use dsmpc_net::bench::process_cpu_seconds;
 use dsmpc_net::flow::{FlowLog, FlowTotals};
 use dsmpc_net::simulate::{self, SimConfig};
 use serde_json::{Value, json};
@@ -243,18 +244,6 @@ pub(crate) fn peak_rss_bytes(pid: Option<u32>) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// CPU time (user and system) this process has used so far, over all its threads, in seconds:
-/// fields 14 and 15 of `/proc/self/stat`, in USER_HZ ticks (100 per second on Linux). `None`
-/// where there is no such file.
-pub(crate) fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces; count after it.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
-    let (user, system) = (ticks(11)?, ticks(12)?);
-    Some((user + system) as f64 / 100.0)
-}
-
 /// One run of a protocol scenario.
 #[derive(Debug, PartialEq)]
 struct SimRun {
@@ -439,12 +428,12 @@ fn simulate_once(shape: Shape, dir: &Path) -> Result<SimRun> {
         .enable_all()
         .build()?;
     reset_peak_rss();
-    let cpu_before = cpu_seconds();
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let outcome = runtime.block_on(simulate::run(&config, || {}));
     let wall_s = started.elapsed().as_secs_f64();
     let cpu_s = cpu_before
-        .zip(cpu_seconds())
+        .zip(process_cpu_seconds())
         .map(|(before, after)| after - before);
     let peak = peak_rss_bytes(None);
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -901,19 +890,6 @@ mod tests {
         let mut fine = serde_json::Map::new();
         fine.insert("per_second".into(), json!(25000.0));
         assert!(judge(Scenario::Ingest.target(), &mut fine).is_empty());
-    }
-
-    #[test]
-    fn cpu_time_of_this_process_is_read_and_grows_with_work() {
-        let before = cpu_seconds().expect("Linux /proc");
-        // About 0.1 s of work: ten ticks of the 100 Hz counter.
-        let started = Instant::now();
-        let mut x = 0u64;
-        while started.elapsed() < Duration::from_millis(100) {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-        let after = cpu_seconds().expect("Linux /proc");
-        assert!(after > before, "{before} -> {after}");
     }
 
     #[test]
