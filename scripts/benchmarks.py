@@ -236,6 +236,8 @@ def main():
             continue
         # p5 takes minutes per run: one run unless --full.
         results[name] = bench(name, "--runs", "1" if name == "p5" and not args.full else runs)
+    # Right after the scenarios, so that the split compares figures of the same minutes.
+    protocol, channel = cost_split() if not args.quick else ({}, None)
     growth_p1, growth_p3 = [], []
     if not args.quick:
         largest = 1 if args.full else 0
@@ -243,7 +245,6 @@ def main():
             growth_p1.append(bench("p1", "--runs", "1", "--dps", str(n)))
         for d in (100, 1000, 10_000, 100_000)[: 3 + largest]:
             growth_p3.append(bench("p3", "--runs", "1", "--no-mpyc", "--dim", str(d)))
-    protocol, channel = cost_split() if not args.quick else ({}, None)
     m = machine()
     p3 = results.get("p3", {})
     mpyc = p3.get("mpyc", {})
