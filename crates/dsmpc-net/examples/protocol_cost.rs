@@ -24,45 +24,32 @@ use std::time::Instant;
 use dsmpc_core::harness::{Scenario, World, run_task};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::dp::Dp;
-use dsmpc_core::task::{Function, Mode};
-use dsmpc_net::bench::process_cpu_seconds;
+use dsmpc_net::bench::{ProtocolShape, process_cpu_seconds, protocol_shape};
 use dsmpc_net::simulate;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// One scenario's shape, as `dsmpc bench` runs it.
+/// One scenario's name and shape, as `dsmpc bench` runs it (p5 with `p5_dps` DPs).
 struct Shape {
     name: String,
-    dps: usize,
-    cps: u32,
-    t: u32,
-    dim: u32,
-    mode: Mode,
-    function: Function,
+    shape: ProtocolShape,
 }
 
 fn shape(name: &str, p5_dps: usize) -> Result<Shape, Error> {
-    let (dps, cps, t, dim, mode, function) = match name {
-        "p1" => (1000, 5, 3, 1, Mode::Verifiable, Function::WeightedSum),
-        "p3" => (1000, 3, 2, 1000, Mode::Fast, Function::Sum),
-        "p3v" => (1000, 3, 2, 1000, Mode::Verifiable, Function::Sum),
-        "p5" => (p5_dps, 7, 4, 1, Mode::Verifiable, Function::WeightedSum),
-        other => return Err(format!("unknown scenario {other:?} (p1, p3, p3v or p5)").into()),
-    };
+    let mut shape = protocol_shape(name)
+        .ok_or_else(|| format!("unknown scenario {name:?} (p1, p3, p3v or p5)"))?;
+    if name == "p5" {
+        shape.dps = p5_dps;
+    }
     Ok(Shape {
         name: name.to_owned(),
-        dps,
-        cps,
-        t,
-        dim,
-        mode,
-        function,
+        shape,
     })
 }
 
 /// The scenario with the inputs `dsmpc bench` draws (`simulate::random_inputs`: values in
 /// ±1000, weights in 1..=10 for a weighted sum).
-fn scenario(shape: &Shape) -> Scenario {
+fn scenario(shape: &ProtocolShape) -> Scenario {
     let inputs = simulate::random_inputs(
         shape.dps,
         shape.dim,
@@ -71,7 +58,8 @@ fn scenario(shape: &Shape) -> Scenario {
         1,
     );
     let (values, weights) = inputs.into_iter().map(|i| (i.values, i.weight)).unzip();
-    Scenario::new(shape.function, shape.mode, shape.cps, shape.t).with_inputs(values, weights)
+    Scenario::new(shape.function, shape.mode, shape.cps, shape.threshold)
+        .with_inputs(values, weights)
 }
 
 /// CPU seconds and wall seconds `work` took.
@@ -101,7 +89,7 @@ fn setup_check_seconds(world: &World) -> Result<f64, Error> {
     Ok(clock.elapsed().as_secs_f64() / f64::from(checks))
 }
 
-fn run(shape: &Shape) -> Result<(), Error> {
+fn run(Shape { name, shape }: &Shape) -> Result<(), Error> {
     let scenario = scenario(shape);
     let (world, setup_cpu, _) = measure(|| Ok(World::new(&scenario, &mut fast_rng())?))?;
     let check = setup_check_seconds(&world)?;
@@ -109,7 +97,7 @@ fn run(shape: &Shape) -> Result<(), Error> {
     let (outcome, run_cpu, run_wall) = measure(|| Ok(run_task(&scenario, &mut fast_rng())?))?;
     let included = &outcome.result.included;
     if included.len() != shape.dps || outcome.result.sums != scenario.expected(included) {
-        return Err(format!("{}: the result is not the plaintext sum", shape.name).into());
+        return Err(format!("{name}: the result is not the plaintext sum").into());
     }
     let per_dp_ms = |cpu: f64| 1000.0 * cpu / shape.dps as f64;
     let checks_cpu = check * shape.dps as f64;
@@ -118,7 +106,7 @@ fn run(shape: &Shape) -> Result<(), Error> {
         "{}: {} DPs, setup {:.3} core-ms per DP, protocol {:.3} core-ms per DP \
          (run {:.2} core-s in {:.2} s of wall time, less {:.3} core-ms per DP of DPs checking \
          the task and committee)",
-        shape.name,
+        name,
         shape.dps,
         per_dp_ms(setup_cpu),
         per_dp_ms(protocol_cpu),

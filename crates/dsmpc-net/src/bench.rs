@@ -449,6 +449,42 @@ fn uploads_of(
     Ok(Upload { identity, requests })
 }
 
+/// The shape of one of `dsmpc bench`'s protocol scenarios (issue 6): `p1`, `p3`, `p3v`, `p5`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtocolShape {
+    /// Data providers.
+    pub dps: usize,
+    /// Computing parties (n).
+    pub cps: u32,
+    /// Threshold (t).
+    pub threshold: u32,
+    /// Input dimension (d).
+    pub dim: u32,
+    /// Verifiable or fast.
+    pub mode: Mode,
+    /// Sum or weighted sum.
+    pub function: Function,
+}
+
+/// The shape of the protocol scenario `name`, or `None` if `name` is not one.
+pub fn protocol_shape(name: &str) -> Option<ProtocolShape> {
+    let (dps, cps, threshold, dim, mode, function) = match name {
+        "p1" => (1000, 5, 3, 1, Mode::Verifiable, Function::WeightedSum),
+        "p3" => (1000, 3, 2, 1000, Mode::Fast, Function::Sum),
+        "p3v" => (1000, 3, 2, 1000, Mode::Verifiable, Function::Sum),
+        "p5" => (100_000, 7, 4, 1, Mode::Verifiable, Function::WeightedSum),
+        _ => return None,
+    };
+    Some(ProtocolShape {
+        dps,
+        cps,
+        threshold,
+        dim,
+        mode,
+        function,
+    })
+}
+
 /// CPU time (user and system) this process has used so far, over all its threads (exited ones
 /// included), in seconds: fields 14 and 15 of `/proc/self/stat`, in clock ticks of 1/100 s (the
 /// value of `USER_HZ` on every Linux architecture dsmpc builds for). `None` where there is no
@@ -498,6 +534,36 @@ fn count_stored(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_shapes_are_those_of_the_performance_issue() {
+        let p1 = protocol_shape("p1").unwrap();
+        assert_eq!((p1.dps, p1.cps, p1.threshold, p1.dim), (1000, 5, 3, 1));
+        assert_eq!(
+            (p1.mode, p1.function),
+            (Mode::Verifiable, Function::WeightedSum)
+        );
+        let p3 = protocol_shape("p3").unwrap();
+        assert_eq!((p3.dps, p3.cps, p3.threshold, p3.dim), (1000, 3, 2, 1000));
+        assert_eq!((p3.mode, p3.function), (Mode::Fast, Function::Sum));
+        let p3v = protocol_shape("p3v").unwrap();
+        assert_eq!(
+            p3v,
+            ProtocolShape {
+                mode: Mode::Verifiable,
+                ..p3
+            }
+        );
+        let p5 = protocol_shape("p5").unwrap();
+        assert_eq!((p5.dps, p5.cps, p5.threshold, p5.dim), (100_000, 7, 4, 1));
+        assert_eq!(
+            (p5.mode, p5.function),
+            (Mode::Verifiable, Function::WeightedSum)
+        );
+        for other in ["swarm30", "ingest", "P1", ""] {
+            assert_eq!(protocol_shape(other), None, "{other:?}");
+        }
+    }
 
     #[test]
     fn cpu_time_of_this_process_is_read_and_grows_with_work() {

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use dsmpc_core::task::{Function, Mode};
-use dsmpc_net::bench::process_cpu_seconds;
+use dsmpc_net::bench::{ProtocolShape, process_cpu_seconds, protocol_shape};
 use dsmpc_net::flow::{FlowLog, FlowTotals};
 use dsmpc_net::simulate::{self, SimConfig};
 use serde_json::{Value, json};
@@ -74,15 +73,7 @@ pub enum Scenario {
 }
 
 /// A protocol scenario's shape.
-#[derive(Debug, Clone, Copy)]
-struct Shape {
-    dps: usize,
-    cps: u32,
-    threshold: u32,
-    dim: u32,
-    mode: Mode,
-    function: Function,
-}
+type Shape = ProtocolShape;
 
 /// What a scenario must reach (issue 6).
 #[derive(Debug, Clone, Copy, Default)]
@@ -107,35 +98,7 @@ impl Scenario {
     }
 
     fn shape(self) -> Option<Shape> {
-        let shape = |dps, cps, threshold, dim, mode, function| Shape {
-            dps,
-            cps,
-            threshold,
-            dim,
-            mode,
-            function,
-        };
-        match self {
-            Scenario::P1 => Some(shape(
-                1000,
-                5,
-                3,
-                1,
-                Mode::Verifiable,
-                Function::WeightedSum,
-            )),
-            Scenario::P3 => Some(shape(1000, 3, 2, 1000, Mode::Fast, Function::Sum)),
-            Scenario::P3v => Some(shape(1000, 3, 2, 1000, Mode::Verifiable, Function::Sum)),
-            Scenario::P5 => Some(shape(
-                100_000,
-                7,
-                4,
-                1,
-                Mode::Verifiable,
-                Function::WeightedSum,
-            )),
-            Scenario::Swarm30 | Scenario::Ingest => None,
-        }
+        protocol_shape(self.name())
     }
 
     fn target(self) -> Target {
