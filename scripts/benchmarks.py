@@ -32,11 +32,16 @@ SCENARIOS = [
 BENCH_TIMEOUT_S = 1800
 
 
+def echo(cmd):
+    """Prints the command about to run, paths inside the repository made relative."""
+    print("$", " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd), flush=True)
+
+
 def bench(scenario, *extra):
     cmd = [DSMPC, "bench", scenario, "--json", *extra]
     if scenario == "p3" and "--no-mpyc" not in extra:
         cmd += ["--mpyc-python", PYTHON]
-    print("$", " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd), flush=True)
+    echo(cmd)
     command = " ".join(["dsmpc", "bench", scenario, "--json", *extra])
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT,
@@ -64,7 +69,7 @@ SPLIT_SCENARIOS = ("p1", "p3", "p3v", "p5")
 def example(name, *args):
     """The stdout of one of dsmpc-net's examples (built by scripts/benchmarks.sh), or None."""
     cmd = [os.path.join(EXAMPLES, name), *args]
-    print("$", " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd), flush=True)
+    echo(cmd)
     try:
         return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT,
                               timeout=BENCH_TIMEOUT_S).stdout
@@ -101,16 +106,19 @@ def split_rows(results, protocol, channel):
         dps = r["shape"]["dps"]
         cpu = r.get("cpu_s")
         bench_ms = None if cpu is None else 1000 * cpu / dps
-        floor_ms = protocol[name] + (channel or 0)
-        servers = "—" if bench_ms is None or channel is None else f"{bench_ms - floor_ms:.2f} ms"
-        if bench_ms is not None and channel is not None and bench_ms < floor_ms:
-            servers = f"≈ 0 ({bench_ms - floor_ms:.2f} ms)"
+        floor_ms = None if channel is None else protocol[name] + channel
+        servers = bound = "—"
+        if floor_ms is not None:
+            bound = secs(floor_ms * dps / 1000 / cores)
+            if bench_ms is not None:
+                rest = bench_ms - floor_ms
+                servers = f"{rest:.2f} ms" if rest >= 0 else f"≈ 0 ({rest:.2f} ms)"
         mpyc_wall = r.get("mpyc", {}).get("wall_s")
         if mpyc_wall:
             target += f"; 4× MPyC: {mpyc_wall / 4:.3f} s"
         rows.append(f"| `{name}` | {'—' if bench_ms is None else f'{bench_ms:.2f} ms'} | "
                     f"{protocol[name]:.2f} ms | {'—' if channel is None else f'{channel:.2f} ms'} | "
-                    f"{servers} | {secs(floor_ms * dps / 1000 / cores)} | {secs(r['wall_s'])} | {target} |")
+                    f"{servers} | {bound} | {secs(r['wall_s'])} | {target} |")
     return rows
 
 

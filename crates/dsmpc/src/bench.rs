@@ -72,9 +72,6 @@ pub enum Scenario {
     Ingest,
 }
 
-/// A protocol scenario's shape.
-type Shape = ProtocolShape;
-
 /// What a scenario must reach (issue 6).
 #[derive(Debug, Clone, Copy, Default)]
 struct Target {
@@ -97,7 +94,7 @@ impl Scenario {
         }
     }
 
-    fn shape(self) -> Option<Shape> {
+    fn shape(self) -> Option<ProtocolShape> {
         protocol_shape(self.name())
     }
 
@@ -264,7 +261,7 @@ impl SimRun {
 }
 
 /// The scenario's shape with `--dps` and `--dim` applied.
-fn shape_of(args: &BenchArgs, mut shape: Shape) -> Result<Shape> {
+fn shape_of(args: &BenchArgs, mut shape: ProtocolShape) -> Result<ProtocolShape> {
     shape.dps = args.dps.unwrap_or(shape.dps);
     shape.dim = args.dim.unwrap_or(shape.dim);
     if shape.dps == 0 || shape.dim == 0 {
@@ -302,7 +299,7 @@ fn run_in_child(args: &BenchArgs, dir: &Path) -> Result<SimRun> {
 
 fn protocol_scenario(
     args: &BenchArgs,
-    shape: Shape,
+    shape: ProtocolShape,
     work: &Path,
 ) -> Result<serde_json::Map<String, Value>> {
     let shape = shape_of(args, shape)?;
@@ -361,7 +358,7 @@ fn protocol_scenario(
     Ok(report)
 }
 
-fn simulate_once(shape: Shape, dir: &Path) -> Result<SimRun> {
+fn simulate_once(shape: ProtocolShape, dir: &Path) -> Result<SimRun> {
     let inputs = simulate::random_inputs(
         shape.dps,
         shape.dim,
@@ -482,7 +479,7 @@ fn port_is_free(port: u16) -> bool {
     v4 && v6
 }
 
-fn mpyc_baseline(args: &BenchArgs, shape: Shape, work: &Path) -> Result<Value> {
+fn mpyc_baseline(args: &BenchArgs, shape: ProtocolShape, work: &Path) -> Result<Value> {
     let Some(python) = mpyc_python(args) else {
         return Ok(json!({
             "skipped": "no Python that imports mpyc and numpy (run scripts/benchmarks.sh, or pass --mpyc-python)",
@@ -521,7 +518,7 @@ fn mpyc_baseline(args: &BenchArgs, shape: Shape, work: &Path) -> Result<Value> {
 }
 
 /// One MPyC run: (wall from start to the last exit, party 0's own wall, peak RSS of a party).
-fn mpyc_once(python: &Path, script: &Path, shape: Shape) -> Result<(f64, f64, u64)> {
+fn mpyc_once(python: &Path, script: &Path, shape: ProtocolShape) -> Result<(f64, f64, u64)> {
     let port = free_port_run(3)?;
     let started = Instant::now();
     let mut parties = Vec::new();
