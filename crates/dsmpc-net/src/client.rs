@@ -60,6 +60,9 @@ pub enum NetError {
     /// The protocol core refused something.
     #[error(transparent)]
     Core(#[from] dsmpc_core::Error),
+    /// The input values could not be read, or do not fit the task's input scale.
+    #[error(transparent)]
+    Input(#[from] crate::values::ValuesError),
     /// Waiting for something took too long.
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout {

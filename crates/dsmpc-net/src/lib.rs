@@ -20,5 +20,6 @@ pub mod rpc;
 pub mod server;
 pub mod simulate;
 pub mod store;
+pub mod values;
 
 pub use dsmpc_core as core;

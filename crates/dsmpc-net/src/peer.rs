@@ -28,6 +28,7 @@ use crate::flow::FlowLog;
 use crate::roles::cp::CpWorker;
 use crate::roles::{dp, unix_now};
 use crate::simulate::{SimError, spawn_cloud, spawn_edge};
+use crate::values::Values;
 
 /// How long a participant's CP that has drained its deliveries waits before asking for more:
 /// peers are few and usually near, so a short period keeps a swarm's rounds from waiting on
@@ -325,7 +326,7 @@ impl Session {
             self.roster.clone(),
             &cloud,
             task,
-            &[value.to_string()],
+            &Values::Decimals(vec![value.to_string()]),
             self.wait,
             |lines| {
                 for line in lines {

@@ -20,6 +20,7 @@ use dsmpc_net::roles::cp::CpWorker;
 use dsmpc_net::roles::edge::{EdgeConfig, EdgeServer};
 use dsmpc_net::roles::{dp, unix_now};
 use dsmpc_net::server::{ServerContext, shutdown_signal};
+use dsmpc_net::values::Values;
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -471,7 +472,8 @@ pub struct DpArgs {
     /// A vector input, comma-separated.
     #[arg(long, allow_hyphen_values = true, value_delimiter = ',')]
     values: Option<Vec<String>>,
-    /// A file of inputs, separated by commas, spaces or newlines.
+    /// A file of inputs: one value a line (or separated by commas/spaces), or a `.npy` array of
+    /// integers or floats.
     #[arg(long, value_name = "FILE")]
     values_file: Option<PathBuf>,
     /// Seconds to wait for the cloud and the committee.
@@ -485,15 +487,15 @@ pub fn run_dp(args: &DpArgs) -> Result<()> {
     let flow = args.common.flow()?;
     let me = identity(&dep, &args.id)?;
     let task: TaskId = args.task.parse()?;
-    let values: Vec<String> = match (&args.value, &args.values, &args.values_file) {
-        (Some(v), _, _) => vec![v.clone()],
-        (_, Some(vs), _) => vs.clone(),
-        (_, _, Some(path)) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+    let values = match (&args.value, &args.values, &args.values_file) {
+        (Some(v), _, _) => Values::Decimals(vec![v.clone()]),
+        (_, Some(vs), _) => Values::Decimals(vs.clone()),
+        (_, _, Some(path)) => {
+            // Fail before connecting if the file cannot even be opened; it is read (streaming)
+            // once the task's input scale is known.
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            Values::File(path.clone())
+        }
         _ => bail!("give --value, --values or --values-file"),
     };
     let timeout = Duration::from_secs(args.timeout);

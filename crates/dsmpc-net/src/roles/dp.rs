@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dsmpc_core::encoding::{Encoding, parse_fixed};
+use dsmpc_core::encoding::Encoding;
 use dsmpc_core::identity::{Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::dp::Dp;
@@ -17,6 +17,7 @@ use dsmpc_core::with_field;
 use super::{GeneratorCache, fetch_task};
 use crate::client::{Link, NetError};
 use crate::rpc::{Request, Response, Until};
+use crate::values::Values;
 
 /// Operator: creates a task and waits (up to `timeout`) until its committee is admitted.
 pub async fn create_task(
@@ -60,14 +61,15 @@ fn unexpected(link: &Link, request: &'static str, got: &Response) -> NetError {
     }
 }
 
-/// Data provider: encodes `values` (decimal text, one per dimension), shares, seals, signs and
-/// uploads them; returns once the cloud has durably stored the bundle.
+/// Data provider: reads `values` (decimal text or a file, one value per dimension) as mantissas at
+/// the task's input scale, shares, seals, signs and uploads them; returns once the cloud has
+/// durably stored the bundle.
 pub async fn submit(
     identity: Arc<SecretIdentity>,
     roster: Arc<Roster>,
     cloud: &Link,
     id: TaskId,
-    values: &[String],
+    values: &Values,
     timeout: Duration,
 ) -> Result<(), NetError> {
     submit_showing(identity, roster, cloud, id, values, timeout, |_| {}).await
@@ -80,7 +82,7 @@ pub async fn submit_showing(
     roster: Arc<Roster>,
     cloud: &Link,
     id: TaskId,
-    values: &[String],
+    values: &Values,
     timeout: Duration,
     show: impl FnOnce(Vec<String>),
 ) -> Result<(), NetError> {
@@ -92,10 +94,7 @@ pub async fn submit_showing(
         Encoding::Exact { input_scale, .. } => input_scale,
         Encoding::Modular { .. } => 0,
     };
-    let input = values
-        .iter()
-        .map(|v| parse_fixed(v, scale))
-        .collect::<Result<Vec<i128>, _>>()?;
+    let input = values.mantissas(scale)?;
     let gens = GeneratorCache::default().for_task(&task.body)?;
     let bundle = with_field!(task.body.field(), F => {
         let mut rng = fast_rng();
