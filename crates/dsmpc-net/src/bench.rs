@@ -47,7 +47,7 @@ use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::cp::{admission_request, read_grant};
 use dsmpc_core::roles::dp::Dp;
 use dsmpc_core::round1::Committee;
-use dsmpc_core::round2::Bundle;
+use dsmpc_core::round2::BundleCore;
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Function, Mode, Task, TaskId, TaskParams};
 use futures::StreamExt;
@@ -498,7 +498,7 @@ pub fn process_cpu_seconds() -> Option<f64> {
     Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
-/// Reopens the store and counts, per task, the distinct expected DPs with a bundle event; fails
+/// Reopens the store and counts, per task, the distinct expected DPs with a stored bundle; fails
 /// unless every task holds every DP's bundle.
 fn count_stored(
     db: &Path,
@@ -509,14 +509,12 @@ fn count_stored(
     let mut total = 0;
     for task in tasks {
         let mut seen = BTreeSet::new();
-        for event in store.events(&task.0)? {
-            if event.kind != "bundle" {
-                continue;
-            }
-            if let Ok(bundle) = decode_exact::<Bundle>(&event.body)
-                && expected.contains(&bundle.core.signer)
+        for stored in store.bundle_cores(&task.0)? {
+            if let Ok(core) = decode_exact::<Signed<BundleCore>>(&stored.core)
+                && core.signer.as_str() == stored.dp
+                && expected.contains(&core.signer)
             {
-                seen.insert(bundle.core.signer);
+                seen.insert(core.signer);
             }
         }
         if seen.len() != expected.len() {

@@ -66,6 +66,19 @@ const MIGRATIONS: &[&str] = &[
          task BLOB PRIMARY KEY REFERENCES tasks (id),
          body BLOB NOT NULL
      ) STRICT;",
+    // Version 2: bundles, indexed here, their sealed shares in segment files (`segments`).
+    // `share_ends` holds one u64 (little-endian) per share: where it ends, counted from
+    // `segment_offset`; share i runs from the end of share i − 1 (or 0) to its own end.
+    "CREATE TABLE bundles (
+         task           BLOB NOT NULL REFERENCES tasks (id),
+         pos            INTEGER NOT NULL CHECK (pos >= 0),
+         dp             TEXT NOT NULL,
+         core           BLOB NOT NULL,
+         segment_offset INTEGER NOT NULL CHECK (segment_offset >= 0),
+         share_ends     BLOB NOT NULL,
+         PRIMARY KEY (task, pos),
+         UNIQUE (task, dp)
+     ) STRICT;",
 ];
 
 /// The schema version this code writes (SQLite's `PRAGMA user_version`).
@@ -125,6 +138,9 @@ pub enum StoreError {
     /// The database holds something this code never writes.
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// A segment file could not be written or read.
+    #[error("store segment file error: {0}")]
+    Segment(#[from] std::io::Error),
 }
 
 impl StoreError {
@@ -184,6 +200,50 @@ pub enum Write<'a> {
         /// Its new status.
         status: TaskStatus,
     },
+    /// A bundle: its sealed shares go to the task's segment file, the rest to SQLite.
+    Bundle(BundleWrite<'a>),
+}
+
+/// One accepted bundle, as the store keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleWrite<'a> {
+    /// The task.
+    pub task: &'a [u8; 16],
+    /// Its position in the task's order of arrival (0, 1, 2, … without gaps).
+    pub pos: u64,
+    /// The DP.
+    pub dp: &'a str,
+    /// The encoded signed core.
+    pub core: &'a [u8],
+    /// The encoded sealed shares, in index order, back to back.
+    pub shares: &'a [u8],
+    /// The length of each sealed share's encoding, in index order; they add up to
+    /// `shares.len()`.
+    pub share_lens: &'a [u64],
+}
+
+/// A stored bundle's core and its share for one CP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredShare {
+    /// The bundle's position in its task's order of arrival.
+    pub pos: u64,
+    /// The DP.
+    pub dp: String,
+    /// The encoded signed core.
+    pub core: Vec<u8>,
+    /// The encoded sealed share.
+    pub share: Vec<u8>,
+}
+
+/// A stored bundle's signed core, for replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCore {
+    /// The bundle's position in its task's order of arrival.
+    pub pos: u64,
+    /// The DP.
+    pub dp: String,
+    /// The encoded signed core.
+    pub core: Vec<u8>,
 }
 
 /// A stored task: its id, status and spec (the signed task's bytes).
@@ -246,10 +306,11 @@ impl FromStr for TaskStatus {
     }
 }
 
-/// The durable store (SQLite).
+/// The durable store (SQLite, with bundles' shares in segment files).
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    segments: Segments,
 }
 
 impl Store {
@@ -265,7 +326,7 @@ impl Store {
             let conn = Connection::open_with_flags(path, flags)?;
             configure(&conn)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
-            Store::init(conn)
+            Store::init(conn, Segments::in_dir(Segments::dir_for(path)))
         };
         open().map_err(|e| e.at(path))
     }
@@ -274,12 +335,12 @@ impl Store {
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let conn = Connection::open_in_memory()?;
         configure(&conn)?;
-        Store::init(conn)
+        Store::init(conn, Segments::Memory(Default::default()))
     }
 
-    fn init(mut conn: Connection) -> Result<Store, StoreError> {
+    fn init(mut conn: Connection, segments: Segments) -> Result<Store, StoreError> {
         migrate(&mut conn)?;
-        Ok(Store { conn })
+        Ok(Store { conn, segments })
     }
 
     fn write(&mut self) -> Result<Transaction<'_>, StoreError> {
@@ -368,10 +429,20 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        let tx = self.write()?;
+        let offsets = self.append_shares(writes)?;
+        let mut offsets = offsets.into_iter();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut known = HashSet::new();
         for write in writes {
             match *write {
+                Write::Bundle(bundle) => {
+                    let offset = offsets.next().ok_or_else(|| {
+                        StoreError::Corrupt("a bundle lost its segment offset".into())
+                    })?;
+                    insert_bundle(&tx, &bundle, offset)?;
+                }
                 Write::CreateTask { task, spec } => {
                     insert_task(&tx, task, spec)?;
                     known.insert(*task);
@@ -386,6 +457,149 @@ impl Store {
             }
         }
         Ok(tx.commit()?)
+    }
+
+    /// Appends the shares of every bundle in `writes` to their segments and makes them durable;
+    /// returns each bundle's offset, in order.
+    fn append_shares(&mut self, writes: &[Write<'_>]) -> Result<Vec<u64>, StoreError> {
+        let mut offsets = Vec::new();
+        for write in writes {
+            if let Write::Bundle(b) = write {
+                if b.share_lens.iter().sum::<u64>() != b.shares.len() as u64 {
+                    return Err(StoreError::Corrupt(format!(
+                        "{}'s share lengths do not add up to its shares",
+                        b.dp
+                    )));
+                }
+                offsets.push(self.segments.append(b.task, b.shares)?);
+            }
+        }
+        if !offsets.is_empty() {
+            self.segments.sync()?;
+        }
+        Ok(offsets)
+    }
+
+    /// Stores one bundle in its own committed transaction ([`Store::commit`] of one
+    /// [`Write::Bundle`]).
+    pub fn put_bundle(&mut self, bundle: BundleWrite<'_>) -> Result<(), StoreError> {
+        self.commit(&[Write::Bundle(bundle)])
+    }
+
+    /// How many bundles `task` has.
+    pub fn bundle_count(&self, task: &[u8; 16]) -> Result<u64, StoreError> {
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM bundles WHERE task = ?1",
+            [task],
+            |r| r.get(0),
+        )?;
+        to_seq(count)
+    }
+
+    /// Every bundle's signed core of `task`, in order of arrival (for replay).
+    pub fn bundle_cores(&self, task: &[u8; 16]) -> Result<Vec<StoredCore>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT pos, dp, core FROM bundles WHERE task = ?1 ORDER BY pos")?;
+        let rows = stmt.query_map([task], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.map(|row| {
+            let (pos, dp, core) = row?;
+            Ok(StoredCore {
+                pos: to_seq(pos)?,
+                dp,
+                core,
+            })
+        })
+        .collect()
+    }
+
+    /// The cores of `dps`' bundles of `task`, in the order given (`None` for a DP with no
+    /// bundle).
+    pub fn cores_of(
+        &self,
+        task: &[u8; 16],
+        dps: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT core FROM bundles WHERE task = ?1 AND dp = ?2")?;
+        dps.iter()
+            .map(|dp| Ok(stmt.query_row(params![task, dp], |r| r.get(0)).optional()?))
+            .collect()
+    }
+
+    /// Up to `limit` bundles of `task` that arrived after position `after` (from the first when
+    /// `None`), in order of arrival, each with its share for CP `index` — fewer when their
+    /// shares would exceed `budget` bytes (but at least one).
+    pub fn shares_after(
+        &self,
+        task: &[u8; 16],
+        index: u32,
+        after: Option<u64>,
+        limit: usize,
+        budget: usize,
+    ) -> Result<Vec<StoredShare>, StoreError> {
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT pos, dp, core, segment_offset, share_ends FROM bundles
+             WHERE task = ?1 AND pos >= ?2 ORDER BY pos LIMIT ?3",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let start = i64::try_from(start).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![task, start, limit], located)?;
+        let mut located_rows = Vec::new();
+        let mut total = 0u64;
+        for row in rows {
+            let row = row?;
+            let (_, len) = row.share_range(index)?;
+            total = total.saturating_add(len);
+            if total > budget as u64 && !located_rows.is_empty() {
+                break;
+            }
+            located_rows.push(row);
+        }
+        self.read_shares(task, index, located_rows)
+    }
+
+    /// `dp`'s bundle of `task` with its share for CP `index`, if stored.
+    pub fn share_of(
+        &self,
+        task: &[u8; 16],
+        dp: &str,
+        index: u32,
+    ) -> Result<Option<StoredShare>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT pos, dp, core, segment_offset, share_ends FROM bundles
+             WHERE task = ?1 AND dp = ?2",
+        )?;
+        let Some(row) = stmt.query_row(params![task, dp], located).optional()? else {
+            return Ok(None);
+        };
+        Ok(self.read_shares(task, index, vec![row])?.pop())
+    }
+
+    fn read_shares(
+        &self,
+        task: &[u8; 16],
+        index: u32,
+        rows: Vec<Located>,
+    ) -> Result<Vec<StoredShare>, StoreError> {
+        let ranges = rows
+            .iter()
+            .map(|row| row.share_range(index))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shares = self.segments.read(task, &ranges)?;
+        rows.into_iter()
+            .zip(shares)
+            .map(|(row, share)| {
+                Ok(StoredShare {
+                    pos: to_seq(row.pos)?,
+                    dp: row.dp,
+                    core: row.core,
+                    share,
+                })
+            })
+            .collect()
     }
 
     /// The events of `task`, in sequence order.
@@ -430,6 +644,75 @@ impl Store {
         ensure_task(&self.conn, task)?;
         fetch_result(&self.conn, task)
     }
+}
+
+/// A bundle's row: where its shares are.
+struct Located {
+    pos: i64,
+    dp: String,
+    core: Vec<u8>,
+    offset: i64,
+    ends: Vec<u8>,
+}
+
+impl Located {
+    /// The absolute range (offset, length) of share `index` (from 1) in the segment.
+    fn share_range(&self, index: u32) -> Result<(u64, u64), StoreError> {
+        let end_at = |i: usize| -> Option<u64> {
+            let bytes = self.ends.get(i * 8..i * 8 + 8)?;
+            Some(u64::from_le_bytes(bytes.try_into().ok()?))
+        };
+        let i = (index as usize).checked_sub(1);
+        let end = i.and_then(end_at);
+        let start = match i {
+            Some(0) => Some(0),
+            Some(i) => end_at(i - 1),
+            None => None,
+        };
+        let base = u64::try_from(self.offset).ok();
+        match (start, end, base) {
+            (Some(start), Some(end), Some(base)) if start <= end => Ok((base + start, end - start)),
+            _ => Err(StoreError::Corrupt(format!(
+                "{}'s bundle has no share {index}",
+                self.dp
+            ))),
+        }
+    }
+}
+
+fn located(r: &rusqlite::Row<'_>) -> rusqlite::Result<Located> {
+    Ok(Located {
+        pos: r.get(0)?,
+        dp: r.get(1)?,
+        core: r.get(2)?,
+        offset: r.get(3)?,
+        ends: r.get(4)?,
+    })
+}
+
+fn insert_bundle(conn: &Connection, b: &BundleWrite<'_>, offset: u64) -> Result<(), StoreError> {
+    let mut ends = Vec::with_capacity(b.share_lens.len() * 8);
+    let mut end = 0u64;
+    for len in b.share_lens {
+        end += len;
+        ends.extend_from_slice(&end.to_le_bytes());
+    }
+    let as_int = |v: u64| {
+        i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("bundle position {v} too large")))
+    };
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO bundles (task, pos, dp, core, segment_offset, share_ends)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    stmt.execute(params![
+        b.task,
+        as_int(b.pos)?,
+        b.dp,
+        b.core,
+        as_int(offset)?,
+        ends
+    ])?;
+    Ok(())
 }
 
 /// Per-connection settings: durability, lock waiting, integrity.
@@ -547,5 +830,8 @@ fn to_seq(seq: i64) -> Result<u64, StoreError> {
     u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("negative event seq {seq}")))
 }
 
+mod segments;
 #[cfg(test)]
 mod tests;
+
+use segments::Segments;

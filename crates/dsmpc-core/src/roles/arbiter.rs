@@ -14,7 +14,7 @@ use crate::crypto::pedersen::{self, Generators};
 use crate::field::Field;
 use crate::identity::Role;
 use crate::round1::Committee;
-use crate::round2::{Bundle, BundleCore, SHARE_PURPOSE, SharePayload};
+use crate::round2::{BundleCore, SHARE_PURPOSE, ShareDelivery, SharePayload};
 use crate::round3::Complaint;
 use crate::sharing::ShareValue;
 use crate::task::{Mode, Task};
@@ -40,24 +40,26 @@ pub fn commitments_of(core: &BundleCore, t: u32) -> Option<Vec<RistrettoPoint>> 
         .collect()
 }
 
-/// Judges `complaint` against the DP's stored `bundle`.
+/// Judges `complaint` against the DP's stored share for the complaining CP: `delivery` is the
+/// DP's signed core and the share sealed to CP `delivery.index`, as the cloud stored them.
 pub fn judge<F: Field>(
     task: &Task,
     committee: &Committee,
-    bundle: &Bundle,
+    delivery: &ShareDelivery,
     complaint: &Complaint,
     gens: Option<&Generators>,
 ) -> Verdict {
     let Some(member) = committee.member(complaint.index) else {
         return Verdict::Rejected;
     };
-    let Some(sealed) = bundle.shares.get(complaint.index as usize - 1) else {
+    if delivery.index != complaint.index || delivery.core.signer != complaint.dp {
         return Verdict::Rejected;
-    };
+    }
+    let sealed = &delivery.share;
     let context = seal_context(
         SHARE_PURPOSE,
         &task.id,
-        (&bundle.core.signer, Role::Dp),
+        (&delivery.core.signer, Role::Dp),
         (&member.card.id, Role::Cp),
         member.index,
     );
@@ -83,7 +85,7 @@ pub fn judge<F: Field>(
     let Ok(payload) = SharePayload::<F>::from_bytes(&plaintext, task.dim()) else {
         return Verdict::Upheld;
     };
-    if share_is_valid(task, &bundle.core.body, complaint.index, &payload, gens) {
+    if share_is_valid(task, &delivery.core.body, complaint.index, &payload, gens) {
         Verdict::Rejected
     } else {
         Verdict::Upheld

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rand_core::CryptoRng;
 
 use super::arbiter::{self, Verdict, commitments_of};
+use crate::codec::Encode;
 use crate::crypto::kem;
 use crate::crypto::pedersen::Generators;
 use crate::error::AdmissionRefusal;
@@ -37,6 +38,26 @@ pub struct Admission {
     pub committee: Option<Signed<Committee>>,
 }
 
+/// What the cloud remembers of an accepted bundle, whether or not it keeps the bundle itself:
+/// when it arrived, and a digest of its signed core that tells an identical resend from a
+/// different second bundle (the core signs a digest of every share, so equal cores mean equal
+/// bundles). About a hundred bytes a DP, whatever the vector length.
+#[derive(Debug, Clone, Copy)]
+struct Received {
+    arrival: u64,
+    digest: [u8; 32],
+}
+
+/// The bundles themselves, for a cloud that keeps them in memory (the one-process harness and
+/// tests); a server keeps them in its store instead (see [`Cloud::streaming`]).
+#[derive(Debug, Default)]
+struct Shelf {
+    bundles: BTreeMap<PartyId, Bundle>,
+    /// DPs in the order their bundles arrived: deliveries are paged in this order, so a CP that
+    /// resumes after the last DP it saw misses none that arrived later.
+    arrivals: Vec<PartyId>,
+}
+
 /// The cloud's state for one task.
 #[derive(Debug)]
 struct CloudTask {
@@ -44,16 +65,28 @@ struct CloudTask {
     admitted: Vec<PartyId>,
     nonces: BTreeSet<[u8; 16]>,
     committee: Option<Signed<Committee>>,
-    bundles: BTreeMap<PartyId, Bundle>,
-    /// DPs in the order their bundles arrived: deliveries are paged in this order, so a CP that
-    /// resumes after the last DP it saw misses none that arrived later.
-    arrivals: Vec<PartyId>,
-    /// Each DP's position in `arrivals`, so a page starts without a scan.
-    arrival_of: BTreeMap<PartyId, usize>,
+    received: BTreeMap<PartyId, Received>,
+    /// `None` when the bundles live in the caller's store.
+    shelf: Option<Shelf>,
     reports: BTreeMap<u32, Signed<VerificationReport>>,
     upheld: BTreeSet<PartyId>,
     culprits: BTreeSet<Culprit>,
     input_set: Option<Signed<InputSet>>,
+}
+
+/// What [`Cloud::accept_checked_bundle`] did with a bundle.
+#[derive(Debug)]
+pub enum Accepted {
+    /// A new bundle, the `arrival`-th (from 0) of its task. `bundle` is handed back when the
+    /// cloud does not keep bundles itself ([`Cloud::streaming`]): the caller must store it.
+    New {
+        /// Its position in the order of arrival.
+        arrival: u64,
+        /// The bundle, for the caller's store; `None` when the cloud kept it.
+        bundle: Option<Bundle>,
+    },
+    /// An identical resend of a bundle already accepted.
+    Resend,
 }
 
 /// The cloud.
@@ -63,17 +96,35 @@ pub struct Cloud {
     roster: Arc<Roster>,
     window: u64,
     tasks: BTreeMap<TaskId, CloudTask>,
+    /// Whether bundles are kept in memory (`false`: the caller stores them).
+    keeps_bundles: bool,
 }
 
 impl Cloud {
     /// A cloud with these keys and roster; admission timestamps may differ from the cloud's clock
     /// by at most `window` seconds.
+    ///
+    /// This cloud keeps every bundle in memory, which suits one process running a whole task
+    /// (the harness, tests); a server uses [`Cloud::streaming`].
     pub fn new(identity: Arc<SecretIdentity>, roster: Arc<Roster>, window: u64) -> Cloud {
         Cloud {
             identity,
             roster,
             window,
             tasks: BTreeMap::new(),
+            keeps_bundles: true,
+        }
+    }
+
+    /// A cloud that keeps only a small record per accepted bundle (its arrival and digest): it
+    /// hands every new bundle back to the caller to store ([`Accepted::New`]), and the methods
+    /// that serve bundles (deliveries, summaries, [`Cloud::accept_report`]) are the caller's to
+    /// answer from that store. Its memory grows with the number of DPs, never with the length
+    /// of their vectors.
+    pub fn streaming(identity: Arc<SecretIdentity>, roster: Arc<Roster>, window: u64) -> Cloud {
+        Cloud {
+            keeps_bundles: false,
+            ..Cloud::new(identity, roster, window)
         }
     }
 
@@ -97,15 +148,18 @@ impl Cloud {
         }
         let id = task.id;
         let signed = Signed::sign(&id, &self.identity, task);
-        self.tasks
-            .insert(signed.body.id, CloudTask::new(signed.clone()));
+        self.tasks.insert(
+            signed.body.id,
+            CloudTask::new(signed.clone(), self.keeps_bundles),
+        );
         Ok(signed)
     }
 
     /// Restores a task signed earlier (after a restart).
     pub fn restore_task(&mut self, task: Signed<Task>) -> Result<(), Error> {
         task.verify(&task.body.id, &self.roster, Role::Cloud)?;
-        self.tasks.insert(task.body.id, CloudTask::new(task));
+        let keeps = self.keeps_bundles;
+        self.tasks.insert(task.body.id, CloudTask::new(task, keeps));
         Ok(())
     }
 
@@ -223,55 +277,85 @@ impl Cloud {
     /// Checks and stores a DP's bundle ([`check_bundle`], then [`Cloud::accept_checked_bundle`]).
     /// Call before acknowledging it; an identical resend is accepted again, a different second
     /// bundle from the same DP is refused.
-    pub fn accept_bundle(&mut self, task: &TaskId, bundle: Bundle) -> Result<(), Error> {
+    pub fn accept_bundle(&mut self, task: &TaskId, bundle: Bundle) -> Result<Accepted, Error> {
         let checked = check_bundle(&self.state(task)?.task, &self.roster, bundle)?;
-        self.accept_checked_bundle(checked).map(|_| ())
+        self.accept_checked_bundle(checked)
     }
 
-    /// Stores a bundle that passed [`check_bundle`] for one of this cloud's tasks, after the
+    /// Accepts a bundle that passed [`check_bundle`] for one of this cloud's tasks, after the
     /// checks that need the task's state: the committee is complete, the input set is still
-    /// open, and the DP sent no different bundle. Returns whether the bundle is new (`false` for
-    /// an identical resend, which is accepted again).
-    pub fn accept_checked_bundle(&mut self, checked: CheckedBundle) -> Result<bool, Error> {
+    /// open, and the DP sent no different bundle.
+    pub fn accept_checked_bundle(&mut self, checked: CheckedBundle) -> Result<Accepted, Error> {
         let task = checked.task;
         let state = self.state_mut(&task)?;
-        let violation = |reason: String| Error::ProtocolViolation { task, reason };
         if state.task.signature != checked.task_signature {
-            return Err(violation(
-                "the bundle was checked against another task".into(),
-            ));
-        }
-        if state.committee.is_none() {
-            return Err(violation("the committee is not complete yet".into()));
-        }
-        if state.input_set.is_some() {
-            return Err(violation("the input set is closed".into()));
+            return Err(Error::ProtocolViolation {
+                task,
+                reason: "the bundle was checked against another task".into(),
+            });
         }
         let bundle = checked.bundle;
-        let dp = &bundle.core.signer;
-        match state.bundles.get(dp) {
-            Some(existing) if existing == &bundle => Ok(false),
-            Some(_) => Err(violation(format!(
-                "{dp} already submitted a different bundle"
-            ))),
-            None => {
-                state.arrival_of.insert(dp.clone(), state.arrivals.len());
-                state.arrivals.push(dp.clone());
-                state.bundles.insert(dp.clone(), bundle);
-                Ok(true)
+        let digest = core_digest(&bundle.core);
+        let Some(arrival) = state.receive(&bundle.core.signer, digest)? else {
+            return Ok(Accepted::Resend);
+        };
+        match &mut state.shelf {
+            Some(shelf) => {
+                shelf.arrivals.push(bundle.core.signer.clone());
+                shelf.bundles.insert(bundle.core.signer.clone(), bundle);
+                Ok(Accepted::New {
+                    arrival,
+                    bundle: None,
+                })
             }
+            None => Ok(Accepted::New {
+                arrival,
+                bundle: Some(bundle),
+            }),
         }
     }
 
-    /// How many DPs have a stored bundle.
+    /// Records again a bundle that this cloud accepted before a restart, from its signed core
+    /// as the caller's store holds it (the checks ran when it was first accepted). Bundles must
+    /// be restored in their order of arrival; returns the arrival position.
+    pub fn restore_bundle(
+        &mut self,
+        task: &TaskId,
+        core: &Signed<BundleCore>,
+    ) -> Result<u64, Error> {
+        let state = self.state_mut(task)?;
+        state
+            .receive(&core.signer, core_digest(core))?
+            .ok_or_else(|| Error::ProtocolViolation {
+                task: *task,
+                reason: format!("{} restored twice", core.signer),
+            })
+    }
+
+    /// How many DPs have an accepted bundle.
     pub fn bundle_count(&self, task: &TaskId) -> Result<usize, Error> {
-        Ok(self.state(task)?.bundles.len())
+        Ok(self.state(task)?.received.len())
+    }
+
+    /// The position (from 0) at which `dp`'s bundle arrived, if it did.
+    pub fn arrival_of(&self, task: &TaskId, dp: &PartyId) -> Result<Option<u64>, Error> {
+        Ok(self.state(task)?.received.get(dp).map(|r| r.arrival))
+    }
+
+    fn shelf(&self, task: &TaskId) -> Result<&Shelf, Error> {
+        self.state(task)?
+            .shelf
+            .as_ref()
+            .ok_or_else(|| Error::ProtocolViolation {
+                task: *task,
+                reason: "this cloud keeps its bundles in its store, not in memory".into(),
+            })
     }
 
     /// Every stored bundle's share for CP `index`, in DP id order.
     pub fn deliveries(&self, task: &TaskId, index: u32) -> Result<Vec<ShareDelivery>, Error> {
-        let state = self.state(task)?;
-        Ok(state
+        Ok(self
+            .shelf(task)?
             .bundles
             .values()
             .filter_map(|b| b.delivery(index))
@@ -287,13 +371,16 @@ impl Cloud {
         after: Option<&PartyId>,
         limit: usize,
     ) -> Result<Vec<ShareDelivery>, Error> {
-        let state = self.state(task)?;
-        let start = after
-            .and_then(|dp| state.arrival_of.get(dp))
-            .map_or(0, |i| i + 1);
-        Ok(state.arrivals[start..]
+        let start = match after {
+            Some(dp) => self.arrival_of(task, dp)?.map_or(0, |i| i as usize + 1),
+            None => 0,
+        };
+        let shelf = self.shelf(task)?;
+        Ok(shelf
+            .arrivals
             .iter()
-            .filter_map(|dp| state.bundles.get(dp)?.delivery(index))
+            .skip(start)
+            .filter_map(|dp| shelf.bundles.get(dp)?.delivery(index))
             .take(limit)
             .collect())
     }
@@ -316,23 +403,52 @@ impl Cloud {
         index: u32,
     ) -> Result<Option<ShareDelivery>, Error> {
         Ok(self
-            .state(task)?
+            .shelf(task)?
             .bundles
             .get(dp)
             .and_then(|b| b.delivery(index)))
     }
 
-    /// The DPs that have a stored bundle.
+    /// The DPs that have an accepted bundle, in id order.
     pub fn submitted(&self, task: &TaskId) -> Result<Vec<PartyId>, Error> {
-        Ok(self.state(task)?.bundles.keys().cloned().collect())
+        Ok(self.state(task)?.received.keys().cloned().collect())
     }
 
-    /// Takes a CP's verification report and judges its complaints.
+    /// The DPs whose complaints `report` makes: the deliveries a cloud that keeps its bundles
+    /// elsewhere must fetch for [`Cloud::accept_report_judging`].
+    pub fn complained_about(report: &VerificationReport) -> Vec<(PartyId, u32)> {
+        report
+            .complaints
+            .iter()
+            .map(|c| (c.dp.clone(), c.index))
+            .collect()
+    }
+
+    /// Takes a CP's verification report and judges its complaints against the bundles this
+    /// cloud keeps in memory.
     pub fn accept_report(
         &mut self,
         task: &TaskId,
         report: Signed<VerificationReport>,
         gens: Option<&Generators>,
+    ) -> Result<(), Error> {
+        let stored: Vec<ShareDelivery> = Self::complained_about(&report.body)
+            .iter()
+            .filter_map(|(dp, index)| self.delivery(task, dp, *index).ok().flatten())
+            .collect();
+        self.accept_report_judging(task, report, gens, &stored)
+    }
+
+    /// Takes a CP's verification report and judges its complaints against `stored`: the
+    /// deliveries of the DPs it complains about, as the caller's store holds them (see
+    /// [`Cloud::complained_about`]). A complaint about a DP with no stored delivery is
+    /// rejected.
+    pub fn accept_report_judging(
+        &mut self,
+        task: &TaskId,
+        report: Signed<VerificationReport>,
+        gens: Option<&Generators>,
+        stored: &[ShareDelivery],
     ) -> Result<(), Error> {
         let roster = self.roster.clone();
         let state = self.state_mut(task)?;
@@ -355,10 +471,18 @@ impl Cloud {
         }
         let field = state.task.body.field();
         for complaint in &report.body.complaints {
-            let verdict = match state.bundles.get(&complaint.dp) {
-                Some(bundle) if complaint.index == report.body.index => with_field!(field, F => {
-                    arbiter::judge::<F>(&state.task.body, &committee, bundle, complaint, gens)
-                }),
+            let delivery = stored
+                .iter()
+                .find(|d| d.core.signer == complaint.dp && d.index == complaint.index);
+            let verdict = match delivery {
+                Some(delivery)
+                    if complaint.index == report.body.index
+                        && state.received.contains_key(&complaint.dp) =>
+                {
+                    with_field!(field, F => {
+                        arbiter::judge::<F>(&state.task.body, &committee, delivery, complaint, gens)
+                    })
+                }
                 _ => Verdict::Rejected,
             };
             let culprit = match verdict {
@@ -399,7 +523,7 @@ impl Cloud {
             .weights
             .iter()
             .map(|(dp, _)| dp.clone())
-            .partition(|dp| state.bundles.contains_key(dp) && !state.upheld.contains(dp));
+            .partition(|dp| state.received.contains_key(dp) && !state.upheld.contains(dp));
         let body = InputSet {
             included,
             excluded,
@@ -424,6 +548,7 @@ impl Cloud {
         limit: usize,
     ) -> Result<Vec<Signed<BundleCore>>, Error> {
         let state = self.state(task)?;
+        let shelf = self.shelf(task)?;
         let input_set = state
             .input_set
             .as_ref()
@@ -437,7 +562,7 @@ impl Cloud {
             .iter()
             .skip(from)
             .take(limit)
-            .filter_map(|dp| state.bundles.get(dp).map(|b| b.core.clone()))
+            .filter_map(|dp| shelf.bundles.get(dp).map(|b| b.core.clone()))
             .collect())
     }
 }
@@ -549,19 +674,54 @@ fn check_contents(task: &Signed<Task>, bundle: Bundle) -> Result<CheckedBundle, 
 }
 
 impl CloudTask {
-    fn new(task: Signed<Task>) -> CloudTask {
+    fn new(task: Signed<Task>, keeps_bundles: bool) -> CloudTask {
         CloudTask {
             task,
             admitted: Vec::new(),
             nonces: BTreeSet::new(),
             committee: None,
-            bundles: BTreeMap::new(),
-            arrivals: Vec::new(),
-            arrival_of: BTreeMap::new(),
+            received: BTreeMap::new(),
+            shelf: keeps_bundles.then(Shelf::default),
             reports: BTreeMap::new(),
             upheld: BTreeSet::new(),
             culprits: BTreeSet::new(),
             input_set: None,
         }
     }
+
+    /// Records `dp`'s bundle (with core digest `digest`) if the task takes bundles now: the
+    /// committee is complete and the input set still open. Returns its arrival position, or
+    /// `None` for an identical resend; a different second bundle is refused.
+    fn receive(&mut self, dp: &PartyId, digest: [u8; 32]) -> Result<Option<u64>, Error> {
+        let task = self.task.body.id;
+        let violation = |reason: String| Error::ProtocolViolation { task, reason };
+        if self.committee.is_none() {
+            return Err(violation("the committee is not complete yet".into()));
+        }
+        if self.input_set.is_some() {
+            return Err(violation("the input set is closed".into()));
+        }
+        match self.received.get(dp) {
+            Some(existing) if existing.digest == digest => Ok(None),
+            Some(_) => Err(violation(format!(
+                "{dp} already submitted a different bundle"
+            ))),
+            None => {
+                let arrival = self.received.len() as u64;
+                self.received
+                    .insert(dp.clone(), Received { arrival, digest });
+                Ok(Some(arrival))
+            }
+        }
+    }
+}
+
+/// SHA-256 of a bundle's signed core: equal for equal bundles (the core signs every share's
+/// digest), different for any other.
+fn core_digest(core: &Signed<BundleCore>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"dsmpc/v1/bundle-core");
+    h.update(core.to_bytes());
+    h.finalize().into()
 }

@@ -34,10 +34,10 @@ use dsmpc_core::codec::{Decode, Encode, Reader, decode_exact};
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::cloud::{
-    CheckedBundle, Cloud, DEFAULT_ADMISSION_WINDOW, check_bundle, check_bundles,
+    Accepted, CheckedBundle, Cloud, DEFAULT_ADMISSION_WINDOW, check_bundle, check_bundles,
 };
 use dsmpc_core::round1::AdmissionRequest;
-use dsmpc_core::round2::{Bundle, ShareDelivery};
+use dsmpc_core::round2::{Bundle, BundleCore, ShareDelivery};
 use dsmpc_core::round3::VerificationReport;
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Task, TaskId, TaskParams};
@@ -52,7 +52,7 @@ use crate::rpc::{
     MAX_PAGE, PAGE_BYTES, Phase, Request, Response, SUMMARY_PAGE, Status, Until, take_bundle_bytes,
 };
 use crate::server::Handler;
-use crate::store::{Store, StoreError, TaskStatus};
+use crate::store::{Store, StoreError, StoredShare, TaskStatus};
 
 /// Timing of the cloud's decisions.
 #[derive(Debug, Clone)]
@@ -73,7 +73,10 @@ mod journal;
 #[cfg(test)]
 mod tests;
 
-use journal::{Ack, Journal, Record};
+use journal::{Ack, BundleRecord, Journal, Record};
+use readers::Readers;
+
+mod readers;
 
 struct Meta {
     phase: Phase,
@@ -109,6 +112,8 @@ pub struct CloudServer {
     flow: FlowLog,
     /// Announces a change that an [`Until`] may be waiting for.
     news: tokio::sync::watch::Sender<()>,
+    /// Connections that read bundles back from the store, outside the state lock.
+    readers: Arc<Readers>,
 }
 
 fn refused(e: impl std::fmt::Display) -> Response {
@@ -134,7 +139,8 @@ impl CloudServer {
         flow: FlowLog,
     ) -> Result<CloudServer, StoreError> {
         let store = Store::open(path)?;
-        let mut cloud = Cloud::new(identity.clone(), roster.clone(), DEFAULT_ADMISSION_WINDOW);
+        let mut cloud =
+            Cloud::streaming(identity.clone(), roster.clone(), DEFAULT_ADMISSION_WINDOW);
         let mut rng = fast_rng();
         let mut meta = BTreeMap::new();
         let server_gens = GeneratorCache::default();
@@ -170,6 +176,7 @@ impl CloudServer {
             gens: server_gens,
             flow,
             news: tokio::sync::watch::Sender::new(()),
+            readers: Arc::new(Readers::new(path)),
         })
     }
 
@@ -357,7 +364,7 @@ impl CloudServer {
             .ok_or_else(|| format!("unknown task {task}"))
     }
 
-    /// Applies a checked bundle under the state lock and queues its event.
+    /// Applies a checked bundle under the state lock and queues it for the store.
     async fn apply_bundle(
         &self,
         signed: &Signed<Task>,
@@ -365,7 +372,6 @@ impl CloudServer {
         body: Option<Vec<u8>>,
     ) -> Reply {
         let task = signed.body.id;
-        let body = body.unwrap_or_else(|| checked.bundle().to_bytes());
         let mut state = self.state.lock().await;
         let state = &mut *state;
         if let Err(e) = state.journal.check() {
@@ -378,17 +384,18 @@ impl CloudServer {
         {
             return (refused("submissions are closed"), state.journal.barrier());
         }
-        match state.cloud.accept_checked_bundle(checked) {
+        let (arrival, bundle) = match state.cloud.accept_checked_bundle(checked) {
+            Ok(Accepted::New {
+                arrival,
+                bundle: Some(bundle),
+            }) => (arrival, bundle),
             // An identical resend: answer once the first copy is durable.
-            Ok(false) => return (Response::Ok, state.journal.barrier()),
-            Ok(true) => {}
+            Ok(_) => return (Response::Ok, state.journal.barrier()),
             Err(e) => return (refused(e), state.journal.barrier()),
-        }
-        let ack = state.journal.record(Record::Append {
-            task: task.0,
-            kind: "bundle",
-            body,
-        });
+        };
+        let ack = state
+            .journal
+            .record(Record::Bundle(bundle_record(task, arrival, &bundle, body)));
         let everyone_in = state
             .cloud
             .bundle_count(&task)
@@ -403,6 +410,11 @@ impl CloudServer {
 
     async fn report(&self, task: TaskId, report: Signed<VerificationReport>) -> Reply {
         let bytes = report.to_bytes();
+        let wanted = Cloud::complained_about(&report.body);
+        let stored = match self.stored_deliveries(task, wanted).await {
+            Ok(stored) => stored,
+            Err(e) => return refuse(e),
+        };
         let mut state = self.state.lock().await;
         let state = &mut *state;
         if let Err(e) = state.journal.check() {
@@ -416,7 +428,10 @@ impl CloudServer {
             Ok(Ok(g)) => g,
             Ok(Err(e)) | Err(e) => return (refused(e), state.journal.barrier()),
         };
-        if let Err(e) = state.cloud.accept_report(&task, report, gens.as_deref()) {
+        if let Err(e) = state
+            .cloud
+            .accept_report_judging(&task, report, gens.as_deref(), &stored)
+        {
             return (refused(e), state.journal.barrier());
         }
         let mut ack = state.journal.record(Record::Append {
@@ -509,19 +524,43 @@ impl CloudServer {
     }
 }
 
-/// The longest prefix of `deliveries` whose ciphertexts fit in [`PAGE_BYTES`] (at least one), so
-/// a CP's memory per page stays bounded whatever the vector length.
-fn within_budget(mut deliveries: Vec<ShareDelivery>) -> Vec<ShareDelivery> {
-    let mut total = 0;
-    let keep = deliveries
+/// The queued form of a new bundle: its encoding as it arrived (`body`, when known and
+/// consistent with the decoded bundle) or encoded again.
+fn bundle_record(task: TaskId, pos: u64, bundle: &Bundle, body: Option<Vec<u8>>) -> BundleRecord {
+    let share_lens: Vec<u64> = bundle
+        .shares
         .iter()
-        .position(|d| {
-            total += d.share.ciphertext.len();
-            total > PAGE_BYTES
-        })
-        .map_or(deliveries.len(), |i| i.max(1));
-    deliveries.truncate(keep);
-    deliveries
+        .map(|s| 36 + s.ciphertext.len() as u64)
+        .collect();
+    let shares_len = 4 + share_lens.iter().sum::<u64>() as usize;
+    let count = (bundle.shares.len() as u32).to_le_bytes();
+    let fits = |b: &Vec<u8>| {
+        b.len()
+            .checked_sub(shares_len)
+            .and_then(|core_len| b.get(core_len..core_len + 4))
+            == Some(&count[..])
+    };
+    let body = body.filter(fits).unwrap_or_else(|| bundle.to_bytes());
+    BundleRecord {
+        task: task.0,
+        pos,
+        dp: bundle.core.signer.as_str().to_owned(),
+        core_len: body.len() - shares_len,
+        body,
+        share_lens,
+    }
+}
+
+/// A stored bundle's core and share, decoded.
+fn to_delivery(stored: StoredShare, index: u32) -> Result<ShareDelivery, String> {
+    let corrupt = |e: dsmpc_core::codec::CodecError| {
+        format!("the store holds a bad bundle of {}: {e}", stored.dp)
+    };
+    Ok(ShareDelivery {
+        core: decode_exact(&stored.core).map_err(corrupt)?,
+        index,
+        share: decode_exact(&stored.share).map_err(corrupt)?,
+    })
 }
 
 /// Closes submissions (the last DP submitted, or the deadline passed); returns the ack of the
@@ -540,7 +579,10 @@ fn close_submissions(state: &mut State, id: &TaskId, now: u64) -> Ack {
     ack
 }
 
-/// Rebuilds one task from its signed spec and events; returns its phase.
+/// Rebuilds one task from its signed spec, its events and its stored bundles; returns its
+/// phase. Admissions come first (bundles are taken only once the committee is complete), then the
+/// bundles in their order of arrival, then the other events (submissions close before any report
+/// is taken, and no bundle is taken after that).
 fn replay(
     cloud: &mut Cloud,
     rng: &mut ChaCha20Rng,
@@ -555,30 +597,48 @@ fn replay(
         .map_err(|e| e.to_string())?;
     let mut meta = Meta::new();
     let generators = gens.for_task(&task.body).map_err(|e| e.to_string())?;
-    for event in store.events(&id.0).map_err(|e| e.to_string())? {
+    let events = store.events(&id.0).map_err(|e| e.to_string())?;
+    if events.iter().any(|e| e.kind == "bundle") {
+        return Err(
+            "its bundles were stored by an older dsmpc (in the event log, schema 1); \
+                    it cannot be resumed"
+                .into(),
+        );
+    }
+    let (admissions, rest): (Vec<_>, Vec<_>) =
+        events.into_iter().partition(|e| e.kind == "admission");
+    for event in &admissions {
+        match replay_admission(cloud, rng, &id, &event.body) {
+            Ok(true) => meta.phase = Phase::Collecting,
+            Ok(false) => {}
+            Err(e) => warn!(task = %id, seq = event.seq, "admission did not replay: {e}"),
+        }
+    }
+    for stored in store.bundle_cores(&id.0).map_err(|e| e.to_string())? {
+        let restored = decode_exact::<Signed<BundleCore>>(&stored.core)
+            .map_err(|e| e.to_string())
+            .and_then(|core| cloud.restore_bundle(&id, &core).map_err(|e| e.to_string()));
+        match restored {
+            Ok(arrival) if arrival == stored.pos => {}
+            Ok(arrival) => {
+                return Err(format!(
+                    "{}'s bundle is stored at position {} but replayed at {arrival}",
+                    stored.dp, stored.pos
+                ));
+            }
+            Err(e) => return Err(format!("{}'s stored bundle did not replay: {e}", stored.dp)),
+        }
+    }
+    for event in rest {
         let body = &event.body;
         let result = match event.kind.as_str() {
-            "admission" => replay_admission(cloud, rng, &id, body).map(|complete| {
-                if complete {
-                    meta.phase = Phase::Collecting;
-                }
-            }),
-            "bundle" => decode_exact::<Bundle>(body)
-                .map_err(|e| e.to_string())
-                .and_then(|b| cloud.accept_bundle(&id, b).map_err(|e| e.to_string())),
             "close-submissions" => {
                 meta.phase = Phase::Verifying;
                 meta.verifying_since =
                     u64::from_le_bytes(body.as_slice().try_into().unwrap_or_default());
                 Ok(())
             }
-            "report" => decode_exact::<Signed<VerificationReport>>(body)
-                .map_err(|e| e.to_string())
-                .and_then(|r| {
-                    cloud
-                        .accept_report(&id, r, generators.as_deref())
-                        .map_err(|e| e.to_string())
-                }),
+            "report" => replay_report(cloud, store, &id, body, generators.as_deref()),
             "input-set" => {
                 meta.phase = Phase::Aggregating;
                 cloud
@@ -593,6 +653,29 @@ fn replay(
         }
     }
     Ok(meta)
+}
+
+/// Replays one `report` event, judging its complaints against the stored shares again.
+fn replay_report(
+    cloud: &mut Cloud,
+    store: &Store,
+    id: &TaskId,
+    body: &[u8],
+    gens: Option<&dsmpc_core::crypto::pedersen::Generators>,
+) -> Result<(), String> {
+    let report = decode_exact::<Signed<VerificationReport>>(body).map_err(|e| e.to_string())?;
+    let mut stored = Vec::new();
+    for (dp, index) in Cloud::complained_about(&report.body) {
+        if let Some(s) = store
+            .share_of(&id.0, dp.as_str(), index)
+            .map_err(|e| e.to_string())?
+        {
+            stored.push(to_delivery(s, index)?);
+        }
+    }
+    cloud
+        .accept_report_judging(id, report, gens, &stored)
+        .map_err(|e| e.to_string())
 }
 
 /// Replays one `admission` event (the clock ‖ the signed request); returns whether it completed
@@ -754,50 +837,141 @@ impl CloudServer {
                 self.submit_bundle(&peer, task, bundle, body).await
             }
             Request::GetDeliveries { task, index, after } => {
-                self.read(|state| {
-                    if !self.may_read_index(state, &peer.id, &task, index) {
-                        return refused(format!("{} is not CP {index} of the task", peer.id));
-                    }
-                    match state.cloud.deliveries_after(
-                        &task,
-                        index,
-                        after.as_ref(),
-                        MAX_PAGE as usize,
-                    ) {
-                        Ok(d) => Response::Deliveries(within_budget(d)),
-                        Err(e) => refused(e),
-                    }
-                })
-                .await
+                self.deliveries(&peer.id, task, index, after).await
             }
             Request::GetDelivery { task, dp, index } => {
-                self.read(|state| {
-                    if !self.may_read_index(state, &peer.id, &task, index) {
-                        return refused(format!("{} is not CP {index} of the task", peer.id));
-                    }
-                    match state.cloud.delivery(&task, &dp, index) {
-                        Ok(d) => Response::Delivery(d),
-                        Err(e) => refused(e),
-                    }
-                })
-                .await
+                self.delivery(&peer.id, task, dp, index).await
             }
             Request::Report(task, report) => self.report(task, report).await,
             Request::GetStatus(task) => self.read(|state| Self::status(state, task)).await,
-            Request::GetSummaries { task, from } => {
-                let from = usize::try_from(from).unwrap_or(usize::MAX);
-                self.read(move |state| {
-                    match state.cloud.summaries_page(&task, from, SUMMARY_PAGE) {
-                        Ok(s) => Response::Summaries(s),
-                        Err(e) => refused(e),
-                    }
-                })
-                .await
-            }
+            Request::GetSummaries { task, from } => self.summaries(task, from).await,
             Request::Await { millis, until } => self.await_news(&until, millis).await,
             Request::SubmitResultShare(..) | Request::GetResult(_) => {
                 refuse("result shares and results are served by the edge")
             }
+        }
+    }
+
+    /// A page of CP `index`'s deliveries after DP `after`, read from the store outside the state
+    /// lock (the store holds only committed bundles, so nothing in it can be taken back).
+    async fn deliveries(
+        &self,
+        peer: &PartyId,
+        task: TaskId,
+        index: u32,
+        after: Option<PartyId>,
+    ) -> Reply {
+        let start = {
+            let state = self.state.lock().await;
+            if let Err(e) = state.journal.check() {
+                return refuse(e);
+            }
+            if !self.may_read_index(&state, peer, &task, index) {
+                return refuse(format!("{peer} is not CP {index} of the task"));
+            }
+            match after
+                .map(|dp| state.cloud.arrival_of(&task, &dp))
+                .transpose()
+            {
+                Ok(start) => start.flatten(),
+                Err(e) => return refuse(e),
+            }
+        };
+        let read = self
+            .readers
+            .read(move |store| {
+                store.shares_after(&task.0, index, start, MAX_PAGE as usize, PAGE_BYTES)
+            })
+            .await;
+        let deliveries = read.and_then(|page| {
+            page.into_iter()
+                .map(|stored| to_delivery(stored, index))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match deliveries {
+            Ok(d) => (Response::Deliveries(d), Ack::none()),
+            Err(e) => refuse(e),
+        }
+    }
+
+    /// DP `dp`'s delivery for CP `index`, from the store.
+    async fn delivery(&self, peer: &PartyId, task: TaskId, dp: PartyId, index: u32) -> Reply {
+        {
+            let state = self.state.lock().await;
+            if !self.may_read_index(&state, peer, &task, index) {
+                return refuse(format!("{peer} is not CP {index} of the task"));
+            }
+        }
+        match self.stored_deliveries(task, vec![(dp, index)]).await {
+            Ok(mut found) => (Response::Delivery(found.pop()), Ack::none()),
+            Err(e) => refuse(e),
+        }
+    }
+
+    /// The stored deliveries `wanted` (DP, CP index) that exist, from the store.
+    async fn stored_deliveries(
+        &self,
+        task: TaskId,
+        wanted: Vec<(PartyId, u32)>,
+    ) -> Result<Vec<ShareDelivery>, String> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.readers
+            .read(move |store| {
+                let mut found = Vec::new();
+                for (dp, index) in wanted {
+                    if let Some(stored) = store.share_of(&task.0, dp.as_str(), index)? {
+                        found.push((stored, index));
+                    }
+                }
+                Ok(found)
+            })
+            .await?
+            .into_iter()
+            .map(|(stored, index)| to_delivery(stored, index))
+            .collect()
+    }
+
+    /// The signed cores of the input set's DPs from position `from` on (at most
+    /// [`SUMMARY_PAGE`]), from the store.
+    async fn summaries(&self, task: TaskId, from: u32) -> Reply {
+        let from = usize::try_from(from).unwrap_or(usize::MAX);
+        let page: Vec<PartyId> = {
+            let state = self.state.lock().await;
+            match state.cloud.input_set(&task) {
+                Ok(Some(set)) => set
+                    .body
+                    .included
+                    .iter()
+                    .skip(from)
+                    .take(SUMMARY_PAGE)
+                    .cloned()
+                    .collect(),
+                Ok(None) => return refuse(format!("the input set of task {task} is not closed")),
+                Err(e) => return refuse(e),
+            }
+        };
+        let cores = self
+            .readers
+            .read(move |store| {
+                let names: Vec<&str> = page.iter().map(PartyId::as_str).collect();
+                store.cores_of(&task.0, &names)
+            })
+            .await;
+        let summaries = cores.and_then(|cores| {
+            cores
+                .into_iter()
+                .flatten()
+                .map(|core| {
+                    decode_exact::<Signed<BundleCore>>(&core)
+                        .map_err(|e| format!("the store holds a bad bundle core: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match summaries {
+            Ok(s) => (Response::Summaries(s), Ack::none()),
+            Err(e) => refuse(e),
         }
     }
 

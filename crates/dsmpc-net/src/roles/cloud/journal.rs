@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::error;
 
-use crate::store::{Store, StoreError, TaskStatus, Write};
+use crate::store::{BundleWrite, Store, StoreError, TaskStatus, Write};
 
 /// The most records one transaction holds.
 const MAX_BATCH: usize = 8192;
@@ -67,6 +67,25 @@ pub(crate) enum Record {
         /// Its new status.
         status: TaskStatus,
     },
+    /// An accepted bundle.
+    Bundle(BundleRecord),
+}
+
+/// An accepted bundle as it arrived: its encoding, and where its core and shares lie in it.
+#[derive(Debug)]
+pub(crate) struct BundleRecord {
+    /// The task id.
+    pub(crate) task: [u8; 16],
+    /// Its position in the task's order of arrival.
+    pub(crate) pos: u64,
+    /// The DP.
+    pub(crate) dp: String,
+    /// The encoded bundle: the signed core, the share count (u32), the sealed shares.
+    pub(crate) body: Vec<u8>,
+    /// The length of the core's encoding.
+    pub(crate) core_len: usize,
+    /// The length of each sealed share's encoding.
+    pub(crate) share_lens: Vec<u64>,
 }
 
 impl Record {
@@ -78,6 +97,14 @@ impl Record {
                 task,
                 status: *status,
             },
+            Record::Bundle(b) => Write::Bundle(BundleWrite {
+                task: &b.task,
+                pos: b.pos,
+                dp: &b.dp,
+                core: b.body.get(..b.core_len).unwrap_or_default(),
+                shares: b.body.get(b.core_len + 4..).unwrap_or_default(),
+                share_lens: &b.share_lens,
+            }),
         }
     }
 }

@@ -179,6 +179,19 @@ async fn concurrent_submissions_are_all_durable_and_replay_to_the_same_state() {
     };
     assert_eq!(status.submitted, 60);
     assert_eq!(status.phase, Phase::Verifying);
+    let Response::Deliveries(deliveries) = &before[2] else {
+        panic!("no deliveries: {:?}", before[2]);
+    };
+    assert_eq!(
+        deliveries.len(),
+        60,
+        "every bundle is served from the store"
+    );
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.index == 1 && d.digest_matches())
+    );
     drop(server);
 
     let store = Store::open(&db_in(&dir)).unwrap();
@@ -188,7 +201,11 @@ async fn concurrent_submissions_are_all_durable_and_replay_to_the_same_state() {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert_eq!(kinds.iter().filter(|k| *k == "bundle").count(), 60);
+    assert_eq!(store.bundle_count(&id.0).unwrap(), 60);
+    assert!(
+        !kinds.iter().any(|k| k == "bundle"),
+        "bundles are not events"
+    );
     assert_eq!(kinds.last().map(String::as_str), Some("close-submissions"));
     drop(store);
 
@@ -208,7 +225,7 @@ async fn a_failed_commit_is_not_acknowledged_and_stops_the_cloud_until_restarted
     // Another connection makes every bundle insert fail from now on.
     let sql = rusqlite::Connection::open(db_in(&dir)).unwrap();
     sql.execute_batch(
-        "CREATE TRIGGER refuse_bundles BEFORE INSERT ON events WHEN NEW.kind = 'bundle'
+        "CREATE TRIGGER refuse_bundles BEFORE INSERT ON bundles
          BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
     )
     .unwrap();
