@@ -47,17 +47,19 @@ fn shape(name: &str, p5_dps: usize) -> Result<Shape, Error> {
     })
 }
 
-/// The scenario with the inputs `dsmpc bench` draws (`simulate::random_inputs`: values in
-/// ±1000, weights in 1..=10 for a weighted sum).
+/// The scenario with the inputs `dsmpc bench` draws (`simulate::random_entries` and
+/// `random_values`: values in ±1000, weights in 1..=10 for a weighted sum).
 fn scenario(shape: &ProtocolShape) -> Scenario {
-    let inputs = simulate::random_inputs(
-        shape.dps,
-        shape.dim,
-        (-1000, 1000),
-        shape.function.is_weighted(),
-        1,
-    );
-    let (values, weights) = inputs.into_iter().map(|i| (i.values, i.weight)).unzip();
+    let seed = simulate::random_seed();
+    let entries = simulate::random_entries(shape.dps, shape.function.is_weighted(), 1);
+    let (values, weights) = entries
+        .into_iter()
+        .enumerate()
+        .map(|(k, e)| {
+            let values = simulate::random_values(&seed, k, shape.dim as usize, (-1000, 1000));
+            (values, e.weight)
+        })
+        .unzip();
     Scenario::new(shape.function, shape.mode, shape.cps, shape.threshold)
         .with_inputs(values, weights)
 }

@@ -20,7 +20,6 @@ use dsmpc_core::sharing::ShareValue;
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Function, Mode, Task, TaskParams};
 use dsmpc_core::with_field;
-use rand::RngExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -34,16 +33,10 @@ use crate::roles::{GeneratorCache, dp, unix_now};
 use crate::rpc::{Request, Response};
 use crate::server::ServerContext;
 
-/// One data provider's input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DpInput {
-    /// Its id.
-    pub id: PartyId,
-    /// Its weight mantissa.
-    pub weight: i128,
-    /// Its input mantissas.
-    pub values: Vec<i128>,
-}
+mod inputs;
+
+pub use inputs::{CsvScan, DpEntry, Inputs, random_entries, random_seed, random_values, scan_csv};
+use inputs::{ExpectedSum, InputReader};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -62,8 +55,12 @@ pub struct SimConfig {
     pub weight_scale: u32,
     /// The declared input range (mantissas).
     pub range: (i128, i128),
-    /// The inputs, one per DP.
-    pub inputs: Vec<DpInput>,
+    /// The data providers, in the order they upload.
+    pub dps: Vec<DpEntry>,
+    /// Values per input.
+    pub dim: u32,
+    /// Where their input vectors come from (made as each DP uploads).
+    pub inputs: Inputs,
     /// How many CPs die right after admission (the highest-numbered ones).
     pub drop_cps: u32,
     /// How many CPs report only after the cloud's report deadline (the lowest-numbered ones):
@@ -81,30 +78,6 @@ pub struct SimConfig {
     pub flow: FlowLog,
 }
 
-/// Random inputs: `dps` DPs of `dim` values in `range`, weights 1..=10 for weighted functions.
-pub fn random_inputs(
-    dps: usize,
-    dim: u32,
-    range: (i128, i128),
-    weighted: bool,
-    weight_unit: i128,
-) -> Vec<DpInput> {
-    let mut rng = fast_rng();
-    (1..=dps)
-        .map(|k| DpInput {
-            id: PartyId::new(&format!("dp{k}")).expect("valid id"),
-            weight: if weighted {
-                rng.random_range(1..=10) * weight_unit
-            } else {
-                1
-            },
-            values: (0..dim)
-                .map(|_| rng.random_range(range.0..=range.1))
-                .collect(),
-        })
-        .collect()
-}
-
 /// What happened.
 #[derive(Debug)]
 pub struct SimOutcome {
@@ -112,8 +85,9 @@ pub struct SimOutcome {
     pub task: Signed<Task>,
     /// The edge's result.
     pub result: TaskResult,
-    /// The plaintext result over the included DPs, formatted like `result.values()`.
-    pub expected: Vec<String>,
+    /// The plaintext result over the included DPs (sums of mantissas, and the total weight),
+    /// accumulated as the inputs were made.
+    pub expected: TaskResult,
     /// Whether they are equal.
     pub matches: bool,
     /// Seconds per stage, in order.
@@ -169,7 +143,7 @@ pub(crate) fn party(name: &str, role: Role) -> Arc<SecretIdentity> {
 
 /// Every DP's keys, generated on all cores (three fixed-base multiplications each: about 5 s of
 /// one core for 100,000 DPs).
-fn data_providers(inputs: &[DpInput]) -> BTreeMap<PartyId, Arc<SecretIdentity>> {
+fn data_providers(inputs: &[DpEntry]) -> BTreeMap<PartyId, Arc<SecretIdentity>> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let chunk = inputs.len().div_ceil(cores).max(1);
     std::thread::scope(|scope| {
@@ -213,7 +187,7 @@ impl Cluster {
         let cps: Vec<_> = (1..=config.cps)
             .map(|i| party(&format!("cp{i}"), Role::Cp))
             .collect();
-        let dps = data_providers(&config.inputs);
+        let dps = data_providers(&config.dps);
         let cards = [&cloud, &edge]
             .into_iter()
             .chain(&cps)
@@ -377,27 +351,21 @@ pub fn spawn_edge(
 }
 
 fn task_params(config: &SimConfig) -> Result<TaskParams, SimError> {
-    let dim = config.inputs.first().map_or(0, |i| i.values.len());
-    if config.inputs.iter().any(|i| i.values.len() != dim) {
-        return Err(SimError::Config(
-            "every input must have the same number of values".into(),
-        ));
-    }
     let now = unix_now();
     let deadline = if config.drop_dps > 0 {
-        3 + config.inputs.len() as u64 / 200
+        3 + config.dps.len() as u64 / 200
     } else {
         3600
     };
     let mut weights: Vec<(PartyId, i128)> = config
-        .inputs
+        .dps
         .iter()
         .map(|i| (i.id.clone(), i.weight))
         .collect();
     weights.sort();
     Ok(TaskParams {
         function: config.function,
-        dim: dim as u32,
+        dim: config.dim,
         encoding: Encoding::Exact {
             input_scale: config.scale,
             weight_scale: config.weight_scale,
@@ -438,8 +406,7 @@ pub async fn run(
     stages.push(("admission", clock.elapsed().as_secs_f64()));
 
     let clock = Instant::now();
-    let outcome = with_field!(task.body.field(), F => submit_all::<F>(&cluster, config, &task, &committee, &on_submit).await);
-    outcome?;
+    let expected = with_field!(task.body.field(), F => submit_all::<F>(&cluster, config, &task, &committee, &on_submit).await)?;
     stages.push(("sharing", clock.elapsed().as_secs_f64()));
 
     let clock = Instant::now();
@@ -456,8 +423,15 @@ pub async fn run(
     )
     .await?;
     stages.push(("aggregation", clock.elapsed().as_secs_f64()));
-    let expected = expected_values(config, &result.body);
-    let matches = expected == result.body.values();
+    let (sums, weight_total) = expected.finish(&result.body.included);
+    let expected = TaskResult {
+        sums,
+        weight_total,
+        ..result.body.clone()
+    };
+    let matches = expected.sums == result.body.sums
+        && expected.weight_total == result.body.weight_total
+        && expected.values() == result.body.values();
     Ok(SimOutcome {
         task,
         result: result.body,
@@ -467,33 +441,20 @@ pub async fn run(
     })
 }
 
-/// `Σ w·x` over the included DPs, straight from the inputs, formatted like the result.
-pub fn expected_values(config: &SimConfig, result: &TaskResult) -> Vec<String> {
-    let dim = config.inputs.first().map_or(0, |i| i.values.len());
-    // A set: `result.included` is a list, and a lookup in it per DP took p5 (10^5 DPs) 25–80 s.
-    let in_result: std::collections::HashSet<&PartyId> = result.included.iter().collect();
-    let included: Vec<&DpInput> = config
-        .inputs
-        .iter()
-        .filter(|i| in_result.contains(&i.id))
-        .collect();
-    let mut sums = vec![0i128; dim];
-    for input in &included {
-        for (s, v) in sums.iter_mut().zip(&input.values) {
-            *s += input.weight * v;
-        }
-    }
-    let plain = TaskResult {
-        sums,
-        weight_total: included.iter().map(|i| i.weight).sum(),
-        ..result.clone()
-    };
-    plain.values()
-}
-
-/// How many DP uploads are in flight at once: enough to keep both cores and the cloud's group
+/// How many DP uploads are in flight at most: enough to keep both cores and the cloud's group
 /// commits busy, few enough that prepared bundles do not pile up in memory.
 const UPLOADS_IN_FLIGHT: usize = 64;
+
+/// About how many bytes the uploads in flight may hold at once (inputs, shares, sealed bundles and
+/// their encodings, at the DP and at the cloud): long vectors get fewer uploads in flight.
+const IN_FLIGHT_BYTES: usize = 256 << 20;
+
+/// How many uploads of `dim` values to `n` CPs may be in flight: about 16 bytes per value per CP
+/// and two more copies of the input, within [`IN_FLIGHT_BYTES`], at least one.
+fn uploads_in_flight(dim: usize, n: usize) -> usize {
+    let per_upload = dim.max(1).saturating_mul(n + 2).saturating_mul(16);
+    (IN_FLIGHT_BYTES / per_upload).clamp(1, UPLOADS_IN_FLIGHT)
+}
 
 /// How long a simulated CP that has drained its deliveries waits before asking for more: every
 /// party runs on loopback, so a short period costs little. (News — a task, the committee, closed
@@ -624,10 +585,10 @@ async fn submit_all<F: Field>(
     task: &Signed<Task>,
     committee: &Signed<Committee>,
     on_submit: &(impl Fn() + Send + Sync),
-) -> Result<(), SimError> {
+) -> Result<ExpectedSum, SimError> {
     let gens = GeneratorCache::default().for_task(&task.body)?;
-    let dropped: Vec<&PartyId> = config
-        .inputs
+    let dropped: std::collections::HashSet<&PartyId> = config
+        .dps
         .iter()
         .rev()
         .take(config.drop_dps)
@@ -637,33 +598,58 @@ async fn submit_all<F: Field>(
     let shared_task = Arc::new(task.body.clone());
     let shared_committee = Arc::new(committee.body.clone());
     let address = cluster.addresses[&cluster.roster.cloud().id].clone();
+    let dim = config.dim as usize;
+    let mut reader = InputReader::open(&config.inputs, dim, config.range)?;
+    let mut expected = ExpectedSum::new(dim);
+    let in_flight = uploads_in_flight(dim, config.cps as usize);
     let mut uploads = tokio::task::JoinSet::new();
     let finished = |done: Result<Result<(), SimError>, tokio::task::JoinError>| {
         done.map_err(|e| SimError::Setup(format!("a data provider's task failed: {e}")))??;
         on_submit();
         Ok::<(), SimError>(())
     };
-    for input in &config.inputs {
-        while uploads.len() >= UPLOADS_IN_FLIGHT {
+    for (k, entry) in config.dps.iter().enumerate() {
+        while uploads.len() >= in_flight {
             if let Some(done) = uploads.join_next().await {
                 finished(done)?;
             }
         }
+        let values = reader.values(k, entry)?;
+        let dies = dropped.contains(&entry.id);
+        let cheats = config.cheat_dps.contains(&entry.id);
+        if dies || cheats {
+            expected.add_uncertain(entry, values.clone());
+        } else {
+            expected.add(entry.weight, &values);
+        }
         let upload = Upload {
-            identity: cluster.dps[&input.id].clone(),
+            identity: cluster.dps[&entry.id].clone(),
             roster: cluster.roster.clone(),
             address: address.clone(),
             task: shared_task.clone(),
             committee: shared_committee.clone(),
             gens: gens.clone(),
-            values: input.values.clone(),
-            cheat_target: config.cheat_dps.contains(&input.id).then_some(target),
-            dies: dropped.contains(&&input.id),
+            values,
+            cheat_target: cheats.then_some(target),
+            dies,
         };
         uploads.spawn(upload.run::<F>());
     }
     while let Some(done) = uploads.join_next().await {
         finished(done)?;
+    }
+    Ok(expected)
+}
+
+/// Calls `each` with every DP's entry and input vector, in upload order, making them again from
+/// `config.inputs` as a simulation does (for `--sec`, which prints them).
+pub fn for_each_input(
+    config: &SimConfig,
+    mut each: impl FnMut(&DpEntry, &[i128]),
+) -> Result<(), SimError> {
+    let mut reader = InputReader::open(&config.inputs, config.dim as usize, config.range)?;
+    for (k, entry) in config.dps.iter().enumerate() {
+        each(entry, &reader.values(k, entry)?);
     }
     Ok(())
 }

@@ -359,13 +359,7 @@ fn protocol_scenario(
 }
 
 fn simulate_once(shape: ProtocolShape, dir: &Path) -> Result<SimRun> {
-    let inputs = simulate::random_inputs(
-        shape.dps,
-        shape.dim,
-        (-1000, 1000),
-        shape.function.is_weighted(),
-        1,
-    );
+    let dps = simulate::random_entries(shape.dps, shape.function.is_weighted(), 1);
     let flow = FlowLog::counting();
     let config = SimConfig {
         cps: shape.cps,
@@ -375,7 +369,11 @@ fn simulate_once(shape: ProtocolShape, dir: &Path) -> Result<SimRun> {
         scale: 0,
         weight_scale: 0,
         range: (-1000, 1000),
-        inputs,
+        dps,
+        dim: shape.dim,
+        inputs: simulate::Inputs::Random {
+            seed: simulate::random_seed(),
+        },
         drop_cps: 0,
         late_cps: 0,
         drop_dps: 0,

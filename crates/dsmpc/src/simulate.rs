@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use dsmpc_core::encoding::{format_fixed, parse_fixed};
+use dsmpc_core::encoding::format_fixed;
 use dsmpc_core::identity::PartyId;
 use dsmpc_core::task::{Function, Mode};
 use dsmpc_net::flow::{FlowLog, FlowTotals};
-use dsmpc_net::simulate::{self, DpInput, SimConfig, SimOutcome};
+use dsmpc_net::simulate::{self, Inputs, SimConfig, SimOutcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -70,6 +70,14 @@ pub struct SimulateArgs {
     /// Also print every data provider's secret input.
     #[arg(long)]
     sec: bool,
+    /// Write the whole result to FILE, one value a line (the table and --quiet summarise a
+    /// result of more than 10 values: first and last values, length, SHA-256).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// With --json: the most values `result` and `expected` list; a longer result is cut there
+    /// (`result_truncated`), with its length and SHA-256 alongside.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    json_max: usize,
 }
 
 impl SimulateArgs {
@@ -114,54 +122,6 @@ pub fn timestamp() -> String {
     )
 }
 
-/// Reads `id,weight,v1,...,vd` lines.
-fn read_inputs(path: &Path, scale: u32) -> Result<Vec<DpInput>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines
-        .next()
-        .with_context(|| format!("{} is empty", path.display()))?;
-    let header: Vec<&str> = header.split(',').map(str::trim).collect();
-    if header.len() < 3 || header[0] != "id" || header[1] != "weight" {
-        bail!(
-            "{}:1: the header must be id,weight,v1,...,vd",
-            path.display()
-        );
-    }
-    let mut inputs: Vec<DpInput> = Vec::new();
-    for (n, line) in lines {
-        let at = || format!("{}:{}", path.display(), n + 1);
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() != header.len() {
-            bail!(
-                "{}: {} fields, the header has {}",
-                at(),
-                fields.len(),
-                header.len()
-            );
-        }
-        let id = PartyId::new(fields[0]).with_context(at)?;
-        if inputs.iter().any(|i| i.id == id) {
-            bail!("{}: {id} appears twice", at());
-        }
-        let weight = parse_fixed(fields[1], scale).with_context(at)?;
-        let values = fields[2..]
-            .iter()
-            .map(|v| parse_fixed(v, scale))
-            .collect::<Result<_, _>>()
-            .with_context(at)?;
-        inputs.push(DpInput { id, weight, values });
-    }
-    if inputs.is_empty() {
-        bail!("{} has no data providers", path.display());
-    }
-    Ok(inputs)
-}
-
 fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
     let function = args.function();
     let weight_scale = if function.is_weighted() {
@@ -169,27 +129,26 @@ fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
     } else {
         0
     };
-    let (inputs, range) = match &args.inputs {
+    let (dps, dim, inputs, range) = match &args.inputs {
         Some(path) => {
-            let mut inputs = read_inputs(path, args.scale)?;
+            let mut scan = simulate::scan_csv(path, args.scale)?;
             if !function.is_weighted() {
-                inputs.iter_mut().for_each(|i| i.weight = 1);
+                scan.dps.iter_mut().for_each(|i| i.weight = 1);
             }
-            let all = inputs.iter().flat_map(|i| i.values.iter().copied());
-            let (min, max) = all.fold((i128::MAX, i128::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-            (inputs, (min, max))
+            let inputs = Inputs::Csv {
+                path: path.clone(),
+                scale: args.scale,
+            };
+            (scan.dps, scan.dim, inputs, scan.range)
         }
         None => {
             let bound = 1000 * 10i128.pow(args.scale.min(18));
             let unit = 10i128.pow(weight_scale.min(18));
-            let inputs = simulate::random_inputs(
-                args.dps,
-                args.dim,
-                (-bound, bound),
-                function.is_weighted(),
-                unit,
-            );
-            (inputs, (-bound, bound))
+            let dps = simulate::random_entries(args.dps, function.is_weighted(), unit);
+            let inputs = Inputs::Random {
+                seed: simulate::random_seed(),
+            };
+            (dps, args.dim, inputs, (-bound, bound))
         }
     };
     let ids = |v: &[String]| {
@@ -207,6 +166,8 @@ fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
         scale: args.scale,
         weight_scale,
         range,
+        dps,
+        dim,
         inputs,
         drop_cps: args.drop_cps,
         late_cps: args.late_cps,
@@ -232,11 +193,11 @@ fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
             args.cps
         );
     }
-    if args.drop_dps >= config.inputs.len() {
+    if args.drop_dps >= config.dps.len() {
         bail!(
             "--drop-dps {} leaves no data provider of {}",
             args.drop_dps,
-            config.inputs.len()
+            config.dps.len()
         );
     }
     let is_cp = |id: &PartyId| (1..=args.cps).any(|i| id.as_str() == format!("cp{i}"));
@@ -246,7 +207,7 @@ fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
     if let Some(id) = config
         .cheat_dps
         .iter()
-        .find(|id| !config.inputs.iter().any(|i| &i.id == *id))
+        .find(|id| !config.dps.iter().any(|i| &i.id == *id))
     {
         bail!("--cheat-dp {id} is not a data provider");
     }
@@ -257,7 +218,7 @@ fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
 pub fn run(args: &SimulateArgs, dir: &Path) -> Result<()> {
     let config = config(args, dir)?;
     check_faults(args, &config)?;
-    let bar = progress(args, config.inputs.len());
+    let bar = progress(args, config.dps.len());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -268,12 +229,15 @@ pub fn run(args: &SimulateArgs, dir: &Path) -> Result<()> {
     runtime.shutdown_background();
     let outcome = outcome.context("the simulated task failed")?;
     let traffic = config.flow.totals().unwrap_or_default();
+    if let Some(path) = &args.out {
+        write_result(path, &outcome.result.values())?;
+    }
     if args.json {
-        print_json(&config, &outcome, &traffic, dir, wall);
+        print_json(args, &config, &outcome, &traffic, dir, wall);
     } else if args.quiet {
         println!("{}", verdict(&outcome));
     } else {
-        print_table(args, &config, &outcome, &traffic, dir, wall);
+        print_table(args, &config, &outcome, &traffic, dir, wall)?;
     }
     if !outcome.matches {
         bail!("the result does not equal the plaintext");
@@ -296,26 +260,74 @@ fn progress(args: &SimulateArgs, dps: usize) -> ProgressBar {
 }
 
 fn verdict(o: &SimOutcome) -> String {
+    let result = summary(&o.result.values());
     if o.matches {
-        format!(
-            "OK: result {} equals the plaintext",
-            o.result.values().join(", ")
-        )
+        format!("OK: result {result} equals the plaintext")
     } else {
-        format!(
-            "MISMATCH: result {} but plaintext {}",
-            o.result.values().join(", "),
-            o.expected.join(", ")
-        )
+        let expected = summary(&o.expected.values());
+        format!("MISMATCH: result {result} but plaintext {expected}")
     }
+}
+
+/// The most values a summary lists whole.
+const SUMMARY_VALUES: usize = 10;
+
+/// `values` joined, or, beyond [`SUMMARY_VALUES`], the first and last three with the length and
+/// SHA-256 of the whole (as [`digest`] computes it).
+fn summary(values: &[String]) -> String {
+    if values.len() <= SUMMARY_VALUES {
+        return values.join(", ");
+    }
+    let n = values.len();
+    format!(
+        "{}, …, {} ({n} values, SHA-256 {})",
+        values[..3].join(", "),
+        values[n - 3..].join(", "),
+        digest(values)
+    )
+}
+
+/// SHA-256 (hex) of the values one a line, each line ending in a newline: the digest of the file
+/// `--out` writes.
+fn digest(values: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for v in values {
+        h.update(v.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// Writes `values` to `path`, one a line.
+fn write_result(path: &Path, values: &[String]) -> Result<()> {
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for v in values {
+        writeln!(out, "{v}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn names(ids: &[PartyId]) -> Vec<&str> {
     ids.iter().map(PartyId::as_str).collect()
 }
 
-fn print_json(config: &SimConfig, o: &SimOutcome, t: &FlowTotals, dir: &Path, wall: f64) {
+fn print_json(
+    args: &SimulateArgs,
+    config: &SimConfig,
+    o: &SimOutcome,
+    t: &FlowTotals,
+    dir: &Path,
+    wall: f64,
+) {
     let r = &o.result;
+    let result = r.values();
+    let expected = o.expected.values();
+    let cut = |v: &[String]| v[..v.len().min(args.json_max)].to_vec();
     let mut phases: serde_json::Map<String, serde_json::Value> = o
         .stages
         .iter()
@@ -329,9 +341,13 @@ fn print_json(config: &SimConfig, o: &SimOutcome, t: &FlowTotals, dir: &Path, wa
         "field": o.task.body.field().name(),
         "n": o.task.body.params.n,
         "t": o.task.body.params.t,
-        "dps": config.inputs.len(),
-        "result": r.values(),
-        "expected": o.expected,
+        "dps": config.dps.len(),
+        "dim": config.dim,
+        "result": cut(&result),
+        "result_len": result.len(),
+        "result_truncated": result.len() > args.json_max,
+        "result_sha256": digest(&result),
+        "expected": cut(&expected),
         "match": o.matches,
         "included": names(&r.included),
         "excluded": names(&r.excluded),
@@ -339,7 +355,7 @@ fn print_json(config: &SimConfig, o: &SimOutcome, t: &FlowTotals, dir: &Path, wa
         "culprit_reasons": r.culprits.iter().map(|c| json!({"party": c.party.as_str(), "reason": c.reason.name()})).collect::<Vec<_>>(),
         "bytes_total": t.bytes_total(),
         "bytes_per_role": t.bytes_by_role,
-        "bytes_per_dp": t.bytes_of("dp") as f64 / config.inputs.len() as f64,
+        "bytes_per_dp": t.bytes_of("dp") as f64 / config.dps.len() as f64,
         "phases": phases,
         "wall_s": wall,
         "flow_log": dir.join("flow.jsonl").display().to_string(),
@@ -354,7 +370,7 @@ fn print_table(
     t: &FlowTotals,
     dir: &Path,
     wall: f64,
-) {
+) -> Result<()> {
     let r = &o.result;
     let p = &o.task.body.params;
     let row = |k: &str, v: String| println!("  {k:<14} {v}");
@@ -364,7 +380,7 @@ fn print_table(
         format!(
             "{} over {} data providers, d = {}",
             r.function,
-            config.inputs.len(),
+            config.dps.len(),
             p.dim
         ),
     );
@@ -379,24 +395,26 @@ fn print_table(
         ),
     );
     if args.sec {
-        for i in &config.inputs {
-            let values: Vec<String> = i
-                .values
+        simulate::for_each_input(config, |entry, values| {
+            let values: Vec<String> = values
                 .iter()
                 .map(|v| format_fixed(*v, config.scale))
                 .collect();
             row(
-                &format!("secret {}", i.id),
+                &format!("secret {}", entry.id),
                 format!(
                     "{} (weight {})",
-                    values.join(", "),
-                    format_fixed(i.weight, config.weight_scale)
+                    summary(&values),
+                    format_fixed(entry.weight, config.weight_scale)
                 ),
             );
-        }
+        })?;
     }
-    row("result", r.values().join(", "));
-    row("expected", o.expected.join(", "));
+    row("result", summary(&r.values()));
+    row("expected", summary(&o.expected.values()));
+    if let Some(path) = &args.out {
+        row("result file", path.display().to_string());
+    }
     row("match", if o.matches { "yes".into() } else { "NO".into() });
     row("included", format!("{} data providers", r.included.len()));
     row("excluded", names(&r.excluded).join(", "));
@@ -411,10 +429,7 @@ fn print_table(
     }
     row(
         "bytes per DP",
-        format!(
-            "{:.0}",
-            t.bytes_of("dp") as f64 / config.inputs.len() as f64
-        ),
+        format!("{:.0}", t.bytes_of("dp") as f64 / config.dps.len() as f64),
     );
     for (stage, secs) in &o.stages {
         row(&format!("time {stage}"), format!("{secs:.3} s"));
@@ -425,4 +440,5 @@ fn print_table(
     row("wall", format!("{wall:.3} s"));
     row("flow log", dir.join("flow.jsonl").display().to_string());
     println!("{}", verdict(o));
+    Ok(())
 }

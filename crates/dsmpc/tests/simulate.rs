@@ -102,10 +102,86 @@ fn dps_preparing_on_either_kind_of_thread_give_the_exact_result() {
     assert_eq!(strings(&v["result"]).len(), 20);
     assert_eq!(strings(&v["culprits"]), ["dp2"]);
     for dim in ["8", "1100"] {
-        let v = json(&["--dps", "5", "--dim", dim, "--mode", "fast"]);
+        let v = json(&[
+            "--dps",
+            "5",
+            "--dim",
+            dim,
+            "--mode",
+            "fast",
+            "--json-max",
+            "2000",
+        ]);
         assert_eq!(v["match"], true, "fast d = {dim}: {v}");
         assert_eq!(strings(&v["result"]).len(), dim.parse::<usize>().unwrap());
+        assert_eq!(v["result_truncated"], false);
     }
+}
+
+/// A long result is summarised: `--json` lists at most `--json-max` values (1000 by default) with
+/// the whole length and SHA-256, the table shows the first and last values, and `--out` writes
+/// every value, one a line, whose SHA-256 is the one reported.
+#[test]
+fn long_results_are_summarised_and_written_whole_with_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("result.txt");
+    let out_arg = out.to_str().unwrap();
+    let v = json(&[
+        "--dps", "3", "--dim", "1500", "--mode", "fast", "--out", out_arg,
+    ]);
+    assert_eq!(v["match"], true, "{v}");
+    assert_eq!(strings(&v["result"]).len(), 1000);
+    assert_eq!(strings(&v["expected"]).len(), 1000);
+    assert_eq!(v["result_len"], 1500);
+    assert_eq!(v["result_truncated"], true);
+    let written = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines.len(), 1500);
+    assert_eq!(lines[..1000], strings(&v["result"])[..]);
+    let digest = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(written.as_bytes()))
+    };
+    assert_eq!(v["result_sha256"], digest.as_str());
+
+    let cut = json(&[
+        "--dps",
+        "3",
+        "--dim",
+        "50",
+        "--mode",
+        "fast",
+        "--json-max",
+        "7",
+    ]);
+    assert_eq!(strings(&cut["result"]).len(), 7);
+    assert_eq!(cut["result_len"], 50);
+
+    let log = dir.path().join("log");
+    let table = dsmpc()
+        .args([
+            "simulate",
+            "--dps",
+            "3",
+            "--dim",
+            "50",
+            "--mode",
+            "fast",
+            "--log-dir",
+        ])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(table.status.success());
+    let text = String::from_utf8(table.stdout).unwrap();
+    let result_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("result "))
+        .unwrap();
+    assert!(
+        result_line.contains("…") && result_line.contains("(50 values, SHA-256 "),
+        "{text}"
+    );
 }
 
 #[test]
