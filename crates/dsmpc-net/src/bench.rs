@@ -473,6 +473,8 @@ pub fn protocol_shape(name: &str) -> Option<ProtocolShape> {
         "p3" => (1000, 3, 2, 1000, Mode::Fast, Function::Sum),
         "p3v" => (1000, 3, 2, 1000, Mode::Verifiable, Function::Sum),
         "p5" => (100_000, 7, 4, 1, Mode::Verifiable, Function::WeightedSum),
+        "scale-d" => (1000, 3, 2, 1_000_000, Mode::Fast, Function::Sum),
+        "scale-n" => (1_000_000, 5, 3, 1, Mode::Fast, Function::Sum),
         _ => return None,
     };
     Some(ProtocolShape {

@@ -1,6 +1,6 @@
 //! `dsmpc bench SCENARIO`: reproducible end-to-end benchmarks of the real system.
 //!
-//! The protocol scenarios (`p1`, `p3`, `p3v`, `p5`) run the same in-process deployment as
+//! The protocol scenarios (`p1`, `p3`, `p3v`, `p5`, `scale-d`, `scale-n`) run the same in-process deployment as
 //! `dsmpc simulate` (real TCP on 127.0.0.1, Noise, SQLite, every check on) and fail unless the
 //! result equals the plaintext. `swarm30` starts 30 peer-mode participant processes, `ingest`
 //! measures how many scalar bundles one cloud accepts durably per second. Each scenario runs
@@ -66,6 +66,10 @@ pub enum Scenario {
     P3v,
     /// 100,000 DPs, 7 CPs, t = 4, d = 1, verifiable.
     P5,
+    /// 1000 DPs, 3 CPs, t = 2, d = 10^6, fast: a federated-learning round's shape.
+    ScaleD,
+    /// 10^6 DPs, 5 CPs, t = 3, d = 1, fast: device analytics' shape.
+    ScaleN,
     /// 30 peer-mode participants as processes.
     Swarm30,
     /// Scalar bundles accepted durably per second by one cloud over Noise.
@@ -89,6 +93,8 @@ impl Scenario {
             Scenario::P3 => "p3",
             Scenario::P3v => "p3v",
             Scenario::P5 => "p5",
+            Scenario::ScaleD => "scale-d",
+            Scenario::ScaleN => "scale-n",
             Scenario::Swarm30 => "swarm30",
             Scenario::Ingest => "ingest",
         }
@@ -112,8 +118,16 @@ impl Scenario {
             },
             Scenario::P3v => wall(3.0),
             Scenario::P5 => Target {
-                peak_rss_bytes: Some(1 << 30),
+                peak_rss_bytes: Some(300 << 20),
                 ..wall(30.0)
+            },
+            Scenario::ScaleD => Target {
+                peak_rss_bytes: Some(2 << 30),
+                ..wall(150.0)
+            },
+            Scenario::ScaleN => Target {
+                peak_rss_bytes: Some(1 << 30),
+                ..Target::default()
             },
             Scenario::Swarm30 => wall(2.0),
             Scenario::Ingest => Target {
