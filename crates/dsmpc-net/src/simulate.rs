@@ -116,7 +116,9 @@ struct Cluster {
     roster: Arc<Roster>,
     cloud: Arc<SecretIdentity>,
     edge: Arc<SecretIdentity>,
-    dps: BTreeMap<PartyId, Arc<SecretIdentity>>,
+    /// Every DP's keys derive from this and the DP's number ([`dp_identity`]), so that the
+    /// simulation keeps only the roster's public cards, not N secret identities.
+    dp_seed: Arc<DpSeed>,
     addresses: BTreeMap<PartyId, String>,
     handles: Vec<JoinHandle<()>>,
     workers: Vec<Arc<CpWorker>>,
@@ -141,23 +143,47 @@ pub(crate) fn party(name: &str, role: Role) -> Arc<SecretIdentity> {
     ))
 }
 
-/// Every DP's keys, generated on all cores (three fixed-base multiplications each: about 5 s of
-/// one core for 100,000 DPs).
-fn data_providers(inputs: &[DpEntry]) -> BTreeMap<PartyId, Arc<SecretIdentity>> {
+/// The secret from which a simulation derives every DP's keys.
+struct DpSeed(zeroize::Zeroizing<[u8; 32]>);
+
+impl DpSeed {
+    fn random() -> DpSeed {
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        rand::Rng::fill_bytes(&mut os_rng(), seed.as_mut());
+        DpSeed(seed)
+    }
+}
+
+/// DP number `k`'s keys: generated from ChaCha20 keyed by `SHA-256(seed ‖ k)`, so they can be made
+/// again when the DP uploads instead of being kept for all DPs (three fixed-base multiplications,
+/// about 40 µs).
+fn dp_identity(seed: &DpSeed, k: usize, id: &PartyId) -> SecretIdentity {
+    use rand::SeedableRng;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"dsmpc/simulate/dp-keys");
+    h.update(seed.0.as_slice());
+    h.update((k as u64).to_le_bytes());
+    let mut key = zeroize::Zeroizing::new(<[u8; 32]>::from(h.finalize()));
+    let mut rng = rand::rngs::ChaCha20Rng::from_seed(*key);
+    zeroize::Zeroize::zeroize(&mut *key);
+    SecretIdentity::generate(id.clone(), Role::Dp, &mut rng)
+}
+
+/// Every DP's public card, generated on all cores (three fixed-base multiplications each: about
+/// 5 s of one core for 100,000 DPs); the secret halves are dropped.
+fn data_providers(inputs: &[DpEntry], seed: &DpSeed) -> Vec<IdentityCard> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let chunk = inputs.len().div_ceil(cores).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = inputs
             .chunks(chunk)
-            .map(|part| {
+            .enumerate()
+            .map(|(c, part)| {
                 scope.spawn(move || {
-                    let mut rng = os_rng();
                     part.iter()
-                        .map(|i| {
-                            let identity =
-                                SecretIdentity::generate(i.id.clone(), Role::Dp, &mut rng);
-                            (i.id.clone(), Arc::new(identity))
-                        })
+                        .enumerate()
+                        .map(|(j, i)| dp_identity(seed, c * chunk + j, &i.id).card().clone())
                         .collect::<Vec<_>>()
                 })
             })
@@ -187,12 +213,13 @@ impl Cluster {
         let cps: Vec<_> = (1..=config.cps)
             .map(|i| party(&format!("cp{i}"), Role::Cp))
             .collect();
-        let dps = data_providers(&config.dps);
+        let dp_seed = Arc::new(DpSeed::random());
+        let dp_cards = data_providers(&config.dps, &dp_seed);
         let cards = [&cloud, &edge]
             .into_iter()
             .chain(&cps)
-            .chain(dps.values())
-            .map(|p| p.card().clone());
+            .map(|p| p.card().clone())
+            .chain(dp_cards);
         let roster = Arc::new(Roster::new(cards)?);
         let setup =
             |e: std::io::Error| SimError::Setup(format!("binding a port on 127.0.0.1: {e}"));
@@ -211,7 +238,7 @@ impl Cluster {
             roster,
             cloud,
             edge,
-            dps,
+            dp_seed,
             addresses,
             handles: Vec::new(),
             workers: Vec::new(),
@@ -476,7 +503,11 @@ const INLINE_VERIFIABLE_DIM: usize = 16;
 /// ones on a blocking thread, so that DPs use every core), then submitted over its own Noise
 /// connection.
 struct Upload {
-    identity: Arc<SecretIdentity>,
+    /// The DP.
+    id: PartyId,
+    /// Its number: with the seed, its keys (see [`dp_identity`]).
+    number: usize,
+    seed: Arc<DpSeed>,
     roster: Arc<Roster>,
     address: String,
     task: Arc<Task>,
@@ -489,8 +520,11 @@ struct Upload {
 }
 
 impl Upload {
-    fn bundle<F: Field>(&self) -> Result<dsmpc_core::round2::Bundle, SimError> {
-        let dp = Dp::new(self.identity.clone(), self.roster.clone());
+    fn bundle<F: Field>(
+        &self,
+        identity: &Arc<SecretIdentity>,
+    ) -> Result<dsmpc_core::round2::Bundle, SimError> {
+        let dp = Dp::new(identity.clone(), self.roster.clone());
         let mut prepared = dp.prepare::<F, _>(
             &self.task,
             &self.values,
@@ -517,12 +551,13 @@ impl Upload {
     }
 
     async fn run<F: Field>(self) -> Result<(), SimError> {
+        let identity = Arc::new(dp_identity(&self.seed, self.number, &self.id));
         let upload = Arc::new(self);
         let bundle = if upload.prepares_quickly() {
-            upload.bundle::<F>()?
+            upload.bundle::<F>(&identity)?
         } else {
-            let preparing = upload.clone();
-            tokio::task::spawn_blocking(move || preparing.bundle::<F>())
+            let (preparing, keys) = (upload.clone(), identity.clone());
+            tokio::task::spawn_blocking(move || preparing.bundle::<F>(&keys))
                 .await
                 .map_err(|e| SimError::Setup(format!("a data provider's thread failed: {e}")))??
         };
@@ -531,7 +566,7 @@ impl Upload {
         if upload.dies {
             // The upload stops halfway: the cloud receives a truncated frame and stores nothing.
             let mut client = Client::connect(
-                &upload.identity,
+                &identity,
                 cloud,
                 &upload.address,
                 &ChannelConfig::default(),
@@ -543,7 +578,7 @@ impl Upload {
             return Ok(());
         }
         let link = Link::new(
-            upload.identity.clone(),
+            identity.clone(),
             cloud.clone(),
             upload.address.clone(),
             ChannelConfig::default(),
@@ -555,7 +590,7 @@ impl Upload {
             other => Err(SimError::Config(format!(
                 "the cloud answered {} to {}'s bundle",
                 other.kind(),
-                upload.identity.id()
+                identity.id()
             ))),
         }
     }
@@ -623,7 +658,9 @@ async fn submit_all<F: Field>(
             expected.add(entry.weight, &values);
         }
         let upload = Upload {
-            identity: cluster.dps[&entry.id].clone(),
+            id: entry.id.clone(),
+            number: k,
+            seed: cluster.dp_seed.clone(),
             roster: cluster.roster.clone(),
             address: address.clone(),
             task: shared_task.clone(),
