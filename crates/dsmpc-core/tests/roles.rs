@@ -132,6 +132,58 @@ fn a_forged_signature_in_a_page_is_named_and_the_rest_of_the_page_accepted() {
     );
 }
 
+/// The edge folds commitments page by page in input-set order: two pages are taken like one, a
+/// page out of order is refused naming whose commitments were due, a missing DP is named at the
+/// end, and more commitments than included DPs are refused.
+#[test]
+fn the_edge_folds_commitments_page_by_page_in_input_set_order() {
+    let (mut world, _) = world_with_bundles();
+    let id = world.task.body.id;
+    let input_set = world.cloud.close_input_set(&id).unwrap();
+    let summaries = world.cloud.summaries(&id).unwrap();
+    assert!(summaries.len() >= 3);
+    let edge = || {
+        EdgeTask::<Ristretto>::new(
+            world.parties.edge.clone(),
+            world.parties.roster.clone(),
+            &world.task,
+            &world.committee,
+        )
+        .unwrap()
+    };
+    let mut paged = edge();
+    paged.begin_input_set(&input_set).unwrap();
+    paged.fold_summaries(&summaries[..1]).unwrap();
+    paged.fold_summaries(&summaries[1..]).unwrap();
+    paged.end_input_set().unwrap();
+
+    let mut swapped = edge();
+    swapped.begin_input_set(&input_set).unwrap();
+    let err = swapped.fold_summaries(&summaries[1..2]).unwrap_err();
+    let due = summaries[0].signer.as_str();
+    assert!(
+        err.to_string().contains(&format!("where {due}'s were due")),
+        "{err}"
+    );
+
+    let mut short = edge();
+    short.begin_input_set(&input_set).unwrap();
+    short.fold_summaries(&summaries[..1]).unwrap();
+    let err = short.end_input_set().unwrap_err();
+    let missing = summaries[1].signer.as_str();
+    assert!(
+        err.to_string()
+            .contains(&format!("no commitments from {missing}")),
+        "{err}"
+    );
+    let err = short.fold_summaries(&summaries).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("more commitments than included DPs"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_edge_refuses_an_input_set_whose_summary_signature_is_forged() {
     let (mut world, _) = world_with_bundles();

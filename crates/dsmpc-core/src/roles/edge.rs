@@ -43,6 +43,8 @@ pub struct EdgeTask<F: Field> {
     committee: Committee,
     input_set: Option<InputSet>,
     combined: Vec<RistrettoPoint>,
+    /// How many included DPs' commitments are in `combined` (verifiable mode).
+    folded: usize,
     results: BTreeMap<u32, ResultPayload<F>>,
     culprits: BTreeSet<Culprit>,
 }
@@ -63,6 +65,7 @@ impl<F: Field> EdgeTask<F> {
             committee: committee.body.clone(),
             input_set: None,
             combined: Vec::new(),
+            folded: 0,
             results: BTreeMap::new(),
             culprits: BTreeSet::new(),
         })
@@ -76,60 +79,112 @@ impl<F: Field> EdgeTask<F> {
     }
 
     /// Takes the signed input set and, in verifiable mode, the signed commitments of every
-    /// included DP, and combines them with the DPs' weights.
+    /// included DP, and combines them with the DPs' weights ([`EdgeTask::begin_input_set`], one
+    /// [`EdgeTask::fold_summaries`] of them all, [`EdgeTask::end_input_set`]).
     pub fn set_input_set(
         &mut self,
         input_set: &Signed<InputSet>,
         summaries: &[Signed<BundleCore>],
     ) -> Result<(), Error> {
-        input_set.verify(&self.task.id, &self.roster, Role::Cloud)?;
+        self.begin_input_set(input_set)?;
         if self.task.params.mode == Mode::Verifiable {
-            self.combined = self.combine_commitments(&input_set.body, summaries)?;
+            let by_dp: BTreeMap<&PartyId, &Signed<BundleCore>> =
+                summaries.iter().map(|s| (&s.signer, s)).collect();
+            let ordered: Vec<Signed<BundleCore>> = input_set
+                .body
+                .included
+                .iter()
+                .map_while(|dp| by_dp.get(dp).map(|s| (*s).clone()))
+                .collect();
+            self.fold_summaries(&ordered)?;
         }
+        self.end_input_set()
+    }
+
+    /// Takes the signed input set. In verifiable mode the included DPs' commitments follow, page
+    /// by page in input-set order ([`EdgeTask::fold_summaries`]), until
+    /// [`EdgeTask::end_input_set`]: the edge holds their weighted sum, never all of them.
+    pub fn begin_input_set(&mut self, input_set: &Signed<InputSet>) -> Result<(), Error> {
+        input_set.verify(&self.task.id, &self.roster, Role::Cloud)?;
+        if self.input_set.is_some() {
+            return Err(self.violation("a second input set".into()));
+        }
+        let t = self.task.params.t as usize;
+        self.combined = vec![RistrettoPoint::identity(); t];
+        self.folded = 0;
         self.culprits
             .extend(input_set.body.culprits.iter().cloned());
         self.input_set = Some(input_set.body.clone());
         Ok(())
     }
 
-    /// Checks every included DP's signed commitments (in parallel on rayon's threads; the first
-    /// failure in input-set order is reported) and combines them with the DPs' weights.
+    /// Folds the next included DPs' signed commitments into the weighted sum: `page` must hold
+    /// the DPs of the input set that follow those folded so far, in order.
+    pub fn fold_summaries(&mut self, page: &[Signed<BundleCore>]) -> Result<(), Error> {
+        let input_set = self
+            .input_set
+            .as_ref()
+            .ok_or_else(|| self.violation("commitments before the input set".into()))?;
+        let expected = input_set.included.iter().skip(self.folded);
+        if page.len() > input_set.included.len() - self.folded {
+            return Err(self.violation("more commitments than included DPs".into()));
+        }
+        if let Some((dp, s)) = expected.zip(page).find(|(dp, s)| s.signer != **dp) {
+            return Err(
+                self.violation(format!("commitments of {} where {dp}'s were due", s.signer))
+            );
+        }
+        let part = self.combine_commitments(page)?;
+        for (c, p) in self.combined.iter_mut().zip(part) {
+            *c += p;
+        }
+        self.folded += page.len();
+        Ok(())
+    }
+
+    /// Ends the input set: in verifiable mode, every included DP's commitments must be folded.
+    pub fn end_input_set(&self) -> Result<(), Error> {
+        let input_set = self
+            .input_set
+            .as_ref()
+            .ok_or_else(|| self.violation("no input set".into()))?;
+        match input_set.included.get(self.folded) {
+            Some(dp) if self.task.params.mode == Mode::Verifiable => {
+                Err(self.violation(format!("no commitments from {dp}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks a page of included DPs' signed commitments (in parallel on rayon's threads; the
+    /// first failure in order is reported) and combines them with the DPs' weights.
     fn combine_commitments(
         &self,
-        input_set: &InputSet,
-        summaries: &[Signed<BundleCore>],
+        page: &[Signed<BundleCore>],
     ) -> Result<Vec<RistrettoPoint>, Error> {
-        let by_dp: BTreeMap<&PartyId, &Signed<BundleCore>> =
-            summaries.iter().map(|s| (&s.signer, s)).collect();
-        let included: Vec<&Signed<BundleCore>> = input_set
-            .included
-            .iter()
-            .filter_map(|dp| by_dp.get(dp).copied())
-            .collect();
-        // One batch check of every included DP's signature; only if it fails (or a summary is
-        // missing) is each checked alone, to report the first failure.
-        let signatures_valid = included.len() == input_set.included.len()
-            && Signed::verify_all(
-                &included,
-                &self.task.id,
-                &self.roster,
-                Role::Dp,
-                &mut fast_rng(),
-            );
-        let checked: Vec<Result<(Ristretto, Vec<RistrettoPoint>), Error>> = input_set
-            .included
+        let t = self.task.params.t as usize;
+        if page.is_empty() {
+            return Ok(vec![RistrettoPoint::identity(); t]);
+        }
+        let included: Vec<&Signed<BundleCore>> = page.iter().collect();
+        // One batch check of the page's signatures; only if it fails is each checked alone, to
+        // report the first failure.
+        let signatures_valid = Signed::verify_all(
+            &included,
+            &self.task.id,
+            &self.roster,
+            Role::Dp,
+            &mut fast_rng(),
+        );
+        let checked: Vec<Result<(Ristretto, Vec<RistrettoPoint>), Error>> = page
             .par_iter()
-            .map(|dp| self.checked_commitments(dp, by_dp.get(dp).copied(), signatures_valid))
+            .map(|s| self.checked_commitments(&s.signer, Some(s), signatures_valid))
             .collect();
         let (weights, points): (Vec<Ristretto>, Vec<Vec<RistrettoPoint>>) = checked
             .into_iter()
             .collect::<Result<Vec<_>, Error>>()?
             .into_iter()
             .unzip();
-        if points.is_empty() {
-            let t = self.task.params.t as usize;
-            return Ok(vec![RistrettoPoint::identity(); t]);
-        }
         let points: Vec<&[RistrettoPoint]> = points.iter().map(Vec::as_slice).collect();
         pedersen::combine_commitments(&weights, &points)
             .map_err(|e| self.violation(format!("cannot combine commitments: {e}")))
@@ -170,7 +225,7 @@ impl<F: Field> EdgeTask<F> {
                 share.signer
             )));
         }
-        if self.input_set.is_none() {
+        if self.input_set.is_none() || self.end_input_set().is_err() {
             return Err(self.violation("result share before the input set".into()));
         }
         if self.results.contains_key(&index) {

@@ -15,7 +15,6 @@ use dsmpc_core::field::Field;
 use dsmpc_core::identity::{IdentityCard, Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::edge::EdgeTask;
-use dsmpc_core::round2::BundleCore;
 use dsmpc_core::round3::InputSet;
 use dsmpc_core::round4::{ResultShare, TaskResult};
 use dsmpc_core::signed::Signed;
@@ -221,21 +220,27 @@ impl EdgeServer {
 
     /// The signed commitments of the `count` DPs of the input set, page by page. A short answer
     /// stops the loop; [`EdgeTask::set_input_set`] then names the DP whose summary is missing.
-    async fn summaries(
+    /// Takes the input set into `edge` and, in verifiable mode, folds the included DPs'
+    /// commitments into it page by page as the cloud sends them (never all at once).
+    async fn fold_input_set<F: Field>(
         &self,
+        edge: EdgeTask<F>,
         task: TaskId,
-        count: usize,
-    ) -> Result<Vec<Signed<BundleCore>>, NetError> {
-        let mut summaries = Vec::with_capacity(count);
-        while summaries.len() < count {
-            let from = u32::try_from(summaries.len()).unwrap_or(u32::MAX);
-            match self
+        input_set: Signed<InputSet>,
+        verifiable: bool,
+    ) -> Result<EdgeTask<F>, NetError> {
+        let count = input_set.body.included.len();
+        let mut edge = on_blocking(edge, move |e| e.begin_input_set(&input_set)).await?;
+        let mut folded = 0;
+        while verifiable && folded < count {
+            let from = u32::try_from(folded).unwrap_or(u32::MAX);
+            let page = match self
                 .cloud
                 .call(&Request::GetSummaries { task, from })
                 .await?
             {
                 Response::Summaries(page) if page.is_empty() => break,
-                Response::Summaries(page) => summaries.extend(page),
+                Response::Summaries(page) => page,
                 other => {
                     return Err(NetError::Unexpected {
                         peer: self.cloud.peer().clone(),
@@ -243,9 +248,11 @@ impl EdgeServer {
                         got: other.kind(),
                     });
                 }
-            }
+            };
+            folded += page.len();
+            edge = on_blocking(edge, move |e| e.fold_summaries(&page)).await?;
         }
-        Ok(summaries)
+        on_blocking(edge, |e| e.end_input_set()).await
     }
 
     async fn drive<F: Field>(
@@ -283,12 +290,9 @@ impl EdgeServer {
                 },
             )
             .await?;
-        let summaries = match task.body.params.mode {
-            Mode::Verifiable => self.summaries(id, input_set.body.included.len()).await?,
-            Mode::Fast => Vec::new(),
-        };
         let started = Instant::now();
-        let mut edge = set_input_set(edge, input_set, summaries).await?;
+        let verifiable = task.body.params.mode == Mode::Verifiable;
+        let mut edge = self.fold_input_set(edge, id, input_set, verifiable).await?;
         let gens = self.gens.for_task(&task.body)?;
         self.collect(&mut edge, task, &mut shares, gens.as_deref())
             .await;
@@ -394,16 +398,15 @@ impl Handler for EdgeServer {
     }
 }
 
-/// Runs [`EdgeTask::set_input_set`] — one signature check and decompression per included DP,
-/// spread over rayon's threads — on tokio's blocking pool, so that it does not hold up this
-/// runtime's workers.
-async fn set_input_set<F: Field>(
+/// Runs `step` on `edge` — signature checks and decompressions of a page of commitments, spread
+/// over rayon's threads — on tokio's blocking pool, so that it does not hold up this runtime's
+/// workers.
+async fn on_blocking<F: Field>(
     mut edge: EdgeTask<F>,
-    input_set: Signed<InputSet>,
-    summaries: Vec<Signed<BundleCore>>,
+    step: impl FnOnce(&mut EdgeTask<F>) -> Result<(), dsmpc_core::Error> + Send + 'static,
 ) -> Result<EdgeTask<F>, NetError> {
     let joined = tokio::task::spawn_blocking(move || {
-        let outcome = edge.set_input_set(&input_set, &summaries);
+        let outcome = step(&mut edge);
         (edge, outcome)
     })
     .await;
