@@ -43,6 +43,11 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
+/// A bundle whose sealed shares take at most this many bytes keeps them in its SQLite row: a
+/// scalar or short-vector bundle then costs one commit (one `fsync`), not a segment append and
+/// its `fdatasync` besides, and reads without opening a file.
+pub const INLINE_SHARES: usize = 16 << 10;
+
 /// How long a writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -66,16 +71,20 @@ const MIGRATIONS: &[&str] = &[
          task BLOB PRIMARY KEY REFERENCES tasks (id),
          body BLOB NOT NULL
      ) STRICT;",
-    // Version 2: bundles, indexed here, their sealed shares in segment files (`segments`).
-    // `share_ends` holds one u64 (little-endian) per share: where it ends, counted from
-    // `segment_offset`; share i runs from the end of share i − 1 (or 0) to its own end.
+    // Version 2: bundles, indexed here, their sealed shares in segment files (`segments`), or
+    // in `inline_shares` when they are small (at most `INLINE_SHARES` bytes together; then
+    // `segment_offset` is NULL). `share_ends` holds one u64 (little-endian) per share: where it
+    // ends, counted from the start of the bundle's shares; share i runs from the end of share
+    // i − 1 (or 0) to its own end.
     "CREATE TABLE bundles (
          task           BLOB NOT NULL REFERENCES tasks (id),
          pos            INTEGER NOT NULL CHECK (pos >= 0),
          dp             TEXT NOT NULL,
          core           BLOB NOT NULL,
-         segment_offset INTEGER NOT NULL CHECK (segment_offset >= 0),
+         segment_offset INTEGER CHECK (segment_offset >= 0),
+         inline_shares  BLOB,
          share_ends     BLOB NOT NULL,
+         CHECK ((segment_offset IS NULL) <> (inline_shares IS NULL)),
          PRIMARY KEY (task, pos),
          UNIQUE (task, dp)
      ) STRICT;",
@@ -459,9 +468,9 @@ impl Store {
         Ok(tx.commit()?)
     }
 
-    /// Appends the shares of every bundle in `writes` to their segments and makes them durable;
-    /// returns each bundle's offset, in order.
-    fn append_shares(&mut self, writes: &[Write<'_>]) -> Result<Vec<u64>, StoreError> {
+    /// Appends the shares of every bundle in `writes` that are too large to keep inline to their
+    /// segments and makes them durable; returns each bundle's offset (`None`: inline), in order.
+    fn append_shares(&mut self, writes: &[Write<'_>]) -> Result<Vec<Option<u64>>, StoreError> {
         let mut offsets = Vec::new();
         for write in writes {
             if let Write::Bundle(b) = write {
@@ -471,10 +480,14 @@ impl Store {
                         b.dp
                     )));
                 }
-                offsets.push(self.segments.append(b.task, b.shares)?);
+                offsets.push(if b.shares.len() <= INLINE_SHARES {
+                    None
+                } else {
+                    Some(self.segments.append(b.task, b.shares)?)
+                });
             }
         }
-        if !offsets.is_empty() {
+        if offsets.iter().any(Option::is_some) {
             self.segments.sync()?;
         }
         Ok(offsets)
@@ -541,7 +554,7 @@ impl Store {
     ) -> Result<Vec<StoredShare>, StoreError> {
         let start = after.map_or(0, |a| a.saturating_add(1));
         let mut stmt = self.conn.prepare_cached(
-            "SELECT pos, dp, core, segment_offset, share_ends FROM bundles
+            "SELECT pos, dp, core, segment_offset, share_ends, inline_shares FROM bundles
              WHERE task = ?1 AND pos >= ?2 ORDER BY pos LIMIT ?3",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -569,7 +582,7 @@ impl Store {
         index: u32,
     ) -> Result<Option<StoredShare>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT pos, dp, core, segment_offset, share_ends FROM bundles
+            "SELECT pos, dp, core, segment_offset, share_ends, inline_shares FROM bundles
              WHERE task = ?1 AND dp = ?2",
         )?;
         let Some(row) = stmt.query_row(params![task, dp], located).optional()? else {
@@ -588,10 +601,22 @@ impl Store {
             .iter()
             .map(|row| row.share_range(index))
             .collect::<Result<Vec<_>, _>>()?;
-        let shares = self.segments.read(task, &ranges)?;
+        let in_segment: Vec<(u64, u64)> = rows
+            .iter()
+            .zip(&ranges)
+            .filter(|(row, _)| row.inline.is_none())
+            .map(|(_, range)| *range)
+            .collect();
+        let mut from_segment = self.segments.read(task, &in_segment)?.into_iter();
         rows.into_iter()
-            .zip(shares)
-            .map(|(row, share)| {
+            .zip(ranges)
+            .map(|(row, (start, len))| {
+                let share = match &row.inline {
+                    Some(inline) => inline_slice(inline, start, len, &row.dp)?,
+                    None => from_segment
+                        .next()
+                        .ok_or_else(|| StoreError::Corrupt("a segment read went missing".into()))?,
+                };
                 Ok(StoredShare {
                     pos: to_seq(row.pos)?,
                     dp: row.dp,
@@ -651,12 +676,15 @@ struct Located {
     pos: i64,
     dp: String,
     core: Vec<u8>,
-    offset: i64,
+    /// Where the shares start in the segment; `None` when they are inline.
+    offset: Option<i64>,
     ends: Vec<u8>,
+    inline: Option<Vec<u8>>,
 }
 
 impl Located {
-    /// The absolute range (offset, length) of share `index` (from 1) in the segment.
+    /// The range (offset, length) of share `index` (from 1): in the segment, or in the inline
+    /// shares.
     fn share_range(&self, index: u32) -> Result<(u64, u64), StoreError> {
         let end_at = |i: usize| -> Option<u64> {
             let bytes = self.ends.get(i * 8..i * 8 + 8)?;
@@ -669,7 +697,7 @@ impl Located {
             Some(i) => end_at(i - 1),
             None => None,
         };
-        let base = u64::try_from(self.offset).ok();
+        let base = u64::try_from(self.offset.unwrap_or(0)).ok();
         match (start, end, base) {
             (Some(start), Some(end), Some(base)) if start <= end => Ok((base + start, end - start)),
             _ => Err(StoreError::Corrupt(format!(
@@ -687,10 +715,25 @@ fn located(r: &rusqlite::Row<'_>) -> rusqlite::Result<Located> {
         core: r.get(2)?,
         offset: r.get(3)?,
         ends: r.get(4)?,
+        inline: r.get(5)?,
     })
 }
 
-fn insert_bundle(conn: &Connection, b: &BundleWrite<'_>, offset: u64) -> Result<(), StoreError> {
+/// Bytes `start..start + len` of a bundle's inline shares.
+fn inline_slice(inline: &[u8], start: u64, len: u64, dp: &str) -> Result<Vec<u8>, StoreError> {
+    usize::try_from(start)
+        .ok()
+        .zip(usize::try_from(len).ok())
+        .and_then(|(start, len)| inline.get(start..start.checked_add(len)?))
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| StoreError::Corrupt(format!("{dp}'s inline shares are too short")))
+}
+
+fn insert_bundle(
+    conn: &Connection,
+    b: &BundleWrite<'_>,
+    offset: Option<u64>,
+) -> Result<(), StoreError> {
     let mut ends = Vec::with_capacity(b.share_lens.len() * 8);
     let mut end = 0u64;
     for len in b.share_lens {
@@ -701,16 +744,19 @@ fn insert_bundle(conn: &Connection, b: &BundleWrite<'_>, offset: u64) -> Result<
         i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("bundle position {v} too large")))
     };
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO bundles (task, pos, dp, core, segment_offset, share_ends)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO bundles (task, pos, dp, core, segment_offset, share_ends, inline_shares)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
+    let offset = offset.map(as_int).transpose()?;
+    let inline = offset.is_none().then_some(b.shares);
     stmt.execute(params![
         b.task,
         as_int(b.pos)?,
         b.dp,
         b.core,
-        as_int(offset)?,
-        ends
+        offset,
+        ends,
+        inline
     ])?;
     Ok(())
 }

@@ -70,6 +70,10 @@ pub struct SimulateArgs {
     /// Also print every data provider's secret input.
     #[arg(long)]
     sec: bool,
+    /// Keep the cloud's segment files (every sealed share, about N·d·(n−t+1)·8 bytes in fast
+    /// mode) in the log directory; by default they are removed when the run ends.
+    #[arg(long)]
+    keep_shares: bool,
     /// Write the whole result to FILE, one value a line (the table and --quiet summarise a
     /// result of more than 10 values: first and last values, length, SHA-256).
     #[arg(long, value_name = "FILE")]
@@ -227,6 +231,9 @@ pub fn run(args: &SimulateArgs, dir: &Path) -> Result<()> {
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     runtime.shutdown_background();
+    if !args.keep_shares {
+        remove_shares(dir);
+    }
     let outcome = outcome.context("the simulated task failed")?;
     let traffic = config.flow.totals().unwrap_or_default();
     if let Some(path) = &args.out {
@@ -243,6 +250,17 @@ pub fn run(args: &SimulateArgs, dir: &Path) -> Result<()> {
         bail!("the result does not equal the plaintext");
     }
     Ok(())
+}
+
+/// Removes the cloud's segment files from the log directory `dir` (its databases and the flow
+/// log stay). A failure only warns: the run's verdict stands.
+fn remove_shares(dir: &Path) {
+    let segments = dir.join("cloud.db.bundles");
+    if segments.exists()
+        && let Err(e) = std::fs::remove_dir_all(&segments)
+    {
+        eprintln!("warning: could not remove {}: {e}", segments.display());
+    }
 }
 
 fn progress(args: &SimulateArgs, dps: usize) -> ProgressBar {

@@ -182,6 +182,28 @@ fn long_results_are_summarised_and_written_whole_with_out() {
         result_line.contains("…") && result_line.contains("(50 values, SHA-256 "),
         "{text}"
     );
+    // The cloud's segment files (every sealed share) go when the run ends, the databases stay;
+    // --keep-shares keeps them.
+    assert!(log.join("cloud.db").is_file());
+    assert!(!log.join("cloud.db.bundles").exists());
+    let kept = dir.path().join("kept");
+    let status = dsmpc()
+        .args([
+            "simulate",
+            "--dps",
+            "3",
+            "--quiet",
+            "--keep-shares",
+            "--log-dir",
+        ])
+        .arg(&kept)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let segments: Vec<_> = std::fs::read_dir(kept.join("cloud.db.bundles"))
+        .unwrap()
+        .collect();
+    assert_eq!(segments.len(), 1, "one segment file for the one task");
 }
 
 #[test]

@@ -505,12 +505,13 @@ fn a_failing_write_rolls_back_the_whole_commit() {
     assert!(matches!(store.events(&B), Err(StoreError::UnknownTask(_))));
 }
 
-/// Three shares of lengths 3, 5 and 2 bytes, distinct per DP.
+/// Three shares of lengths 3m, 5m and 2m bytes, distinct per DP.
 fn bundle_write<'a>(
     task: &'a [u8; 16],
     pos: u64,
     dp: &'a str,
     shares: &'a [u8],
+    lens: &'a [u64; 3],
 ) -> BundleWrite<'a> {
     BundleWrite {
         task,
@@ -518,83 +519,96 @@ fn bundle_write<'a>(
         dp,
         core: dp.as_bytes(),
         shares,
-        share_lens: &[3, 5, 2],
+        share_lens: lens,
     }
 }
 
-fn shares_of(k: u8) -> Vec<u8> {
-    (0..10).map(|i| k * 16 + i).collect()
+fn lens(m: u64) -> [u64; 3] {
+    [3 * m, 5 * m, 2 * m]
 }
 
-/// Bundles round-trip through SQLite and the segment files: each CP's share is the right slice,
-/// pages follow the order of arrival and stop at the byte budget (never empty), and a reopened
-/// store serves the same bytes.
+fn shares_of(k: u8, m: usize) -> Vec<u8> {
+    (0..10 * m)
+        .map(|i| k.wrapping_mul(31) ^ (i % 251) as u8)
+        .collect()
+}
+
+/// Bundles round-trip through SQLite — small ones inline, large ones (beyond
+/// [`INLINE_SHARES`]) through the segment files: each CP's share is the right slice, pages
+/// follow the order of arrival and stop at the byte budget (never empty), and a reopened store
+/// serves the same bytes.
 #[test]
 fn bundles_are_served_back_by_share_in_order_of_arrival_and_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cloud.db");
-    let dps = ["dp3", "dp1", "dp2"];
-    {
-        let mut store = Store::open(&path).unwrap();
-        store.create_task(&A, b"spec").unwrap();
-        let shares: Vec<Vec<u8>> = (1..=3).map(shares_of).collect();
-        let writes: Vec<super::Write<'_>> = dps
-            .iter()
-            .zip(&shares)
-            .zip(0..)
-            .map(|((dp, s), pos)| super::Write::Bundle(bundle_write(&A, pos, dp, s)))
+    for m in [1, INLINE_SHARES / 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cloud.db");
+        let dps = ["dp3", "dp1", "dp2"];
+        let lens = lens(m as u64);
+        let shares: Vec<Vec<u8>> = (1..=3).map(|k| shares_of(k, m)).collect();
+        {
+            let mut store = Store::open(&path).unwrap();
+            store.create_task(&A, b"spec").unwrap();
+            let writes: Vec<super::Write<'_>> = dps
+                .iter()
+                .zip(&shares)
+                .zip(0..)
+                .map(|((dp, s), pos)| super::Write::Bundle(bundle_write(&A, pos, dp, s, &lens)))
+                .collect();
+            store.commit(&writes).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            Segments::dir_for(&path).is_dir(),
+            m > 1,
+            "segments for m = {m}"
+        );
+        assert_eq!(store.bundle_count(&A).unwrap(), 3);
+        let cores: Vec<String> = store
+            .bundle_cores(&A)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.dp)
             .collect();
-        store.commit(&writes).unwrap();
+        assert_eq!(cores, dps);
+        let page = store.shares_after(&A, 2, None, 10, 1 << 20).unwrap();
+        let got: Vec<(u64, &str, &[u8])> = page
+            .iter()
+            .map(|s| (s.pos, s.dp.as_str(), s.share.as_slice()))
+            .collect();
+        let second = 3 * m..8 * m;
+        assert_eq!(
+            got,
+            vec![
+                (0, "dp3", &shares[0][second.clone()]),
+                (1, "dp1", &shares[1][second.clone()]),
+                (2, "dp2", &shares[2][second.clone()])
+            ]
+        );
+        let after_first = store.shares_after(&A, 3, Some(0), 10, 1 << 20).unwrap();
+        assert_eq!(after_first.len(), 2);
+        assert_eq!(after_first[0].share, shares[1][8 * m..]);
+        // A budget of one share and a bit holds one; a budget of 1 byte still yields one.
+        assert_eq!(store.shares_after(&A, 2, None, 10, 6 * m).unwrap().len(), 1);
+        assert_eq!(store.shares_after(&A, 2, None, 10, 1).unwrap().len(), 1);
+        assert_eq!(
+            store.shares_after(&A, 2, None, 2, 1 << 20).unwrap().len(),
+            2
+        );
+        let one = store.share_of(&A, "dp1", 1).unwrap().unwrap();
+        assert_eq!(one.core, b"dp1");
+        assert_eq!(one.share, shares[1][..3 * m]);
+        assert_eq!(store.share_of(&A, "dp9", 1).unwrap(), None);
+        assert!(matches!(
+            store.share_of(&A, "dp1", 4),
+            Err(StoreError::Corrupt(m)) if m.contains("no share 4")
+        ));
+        assert!(matches!(
+            store.share_of(&A, "dp1", 0),
+            Err(StoreError::Corrupt(_))
+        ));
+        let cores = store.cores_of(&A, &["dp2", "dp9"]).unwrap();
+        assert_eq!(cores, vec![Some(b"dp2".to_vec()), None]);
     }
-    let store = Store::open(&path).unwrap();
-    assert!(Segments::dir_for(&path).is_dir());
-    assert_eq!(store.bundle_count(&A).unwrap(), 3);
-    let cores: Vec<String> = store
-        .bundle_cores(&A)
-        .unwrap()
-        .into_iter()
-        .map(|c| c.dp)
-        .collect();
-    assert_eq!(cores, dps);
-    let page = store.shares_after(&A, 2, None, 10, 1 << 20).unwrap();
-    let got: Vec<(u64, &str, &[u8])> = page
-        .iter()
-        .map(|s| (s.pos, s.dp.as_str(), s.share.as_slice()))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
-            (0, "dp3", &shares_of(1)[3..8]),
-            (1, "dp1", &shares_of(2)[3..8]),
-            (2, "dp2", &shares_of(3)[3..8])
-        ]
-    );
-    let after_first = store.shares_after(&A, 3, Some(0), 10, 1 << 20).unwrap();
-    assert_eq!(after_first.len(), 2);
-    assert_eq!(after_first[0].share, shares_of(2)[8..10]);
-    // A budget of 6 bytes holds one 5-byte share; a budget of 1 still yields one.
-    assert_eq!(store.shares_after(&A, 2, None, 10, 6).unwrap().len(), 1);
-    assert_eq!(store.shares_after(&A, 2, None, 10, 1).unwrap().len(), 1);
-    assert_eq!(
-        store.shares_after(&A, 2, None, 2, 1 << 20).unwrap().len(),
-        2
-    );
-    let one = store.share_of(&A, "dp1", 1).unwrap().unwrap();
-    assert_eq!(
-        (one.core.as_slice(), one.share.as_slice()),
-        (&b"dp1"[..], &shares_of(2)[..3])
-    );
-    assert_eq!(store.share_of(&A, "dp9", 1).unwrap(), None);
-    assert!(matches!(
-        store.share_of(&A, "dp1", 4),
-        Err(StoreError::Corrupt(m)) if m.contains("no share 4")
-    ));
-    assert!(matches!(
-        store.share_of(&A, "dp1", 0),
-        Err(StoreError::Corrupt(_))
-    ));
-    let cores = store.cores_of(&A, &["dp2", "dp9"]).unwrap();
-    assert_eq!(cores, vec![Some(b"dp2".to_vec()), None]);
 }
 
 /// A second bundle from the same DP, or at a position taken, is refused and nothing of the batch
@@ -602,17 +616,28 @@ fn bundles_are_served_back_by_share_in_order_of_arrival_and_survive_reopening() 
 #[test]
 fn conflicting_or_inconsistent_bundles_are_refused_whole() {
     let mut store = with_tasks(&[A]);
-    let s = shares_of(1);
-    store.put_bundle(bundle_write(&A, 0, "dp1", &s)).unwrap();
-    assert!(store.put_bundle(bundle_write(&A, 1, "dp1", &s)).is_err());
-    assert!(store.put_bundle(bundle_write(&A, 0, "dp2", &s)).is_err());
+    let s = shares_of(1, 1);
+    let l = lens(1);
+    store
+        .put_bundle(bundle_write(&A, 0, "dp1", &s, &l))
+        .unwrap();
+    assert!(
+        store
+            .put_bundle(bundle_write(&A, 1, "dp1", &s, &l))
+            .is_err()
+    );
+    assert!(
+        store
+            .put_bundle(bundle_write(&A, 0, "dp2", &s, &l))
+            .is_err()
+    );
     let bad = BundleWrite {
         share_lens: &[3, 3],
-        ..bundle_write(&A, 1, "dp2", &s)
+        ..bundle_write(&A, 1, "dp2", &s, &l)
     };
     assert!(matches!(store.put_bundle(bad), Err(StoreError::Corrupt(m)) if m.contains("add up")));
     assert!(matches!(
-        store.put_bundle(bundle_write(&B, 0, "dp1", &s)),
+        store.put_bundle(bundle_write(&B, 0, "dp1", &s, &l)),
         Err(StoreError::Sqlite(_)) | Err(StoreError::UnknownTask(_))
     ));
     assert_eq!(store.bundle_count(&A).unwrap(), 1);
