@@ -164,7 +164,7 @@ fn long_results_are_summarised_and_written_whole_with_out() {
             "--dps",
             "3",
             "--dim",
-            "50",
+            "5000",
             "--mode",
             "fast",
             "--log-dir",
@@ -179,7 +179,7 @@ fn long_results_are_summarised_and_written_whole_with_out() {
         .find(|l| l.trim_start().starts_with("result "))
         .unwrap();
     assert!(
-        result_line.contains("…") && result_line.contains("(50 values, SHA-256 "),
+        result_line.contains("…") && result_line.contains("(5000 values, SHA-256 "),
         "{text}"
     );
     // The cloud's segment files (every sealed share) go when the run ends, the databases stay;
@@ -187,19 +187,24 @@ fn long_results_are_summarised_and_written_whole_with_out() {
     assert!(log.join("cloud.db").is_file());
     assert!(!log.join("cloud.db.bundles").exists());
     let kept = dir.path().join("kept");
-    let status = dsmpc()
+    // 5000 values: shares beyond the 16 KiB a bundle keeps inline in SQLite.
+    let run = dsmpc()
         .args([
             "simulate",
             "--dps",
             "3",
+            "--dim",
+            "5000",
+            "--mode",
+            "fast",
             "--quiet",
             "--keep-shares",
             "--log-dir",
         ])
         .arg(&kept)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(run.status.success(), "{run:?}");
     let segments: Vec<_> = std::fs::read_dir(kept.join("cloud.db.bundles"))
         .unwrap()
         .collect();
