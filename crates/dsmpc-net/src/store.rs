@@ -880,4 +880,4 @@ mod segments;
 #[cfg(test)]
 mod tests;
 
-use segments::Segments;
+pub(crate) use segments::Segments;

@@ -21,6 +21,9 @@ struct Parties {
     cloud: Arc<SecretIdentity>,
     cps: Vec<Arc<SecretIdentity>>,
     dps: Vec<Arc<SecretIdentity>>,
+    /// Values per input (1 unless set).
+    dim: u32,
+    mode: Mode,
 }
 
 impl Parties {
@@ -44,6 +47,8 @@ impl Parties {
             cloud,
             cps,
             dps,
+            dim: 1,
+            mode: Mode::Verifiable,
         }
     }
 
@@ -66,7 +71,7 @@ impl Parties {
         let now = unix_now();
         TaskParams {
             function: Function::Sum,
-            dim: 1,
+            dim: self.dim,
             encoding: Encoding::Exact {
                 input_scale: 0,
                 weight_scale: 0,
@@ -76,7 +81,7 @@ impl Parties {
             n: self.cps.len() as u32,
             t: 2,
             additive: false,
-            mode: Mode::Verifiable,
+            mode: self.mode,
             admission_deadline: now + 3600,
             submission_deadline: now + 3600,
         }
@@ -114,8 +119,9 @@ impl Parties {
             .map(|(identity, value)| {
                 let dp = Dp::new(identity.clone(), self.roster.clone());
                 let mut rng = fast_rng();
+                let input = vec![value; self.dim as usize];
                 let bundle = with_field!(task.body.field(), F => dp
-                    .submit::<F, _>(&task.body, &committee.body, &[value], gens.as_deref(), &mut rng)
+                    .submit::<F, _>(&task.body, &committee.body, &input, gens.as_deref(), &mut rng)
                     .unwrap());
                 Request::SubmitBundle(task.body.id, bundle)
             })
@@ -764,4 +770,94 @@ async fn a_link_replaces_a_connection_the_server_closed_while_idle_at_once() {
         link.call(&Request::ListTasks).await.unwrap(),
         Response::TaskIds(Vec::new())
     );
+}
+
+/// Bundles too large to keep inline go to the task's segment file; CPs' deliveries, a single
+/// delivery and paging after a DP are served from it, and a cloud restarted on the same files
+/// serves the same bytes (every share still matches the digest its DP signed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bundles_are_served_from_segment_files_before_and_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut parties = Parties::new(3, 5);
+    (parties.dim, parties.mode) = (3000, Mode::Fast);
+    let server = parties.open(&db_in(&dir));
+    let (task, committee) = parties.open_task(&server).await;
+    let id = task.body.id;
+    for (request, dp) in parties
+        .uploads(&task, &committee)
+        .into_iter()
+        .zip(&parties.dps)
+    {
+        let Request::SubmitBundle(_, bundle) = &request else {
+            unreachable!()
+        };
+        let shares: usize = bundle.shares.iter().map(|s| 36 + s.ciphertext.len()).sum();
+        assert!(
+            shares > crate::store::INLINE_SHARES,
+            "{shares} bytes stay inline"
+        );
+        assert_eq!(call(&server, dp, request).await, Response::Ok);
+    }
+    let segments = crate::store::Segments::dir_for(&db_in(&dir));
+    assert_eq!(std::fs::read_dir(&segments).unwrap().count(), 1);
+    let cp2 = &parties.cps[1];
+    let index = committee.body.index_of(cp2.id()).unwrap();
+    let served = |server: Arc<CloudServer>, after: Option<PartyId>| async move {
+        let request = Request::GetDeliveries {
+            task: id,
+            index,
+            after,
+        };
+        match call(&server, cp2, request).await {
+            Response::Deliveries(d) => d,
+            other => panic!("no deliveries: {other:?}"),
+        }
+    };
+    let before = served(server.clone(), None).await;
+    assert_eq!(before.len(), 5);
+    assert!(
+        before
+            .iter()
+            .all(|d| d.index == index && d.digest_matches())
+    );
+    let second = before[1].core.signer.clone();
+    let rest = served(server.clone(), Some(second.clone())).await;
+    assert_eq!(rest, before[2..]);
+    drop(server);
+
+    let reopened = parties.open(&db_in(&dir));
+    assert_eq!(served(reopened.clone(), None).await, before);
+    let one = Request::GetDelivery {
+        task: id,
+        dp: second,
+        index,
+    };
+    assert_eq!(
+        call(&reopened, cp2, one).await,
+        Response::Delivery(Some(before[1].clone()))
+    );
+
+    // A segment file cut short (a disk fault, a hand edit) is refused with a reason, not served.
+    let file = std::fs::read_dir(&segments)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let request = Request::GetDeliveries {
+        task: id,
+        index,
+        after: None,
+    };
+    match call(&reopened, cp2, request).await {
+        Response::Refused(reason) => assert!(reason.contains("past the end"), "{reason}"),
+        other => panic!("a cut segment was served: {other:?}"),
+    }
 }
