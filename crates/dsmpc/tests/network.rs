@@ -343,3 +343,100 @@ fn a_cp_left_out_of_a_full_committee_does_not_disturb_the_task() {
     let r = c.result(&task);
     assert_eq!(strings(&r["result"]), vec!["42"], "{}", c.logs());
 }
+
+/// A `.npy` file (format 1.0) holding `data` (little-endian bytes) of dtype `descr`, 1-D.
+fn npy(descr: &str, count: usize, data: &[u8]) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({count},), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(data);
+    out
+}
+
+/// Vectors of 5000 values from files — an int64 `.npy`, a text file one value a line, a float64
+/// `.npy` — make bundles too large to keep inline, so the cloud stores their shares in segment
+/// files; it is killed with SIGKILL between submissions and restarted, and the result is the
+/// exact sum of all three.
+#[test]
+fn long_vectors_from_npy_and_text_files_survive_a_cloud_sigkill() {
+    const D: usize = 5000;
+    let mut c = Cluster::new(3, 3, 2);
+    c.start_all(3);
+    let dim = D.to_string();
+    let task = c.create_task(&[
+        "--func",
+        "sum",
+        "--mode",
+        "fast",
+        "--dim",
+        &dim,
+        "--min",
+        "-100",
+        "--max",
+        "100",
+        "--scale",
+        "1",
+        "--deadline",
+        "120",
+    ]);
+    let ints: Vec<i64> = (0..D as i64).map(|j| j % 201 - 100).collect();
+    let text: Vec<String> = (0..D).map(|j| format!("{}.5", j % 50)).collect();
+    let floats: Vec<f64> = (0..D).map(|j| -(j as f64 % 7.0) / 10.0).collect();
+    let file = |name: &str, bytes: &[u8]| {
+        let path = c.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let int_bytes: Vec<u8> = ints.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let float_bytes: Vec<u8> = floats.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let ints_file = file("ints.npy", &npy("<i8", D, &int_bytes));
+    let text_file = file("values.txt", (text.join("\n") + "\n").as_bytes());
+    let floats_file = file("floats.data", &npy("<f8", D, &float_bytes));
+    c.ok(&[
+        "dp",
+        "--id",
+        "dp1",
+        "--task",
+        &task,
+        "--values-file",
+        &ints_file,
+    ]);
+    c.kill("cloud");
+    c.start_cloud();
+    c.ok(&[
+        "dp",
+        "--id",
+        "dp2",
+        "--task",
+        &task,
+        "--values-file",
+        &text_file,
+    ]);
+    c.ok(&[
+        "dp",
+        "--id",
+        "dp3",
+        "--task",
+        &task,
+        "--values-file",
+        &floats_file,
+    ]);
+    let r = c.result(&task);
+    // In tenths: 10·int + (10·(j mod 50) + 5) − (j mod 7).
+    let expected: Vec<String> = (0..D)
+        .map(|j| {
+            let tenths = 10 * ints[j] + 10 * (j as i64 % 50) + 5 - (j as i64 % 7);
+            let sign = if tenths < 0 { "-" } else { "" };
+            format!("{sign}{}.{}", tenths.abs() / 10, tenths.abs() % 10)
+        })
+        .collect();
+    assert_eq!(strings(&r["result"]), expected, "{}", c.logs());
+    let segments = c.dep().join("cloud.db.bundles");
+    assert_eq!(std::fs::read_dir(&segments).unwrap().count(), 1);
+}
