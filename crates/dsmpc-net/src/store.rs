@@ -493,6 +493,39 @@ impl Store {
         Ok(offsets)
     }
 
+    /// Cuts every segment file back to the end of the last bundle a committed row references,
+    /// dropping bytes that a batch appended but never committed (a crash or a failed commit
+    /// between the append and the commit). Returns the bytes cut. Call only on a store no one
+    /// else is using — the cloud does, once, when it opens its store, before it serves.
+    pub fn trim_segments(&mut self) -> Result<u64, StoreError> {
+        let mut cut = 0;
+        for task in self.segments.tasks()? {
+            let end = self.segment_end(&task)?;
+            cut += self.segments.trim(&task, end)?;
+        }
+        Ok(cut)
+    }
+
+    /// Where the committed shares of `task` end in its segment (0 when none is stored there).
+    fn segment_end(&self, task: &[u8; 16]) -> Result<u64, StoreError> {
+        let last = self
+            .conn
+            .query_row(
+                "SELECT pos, dp, core, segment_offset, share_ends, inline_shares FROM bundles
+                 WHERE task = ?1 AND segment_offset IS NOT NULL
+                 ORDER BY segment_offset DESC LIMIT 1",
+                [task],
+                located,
+            )
+            .optional()?;
+        let Some(last) = last else {
+            return Ok(0);
+        };
+        let shares = (last.ends.len() / 8) as u32;
+        let (start, len) = last.share_range(shares)?;
+        Ok(start + len)
+    }
+
     /// Stores one bundle in its own committed transaction ([`Store::commit`] of one
     /// [`Write::Bundle`]).
     pub fn put_bundle(&mut self, bundle: BundleWrite<'_>) -> Result<(), StoreError> {

@@ -138,7 +138,14 @@ impl CloudServer {
         config: CloudConfig,
         flow: FlowLog,
     ) -> Result<CloudServer, StoreError> {
-        let store = Store::open(path)?;
+        let mut store = Store::open(path)?;
+        let cut = store.trim_segments()?;
+        if cut > 0 {
+            warn!(
+                bytes = cut,
+                "cut uncommitted bytes off the end of segment files"
+            );
+        }
         let mut cloud =
             Cloud::streaming(identity.clone(), roster.clone(), DEFAULT_ADMISSION_WINDOW);
         let mut rng = fast_rng();

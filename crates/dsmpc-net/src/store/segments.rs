@@ -137,6 +137,66 @@ impl Segments {
     }
 }
 
+impl Segments {
+    /// The tasks that have a segment file (none in memory, or before the directory exists);
+    /// files whose names are not a task id are ignored.
+    pub(crate) fn tasks(&self) -> io::Result<Vec<[u8; 16]>> {
+        let Segments::Dir { dir, .. } = self else {
+            return Ok(Vec::new());
+        };
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut tasks = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let id = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|hex| parse_task(hex));
+            tasks.extend(id);
+        }
+        Ok(tasks)
+    }
+
+    /// Cuts `task`'s segment back to `end` bytes if it is longer (bytes a batch appended but
+    /// never committed); returns how many bytes were cut. Only for a store no one else is
+    /// appending to or reading from: the cloud calls it once, on start, before it serves.
+    pub(crate) fn trim(&mut self, task: &[u8; 16], end: u64) -> io::Result<u64> {
+        match self {
+            Segments::Memory(files) => {
+                let file = files.entry(*task).or_default();
+                let cut = (file.len() as u64).saturating_sub(end);
+                file.truncate(usize::try_from(end).unwrap_or(usize::MAX).min(file.len()));
+                Ok(cut)
+            }
+            Segments::Dir { dir, open, .. } => {
+                open.remove(task);
+                let path = segment_path(dir, task);
+                let file = OpenOptions::new().write(true).open(&path)?;
+                let len = file.metadata()?.len();
+                if len <= end {
+                    return Ok(0);
+                }
+                file.set_len(end)?;
+                file.sync_all()?;
+                Ok(len - end)
+            }
+        }
+    }
+}
+
+fn parse_task(hex: &str) -> Option<[u8; 16]> {
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(id)
+}
+
 fn segment_path(dir: &Path, task: &[u8; 16]) -> PathBuf {
     let name: String = task.iter().map(|b| format!("{b:02x}")).collect();
     dir.join(format!("{name}.seg"))

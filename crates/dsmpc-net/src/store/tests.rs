@@ -642,3 +642,70 @@ fn conflicting_or_inconsistent_bundles_are_refused_whole() {
     ));
     assert_eq!(store.bundle_count(&A).unwrap(), 1);
 }
+
+/// Bytes a batch appended to a segment but never committed (a crash between the append and the
+/// commit) are cut off when the store is trimmed on start; committed shares are untouched, a
+/// segment no row references is emptied, and files that are not segments are left alone.
+#[test]
+fn trimming_cuts_uncommitted_segment_bytes_and_keeps_committed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cloud.db");
+    let m = INLINE_SHARES / 4;
+    let lens = lens(m as u64);
+    let shares = shares_of(1, m);
+    {
+        let mut store = Store::open(&path).unwrap();
+        store.create_task(&A, b"a").unwrap();
+        store.create_task(&B, b"b").unwrap();
+        store
+            .put_bundle(bundle_write(&A, 0, "dp1", &shares, &lens))
+            .unwrap();
+    }
+    let segments = Segments::dir_for(&path);
+    let file_a = std::fs::read_dir(&segments)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let committed = std::fs::metadata(&file_a).unwrap().len();
+    assert_eq!(committed, 10 * m as u64);
+    // An uncommitted batch's bytes, a segment for B with no row, and a stray file.
+    let mut a = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file_a)
+        .unwrap();
+    a.write_all(&[7; 1000]).unwrap();
+    let name_b: String = B.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(segments.join(format!("{name_b}.seg")), [9; 500]).unwrap();
+    std::fs::write(segments.join("notes.txt"), b"keep me").unwrap();
+
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.trim_segments().unwrap(), 1500);
+    assert_eq!(std::fs::metadata(&file_a).unwrap().len(), committed);
+    assert_eq!(
+        std::fs::metadata(segments.join(format!("{name_b}.seg")))
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        std::fs::read(segments.join("notes.txt")).unwrap(),
+        b"keep me"
+    );
+    assert_eq!(
+        store.trim_segments().unwrap(),
+        0,
+        "trimming twice cuts nothing more"
+    );
+    let share = store.share_of(&A, "dp1", 3).unwrap().unwrap();
+    assert_eq!(share.share, shares[8 * m..]);
+    // New bundles go after the committed ones.
+    store
+        .put_bundle(bundle_write(&A, 1, "dp2", &shares, &lens))
+        .unwrap();
+    assert_eq!(
+        store.share_of(&A, "dp2", 1).unwrap().unwrap().share,
+        shares[..3 * m]
+    );
+}
