@@ -153,7 +153,7 @@ impl Segments {
             let id = name
                 .to_str()
                 .and_then(|n| n.strip_suffix(".seg"))
-                .and_then(|hex| parse_task(hex));
+                .and_then(parse_task);
             tasks.extend(id);
         }
         Ok(tasks)
