@@ -162,6 +162,19 @@ pub struct Plan {
 impl Plan {
     /// Chooses the field for `encoding` and `weights` (one per data provider).
     pub fn new(encoding: Encoding, weights: &[i128], policy: FieldPolicy) -> Result<Plan, Error> {
+        let sum = weights
+            .iter()
+            .try_fold(0u128, |acc, w| acc.checked_add(w.unsigned_abs()));
+        Plan::with_weight_sum(encoding, sum, policy)
+    }
+
+    /// Chooses the field for `encoding` and weights whose absolute values add up to
+    /// `weight_sum` (`None`: beyond 2^128), which is all the plan depends on.
+    pub fn with_weight_sum(
+        encoding: Encoding,
+        weight_sum: Option<u128>,
+        policy: FieldPolicy,
+    ) -> Result<Plan, Error> {
         match encoding {
             Encoding::Exact {
                 input_scale,
@@ -170,7 +183,7 @@ impl Plan {
             } => {
                 check_scale(input_scale)?;
                 check_scale(weight_scale)?;
-                let bound = weighted_sum_bound(range.max_abs(), weights);
+                let bound = weight_sum.and_then(|w| w.checked_mul(range.max_abs()));
                 let field = choose_field(bound, policy)?;
                 Ok(Plan {
                     encoding,

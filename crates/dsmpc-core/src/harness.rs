@@ -241,10 +241,13 @@ impl World {
         );
         let task = cloud.create_task(scenario.params(), rng)?;
         let id = task.body.id;
-        let task = match wire.send(id, parties.cloud.id(), Message::Task(task))? {
+        let mut task = match wire.send(id, parties.cloud.id(), Message::Task(task))? {
             Message::Task(t) => t,
             _ => unreachable!("the codec preserves the kind"),
         };
+        // The signed task is a header; the parties that need the list fetch it and check it
+        // against the header's Merkle root (DPs check their own entries, below).
+        task.body.attach_dp_list(scenario.params().weights)?;
         let gens =
             match scenario.mode {
                 Mode::Verifiable => Some(Generators::derive(task.body.dim()).map_err(|e| {
@@ -426,9 +429,16 @@ fn submit_all<F: Field, R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<(), Error> {
     let id = task.body.id;
+    let tree = task.body.dp_tree();
     for (k, (identity, input)) in parties.dps.iter().zip(&scenario.inputs).enumerate() {
         let dp = Dp::new(identity.clone(), parties.roster.clone());
-        dp.check_setup(task, committee)?;
+        let entry =
+            task.body
+                .entry_in(&tree, identity.id())
+                .ok_or_else(|| Error::UnknownParty {
+                    id: identity.id().clone(),
+                })?;
+        dp.check_setup(task, committee, &entry)?;
         let mut prepared = dp.prepare::<F, R>(&task.body, input, gens, rng)?;
         for &(cheater, target) in &scenario.faults.cheat_dps {
             if cheater == k + 1

@@ -38,6 +38,7 @@ pub mod error;
 pub mod field;
 pub mod harness;
 pub mod identity;
+pub mod merkle;
 pub mod polynomial;
 pub mod prg;
 pub mod rng;

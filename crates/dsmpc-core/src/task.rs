@@ -10,6 +10,7 @@ use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
 use crate::encoding::{Encoding, FieldPolicy, InputRange, MAX_SCALE, Plan};
 use crate::field::FieldId;
 use crate::identity::PartyId;
+use crate::merkle;
 use crate::sharing::{MAX_DIM, Scheme};
 use crate::signed::Signable;
 
@@ -181,14 +182,48 @@ pub struct TaskParams {
 }
 
 /// A validated task: its parameters, id, and the field and bound they imply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its signed encoding is a **header** whose size does not depend on the number of data
+/// providers: instead of the list of DPs and weights it carries their count, the sum of the
+/// weights' absolute values (all the plan needs) and the root of the Merkle tree over the list
+/// (`merkle`). A task decoded from the wire therefore has an empty `params.weights` until a party
+/// that needs the list (a CP, the edge) fetches it and [`Task::attach_dp_list`] checks it against
+/// the header; a DP checks only its own entry ([`Task::verify_entry`]).
+#[derive(Debug, Clone)]
 pub struct Task {
     /// The task's id.
     pub id: TaskId,
-    /// Its parameters.
+    /// Its parameters; `weights` is empty until the DP list is attached.
     pub params: TaskParams,
     /// The field and bound derived from the parameters.
     pub plan: Plan,
+    /// How many DPs the task lists.
+    pub dps: u64,
+    /// The sum of the absolute values of their weight mantissas.
+    pub weight_sum: u128,
+    /// The Merkle root over the list of (DP, weight), in id order.
+    pub dp_root: merkle::Hash,
+}
+
+impl PartialEq for Task {
+    /// Two tasks are equal when their signed headers are (whether or not a list is attached).
+    fn eq(&self, other: &Task) -> bool {
+        self.to_bytes() == other.to_bytes()
+    }
+}
+
+impl Eq for Task {}
+
+/// A DP's entry in a task's list with the proof that it is there: what a DP fetches instead of
+/// the whole list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpEntry {
+    /// The DP's weight mantissa.
+    pub weight: i128,
+    /// Its position in the list (ids ascending).
+    pub index: u64,
+    /// The Merkle inclusion proof, bottom up.
+    pub proof: Vec<merkle::Hash>,
 }
 
 impl Task {
@@ -214,7 +249,134 @@ impl Task {
         };
         let weights: Vec<i128> = params.weights.iter().map(|(_, w)| *w).collect();
         let plan = Plan::new(params.encoding, &weights, policy)?;
-        Ok(Task { id, params, plan })
+        let weight_sum = weights
+            .iter()
+            .try_fold(0u128, |acc, w| acc.checked_add(w.unsigned_abs()))
+            .ok_or_else(|| reason("the weights add up to more than 2^128".into()))?;
+        Ok(Task {
+            id,
+            dps: params.weights.len() as u64,
+            weight_sum,
+            dp_root: merkle::root_of(&params.weights),
+            params,
+            plan,
+        })
+    }
+
+    /// A task from its decoded header: the same checks as [`Task::new`] but those that need the
+    /// list, which [`Task::attach_dp_list`] makes.
+    fn from_header(
+        id: TaskId,
+        params: TaskParams,
+        dps: u64,
+        weight_sum: u128,
+        dp_root: merkle::Hash,
+    ) -> Result<Task, Error> {
+        let reason = |r: String| Error::InvalidParameters { reason: r };
+        if params.dim == 0 || params.dim as usize > MAX_DIM {
+            return Err(Error::InvalidDimension {
+                dim: params.dim as usize,
+                max: MAX_DIM,
+            });
+        }
+        Self::check_scheme(&params)?;
+        if dps == 0 {
+            return Err(reason("a task needs at least one data provider".into()));
+        }
+        if params.submission_deadline < params.admission_deadline {
+            return Err(reason(
+                "the submission deadline precedes the admission deadline".into(),
+            ));
+        }
+        if let Encoding::Exact { weight_scale, .. } = params.encoding
+            && weight_scale > MAX_SCALE
+        {
+            return Err(reason(format!(
+                "weight scale {weight_scale} exceeds {MAX_SCALE}"
+            )));
+        }
+        let policy = match params.mode {
+            Mode::Verifiable => FieldPolicy::Verifiable,
+            Mode::Fast => FieldPolicy::Smallest,
+        };
+        let plan = Plan::with_weight_sum(params.encoding, Some(weight_sum), policy)?;
+        Ok(Task {
+            id,
+            params,
+            plan,
+            dps,
+            weight_sum,
+            dp_root,
+        })
+    }
+
+    /// Whether the list of DPs and weights is attached (always for a task made by
+    /// [`Task::new`]; after [`Task::attach_dp_list`] for one decoded from its header).
+    pub fn has_dp_list(&self) -> bool {
+        self.params.weights.len() as u64 == self.dps
+    }
+
+    /// Attaches the list of (DP, weight) fetched for this task, after checking that it is the one
+    /// the signed header commits to: as many entries, in id order without duplicates, weight 1
+    /// for unweighted functions, the same sum of absolute weights and the same Merkle root.
+    pub fn attach_dp_list(&mut self, list: Vec<(PartyId, i128)>) -> Result<(), Error> {
+        let refuse = |reason: &str| {
+            Err(Error::ProtocolViolation {
+                task: self.id,
+                reason: format!("the DP list does not match the signed task: {reason}"),
+            })
+        };
+        if list.len() as u64 != self.dps {
+            return refuse(&format!(
+                "{} entries, the task has {}",
+                list.len(),
+                self.dps
+            ));
+        }
+        let mut candidate = self.params.clone();
+        candidate.weights = list;
+        if let Err(e) = Self::check_weights(&candidate) {
+            return refuse(&e.to_string());
+        }
+        let sum = candidate
+            .weights
+            .iter()
+            .try_fold(0u128, |acc, (_, w)| acc.checked_add(w.unsigned_abs()));
+        if sum != Some(self.weight_sum) {
+            return refuse("another sum of weights");
+        }
+        if merkle::root_of(&candidate.weights) != self.dp_root {
+            return refuse("another Merkle root");
+        }
+        self.params = candidate;
+        Ok(())
+    }
+
+    /// The Merkle tree over the attached list (for the party that answers DPs' entries).
+    pub fn dp_tree(&self) -> merkle::Tree {
+        merkle::Tree::new(&self.params.weights)
+    }
+
+    /// `dp`'s entry with its inclusion proof in `tree` (this task's [`Task::dp_tree`]); `None`
+    /// for a DP the attached list does not hold.
+    pub fn entry_in(&self, tree: &merkle::Tree, dp: &PartyId) -> Option<DpEntry> {
+        let index = self
+            .params
+            .weights
+            .binary_search_by(|(id, _)| id.cmp(dp))
+            .ok()?;
+        Some(DpEntry {
+            weight: self.params.weights[index].1,
+            index: index as u64,
+            proof: tree.proof(index as u64)?,
+        })
+    }
+
+    /// `dp`'s weight if `entry` proves it is in the list the header commits to.
+    pub fn verify_entry(&self, dp: &PartyId, entry: &DpEntry) -> Option<i128> {
+        let leaf = merkle::leaf(dp, entry.weight);
+        merkle::verify(&self.dp_root, self.dps, entry.index, &leaf, &entry.proof)
+            .then_some(entry.weight)
     }
 
     fn check_scheme(params: &TaskParams) -> Result<(), Error> {
@@ -364,15 +526,7 @@ impl Decode for TaskParams {
             })?,
             n: r.u32("n")?,
             t: r.u32("t")?,
-            additive: match r.u8("additive")? {
-                0 => false,
-                1 => true,
-                _ => {
-                    return Err(CodecError::InvalidValue {
-                        what: "additive flag",
-                    });
-                }
-            },
+            additive: decode_flag(r)?,
             mode: Mode::decode(r)?,
             admission_deadline: r.u64("admission deadline")?,
             submission_deadline: r.u64("submission deadline")?,
@@ -381,9 +535,22 @@ impl Decode for TaskParams {
 }
 
 impl Encode for Task {
+    /// The header: the parameters without the list, its count, weight sum and Merkle root.
     fn encode(&self, w: &mut Writer) {
+        let p = &self.params;
         self.id.encode(w);
-        self.params.encode(w);
+        p.function.encode(w);
+        w.u32(p.dim);
+        p.encoding.encode(w);
+        w.u64(self.dps);
+        w.fixed(&self.weight_sum.to_le_bytes());
+        w.fixed(&self.dp_root);
+        w.u32(p.n);
+        w.u32(p.t);
+        w.u8(u8::from(p.additive));
+        p.mode.encode(w);
+        w.u64(p.admission_deadline);
+        w.u64(p.submission_deadline);
         w.u8(self.plan.field.code());
     }
 }
@@ -391,14 +558,60 @@ impl Encode for Task {
 impl Decode for Task {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let id = TaskId::decode(r)?;
-        let params = TaskParams::decode(r)?;
+        let function = Function::decode(r)?;
+        let dim = r.u32("dim")?;
+        let encoding = Encoding::decode(r)?;
+        let dps = r.u64("data providers")?;
+        let weight_sum = u128::from_le_bytes(r.array("weight sum")?);
+        let dp_root = r.array("DP list root")?;
+        let params = TaskParams {
+            function,
+            dim,
+            encoding,
+            weights: Vec::new(),
+            n: r.u32("n")?,
+            t: r.u32("t")?,
+            additive: decode_flag(r)?,
+            mode: Mode::decode(r)?,
+            admission_deadline: r.u64("admission deadline")?,
+            submission_deadline: r.u64("submission deadline")?,
+        };
         let field = r.u8("field")?;
-        let task = Task::new(id, params).map_err(|_| CodecError::InvalidValue { what: "task" })?;
+        let task = Task::from_header(id, params, dps, weight_sum, dp_root)
+            .map_err(|_| CodecError::InvalidValue { what: "task" })?;
         // Every party derives the field itself; a task naming another field is refused.
         if task.plan.field.code() != field {
             return Err(CodecError::InvalidValue { what: "task field" });
         }
         Ok(task)
+    }
+}
+
+fn decode_flag(r: &mut Reader<'_>) -> Result<bool, CodecError> {
+    match r.u8("additive")? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(CodecError::InvalidValue {
+            what: "additive flag",
+        }),
+    }
+}
+
+impl Encode for DpEntry {
+    fn encode(&self, w: &mut Writer) {
+        w.i128(self.weight);
+        w.u64(self.index);
+        w.list(&self.proof, |w, h| w.fixed(h));
+    }
+}
+
+impl Decode for DpEntry {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(DpEntry {
+            weight: r.i128("weight")?,
+            index: r.u64("index")?,
+            proof: r.list("proof", 32, |r| r.array("proof hash"))?,
+        })
     }
 }
 

@@ -550,3 +550,71 @@ fn a_long_page_gets_the_verdicts_of_its_deliveries_received_one_by_one() {
     assert_eq!(complained(&together), vec![page[0].core.signer.clone()]);
     assert_eq!(complained(&together), complained(&alone));
 }
+
+/// The signed task is a header: decoded, it holds no DP list. A DP's own entry proves it is
+/// listed; a forged weight, another DP's proof or a proof for another position is refused. A CP
+/// cannot join without the list, and a list that is not the one the header commits to (a forged
+/// weight, an entry left out, another order) is refused whole.
+#[test]
+fn the_task_header_commits_to_the_dp_list_by_its_merkle_root() {
+    use dsmpc_core::codec::{Encode, decode_exact};
+    use dsmpc_core::task::Task;
+    let scenario = Scenario::new(Function::WeightedSum, Mode::Verifiable, 3, 2).with_inputs(
+        vec![vec![1], vec![2], vec![3], vec![4], vec![5]],
+        vec![2, 3, 5, 7, 11],
+    );
+    let (world, _) = world_holding_bundles(&scenario, 7);
+    let header: Signed<Task> = decode_exact(&world.task.to_bytes()).unwrap();
+    assert!(!header.body.has_dp_list());
+    assert_eq!(header.body.dps, 5);
+    assert_eq!(header, world.task, "the header is the signed task");
+    let list = world.task.body.params.weights.clone();
+
+    // A DP's entry.
+    let tree = world.task.body.dp_tree();
+    let dps = &world.parties.dps;
+    let entry = world.task.body.entry_in(&tree, dps[2].id()).unwrap();
+    let dp = Dp::new(dps[2].clone(), world.parties.roster.clone());
+    dp.check_setup(&header, &world.committee, &entry).unwrap();
+    let mut forged = entry.clone();
+    forged.weight += 1;
+    let err = dp
+        .check_setup(&header, &world.committee, &forged)
+        .unwrap_err();
+    assert!(err.to_string().contains("is not a data provider"), "{err}");
+    let theirs = world.task.body.entry_in(&tree, dps[3].id()).unwrap();
+    assert!(dp.check_setup(&header, &world.committee, &theirs).is_err());
+    let moved = dsmpc_core::task::DpEntry {
+        index: entry.index + 1,
+        ..entry.clone()
+    };
+    assert!(dp.check_setup(&header, &world.committee, &moved).is_err());
+
+    // A CP needs the list.
+    let cp = world.parties.cps[0].clone();
+    let roster = world.parties.roster.clone();
+    let err = CpTask::<Ristretto>::new(cp.clone(), roster.clone(), &header, &world.committee).err();
+    assert!(
+        err.as_ref()
+            .is_some_and(|e| e.to_string().contains("DP list is not attached")),
+        "{err:?}"
+    );
+    let mut bad = list.clone();
+    bad[1].1 += 1;
+    let mut short = list.clone();
+    short.pop();
+    let mut swapped = list.clone();
+    swapped.swap(0, 1);
+    for wrong in [bad, short, swapped] {
+        let mut task = header.clone();
+        let err = task.body.attach_dp_list(wrong).unwrap_err();
+        assert!(
+            err.to_string().contains("does not match the signed task"),
+            "{err}"
+        );
+        assert!(!task.body.has_dp_list());
+    }
+    let mut task = header.clone();
+    task.body.attach_dp_list(list).unwrap();
+    CpTask::<Ristretto>::new(cp, roster, &task, &world.committee).unwrap();
+}

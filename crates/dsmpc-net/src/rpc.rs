@@ -11,10 +11,13 @@ use dsmpc_core::round2::{Bundle, BundleCore, ShareDelivery};
 use dsmpc_core::round3::{InputSet, VerificationReport};
 use dsmpc_core::round4::{ResultShare, TaskResult};
 use dsmpc_core::signed::Signed;
-use dsmpc_core::task::{Task, TaskId, TaskParams};
+use dsmpc_core::task::{DpEntry, Task, TaskId, TaskParams};
 
 /// The most deliveries one `GetDeliveries` answer carries.
 pub const MAX_PAGE: u32 = 4096;
+
+/// The most (DP, weight) entries one `GetDpList` answer carries (about 25 bytes each).
+pub const DP_LIST_PAGE: usize = 65_536;
 
 /// The most signed bundle cores one `GetSummaries` answer carries (each is a few hundred bytes:
 /// t commitments, n digests, a signature).
@@ -231,6 +234,20 @@ pub enum Request {
         /// The input-set position of the first summary wanted.
         from: u32,
     },
+    /// DP → cloud: its entry in the task's DP list, with the Merkle proof.
+    GetDpEntry {
+        /// The task.
+        task: TaskId,
+        /// The DP.
+        dp: PartyId,
+    },
+    /// CP, edge → cloud: the task's DP list from position `from` on (at most [`DP_LIST_PAGE`]).
+    GetDpList {
+        /// The task.
+        task: TaskId,
+        /// The list position of the first entry wanted.
+        from: u64,
+    },
     /// CP → edge: a result share.
     SubmitResultShare(TaskId, Signed<ResultShare>),
     /// Anyone → edge: the result, once reconstructed.
@@ -273,6 +290,10 @@ pub enum Response {
     Summaries(Vec<Signed<BundleCore>>),
     /// The result, if reconstructed.
     Result(Option<Signed<TaskResult>>),
+    /// A DP's entry in the task's list, if it is listed.
+    DpEntry(Option<DpEntry>),
+    /// A page of the task's DP list (empty past its end).
+    DpList(Vec<(PartyId, i128)>),
 }
 
 fn option<T>(w: &mut Writer, value: &Option<T>, each: impl Fn(&mut Writer, &T)) {
@@ -364,6 +385,16 @@ impl Encode for Request {
                 w.u32(*millis);
                 until.encode(w);
             }
+            Request::GetDpEntry { task, dp } => {
+                w.u8(15);
+                task.encode(w);
+                dp.encode(w);
+            }
+            Request::GetDpList { task, from } => {
+                w.u8(16);
+                task.encode(w);
+                w.u64(*from);
+            }
         }
     }
 }
@@ -399,6 +430,14 @@ impl Decode for Request {
                 millis: r.u32("wait")?,
                 until: Until::decode(r)?,
             },
+            15 => Request::GetDpEntry {
+                task: TaskId::decode(r)?,
+                dp: PartyId::decode(r)?,
+            },
+            16 => Request::GetDpList {
+                task: TaskId::decode(r)?,
+                from: r.u64("from")?,
+            },
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -421,6 +460,8 @@ impl Request {
             Request::SubmitResultShare(..) => "result-share",
             Request::GetResult(_) => "get-result",
             Request::GetTask(_) => "get-task",
+            Request::GetDpEntry { .. } => "get-dp-entry",
+            Request::GetDpList { .. } => "get-dp-list",
             Request::Await { until, .. } => until.kind(),
         }
     }
@@ -439,7 +480,9 @@ impl Request {
             | Request::GetTask(t) => Some(*t),
             Request::GetDeliveries { task, .. }
             | Request::GetDelivery { task, .. }
-            | Request::GetSummaries { task, .. } => Some(*task),
+            | Request::GetSummaries { task, .. }
+            | Request::GetDpEntry { task, .. }
+            | Request::GetDpList { task, .. } => Some(*task),
             Request::Await { until, .. } => until.task(),
         }
     }
@@ -514,6 +557,17 @@ impl Encode for Response {
                 w.u8(11);
                 option(w, r, |w, r| r.encode(w));
             }
+            Response::DpEntry(e) => {
+                w.u8(12);
+                option(w, e, |w, e| e.encode(w));
+            }
+            Response::DpList(list) => {
+                w.u8(13);
+                w.list(list, |w, (dp, weight)| {
+                    dp.encode(w);
+                    w.i128(*weight);
+                });
+            }
         }
     }
 }
@@ -536,6 +590,10 @@ impl Decode for Response {
             9 => Response::Status(Status::decode(r)?),
             10 => Response::Summaries(r.list("summaries", 1, Signed::decode)?),
             11 => Response::Result(read_option(r, Signed::decode)?),
+            12 => Response::DpEntry(read_option(r, DpEntry::decode)?),
+            13 => Response::DpList(r.list("DP list", 18, |r| {
+                Ok((PartyId::decode(r)?, r.i128("weight")?))
+            })?),
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -556,6 +614,8 @@ impl Response {
             Response::Status(_) => "status",
             Response::Summaries(_) => "bundle-summaries",
             Response::Result(_) => "task-result",
+            Response::DpEntry(_) => "dp-entry",
+            Response::DpList(_) => "dp-list",
         }
     }
 

@@ -443,7 +443,7 @@ pub fn run_task(args: &TaskArgs) -> Result<()> {
         "task {}: {} over {} data providers, {}-of-{} {} mode in {}; committee {}",
         task.body.id,
         task.body.params.function,
-        task.body.params.weights.len(),
+        task.body.dps,
         task.body.params.t,
         task.body.params.n,
         task.body.params.mode,

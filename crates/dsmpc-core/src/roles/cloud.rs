@@ -155,9 +155,15 @@ impl Cloud {
         Ok(signed)
     }
 
-    /// Restores a task signed earlier (after a restart).
+    /// Restores a task signed earlier (after a restart), with its DP list attached.
     pub fn restore_task(&mut self, task: Signed<Task>) -> Result<(), Error> {
         task.verify(&task.body.id, &self.roster, Role::Cloud)?;
+        if !task.body.has_dp_list() {
+            return Err(Error::ProtocolViolation {
+                task: task.body.id,
+                reason: "a task is restored with its DP list".into(),
+            });
+        }
         let keeps = self.keeps_bundles;
         self.tasks.insert(task.body.id, CloudTask::new(task, keeps));
         Ok(())

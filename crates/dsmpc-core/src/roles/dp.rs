@@ -19,7 +19,7 @@ use crate::round1::Committee;
 use crate::round2::{Bundle, BundleCore, SHARE_PURPOSE, SharePayload, share_digest};
 use crate::sharing::{self, ShareValue, VectorPolynomial};
 use crate::signed::Signed;
-use crate::task::{Mode, Task};
+use crate::task::{DpEntry, Mode, Task};
 use crate::wire::seal_context;
 
 /// A data provider's long-term state.
@@ -45,14 +45,16 @@ impl Dp {
         Dp { identity, roster }
     }
 
-    /// Checks the task and committee and that this DP may contribute.
+    /// Checks the task and committee and that this DP may contribute: `entry` (its weight, as
+    /// the cloud serves it) must be proven in the list the signed task commits to.
     pub fn check_setup(
         &self,
         task: &Signed<Task>,
         committee: &Signed<Committee>,
+        entry: &DpEntry,
     ) -> Result<(), Error> {
         super::verify_setup(&self.roster, task, committee)?;
-        if task.body.weight_of(self.identity.id()).is_none() {
+        if task.body.verify_entry(self.identity.id(), entry).is_none() {
             return Err(Error::ProtocolViolation {
                 task: task.body.id,
                 reason: format!("{} is not a data provider of this task", self.identity.id()),

@@ -84,6 +84,12 @@ pub fn verify_setup_in<F: Field>(
     committee: &Signed<Committee>,
 ) -> Result<(), Error> {
     verify_setup(roster, task, committee)?;
+    if !task.body.has_dp_list() {
+        return Err(Error::ProtocolViolation {
+            task: task.body.id,
+            reason: "the task's DP list is not attached (fetch it and check it first)".into(),
+        });
+    }
     if F::ID != task.body.field() {
         return Err(Error::ProtocolViolation {
             task: task.body.id,

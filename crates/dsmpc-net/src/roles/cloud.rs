@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use dsmpc_core::codec::{Decode, Encode, Reader, decode_exact};
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
+use dsmpc_core::merkle;
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::cloud::{
     Accepted, CheckedBundle, Cloud, DEFAULT_ADMISSION_WINDOW, check_bundle, check_bundles,
@@ -49,7 +50,8 @@ use super::{GeneratorCache, unix_now};
 use crate::flow::FlowLog;
 use crate::peer::AbortOnDrop;
 use crate::rpc::{
-    MAX_PAGE, PAGE_BYTES, Phase, Request, Response, SUMMARY_PAGE, Status, Until, take_bundle_bytes,
+    DP_LIST_PAGE, MAX_PAGE, PAGE_BYTES, Phase, Request, Response, SUMMARY_PAGE, Status, Until,
+    take_bundle_bytes,
 };
 use crate::server::Handler;
 use crate::store::{Store, StoreError, StoredShare, TaskStatus};
@@ -105,6 +107,8 @@ pub struct CloudServer {
     /// Every task's signed spec, readable without the state lock (for the stateless checks of a
     /// bundle); tasks are only ever added.
     tasks: RwLock<BTreeMap<TaskId, Arc<Signed<Task>>>>,
+    /// Every task's Merkle tree over its DP list, for DPs' entries; added with the task.
+    trees: RwLock<BTreeMap<TaskId, Arc<merkle::Tree>>>,
     identity: Arc<SecretIdentity>,
     roster: Arc<Roster>,
     config: CloudConfig,
@@ -164,9 +168,13 @@ impl CloudServer {
             }
         }
         info!(tasks = meta.len(), "cloud state restored");
-        let tasks = cloud
+        let tasks: BTreeMap<TaskId, Arc<Signed<Task>>> = cloud
             .tasks()
             .map(|t| (t.body.id, Arc::new(t.clone())))
+            .collect();
+        let trees = tasks
+            .iter()
+            .map(|(id, t)| (*id, Arc::new(t.body.dp_tree())))
             .collect();
         let state = State {
             cloud,
@@ -177,6 +185,7 @@ impl CloudServer {
         Ok(CloudServer {
             state: Mutex::new(state),
             tasks: RwLock::new(tasks),
+            trees: RwLock::new(trees),
             identity,
             roster,
             config,
@@ -291,10 +300,20 @@ impl CloudServer {
             Err(e) => return refuse(e),
         };
         let id = task.body.id;
-        let ack = state.journal.record(Record::CreateTask {
+        let _ = state.journal.record(Record::CreateTask {
             task: id.0,
             spec: task.to_bytes(),
         });
+        // The signed task is a header; its DP list is kept beside it for replay.
+        let ack = state.journal.record(Record::Append {
+            task: id.0,
+            kind: "dp-list",
+            body: encode_dp_list(&task.body.params.weights),
+        });
+        self.trees
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::new(task.body.dp_tree()));
         state.meta.insert(id, Meta::new());
         self.tasks
             .write()
@@ -558,6 +577,27 @@ fn bundle_record(task: TaskId, pos: u64, bundle: &Bundle, body: Option<Vec<u8>>)
     }
 }
 
+/// The DP list as the `dp-list` event stores it: `list<PartyId ‖ weight i128>`.
+fn encode_dp_list(list: &[(PartyId, i128)]) -> Vec<u8> {
+    let mut w = dsmpc_core::codec::Writer::new();
+    w.list(list, |w, (dp, weight)| {
+        dp.encode(w);
+        w.i128(*weight);
+    });
+    w.into_bytes()
+}
+
+fn decode_dp_list(body: &[u8]) -> Result<Vec<(PartyId, i128)>, String> {
+    let mut r = Reader::new(body);
+    let list = r
+        .list("DP list", 18, |r| {
+            Ok((PartyId::decode(r)?, r.i128("weight")?))
+        })
+        .map_err(|e| e.to_string())?;
+    r.finish().map_err(|e| e.to_string())?;
+    Ok(list)
+}
+
 /// A stored bundle's core and share, decoded.
 fn to_delivery(stored: StoredShare, index: u32) -> Result<ShareDelivery, String> {
     let corrupt = |e: dsmpc_core::codec::CodecError| {
@@ -598,13 +638,20 @@ fn replay(
     id: TaskId,
     spec: &[u8],
 ) -> Result<Meta, String> {
-    let task: Signed<Task> = decode_exact(spec).map_err(|e| e.to_string())?;
+    let mut task: Signed<Task> = decode_exact(spec).map_err(|e| e.to_string())?;
+    let events = store.events(&id.0).map_err(|e| e.to_string())?;
+    let list = events
+        .iter()
+        .find(|e| e.kind == "dp-list")
+        .ok_or("its DP list is not in the store")?;
+    task.body
+        .attach_dp_list(decode_dp_list(&list.body)?)
+        .map_err(|e| e.to_string())?;
     cloud
         .restore_task(task.clone())
         .map_err(|e| e.to_string())?;
     let mut meta = Meta::new();
     let generators = gens.for_task(&task.body).map_err(|e| e.to_string())?;
-    let events = store.events(&id.0).map_err(|e| e.to_string())?;
     if events.iter().any(|e| e.kind == "bundle") {
         return Err(
             "its bundles were stored by an older dsmpc (in the event log, schema 1); \
@@ -639,6 +686,7 @@ fn replay(
     for event in rest {
         let body = &event.body;
         let result = match event.kind.as_str() {
+            "dp-list" => Ok(()),
             "close-submissions" => {
                 meta.phase = Phase::Verifying;
                 meta.verifying_since =
@@ -852,6 +900,8 @@ impl CloudServer {
             Request::Report(task, report) => self.report(task, report).await,
             Request::GetStatus(task) => self.read(|state| Self::status(state, task)).await,
             Request::GetSummaries { task, from } => self.summaries(task, from).await,
+            Request::GetDpEntry { task, dp } => self.dp_entry(task, &dp),
+            Request::GetDpList { task, from } => self.dp_list(task, from),
             Request::Await { millis, until } => self.await_news(&until, millis).await,
             Request::SubmitResultShare(..) | Request::GetResult(_) => {
                 refuse("result shares and results are served by the edge")
@@ -986,6 +1036,42 @@ impl CloudServer {
             Ok(s) => (Response::Summaries(s), Ack::none()),
             Err(e) => refuse(e),
         }
+    }
+
+    /// `dp`'s entry in `task`'s DP list with its Merkle proof (no lock: tasks and their trees
+    /// never change once made).
+    fn dp_entry(&self, task: TaskId, dp: &PartyId) -> Reply {
+        let tree = self
+            .trees
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&task)
+            .cloned();
+        match (self.task(&task), tree) {
+            (Some(signed), Some(tree)) => (
+                Response::DpEntry(signed.body.entry_in(&tree, dp)),
+                Ack::none(),
+            ),
+            _ => refuse(format!("unknown task {task}")),
+        }
+    }
+
+    /// A page of `task`'s DP list from position `from` on.
+    fn dp_list(&self, task: TaskId, from: u64) -> Reply {
+        let Some(signed) = self.task(&task) else {
+            return refuse(format!("unknown task {task}"));
+        };
+        let from = usize::try_from(from).unwrap_or(usize::MAX);
+        let page = signed
+            .body
+            .params
+            .weights
+            .iter()
+            .skip(from)
+            .take(DP_LIST_PAGE)
+            .cloned()
+            .collect();
+        (Response::DpList(page), Ack::none())
     }
 
     /// Deliveries are sealed to their CP, but only that CP (or the cloud itself) may fetch them.

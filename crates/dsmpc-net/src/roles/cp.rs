@@ -110,7 +110,7 @@ impl CpWorker {
                         if seen.contains(&id) {
                             continue;
                         }
-                        match super::fetch_task(&watch, id).await {
+                        match super::fetch_task_with_list(&watch, id).await {
                             Ok(task) => {
                                 seen.insert(id);
                                 // The connection that found the task is open: the task's

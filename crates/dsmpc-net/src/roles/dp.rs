@@ -88,8 +88,9 @@ pub async fn submit_showing(
 ) -> Result<(), NetError> {
     let task = fetch_task(cloud, id).await?;
     let committee = wait_committee(cloud, id, timeout).await?;
+    let entry = super::fetch_dp_entry(cloud, id, identity.id()).await?;
     let dp = Dp::new(identity, roster);
-    dp.check_setup(&task, &committee)?;
+    dp.check_setup(&task, &committee, &entry)?;
     let scale = match task.body.params.encoding {
         Encoding::Exact { input_scale, .. } => input_scale,
         Encoding::Modular { .. } => 0,

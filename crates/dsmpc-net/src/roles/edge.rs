@@ -114,7 +114,7 @@ impl EdgeServer {
                         if self.knows(id).await {
                             continue;
                         }
-                        match super::fetch_task(&watch, id).await {
+                        match super::fetch_task_with_list(&watch, id).await {
                             Ok(task) => {
                                 // The connection that found the task is open: the task's waits
                                 // go on it at once, and the watch opens another.

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dsmpc_core::crypto::pedersen::Generators;
+use dsmpc_core::identity::PartyId;
 use dsmpc_core::signed::Signed;
-use dsmpc_core::task::{Mode, Task, TaskId};
+use dsmpc_core::task::{DpEntry, Mode, Task, TaskId};
 
 use crate::client::{Link, NetError};
 use crate::rpc::{Request, Response, Until};
@@ -24,6 +25,50 @@ pub async fn fetch_task(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetErr
         other => Err(NetError::Unexpected {
             peer: cloud.peer().clone(),
             request: "get-task",
+            got: other.kind(),
+        }),
+    }
+}
+
+/// The signed task `id` with its DP list fetched page by page and checked against the header's
+/// count, weight sum and Merkle root (what a CP and the edge need; a DP fetches only its own
+/// entry, [`fetch_dp_entry`]).
+pub async fn fetch_task_with_list(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetError> {
+    let mut task = fetch_task(cloud, id).await?;
+    let mut list: Vec<(PartyId, i128)> = Vec::new();
+    while (list.len() as u64) < task.body.dps {
+        let from = list.len() as u64;
+        match cloud.call(&Request::GetDpList { task: id, from }).await? {
+            Response::DpList(page) if !page.is_empty() => list.extend(page),
+            other => {
+                return Err(NetError::Unexpected {
+                    peer: cloud.peer().clone(),
+                    request: "get-dp-list",
+                    got: other.kind(),
+                });
+            }
+        }
+    }
+    task.body.attach_dp_list(list)?;
+    Ok(task)
+}
+
+/// `dp`'s entry in task `id`'s DP list with its Merkle proof (the caller checks it against the
+/// signed header).
+pub async fn fetch_dp_entry(cloud: &Link, id: TaskId, dp: &PartyId) -> Result<DpEntry, NetError> {
+    let request = Request::GetDpEntry {
+        task: id,
+        dp: dp.clone(),
+    };
+    match cloud.call(&request).await? {
+        Response::DpEntry(Some(entry)) => Ok(entry),
+        Response::DpEntry(None) => Err(NetError::Core(dsmpc_core::Error::ProtocolViolation {
+            task: id,
+            reason: format!("{dp} is not a data provider of this task"),
+        })),
+        other => Err(NetError::Unexpected {
+            peer: cloud.peer().clone(),
+            request: "get-dp-entry",
             got: other.kind(),
         }),
     }
