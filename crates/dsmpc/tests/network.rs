@@ -440,3 +440,24 @@ fn long_vectors_from_npy_and_text_files_survive_a_cloud_sigkill() {
     let segments = c.dep().join("cloud.db.bundles");
     assert_eq!(std::fs::read_dir(&segments).unwrap().count(), 1);
 }
+
+/// A DP the task does not list gets no entry (the signed task commits to its DP list by a Merkle
+/// root): `dsmpc dp` refuses with the reason and stores nothing; listed DPs go on.
+#[test]
+fn a_dp_the_task_does_not_list_is_refused_before_it_shares() {
+    let mut c = Cluster::new(3, 3, 2);
+    c.start_all(3);
+    let task = c.create_task(&["--func", "sum", "--dps", "dp1,dp2"]);
+    let out = c.run(&["dp", "--id", "dp3", "--task", &task, "--value", "5"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dp3 is not a data provider of this task"),
+        "{err}"
+    );
+    c.submit("dp1", &task, "1");
+    c.submit("dp2", &task, "2");
+    let r = c.result(&task);
+    assert_eq!(strings(&r["result"]), vec!["3"], "{}", c.logs());
+    assert_eq!(strings(&r["included"]), vec!["dp1", "dp2"]);
+}
