@@ -230,23 +230,8 @@ impl Task {
     /// Validates `params` and derives the plan.
     pub fn new(id: TaskId, params: TaskParams) -> Result<Task, Error> {
         let reason = |r: String| Error::InvalidParameters { reason: r };
-        if params.dim == 0 || params.dim as usize > MAX_DIM {
-            return Err(Error::InvalidDimension {
-                dim: params.dim as usize,
-                max: MAX_DIM,
-            });
-        }
-        Self::check_scheme(&params)?;
+        let policy = Self::check_shape(&params)?;
         Self::check_weights(&params)?;
-        if params.submission_deadline < params.admission_deadline {
-            return Err(reason(
-                "the submission deadline precedes the admission deadline".into(),
-            ));
-        }
-        let policy = match params.mode {
-            Mode::Verifiable => FieldPolicy::Verifiable,
-            Mode::Fast => FieldPolicy::Smallest,
-        };
         let weights: Vec<i128> = params.weights.iter().map(|(_, w)| *w).collect();
         let plan = Plan::new(params.encoding, &weights, policy)?;
         let weight_sum = weights
@@ -273,20 +258,9 @@ impl Task {
         dp_root: merkle::Hash,
     ) -> Result<Task, Error> {
         let reason = |r: String| Error::InvalidParameters { reason: r };
-        if params.dim == 0 || params.dim as usize > MAX_DIM {
-            return Err(Error::InvalidDimension {
-                dim: params.dim as usize,
-                max: MAX_DIM,
-            });
-        }
-        Self::check_scheme(&params)?;
+        let policy = Self::check_shape(&params)?;
         if dps == 0 {
             return Err(reason("a task needs at least one data provider".into()));
-        }
-        if params.submission_deadline < params.admission_deadline {
-            return Err(reason(
-                "the submission deadline precedes the admission deadline".into(),
-            ));
         }
         if let Encoding::Exact { weight_scale, .. } = params.encoding
             && weight_scale > MAX_SCALE
@@ -295,10 +269,6 @@ impl Task {
                 "weight scale {weight_scale} exceeds {MAX_SCALE}"
             )));
         }
-        let policy = match params.mode {
-            Mode::Verifiable => FieldPolicy::Verifiable,
-            Mode::Fast => FieldPolicy::Smallest,
-        };
         let plan = Plan::with_weight_sum(params.encoding, Some(weight_sum), policy)?;
         Ok(Task {
             id,
@@ -377,6 +347,27 @@ impl Task {
         let leaf = merkle::leaf(dp, entry.weight);
         merkle::verify(&self.dp_root, self.dps, entry.index, &leaf, &entry.proof)
             .then_some(entry.weight)
+    }
+
+    /// The checks that need no DP list (dimension, scheme, deadlines); returns the field policy
+    /// of the task's mode.
+    fn check_shape(params: &TaskParams) -> Result<FieldPolicy, Error> {
+        if params.dim == 0 || params.dim as usize > MAX_DIM {
+            return Err(Error::InvalidDimension {
+                dim: params.dim as usize,
+                max: MAX_DIM,
+            });
+        }
+        Self::check_scheme(params)?;
+        if params.submission_deadline < params.admission_deadline {
+            return Err(Error::InvalidParameters {
+                reason: "the submission deadline precedes the admission deadline".into(),
+            });
+        }
+        Ok(match params.mode {
+            Mode::Verifiable => FieldPolicy::Verifiable,
+            Mode::Fast => FieldPolicy::Smallest,
+        })
     }
 
     fn check_scheme(params: &TaskParams) -> Result<(), Error> {
