@@ -232,12 +232,13 @@ impl Task {
         let reason = |r: String| Error::InvalidParameters { reason: r };
         let policy = Self::check_shape(&params)?;
         Self::check_weights(&params)?;
-        let weights: Vec<i128> = params.weights.iter().map(|(_, w)| *w).collect();
-        let plan = Plan::new(params.encoding, &weights, policy)?;
-        let weight_sum = weights
+        let weight_sum = params
+            .weights
             .iter()
-            .try_fold(0u128, |acc, w| acc.checked_add(w.unsigned_abs()))
-            .ok_or_else(|| reason("the weights add up to more than 2^128".into()))?;
+            .try_fold(0u128, |acc, (_, w)| acc.checked_add(w.unsigned_abs()));
+        let plan = Plan::with_weight_sum(params.encoding, weight_sum, policy)?;
+        let weight_sum =
+            weight_sum.ok_or_else(|| reason("the weights add up to more than 2^128".into()))?;
         Ok(Task {
             id,
             dps: params.weights.len() as u64,
@@ -493,10 +494,7 @@ impl Encode for TaskParams {
         self.function.encode(w);
         w.u32(self.dim);
         self.encoding.encode(w);
-        w.list(&self.weights, |w, (id, weight)| {
-            id.encode(w);
-            w.i128(*weight);
-        });
+        encode_dp_list(w, &self.weights);
         w.u32(self.n);
         w.u32(self.t);
         w.u8(u8::from(self.additive));
@@ -512,9 +510,7 @@ impl Decode for TaskParams {
             function: Function::decode(r)?,
             dim: r.u32("dim")?,
             encoding: Encoding::decode(r)?,
-            weights: r.list("weights", 17, |r| {
-                Ok((PartyId::decode(r)?, r.i128("weight")?))
-            })?,
+            weights: decode_dp_list(r)?,
             n: r.u32("n")?,
             t: r.u32("t")?,
             additive: decode_flag(r)?,
@@ -576,6 +572,22 @@ impl Decode for Task {
         }
         Ok(task)
     }
+}
+
+/// A list of (DP, weight) entries: `list<PartyId ‖ weight i128>` — in a `CreateTask`, a
+/// `GetDpList` answer and the cloud's stored copy beside a task.
+pub fn encode_dp_list(w: &mut Writer, list: &[(PartyId, i128)]) {
+    w.list(list, |w, (id, weight)| {
+        id.encode(w);
+        w.i128(*weight);
+    });
+}
+
+/// Reads what [`encode_dp_list`] wrote (each entry at least 18 bytes: a 1-character id).
+pub fn decode_dp_list(r: &mut Reader<'_>) -> Result<Vec<(PartyId, i128)>, CodecError> {
+    r.list("DP list", 18, |r| {
+        Ok((PartyId::decode(r)?, r.i128("weight")?))
+    })
 }
 
 fn decode_flag(r: &mut Reader<'_>) -> Result<bool, CodecError> {

@@ -11,7 +11,7 @@ use dsmpc_core::round2::{Bundle, BundleCore, ShareDelivery};
 use dsmpc_core::round3::{InputSet, VerificationReport};
 use dsmpc_core::round4::{ResultShare, TaskResult};
 use dsmpc_core::signed::Signed;
-use dsmpc_core::task::{DpEntry, Task, TaskId, TaskParams};
+use dsmpc_core::task::{DpEntry, Task, TaskId, TaskParams, decode_dp_list, encode_dp_list};
 
 /// The most deliveries one `GetDeliveries` answer carries.
 pub const MAX_PAGE: u32 = 4096;
@@ -563,10 +563,7 @@ impl Encode for Response {
             }
             Response::DpList(list) => {
                 w.u8(13);
-                w.list(list, |w, (dp, weight)| {
-                    dp.encode(w);
-                    w.i128(*weight);
-                });
+                encode_dp_list(w, list);
             }
         }
     }
@@ -591,9 +588,7 @@ impl Decode for Response {
             10 => Response::Summaries(r.list("summaries", 1, Signed::decode)?),
             11 => Response::Result(read_option(r, Signed::decode)?),
             12 => Response::DpEntry(read_option(r, DpEntry::decode)?),
-            13 => Response::DpList(r.list("DP list", 18, |r| {
-                Ok((PartyId::decode(r)?, r.i128("weight")?))
-            })?),
+            13 => Response::DpList(decode_dp_list(r)?),
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }

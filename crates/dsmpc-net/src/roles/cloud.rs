@@ -577,23 +577,16 @@ fn bundle_record(task: TaskId, pos: u64, bundle: &Bundle, body: Option<Vec<u8>>)
     }
 }
 
-/// The DP list as the `dp-list` event stores it: `list<PartyId ‖ weight i128>`.
+/// The DP list as the `dp-list` event stores it ([`dsmpc_core::task::encode_dp_list`]).
 fn encode_dp_list(list: &[(PartyId, i128)]) -> Vec<u8> {
     let mut w = dsmpc_core::codec::Writer::new();
-    w.list(list, |w, (dp, weight)| {
-        dp.encode(w);
-        w.i128(*weight);
-    });
+    dsmpc_core::task::encode_dp_list(&mut w, list);
     w.into_bytes()
 }
 
 fn decode_dp_list(body: &[u8]) -> Result<Vec<(PartyId, i128)>, String> {
     let mut r = Reader::new(body);
-    let list = r
-        .list("DP list", 18, |r| {
-            Ok((PartyId::decode(r)?, r.i128("weight")?))
-        })
-        .map_err(|e| e.to_string())?;
+    let list = dsmpc_core::task::decode_dp_list(&mut r).map_err(|e| e.to_string())?;
     r.finish().map_err(|e| e.to_string())?;
     Ok(list)
 }
