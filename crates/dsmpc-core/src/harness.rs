@@ -32,7 +32,7 @@ use crate::round2::{Bundle, share_digest};
 use crate::round4::TaskResult;
 use crate::sharing::ShareValue;
 use crate::signed::Signed;
-use crate::task::{Function, Mode, Task, TaskId, TaskParams};
+use crate::task::{DpKey, Function, Mode, Task, TaskId, TaskParams};
 use crate::wire::{Envelope, Message};
 use crate::{Error, with_field};
 
@@ -239,15 +239,18 @@ impl World {
             parties.roster.clone(),
             DEFAULT_ADMISSION_WINDOW,
         );
-        let task = cloud.create_task(scenario.params(), rng)?;
+        let params = scenario.params();
+        let keys = parties.dp_keys(&params.weights);
+        let task = cloud.create_task(params, keys, rng)?;
         let id = task.body.id;
+        let listed = task.body.listed_dps(0, usize::MAX);
         let mut task = match wire.send(id, parties.cloud.id(), Message::Task(task))? {
             Message::Task(t) => t,
             _ => unreachable!("the codec preserves the kind"),
         };
         // The signed task is a header; the parties that need the list fetch it and check it
         // against the header's Merkle root (DPs check their own entries, below).
-        task.body.attach_dp_list(scenario.params().weights)?;
+        task.body.attach_dp_list(listed)?;
         let gens =
             match scenario.mode {
                 Mode::Verifiable => Some(Generators::derive(task.body.dim()).map_err(|e| {
@@ -288,7 +291,6 @@ impl Parties {
         let cards = [&cloud, &edge]
             .into_iter()
             .chain(&cps)
-            .chain(&dps)
             .map(|p| p.card().clone());
         let roster = Arc::new(Roster::new(cards).expect("distinct ids"));
         Parties {
@@ -301,10 +303,26 @@ impl Parties {
     }
 }
 
+impl Parties {
+    /// The verifying keys of the DPs listed in `weights`, in that order (what the cloud's
+    /// registry would give).
+    fn dp_keys(&self, weights: &[(PartyId, i128)]) -> Vec<DpKey> {
+        let keys: BTreeMap<&PartyId, DpKey> = self
+            .dps
+            .iter()
+            .map(|dp| (dp.id(), dp.card().verifying_key.to_bytes()))
+            .collect();
+        weights
+            .iter()
+            .map(|(id, _)| keys.get(id).copied().unwrap_or([0; 32]))
+            .collect()
+    }
+}
+
 /// Runs `scenario` end to end.
 pub fn run_task<R: CryptoRng + ?Sized>(scenario: &Scenario, rng: &mut R) -> Result<Outcome, Error> {
-    let task = Task::new(TaskId([0; 16]), scenario.params())?;
-    with_field!(task.field(), F => run_in::<F, R>(scenario, rng))
+    let (plan, _) = Task::validate(&scenario.params())?;
+    with_field!(plan.field, F => run_in::<F, R>(scenario, rng))
 }
 
 fn run_in<F: Field, R: CryptoRng + ?Sized>(

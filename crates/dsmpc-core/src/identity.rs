@@ -319,7 +319,29 @@ impl fmt::Debug for SecretIdentity {
     }
 }
 
-/// Every party's public identity, keyed by id.
+/// Where a verifier finds the key that checks a signer's signatures: the [`Roster`] for the
+/// servers (cloud, edge, CPs), a task's attached DP list for its data providers
+/// ([`crate::task::Task`]).
+pub trait Signers {
+    /// The verifying key of `id`, which must have `role`.
+    fn verifying_key(&self, id: &PartyId, role: Role) -> Result<VerifyingKey, Error>;
+}
+
+impl<S: Signers + ?Sized> Signers for std::sync::Arc<S> {
+    fn verifying_key(&self, id: &PartyId, role: Role) -> Result<VerifyingKey, Error> {
+        (**self).verifying_key(id, role)
+    }
+}
+
+impl Signers for Roster {
+    fn verifying_key(&self, id: &PartyId, role: Role) -> Result<VerifyingKey, Error> {
+        Ok(self.expect(id, role)?.verifying_key)
+    }
+}
+
+/// Every server's public identity (cloud, edge, CPs), keyed by id. Data providers are not
+/// listed: their keys live in the cloud's registry, and a task's signed DP list carries the key
+/// of each DP it lists.
 ///
 /// Besides the cards it keeps two indexes, built once: the Noise static key of each card (a
 /// channel knows its peer only by that key) and the ids of the cloud and the edge. With 10^5 data
@@ -340,6 +362,13 @@ impl Roster {
         let mut by_id = BTreeMap::new();
         let mut by_noise_key = BTreeMap::new();
         for card in cards {
+            if card.role == Role::Dp {
+                return Err(invalid(format!(
+                    "{} is a data provider: the roster lists servers only, and a DP's keys are \
+                     registered with the cloud (`dsmpc dp register`)",
+                    card.id
+                )));
+            }
             if by_id.contains_key(&card.id) {
                 return Err(invalid(format!(
                     "party {} appears twice in the roster",

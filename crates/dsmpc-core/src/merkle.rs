@@ -2,8 +2,9 @@
 //! its root and leaf count, so a task's header is the same size whatever N, and a data provider
 //! checks its own entry with an inclusion proof of ⌈log2 N⌉ hashes.
 //!
-//! Leaves, in the task's DP order (ids ascending): `SHA-256("dsmpc/v1/dp-leaf" ‖ PartyId ‖
-//! weight i128)`. A level's nodes pair up left to right, `SHA-256("dsmpc/v1/dp-node" ‖ left ‖
+//! Leaves, in the task's DP order (ids ascending): `SHA-256("dsmpc/v3/dp-leaf" ‖ PartyId ‖
+//! weight i128 ‖ verifying key [32])` — the key the cloud's registry holds for the DP, so every
+//! party checks the DP's signatures with the one key the signed task names. A level's nodes pair up left to right, `SHA-256("dsmpc/v1/dp-node" ‖ left ‖
 //! right)`; a last node without a partner moves up unchanged. The distinct prefixes keep a leaf
 //! from passing as a node, and the leaf count (in the signed header) fixes the tree's shape.
 
@@ -12,17 +13,21 @@ use sha2::{Digest, Sha256};
 use crate::codec::{Encode, Writer};
 use crate::identity::PartyId;
 
-const LEAF: &[u8] = b"dsmpc/v1/dp-leaf";
+const LEAF: &[u8] = b"dsmpc/v3/dp-leaf";
 const NODE: &[u8] = b"dsmpc/v1/dp-node";
 
 /// A 32-byte hash of the tree.
 pub type Hash = [u8; 32];
 
-/// The leaf of DP `dp` with weight mantissa `weight`.
-pub fn leaf(dp: &PartyId, weight: i128) -> Hash {
+/// A DP's Ed25519 verifying key, compressed, as a leaf commits to it.
+pub type Key = [u8; 32];
+
+/// The leaf of DP `dp` with weight mantissa `weight` and verifying key `key`.
+pub fn leaf(dp: &PartyId, weight: i128, key: &Key) -> Hash {
     let mut w = Writer::new();
     dp.encode(&mut w);
     w.i128(weight);
+    w.fixed(key);
     let mut h = Sha256::new();
     h.update(LEAF);
     h.update(w.into_bytes());
@@ -58,10 +63,18 @@ pub fn root(leaves: &[Hash]) -> Hash {
     level.first().copied().unwrap_or([0; 32])
 }
 
-/// The root over `entries` (DP, weight), in order.
-pub fn root_of(entries: &[(PartyId, i128)]) -> Hash {
-    let leaves: Vec<Hash> = entries.iter().map(|(dp, w)| leaf(dp, *w)).collect();
-    root(&leaves)
+/// The leaves of `entries` (DP, weight) with their `keys`, in order.
+fn leaves(entries: &[(PartyId, i128)], keys: &[Key]) -> Vec<Hash> {
+    entries
+        .iter()
+        .zip(keys)
+        .map(|((dp, w), key)| leaf(dp, *w, key))
+        .collect()
+}
+
+/// The root over `entries` (DP, weight) with their `keys`, in order.
+pub fn root_of(entries: &[(PartyId, i128)], keys: &[Key]) -> Hash {
+    root(&leaves(entries, keys))
 }
 
 /// A whole tree, kept by the party that answers inclusion proofs (the cloud): about 64 bytes a
@@ -72,14 +85,9 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// The tree over `entries` (DP, weight), in order.
-    pub fn new(entries: &[(PartyId, i128)]) -> Tree {
-        let mut levels = vec![
-            entries
-                .iter()
-                .map(|(dp, w)| leaf(dp, *w))
-                .collect::<Vec<_>>(),
-        ];
+    /// The tree over `entries` (DP, weight) with their `keys`, in order.
+    pub fn new(entries: &[(PartyId, i128)], keys: &[Key]) -> Tree {
+        let mut levels = vec![leaves(entries, keys)];
         while levels.last().is_some_and(|l| l.len() > 1) {
             let up = parents(levels.last().map_or(&[][..], Vec::as_slice));
             levels.push(up);
@@ -149,24 +157,30 @@ mod tests {
             .collect()
     }
 
+    fn keys(n: usize) -> Vec<Key> {
+        (0..n).map(|k| [k as u8; 32]).collect()
+    }
+
     proptest! {
         /// Every leaf of every tree size proves against the root; the same proof fails for
-        /// another leaf, another index, a forged weight, or with a hash cut off.
+        /// another leaf, another index, a forged weight, another key, or with a hash cut off.
         #[test]
         fn every_leaf_proves_and_nothing_else_does(n in 1usize..70, pick in 0usize..70) {
-            let e = entries(n);
-            let tree = Tree::new(&e);
-            prop_assert_eq!(tree.root(), root_of(&e));
+            let (e, keys) = (entries(n), keys(n));
+            let tree = Tree::new(&e, &keys);
+            prop_assert_eq!(tree.root(), root_of(&e, &keys));
             let k = pick % n;
             let path = tree.proof(k as u64).unwrap();
-            let mine = leaf(&e[k].0, e[k].1);
+            let mine = leaf(&e[k].0, e[k].1, &keys[k]);
             let count = n as u64;
             prop_assert!(verify(&tree.root(), count, k as u64, &mine, &path));
-            let forged = leaf(&e[k].0, e[k].1 + 1);
+            let forged = leaf(&e[k].0, e[k].1 + 1, &keys[k]);
             prop_assert!(!verify(&tree.root(), count, k as u64, &forged, &path));
+            let swapped = leaf(&e[k].0, e[k].1, &[0xee; 32]);
+            prop_assert!(!verify(&tree.root(), count, k as u64, &swapped, &path));
             if n > 1 {
                 let other = (k + 1) % n;
-                let theirs = leaf(&e[other].0, e[other].1);
+                let theirs = leaf(&e[other].0, e[other].1, &keys[other]);
                 prop_assert!(!verify(&tree.root(), count, k as u64, &theirs, &path));
                 prop_assert!(!verify(&tree.root(), count, other as u64, &mine, &path));
                 prop_assert!(!verify(&tree.root(), count, k as u64, &mine, &path[1..]));
@@ -178,16 +192,16 @@ mod tests {
 
     #[test]
     fn a_single_leaf_is_its_own_root_and_an_empty_tree_is_zero() {
-        let e = entries(1);
-        let tree = Tree::new(&e);
-        assert_eq!(tree.root(), leaf(&e[0].0, e[0].1));
+        let (e, keys) = (entries(1), keys(1));
+        let tree = Tree::new(&e, &keys);
+        assert_eq!(tree.root(), leaf(&e[0].0, e[0].1, &keys[0]));
         assert_eq!(tree.proof(0), Some(Vec::new()));
         assert_eq!(root(&[]), [0; 32]);
     }
 
     #[test]
     fn proofs_are_logarithmic() {
-        let tree = Tree::new(&entries(1000));
+        let tree = Tree::new(&entries(1000), &keys(1000));
         assert!(tree.proof(999).unwrap().len() <= 10);
         assert_eq!(tree.proof(0).unwrap().len(), 10);
     }

@@ -12,8 +12,8 @@ use rayon::prelude::*;
 
 use crate::Error;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
-use crate::crypto::signature;
-use crate::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
+use crate::crypto::signature::{self, SignatureCheck};
+use crate::identity::{PartyId, Role, SecretIdentity, Signers};
 use crate::task::TaskId;
 
 /// A body type that travels signed.
@@ -59,90 +59,102 @@ impl<T: Signable> Signed<T> {
         }
     }
 
-    /// Checks that the signer is in `roster` with `role` and that the signature is valid for
-    /// `task`; returns the signer's card.
-    pub fn verify<'r>(
+    /// Checks that `signers` knows the signer with `role` and that the signature is valid for
+    /// `task`.
+    pub fn verify<S: Signers + ?Sized>(
         &self,
         task: &TaskId,
-        roster: &'r Roster,
+        signers: &S,
         role: Role,
-    ) -> Result<&'r IdentityCard, Error> {
-        let card = roster.expect(&self.signer, role)?;
-        card.verify(
-            &signing_input(task, &self.signer, &self.body),
-            &self.signature,
-        )?;
-        Ok(card)
+    ) -> Result<(), Error> {
+        let key = signers.verifying_key(&self.signer, role)?;
+        let check = SignatureCheck {
+            key: &key,
+            message: &signing_input(task, &self.signer, &self.body),
+            signature: &self.signature,
+        };
+        if signature::verify(&check) {
+            Ok(())
+        } else {
+            Err(Error::BadSignature {
+                signer: self.signer.clone(),
+            })
+        }
     }
 
-    /// `true` if every item's signer is in `roster` with `role` and every signature is valid for
-    /// `task`: one batch check (see [`crate::crypto::signature::verify_batch`]), which accepts
-    /// exactly what [`Signed::verify`] accepts item by item. When it is `false`, check the items
-    /// one at a time with [`Signed::verify`] to learn which failed and why.
-    pub fn verify_all<R: CryptoRng + ?Sized>(
+    /// `true` if `signers` knows every item's signer with `role` and every signature is valid
+    /// for `task`: one batch check (see [`crate::crypto::signature::verify_batch`]), which
+    /// accepts exactly what [`Signed::verify`] accepts item by item. When it is `false`, check
+    /// the items one at a time with [`Signed::verify`] to learn which failed and why.
+    pub fn verify_all<S: Signers + Sync + ?Sized, R: CryptoRng + ?Sized>(
         items: &[&Signed<T>],
         task: &TaskId,
-        roster: &Roster,
+        signers: &S,
         role: Role,
         rng: &mut R,
     ) -> bool
     where
         T: Sync,
     {
-        let pairs: Vec<(&TaskId, &Signed<T>)> = items.iter().map(|item| (task, *item)).collect();
-        Self::batch_holds(&pairs, roster, role, rng)
+        let triples: Vec<(&TaskId, &Signed<T>, &S)> =
+            items.iter().map(|item| (task, *item, signers)).collect();
+        Self::batch_holds(&triples, role, rng)
     }
 
-    /// The verdicts of [`Signed::verify`] on every `(task, item)` pair — items of different
-    /// tasks may be mixed —, in order, reached with one batch check when every signature is
-    /// valid; only when the batch fails is each item checked alone, to name the failures.
-    pub fn verify_each<R: CryptoRng + ?Sized>(
-        items: &[(&TaskId, &Signed<T>)],
-        roster: &Roster,
+    /// The verdicts of [`Signed::verify`] on every `(task, item, signers)` triple — items of
+    /// different tasks, with their own signers, may be mixed —, in order, reached with one batch
+    /// check when every signature is valid; only when the batch fails is each item checked
+    /// alone, to name the failures.
+    pub fn verify_each<S: Signers + Sync + ?Sized, R: CryptoRng + ?Sized>(
+        items: &[(&TaskId, &Signed<T>, &S)],
         role: Role,
         rng: &mut R,
     ) -> Vec<Result<(), Error>>
     where
         T: Sync,
     {
-        if Self::batch_holds(items, roster, role, rng) {
+        if Self::batch_holds(items, role, rng) {
             return items.iter().map(|_| Ok(())).collect();
         }
         items
             .iter()
-            .map(|(task, item)| item.verify(task, roster, role).map(drop))
+            .map(|(task, item, signers)| item.verify(task, *signers, role))
             .collect()
     }
 
-    /// One batch check of every `(task, item)` pair: `true` if every signer is in `roster` with
-    /// `role` and every signature is valid for its task.
-    fn batch_holds<R: CryptoRng + ?Sized>(
-        items: &[(&TaskId, &Signed<T>)],
-        roster: &Roster,
+    /// One batch check of every `(task, item, signers)` triple: `true` if every signer is known
+    /// with `role` and every signature is valid for its task.
+    fn batch_holds<S: Signers + Sync + ?Sized, R: CryptoRng + ?Sized>(
+        items: &[(&TaskId, &Signed<T>, &S)],
         role: Role,
         rng: &mut R,
     ) -> bool
     where
         T: Sync,
     {
-        let mut cards = Vec::with_capacity(items.len());
-        for (_, item) in items {
-            match roster.expect(&item.signer, role) {
-                Ok(card) => cards.push(card),
+        let mut keys = Vec::with_capacity(items.len());
+        for (_, item, signers) in items {
+            match signers.verifying_key(&item.signer, role) {
+                Ok(key) => keys.push(key),
                 Err(_) => return false,
             }
         }
-        let input =
-            |(task, item): &(&TaskId, &Signed<T>)| signing_input(task, &item.signer, &item.body);
+        let input = |(task, item, _): &(&TaskId, &Signed<T>, &S)| {
+            signing_input(task, &item.signer, &item.body)
+        };
         let inputs: Vec<Vec<u8>> = match items.len() < PARALLEL_INPUTS {
             true => items.iter().map(input).collect(),
             false => items.par_iter().map(input).collect(),
         };
         let checks: Vec<_> = items
             .iter()
-            .zip(&cards)
+            .zip(&keys)
             .zip(&inputs)
-            .map(|(((_, item), card), input)| card.signature_check(input, &item.signature))
+            .map(|(((_, item, _), key), message)| SignatureCheck {
+                key,
+                message,
+                signature: &item.signature,
+            })
             .collect();
         signature::verify_batch(&checks, rng)
     }

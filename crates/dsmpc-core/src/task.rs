@@ -3,13 +3,14 @@
 //! The cloud signs a [`Task`]; every party checks the signature and re-derives the field from the
 //! declared bounds ([`crate::encoding::Plan`]), so no party computes in a field that could wrap.
 
+use ed25519_dalek::VerifyingKey;
 use std::fmt;
 
 use crate::Error;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
 use crate::encoding::{Encoding, FieldPolicy, InputRange, MAX_SCALE, Plan};
 use crate::field::FieldId;
-use crate::identity::PartyId;
+use crate::identity::{PartyId, Role, Signers};
 use crate::merkle;
 use crate::sharing::{MAX_DIM, Scheme};
 use crate::signed::Signable;
@@ -201,8 +202,26 @@ pub struct Task {
     pub dps: u64,
     /// The sum of the absolute values of their weight mantissas.
     pub weight_sum: u128,
-    /// The Merkle root over the list of (DP, weight), in id order.
+    /// The Merkle root over the list of (DP, weight, verifying key), in id order.
     pub dp_root: merkle::Hash,
+    /// The verifying key of each listed DP, in the order of `params.weights` (empty until the
+    /// DP list is attached).
+    pub dp_keys: Vec<DpKey>,
+}
+
+/// A data provider's Ed25519 verifying key as a task lists it: compressed, 32 bytes (a
+/// decompressed key would take 192 bytes a DP in every party that holds the list).
+pub type DpKey = merkle::Key;
+
+/// One entry of a task's DP list as the CPs and the edge fetch it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedDp {
+    /// The DP.
+    pub id: PartyId,
+    /// Its weight mantissa.
+    pub weight: i128,
+    /// Its verifying key, from the cloud's registry.
+    pub key: DpKey,
 }
 
 impl PartialEq for Task {
@@ -220,6 +239,8 @@ impl Eq for Task {}
 pub struct DpEntry {
     /// The DP's weight mantissa.
     pub weight: i128,
+    /// The verifying key the task lists for the DP (the DP checks it is its own).
+    pub key: DpKey,
     /// Its position in the list (ids ascending).
     pub index: u64,
     /// The Merkle inclusion proof, bottom up.
@@ -227,11 +248,36 @@ pub struct DpEntry {
 }
 
 impl Task {
-    /// Validates `params` and derives the plan.
-    pub fn new(id: TaskId, params: TaskParams) -> Result<Task, Error> {
+    /// Validates `params` and derives the plan; `dp_keys` are the listed DPs' verifying keys,
+    /// in the order of `params.weights` (the cloud takes them from its registry).
+    pub fn new(id: TaskId, params: TaskParams, dp_keys: Vec<DpKey>) -> Result<Task, Error> {
+        let (plan, weight_sum) = Self::validate(&params)?;
+        if dp_keys.len() != params.weights.len() {
+            return Err(Error::InvalidParameters {
+                reason: format!(
+                    "{} verifying keys for {} data providers",
+                    dp_keys.len(),
+                    params.weights.len()
+                ),
+            });
+        }
+        Ok(Task {
+            id,
+            dps: params.weights.len() as u64,
+            weight_sum,
+            dp_root: merkle::root_of(&params.weights, &dp_keys),
+            dp_keys,
+            params,
+            plan,
+        })
+    }
+
+    /// The checks of [`Task::new`] that need no keys: the parameters are valid; returns the
+    /// plan and the sum of the weights' absolute values.
+    pub fn validate(params: &TaskParams) -> Result<(Plan, u128), Error> {
         let reason = |r: String| Error::InvalidParameters { reason: r };
-        let policy = Self::check_shape(&params)?;
-        Self::check_weights(&params)?;
+        let policy = Self::check_shape(params)?;
+        Self::check_weights(params)?;
         let weight_sum = params
             .weights
             .iter()
@@ -239,14 +285,7 @@ impl Task {
         let plan = Plan::with_weight_sum(params.encoding, weight_sum, policy)?;
         let weight_sum =
             weight_sum.ok_or_else(|| reason("the weights add up to more than 2^128".into()))?;
-        Ok(Task {
-            id,
-            dps: params.weights.len() as u64,
-            weight_sum,
-            dp_root: merkle::root_of(&params.weights),
-            params,
-            plan,
-        })
+        Ok((plan, weight_sum))
     }
 
     /// A task from its decoded header: the same checks as [`Task::new`] but those that need the
@@ -278,19 +317,21 @@ impl Task {
             dps,
             weight_sum,
             dp_root,
+            dp_keys: Vec::new(),
         })
     }
 
     /// Whether the list of DPs and weights is attached (always for a task made by
     /// [`Task::new`]; after [`Task::attach_dp_list`] for one decoded from its header).
     pub fn has_dp_list(&self) -> bool {
-        self.params.weights.len() as u64 == self.dps
+        self.params.weights.len() as u64 == self.dps && self.dp_keys.len() as u64 == self.dps
     }
 
-    /// Attaches the list of (DP, weight) fetched for this task, after checking that it is the one
-    /// the signed header commits to: as many entries, in id order without duplicates, weight 1
-    /// for unweighted functions, the same sum of absolute weights and the same Merkle root.
-    pub fn attach_dp_list(&mut self, list: Vec<(PartyId, i128)>) -> Result<(), Error> {
+    /// Attaches the list of (DP, weight, key) fetched for this task, after checking that it is
+    /// the one the signed header commits to: as many entries, in id order without duplicates,
+    /// weight 1 for unweighted functions, the same sum of absolute weights and the same Merkle
+    /// root.
+    pub fn attach_dp_list(&mut self, list: Vec<ListedDp>) -> Result<(), Error> {
         let refuse = |reason: &str| {
             Err(Error::ProtocolViolation {
                 task: self.id,
@@ -305,7 +346,11 @@ impl Task {
             ));
         }
         let mut candidate = self.params.clone();
-        candidate.weights = list;
+        let (weights, keys): (Vec<(PartyId, i128)>, Vec<DpKey>) = list
+            .into_iter()
+            .map(|dp| ((dp.id, dp.weight), dp.key))
+            .unzip();
+        candidate.weights = weights;
         if let Err(e) = Self::check_weights(&candidate) {
             return refuse(&e.to_string());
         }
@@ -316,16 +361,32 @@ impl Task {
         if sum != Some(self.weight_sum) {
             return refuse("another sum of weights");
         }
-        if merkle::root_of(&candidate.weights) != self.dp_root {
+        if merkle::root_of(&candidate.weights, &keys) != self.dp_root {
             return refuse("another Merkle root");
         }
         self.params = candidate;
+        self.dp_keys = keys;
         Ok(())
+    }
+
+    /// The attached list from entry `from` on, at most `limit` entries.
+    pub fn listed_dps(&self, from: usize, limit: usize) -> Vec<ListedDp> {
+        let end = self.params.weights.len().min(from.saturating_add(limit));
+        let start = from.min(end);
+        self.params.weights[start..end]
+            .iter()
+            .zip(&self.dp_keys[start..end])
+            .map(|((id, weight), key)| ListedDp {
+                id: id.clone(),
+                weight: *weight,
+                key: *key,
+            })
+            .collect()
     }
 
     /// The Merkle tree over the attached list (for the party that answers DPs' entries).
     pub fn dp_tree(&self) -> merkle::Tree {
-        merkle::Tree::new(&self.params.weights)
+        merkle::Tree::new(&self.params.weights, &self.dp_keys)
     }
 
     /// `dp`'s entry with its inclusion proof in `tree` (this task's [`Task::dp_tree`]); `None`
@@ -338,6 +399,7 @@ impl Task {
             .ok()?;
         Some(DpEntry {
             weight: self.params.weights[index].1,
+            key: *self.dp_keys.get(index)?,
             index: index as u64,
             proof: tree.proof(index as u64)?,
         })
@@ -345,7 +407,7 @@ impl Task {
 
     /// `dp`'s weight if `entry` proves it is in the list the header commits to.
     pub fn verify_entry(&self, dp: &PartyId, entry: &DpEntry) -> Option<i128> {
-        let leaf = merkle::leaf(dp, entry.weight);
+        let leaf = merkle::leaf(dp, entry.weight, &entry.key);
         merkle::verify(&self.dp_root, self.dps, entry.index, &leaf, &entry.proof)
             .then_some(entry.weight)
     }
@@ -433,11 +495,32 @@ impl Task {
 
     /// The weight mantissa of data provider `dp`, if it may contribute.
     pub fn weight_of(&self, dp: &PartyId) -> Option<i128> {
+        self.position_of(dp).map(|i| self.params.weights[i].1)
+    }
+
+    fn position_of(&self, dp: &PartyId) -> Option<usize> {
         self.params
             .weights
             .binary_search_by(|(id, _)| id.cmp(dp))
             .ok()
-            .map(|i| self.params.weights[i].1)
+    }
+}
+
+impl Signers for Task {
+    /// The key the attached DP list gives `id`: only data providers sign as such for a task.
+    fn verifying_key(&self, id: &PartyId, role: Role) -> Result<VerifyingKey, Error> {
+        let key = self
+            .position_of(id)
+            .and_then(|i| self.dp_keys.get(i))
+            .ok_or_else(|| Error::UnknownParty { id: id.clone() })?;
+        if role != Role::Dp {
+            return Err(Error::WrongRole {
+                id: id.clone(),
+                expected: role,
+                actual: Role::Dp,
+            });
+        }
+        VerifyingKey::from_bytes(key).map_err(|_| Error::BadSignature { signer: id.clone() })
     }
 }
 
@@ -590,6 +673,27 @@ pub fn decode_dp_list(r: &mut Reader<'_>) -> Result<Vec<(PartyId, i128)>, CodecE
     })
 }
 
+/// A list of listed DPs: `list<PartyId ‖ weight i128 ‖ key [32]>` — a `GetDpList` answer and
+/// the cloud's stored copy beside a task.
+pub fn encode_listed_dps(w: &mut Writer, list: &[ListedDp]) {
+    w.list(list, |w, dp| {
+        dp.id.encode(w);
+        w.i128(dp.weight);
+        w.fixed(&dp.key);
+    });
+}
+
+/// Reads what [`encode_listed_dps`] wrote (each entry at least 50 bytes).
+pub fn decode_listed_dps(r: &mut Reader<'_>) -> Result<Vec<ListedDp>, CodecError> {
+    r.list("DP list", 50, |r| {
+        Ok(ListedDp {
+            id: PartyId::decode(r)?,
+            weight: r.i128("weight")?,
+            key: r.array("DP key")?,
+        })
+    })
+}
+
 fn decode_flag(r: &mut Reader<'_>) -> Result<bool, CodecError> {
     match r.u8("additive")? {
         0 => Ok(false),
@@ -603,6 +707,7 @@ fn decode_flag(r: &mut Reader<'_>) -> Result<bool, CodecError> {
 impl Encode for DpEntry {
     fn encode(&self, w: &mut Writer) {
         w.i128(self.weight);
+        w.fixed(&self.key);
         w.u64(self.index);
         w.list(&self.proof, |w, h| w.fixed(h));
     }
@@ -612,6 +717,7 @@ impl Decode for DpEntry {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         Ok(DpEntry {
             weight: r.i128("weight")?,
+            key: r.array("DP key")?,
             index: r.u64("index")?,
             proof: r.list("proof", 32, |r| r.array("proof hash"))?,
         })
@@ -648,11 +754,44 @@ mod tests {
     /// Found by the decoder property test: 10^40 overflowed before the scale was checked.
     #[test]
     fn a_huge_weight_scale_is_an_error_not_a_panic() {
-        let err = Task::new(TaskId([0; 16]), params(40)).unwrap_err();
+        let err = Task::new(TaskId([0; 16]), params(40), vec![[0; 32]]).unwrap_err();
         assert!(
             err.to_string().contains("weight scale 40 exceeds 18"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_task_needs_one_key_per_listed_dp() {
+        let err = Task::new(TaskId([0; 16]), params(0), Vec::new()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("0 verifying keys for 1 data providers"),
+            "{err}"
+        );
+    }
+
+    /// The task gives a DP's signatures the key it lists for that DP, and no key to anyone else.
+    #[test]
+    fn the_listed_key_checks_a_dps_signatures() {
+        use crate::identity::SecretIdentity;
+        use crate::rng::os_rng;
+        let dp = SecretIdentity::generate(PartyId::new("dp1").unwrap(), Role::Dp, &mut os_rng());
+        let key = dp.card().verifying_key.to_bytes();
+        let task = Task::new(TaskId([1; 16]), params(0), vec![key]).unwrap();
+        assert_eq!(
+            task.verifying_key(dp.id(), Role::Dp).unwrap().to_bytes(),
+            key
+        );
+        let stranger = PartyId::new("dp2").unwrap();
+        assert!(matches!(
+            task.verifying_key(&stranger, Role::Dp),
+            Err(Error::UnknownParty { .. })
+        ));
+        assert!(matches!(
+            task.verifying_key(dp.id(), Role::Cp),
+            Err(Error::WrongRole { .. })
+        ));
     }
 
     #[test]

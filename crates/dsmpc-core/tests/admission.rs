@@ -40,7 +40,7 @@ fn world(n: u32) -> World {
     let cps: Vec<_> = (1..=4).map(|i| make(&format!("cp{i}"), Role::Cp)).collect();
     let dp = make("dp1", Role::Dp);
     let outsider = make("cp9", Role::Cp);
-    let cards = [&cloud_id, &edge, &dp]
+    let cards = [&cloud_id, &edge]
         .into_iter()
         .chain(&cps)
         .map(|p| p.card().clone());
@@ -62,7 +62,8 @@ fn world(n: u32) -> World {
         admission_deadline: 0,
         submission_deadline: 0,
     };
-    let task = cloud.create_task(params, &mut rng).unwrap().body.id;
+    let keys = vec![dp.card().verifying_key.to_bytes()];
+    let task = cloud.create_task(params, keys, &mut rng).unwrap().body.id;
     World {
         roster,
         cloud,

@@ -420,7 +420,7 @@ fn bundles_checked_together_get_the_verdicts_of_bundles_checked_alone() {
     stranger.core.signer = PartyId::new("cp1").unwrap();
     let verdicts = |bundles: &[dsmpc_core::round2::Bundle], rng: &mut ChaCha20Rng| {
         let items = bundles.iter().map(|b| (&world.task, b.clone())).collect();
-        check_bundles(items, &world.parties.roster, rng)
+        check_bundles(items, rng)
             .into_iter()
             .map(|v| v.map(|c| c.bundle().clone()).map_err(|e| e.to_string()))
             .collect::<Vec<_>>()
@@ -429,7 +429,7 @@ fn bundles_checked_together_get_the_verdicts_of_bundles_checked_alone() {
         bundles
             .iter()
             .map(|b| {
-                check_bundle(&world.task, &world.parties.roster, b.clone())
+                check_bundle(&world.task, b.clone())
                     .map(|c| c.bundle().clone())
                     .map_err(|e| e.to_string())
             })
@@ -468,12 +468,15 @@ fn signatures_checked_together_are_each_bound_to_their_own_task() {
     let id = world.task.body.id;
     let other = dsmpc_core::task::TaskId([0xab; 16]);
     let bundle = fresh_bundle(&world, &mut rng);
-    let roster = &world.parties.roster;
+    let signers = &world.task.body;
     let role = dsmpc_core::identity::Role::Dp;
     let core = &bundle.core;
     let verdicts = Signed::verify_each(
-        &[(&id, core), (&other, core), (&id, core)],
-        roster,
+        &[
+            (&id, core, signers),
+            (&other, core, signers),
+            (&id, core, signers),
+        ],
         role,
         &mut rng,
     );
@@ -483,7 +486,11 @@ fn signatures_checked_together_are_each_bound_to_their_own_task() {
         "{:?}",
         verdicts[1]
     );
-    let both = Signed::verify_each(&[(&id, core), (&id, core)], roster, role, &mut rng);
+    let both = Signed::verify_each(
+        &[(&id, core, signers), (&id, core, signers)],
+        role,
+        &mut rng,
+    );
     assert!(both.iter().all(Result::is_ok));
 }
 
@@ -568,7 +575,7 @@ fn the_task_header_commits_to_the_dp_list_by_its_merkle_root() {
     assert!(!header.body.has_dp_list());
     assert_eq!(header.body.dps, 5);
     assert_eq!(header, world.task, "the header is the signed task");
-    let list = world.task.body.params.weights.clone();
+    let list = world.task.body.listed_dps(0, usize::MAX);
 
     // A DP's entry.
     let tree = world.task.body.dp_tree();
@@ -589,6 +596,26 @@ fn the_task_header_commits_to_the_dp_list_by_its_merkle_root() {
         ..entry.clone()
     };
     assert!(dp.check_setup(&header, &world.committee, &moved).is_err());
+    // The entry of a DP whose registered key is not its own: the proof fails for a swapped key,
+    // and a DP refuses a proven entry that names another key (a task signed by a cloud whose
+    // registry holds the wrong key for it).
+    let swapped = dsmpc_core::task::DpEntry {
+        key: dps[3].card().verifying_key.to_bytes(),
+        ..entry.clone()
+    };
+    assert!(dp.check_setup(&header, &world.committee, &swapped).is_err());
+    let impostor = Dp::new(
+        std::sync::Arc::new(dsmpc_core::identity::SecretIdentity::generate(
+            dps[2].id().clone(),
+            dsmpc_core::identity::Role::Dp,
+            &mut dsmpc_core::rng::os_rng(),
+        )),
+        world.parties.roster.clone(),
+    );
+    let err = impostor
+        .check_setup(&header, &world.committee, &entry)
+        .unwrap_err();
+    assert!(err.to_string().contains("another verifying key"), "{err}");
 
     // A CP needs the list.
     let cp = world.parties.cps[0].clone();
@@ -600,12 +627,14 @@ fn the_task_header_commits_to_the_dp_list_by_its_merkle_root() {
         "{err:?}"
     );
     let mut bad = list.clone();
-    bad[1].1 += 1;
+    bad[1].weight += 1;
+    let mut rekeyed = list.clone();
+    rekeyed[2].key = [9; 32];
     let mut short = list.clone();
     short.pop();
     let mut swapped = list.clone();
     swapped.swap(0, 1);
-    for wrong in [bad, short, swapped] {
+    for wrong in [bad, rekeyed, short, swapped] {
         let mut task = header.clone();
         let err = task.body.attach_dp_list(wrong).unwrap_err();
         assert!(

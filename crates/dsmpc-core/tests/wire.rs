@@ -56,15 +56,16 @@ fn padded_frames_are_refused() {
 fn unknown_versions_and_kinds_are_refused() {
     let run = sample_run();
     let mut bytes = run.samples["task"].clone();
-    // Version 1 (whose task listed every DP) and a future version 3 are both refused.
-    for other in [1, 3] {
+    // Version 1 (whose task listed every DP), version 2 (whose DP list named no keys) and a
+    // future version 4 are all refused.
+    for other in [1, 2, 4] {
         bytes[0] = other;
         assert_eq!(
             Envelope::from_bytes(&bytes),
             Err(CodecError::UnknownVersion(other))
         );
     }
-    bytes[0] = 2;
+    bytes[0] = 3;
     bytes[1] = 99;
     assert_eq!(
         Envelope::from_bytes(&bytes),

@@ -38,7 +38,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dsmpc_core::codec::{Encode, decode_exact};
 use dsmpc_core::encoding::{Encoding, InputRange};
@@ -55,7 +55,7 @@ use rand::RngExt;
 use tokio::net::TcpListener;
 
 use crate::channel::ChannelConfig;
-use crate::client::{Client, NetError};
+use crate::client::{Client, Link, NetError};
 use crate::flow::FlowLog;
 use crate::peer::{AbortOnDrop, RemoveOnDrop};
 use crate::roles::{GeneratorCache, unix_now};
@@ -280,7 +280,6 @@ impl Deployment {
         let cards = [&cloud, &edge]
             .into_iter()
             .chain(&cps)
-            .chain(&dps)
             .map(|p| p.card().clone());
         let roster = Arc::new(Roster::new(cards)?);
         let setup = |e: std::io::Error| BenchError::Setup(format!("binding 127.0.0.1: {e}"));
@@ -288,6 +287,16 @@ impl Deployment {
         let address = listener.local_addr().map_err(setup)?.to_string();
         let db = dir.join("cloud.db");
         let servers = spawn_cloud(&cloud, &roster, listener, &db, &FlowLog::disabled())?;
+        let operator = Link::new(
+            cloud.clone(),
+            roster.cloud().clone(),
+            address.clone(),
+            ChannelConfig::default(),
+            FlowLog::disabled(),
+            Duration::from_secs(30),
+        );
+        let cards = dps.iter().map(|dp| dp.card().clone()).collect();
+        crate::roles::register_dps(&operator, cards).await?;
         Ok(Deployment {
             roster,
             cloud,

@@ -144,6 +144,15 @@ pub enum ChannelError {
     /// The framing is broken.
     #[error("malformed framing: {0}")]
     Frame(String),
+    /// The responder closed the connection without confirming the handshake: most likely it does
+    /// not know the initiator's static key (a server not in its roster, a data provider the
+    /// cloud has not registered), or it stopped at that moment.
+    #[error(
+        "the server closed the connection without confirming the handshake: it does not know \
+         this party's key (is it in the server's roster? a data provider must be registered \
+         with the cloud: `dsmpc dp register`), or it was stopping"
+    )]
+    Unconfirmed,
     /// The peer closed the connection in the middle of a handshake or message, or an earlier error
     /// ended this channel.
     #[error("the connection closed in the middle of a handshake or message")]
@@ -388,7 +397,7 @@ impl Channel {
                 self.writer.flush().await?;
             }
             if !handshake::read_confirmation(&mut self.transport, &mut self.reader).await? {
-                return Ok(None);
+                return Err(ChannelError::Unconfirmed);
             }
             self.unconfirmed = false;
         }

@@ -3,15 +3,17 @@
 //!
 //! A deployment directory `DIR` holds
 //!
-//! * `DIR/roster.toml` — every party's public [`IdentityCard`] and, for the parties that accept
-//!   connections, its `HOST:PORT` address, as `[[party]]` blocks;
+//! * `DIR/roster.toml` — every server's public [`IdentityCard`] (cloud, edge, computing parties)
+//!   and its `HOST:PORT` address, as `[[party]]` blocks; data providers are not listed: their
+//!   cards are registered with the cloud, in its store (see `store::registry`);
 //! * `DIR/keys/<id>.key` — one party's secret keys (mode 0600, in a 0700 directory): `id`, `role`
 //!   and `secret`, the 96 bytes of [`SecretIdentity::secret_bytes`] as 192 hex digits;
 //! * `DIR/deployment.toml` — task [`Defaults`]: `threshold`, `mode`, `timeout_secs`,
 //!   `admission_secs` and `submission_secs`.
 //!
 //! [`init`] writes a whole deployment (for one machine, or to hand out: each party gets the roster,
-//! the defaults and only its own key file). Across machines, each party runs [`keygen`] itself and
+//! the defaults and only its own key file) and registers the DPs it makes in the cloud's default
+//! store, `DIR/cloud.db`. Across machines, each party runs [`keygen`] itself and
 //! sends the [`card_toml`] block to whoever assembles the roster; the secret never leaves its
 //! machine. [`load`] and [`load_identity`] read the files back, strictly: unknown keys, malformed
 //! keys, duplicate ids or addresses, a key file others can read, or a key that does not match its
@@ -43,6 +45,8 @@ pub const ROSTER_FILE: &str = "roster.toml";
 pub const DEFAULTS_FILE: &str = "deployment.toml";
 /// The directory of key files inside a deployment directory.
 pub const KEYS_DIR: &str = "keys";
+/// The cloud's default store inside a deployment directory, where [`init`] registers its DPs.
+pub const CLOUD_DB: &str = "cloud.db";
 /// The most data providers [`init`] makes keys for.
 pub const MAX_INIT_DPS: u32 = 100_000;
 
@@ -252,14 +256,23 @@ impl Deployment {
 
     /// Reads `id`'s key file and checks it against the roster: see [`load_identity`].
     pub fn load_identity(&self, id: &PartyId) -> Result<SecretIdentity, DeploymentError> {
-        let card = self
-            .roster
-            .get(id)
-            .ok_or_else(|| DeploymentError::UnknownParty {
+        let path = self.key_path(id);
+        let Some(card) = self.roster.get(id) else {
+            // A data provider is not in the roster: its key file is all it needs (the cloud
+            // refuses a DP whose keys it has not registered).
+            let unknown = DeploymentError::UnknownParty {
                 id: id.clone(),
                 path: self.roster_path(),
-            })?;
-        let path = self.key_path(id);
+            };
+            if !path.exists() {
+                return Err(unknown);
+            }
+            let identity = read_key_file(&path, id)?;
+            if identity.card().role != Role::Dp {
+                return Err(unknown);
+            }
+            return Ok(identity);
+        };
         let identity = read_key_file(&path, id)?;
         if identity.card().role != card.role {
             return Err(invalid(
@@ -302,6 +315,9 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Deployment, DeploymentErro
     };
     files::create_dir(dir, Access::Public)?;
     files::create_dir(&keys_dir, Access::Secret)?;
+    if opts.force {
+        remove_store(&dir.join(CLOUD_DB))?;
+    }
     let mut rng = os_rng();
     let identities: Vec<SecretIdentity> = plan
         .iter()
@@ -320,11 +336,13 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Deployment, DeploymentErro
         Access::Public,
         existing,
     )?;
+    register_in_store(dir, &identities)?;
     // The roster goes last: a directory with a roster holds a complete deployment.
     let roster = format::roster_text(
         identities
             .iter()
             .zip(&plan)
+            .filter(|(identity, _)| identity.card().role != Role::Dp)
             .map(|(identity, (_, _, address))| (identity.card(), address.as_deref())),
     );
     let roster_existing = if files::is_non_empty_file(&dir.join(ROSTER_FILE)) {
@@ -339,6 +357,84 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Deployment, DeploymentErro
         roster_existing,
     )?;
     load(dir)
+}
+
+/// Registers the DPs among `identities` in the cloud's default store, `dir/cloud.db`.
+fn register_in_store(dir: &Path, identities: &[SecretIdentity]) -> Result<(), DeploymentError> {
+    let path = dir.join(CLOUD_DB);
+    let cards: Vec<IdentityCard> = identities
+        .iter()
+        .map(|i| i.card().clone())
+        .filter(|c| c.role == Role::Dp)
+        .collect();
+    crate::store::Store::open(&path)
+        .and_then(|mut store| store.register_dps(&cards))
+        .map_err(|e| invalid(&path, format!("cannot register the data providers: {e}")))?;
+    Ok(())
+}
+
+/// Removes the store at `path` with its WAL files and segment directory (`init --force`: the
+/// old cloud's tasks and DP registrations belong to keys that are being replaced).
+fn remove_store(path: &Path) -> Result<(), DeploymentError> {
+    let mut files = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    for file in files {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(DeploymentError::Io {
+                    path: file,
+                    action: "remove",
+                    source,
+                });
+            }
+        }
+    }
+    let segments = crate::store::segments_dir(path);
+    match std::fs::remove_dir_all(&segments) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(DeploymentError::Io {
+            path: segments,
+            action: "remove",
+            source,
+        }),
+    }
+}
+
+/// Reads the `[[party]]` blocks of data providers in `path` (what `dsmpc keygen --role dp`
+/// printed), for registering them with the cloud. Refuses any other role and an address.
+pub fn read_dp_cards(path: &Path) -> Result<Vec<IdentityCard>, DeploymentError> {
+    let text = files::read_text(
+        path,
+        "write the blocks `dsmpc keygen --role dp` printed to it",
+    )?;
+    let file: RosterFile = format::parse(path, &text)?;
+    let mut cards = Vec::with_capacity(file.party.len());
+    let mut seen = BTreeSet::new();
+    for entry in &file.party {
+        let (card, _) = party_from_entry(path, &text, entry)?;
+        let at = location(&text, entry.id.span());
+        if card.role != Role::Dp {
+            return Err(invalid(
+                path,
+                format!("{at}: {} is a {}, not a data provider", card.id, card.role),
+            ));
+        }
+        if !seen.insert(card.id.clone()) {
+            return Err(invalid(path, format!("{at}: {} appears twice", card.id)));
+        }
+        cards.push(card);
+    }
+    if cards.is_empty() {
+        return Err(invalid(path, "holds no [[party]] block"));
+    }
+    Ok(cards)
 }
 
 /// Checks the numbers of [`InitOptions`].

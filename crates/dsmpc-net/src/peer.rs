@@ -117,7 +117,8 @@ pub enum PeerMessage {
         pid: u32,
         /// The weights, by pid (their count is N).
         weights: Vec<i128>,
-        /// The roster: cloud, edge, cp1..cpN, dp1..dpN.
+        /// Every party's card: cloud, edge, cp1..cpN (the roster), dp1..dpN (registered with
+        /// the cloud).
         cards: Vec<IdentityCard>,
         /// The cloud's address.
         cloud: String,
@@ -243,20 +244,23 @@ async fn send(ch: &mut Channel, m: &PeerMessage) -> Result<(), PeerError> {
 }
 
 async fn recv(ch: &mut Channel, what: &str, wait: Duration) -> Result<PeerMessage, PeerError> {
-    let bytes = timeout(wait, ch.recv())
+    let received = timeout(wait, ch.recv())
         .await
         .map_err(|_| PeerError::Timeout {
             what: what.to_owned(),
             seconds: wait.as_secs(),
-        })?
-        .map_err(|e| {
-            PeerError::Failed(format!("rendezvous channel while waiting for {what}: {e}"))
-        })?
-        .ok_or_else(|| {
-            PeerError::Failed(format!(
-                "the other side closed the rendezvous before {what}"
-            ))
         })?;
+    // The rendezvous takes any key, so a close before its confirmation is a close like any other.
+    let bytes = match received {
+        Err(crate::channel::ChannelError::Unconfirmed) => Ok(None),
+        other => other,
+    }
+    .map_err(|e| PeerError::Failed(format!("rendezvous channel while waiting for {what}: {e}")))?
+    .ok_or_else(|| {
+        PeerError::Failed(format!(
+            "the other side closed the rendezvous before {what}"
+        ))
+    })?;
     decode_exact(&bytes)
         .map_err(|e| PeerError::Failed(format!("malformed rendezvous message ({what}): {e}")))
 }
@@ -335,7 +339,9 @@ impl Session {
             },
         )
         .await?;
-        let edge = self.link(&self.dp, self.roster.edge(), &self.edge);
+        // The edge knows the servers only (DPs are registered with the cloud): this
+        // participant asks for the result as its CP.
+        let edge = self.link(&self.cp, self.roster.edge(), &self.edge);
         let result = dp::result(
             &edge,
             &self.roster,
@@ -443,7 +449,7 @@ async fn coordinate(
         None => random_weights(n),
     };
     let params = task_params(config, &weights)?;
-    dsmpc_core::task::Task::new(TaskId([0; 16]), params.clone())?;
+    dsmpc_core::task::Task::validate(&params)?;
     let cloud = generate("cloud", Role::Cloud);
     let edge = generate("edge", Role::Edge);
     let my_cp = generate("cp1", Role::Cp);
@@ -503,9 +509,9 @@ async fn coordinate(
     let cards: Vec<IdentityCard> = [cloud.card().clone(), edge.card().clone()]
         .into_iter()
         .chain(cps)
-        .chain(dps)
+        .chain(dps.iter().cloned())
         .collect();
-    let roster = Arc::new(Roster::new(cards.clone())?);
+    let roster = Arc::new(servers_of(&cards)?);
 
     let setup = |e: std::io::Error| PeerError::Failed(format!("binding a server port: {e}"));
     let cloud_listener = TcpListener::bind(format!("{}:0", config.host))
@@ -563,6 +569,7 @@ async fn coordinate(
     };
     let _worker = session.start_worker();
     let operator = session.link(&cloud, roster.cloud(), &cloud_addr);
+    crate::roles::register_dps(&operator, dps).await?;
     let (task, _) =
         dp::create_task(&operator, params, config.wait + Duration::from_secs(30)).await?;
     log(&format!("task {} created", task.body.id));
@@ -588,6 +595,12 @@ async fn coordinate(
         value: config.value,
         weighted_sum,
     })
+}
+
+/// The roster of the servers among `cards` (the DPs' cards are registered with the cloud).
+fn servers_of(cards: &[IdentityCard]) -> Result<Roster, PeerError> {
+    let servers = cards.iter().filter(|c| c.role != Role::Dp).cloned();
+    Ok(Roster::new(servers)?)
 }
 
 fn join_weights(weights: &[i128]) -> String {
@@ -674,9 +687,9 @@ async fn join(
         Role::Dp,
         &dp.secret_bytes(),
     )?);
-    let roster = Arc::new(Roster::new(cards)?);
+    let roster = Arc::new(servers_of(&cards)?);
     for me in [&cp, &dp] {
-        if roster.get(me.id()) != Some(me.card()) {
+        if !cards.contains(me.card()) {
             return Err(PeerError::Failed(format!(
                 "the coordinator's roster does not hold this participant's {} keys",
                 me.id()

@@ -5,19 +5,25 @@
 //! sealed boxes intact); these wrappers only say what the sender wants done with them.
 
 use dsmpc_core::codec::{CodecError, Decode, Encode, Reader, Writer, decode_exact};
+use dsmpc_core::identity::IdentityCard;
 use dsmpc_core::identity::PartyId;
 use dsmpc_core::round1::{AdmissionGrant, AdmissionRequest, Committee};
 use dsmpc_core::round2::{Bundle, BundleCore, ShareDelivery};
 use dsmpc_core::round3::{InputSet, VerificationReport};
 use dsmpc_core::round4::{ResultShare, TaskResult};
 use dsmpc_core::signed::Signed;
-use dsmpc_core::task::{DpEntry, Task, TaskId, TaskParams, decode_dp_list, encode_dp_list};
+use dsmpc_core::task::{
+    DpEntry, ListedDp, Task, TaskId, TaskParams, decode_listed_dps, encode_listed_dps,
+};
 
 /// The most deliveries one `GetDeliveries` answer carries.
 pub const MAX_PAGE: u32 = 4096;
 
-/// The most (DP, weight) entries one `GetDpList` answer carries (about 25 bytes each).
+/// The most (DP, weight, key) entries one `GetDpList` answer carries (about 60 bytes each).
 pub const DP_LIST_PAGE: usize = 65_536;
+
+/// The most cards one `RegisterDps` request carries (about 170 bytes each).
+pub const REGISTER_PAGE: usize = 16_384;
 
 /// The most signed bundle cores one `GetSummaries` answer carries (each is a few hundred bytes:
 /// t commitments, n digests, a signature).
@@ -248,6 +254,9 @@ pub enum Request {
         /// The list position of the first entry wanted.
         from: u64,
     },
+    /// Operator → cloud: register these data providers' cards (at most [`REGISTER_PAGE`]);
+    /// answered [`Response::Registered`]. Only the cloud's own key may register.
+    RegisterDps(Vec<IdentityCard>),
     /// CP → edge: a result share.
     SubmitResultShare(TaskId, Signed<ResultShare>),
     /// Anyone → edge: the result, once reconstructed.
@@ -293,7 +302,14 @@ pub enum Response {
     /// A DP's entry in the task's list, if it is listed.
     DpEntry(Option<DpEntry>),
     /// A page of the task's DP list (empty past its end).
-    DpList(Vec<(PartyId, i128)>),
+    DpList(Vec<ListedDp>),
+    /// What a [`Request::RegisterDps`] did.
+    Registered {
+        /// Cards newly registered.
+        added: u64,
+        /// Cards registered already, identically.
+        already: u64,
+    },
 }
 
 fn option<T>(w: &mut Writer, value: &Option<T>, each: impl Fn(&mut Writer, &T)) {
@@ -395,6 +411,10 @@ impl Encode for Request {
                 task.encode(w);
                 w.u64(*from);
             }
+            Request::RegisterDps(cards) => {
+                w.u8(17);
+                w.list(cards, |w, c| c.encode(w));
+            }
         }
     }
 }
@@ -438,6 +458,7 @@ impl Decode for Request {
                 task: TaskId::decode(r)?,
                 from: r.u64("from")?,
             },
+            17 => Request::RegisterDps(r.list("cards", 99, IdentityCard::decode)?),
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -462,6 +483,7 @@ impl Request {
             Request::GetTask(_) => "get-task",
             Request::GetDpEntry { .. } => "get-dp-entry",
             Request::GetDpList { .. } => "get-dp-list",
+            Request::RegisterDps(_) => "register-dps",
             Request::Await { until, .. } => until.kind(),
         }
     }
@@ -469,7 +491,7 @@ impl Request {
     /// The task the request concerns, if any.
     pub fn task(&self) -> Option<TaskId> {
         match self {
-            Request::CreateTask(_) | Request::ListTasks => None,
+            Request::CreateTask(_) | Request::ListTasks | Request::RegisterDps(_) => None,
             Request::Admit(t, _)
             | Request::GetCommittee(t)
             | Request::SubmitBundle(t, _)
@@ -563,7 +585,12 @@ impl Encode for Response {
             }
             Response::DpList(list) => {
                 w.u8(13);
-                encode_dp_list(w, list);
+                encode_listed_dps(w, list);
+            }
+            Response::Registered { added, already } => {
+                w.u8(14);
+                w.u64(*added);
+                w.u64(*already);
             }
         }
     }
@@ -588,7 +615,11 @@ impl Decode for Response {
             10 => Response::Summaries(r.list("summaries", 1, Signed::decode)?),
             11 => Response::Result(read_option(r, Signed::decode)?),
             12 => Response::DpEntry(read_option(r, DpEntry::decode)?),
-            13 => Response::DpList(decode_dp_list(r)?),
+            13 => Response::DpList(decode_listed_dps(r)?),
+            14 => Response::Registered {
+                added: r.u64("added")?,
+                already: r.u64("already")?,
+            },
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -611,6 +642,7 @@ impl Response {
             Response::Result(_) => "task-result",
             Response::DpEntry(_) => "dp-entry",
             Response::DpList(_) => "dp-list",
+            Response::Registered { .. } => "registered",
         }
     }
 

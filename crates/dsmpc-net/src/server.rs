@@ -3,7 +3,8 @@
 //! requests without waiting for answers, those already arrived as one batch (see
 //! [`MAX_PIPELINED`]).
 //!
-//! A connection whose handshake fails, whose peer is not in the roster, or whose frames are
+//! A connection whose handshake fails, whose peer the server's [`Directory`] does not know (the
+//! roster; for the cloud, also its registry of data providers), or whose frames are
 //! garbage, truncated, oversized or replayed is dropped with a logged reason; the server keeps
 //! serving everyone else. The number of simultaneous connections is bounded, and the loop ends on
 //! the shutdown signal (see [`shutdown_signal`]).
@@ -69,18 +70,43 @@ pub trait Handler: Send + Sync + 'static {
 pub const MAX_PIPELINED: usize = 32;
 
 /// What a server needs besides its handler.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerContext {
     /// The server's own keys.
     pub identity: Arc<SecretIdentity>,
-    /// Who may connect.
+    /// The servers' roster.
     pub roster: Arc<Roster>,
+    /// Who may connect (the roster, or for the cloud the roster and its DP registry).
+    pub directory: Arc<dyn Directory>,
     /// Channel limits.
     pub channel: ChannelConfig,
     /// Where messages are logged.
     pub flow: FlowLog,
     /// Largest number of simultaneous connections.
     pub max_connections: usize,
+}
+
+/// Who may connect to a server: the card of the party whose Noise static key is `key`. The
+/// roster serves the servers; the cloud adds its registry of data providers.
+pub trait Directory: Send + Sync {
+    /// The card with Noise static key `key`, if the party may connect.
+    fn by_noise_key(&self, key: &[u8; 32]) -> Option<IdentityCard>;
+}
+
+impl Directory for Roster {
+    fn by_noise_key(&self, key: &[u8; 32]) -> Option<IdentityCard> {
+        Roster::by_noise_key(self, key).cloned()
+    }
+}
+
+impl std::fmt::Debug for ServerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerContext")
+            .field("identity", &self.identity)
+            .field("channel", &self.channel)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Bytes an application message of `len` bytes takes on the wire: its 4-byte length, then Noise
@@ -162,12 +188,21 @@ async fn connection<H: Handler>(
     context: &ServerContext,
     handler: Arc<H>,
 ) {
-    let roster = &context.roster;
+    let directory = &context.directory;
     let local = StaticKey::of(&context.identity);
+    // The handshake asks whether the key is known; the card found then is the peer's.
+    let found = std::sync::Mutex::new(None);
     let accepted = Channel::accept(
         stream,
         local,
-        |k| roster.by_noise_key(k).is_some(),
+        |k| {
+            let card = directory.by_noise_key(k);
+            let known = card.is_some();
+            *found
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = card;
+            known
+        },
         &context.channel,
     )
     .await;
@@ -178,7 +213,10 @@ async fn connection<H: Handler>(
             return;
         }
     };
-    let Some(peer) = roster.by_noise_key(&key).cloned() else {
+    let found = found
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(peer) = found.filter(|card| card.noise_key == key) else {
         return;
     };
     debug!(%addr, peer = %peer.id, "connected");

@@ -30,7 +30,7 @@ use crate::roles::cloud::{CloudConfig, CloudServer};
 use crate::roles::cp::CpWorker;
 use crate::roles::edge::{EdgeConfig, EdgeServer};
 use crate::roles::{GeneratorCache, dp, unix_now};
-use crate::rpc::{Request, Response};
+use crate::rpc::{REGISTER_PAGE, Request, Response};
 use crate::server::ServerContext;
 
 mod inputs;
@@ -170,9 +170,10 @@ fn dp_identity(seed: &DpSeed, k: usize, id: &PartyId) -> SecretIdentity {
     SecretIdentity::generate(id.clone(), Role::Dp, &mut rng)
 }
 
-/// Every DP's public card, generated on all cores (three fixed-base multiplications each: about
-/// 5 s of one core for 100,000 DPs); the secret halves are dropped.
-fn data_providers(inputs: &[DpEntry], seed: &DpSeed) -> Vec<IdentityCard> {
+/// The public cards of the DPs `inputs` (numbers `first`, `first + 1`, …), generated on all
+/// cores (three fixed-base multiplications each: about 5 s of one core for 100,000 DPs); the
+/// secret halves are dropped.
+fn data_providers(inputs: &[DpEntry], first: usize, seed: &DpSeed) -> Vec<IdentityCard> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let chunk = inputs.len().div_ceil(cores).max(1);
     std::thread::scope(|scope| {
@@ -183,7 +184,11 @@ fn data_providers(inputs: &[DpEntry], seed: &DpSeed) -> Vec<IdentityCard> {
                 scope.spawn(move || {
                     part.iter()
                         .enumerate()
-                        .map(|(j, i)| dp_identity(seed, c * chunk + j, &i.id).card().clone())
+                        .map(|(j, i)| {
+                            dp_identity(seed, first + c * chunk + j, &i.id)
+                                .card()
+                                .clone()
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -207,6 +212,17 @@ impl Cluster {
         ))
     }
 
+    /// Registers every DP's card with the cloud, as its operator would, a page at a time (the
+    /// cards of 10^6 DPs would take about 450 MB at once).
+    async fn register_dps(&self, config: &SimConfig) -> Result<(), SimError> {
+        let operator = self.link(&self.cloud, self.roster.cloud(), Duration::from_secs(30));
+        for (page, entries) in config.dps.chunks(REGISTER_PAGE).enumerate() {
+            let cards = data_providers(entries, page * REGISTER_PAGE, &self.dp_seed);
+            crate::roles::register_dps(&operator, cards).await?;
+        }
+        Ok(())
+    }
+
     async fn start(config: &SimConfig) -> Result<Cluster, SimError> {
         let cloud = party("cloud", Role::Cloud);
         let edge = party("edge", Role::Edge);
@@ -214,12 +230,10 @@ impl Cluster {
             .map(|i| party(&format!("cp{i}"), Role::Cp))
             .collect();
         let dp_seed = Arc::new(DpSeed::random());
-        let dp_cards = data_providers(&config.dps, &dp_seed);
         let cards = [&cloud, &edge]
             .into_iter()
             .chain(&cps)
-            .map(|p| p.card().clone())
-            .chain(dp_cards);
+            .map(|p| p.card().clone());
         let roster = Arc::new(Roster::new(cards)?);
         let setup =
             |e: std::io::Error| SimError::Setup(format!("binding a port on 127.0.0.1: {e}"));
@@ -303,6 +317,7 @@ fn context(me: &Arc<SecretIdentity>, roster: &Arc<Roster>, flow: &FlowLog) -> Se
     ServerContext {
         identity: me.clone(),
         roster: roster.clone(),
+        directory: roster.clone(),
         channel: ChannelConfig::default(),
         flow: flow.clone(),
         max_connections: 4096,
@@ -416,8 +431,9 @@ pub async fn run(
     let mut stages = Vec::new();
     let clock = Instant::now();
     let params = task_params(config)?;
-    Task::new(dsmpc_core::task::TaskId([0; 16]), params.clone())?;
+    Task::validate(&params)?;
     let cluster = Cluster::start(config).await?;
+    cluster.register_dps(config).await?;
     stages.push(("setup", clock.elapsed().as_secs_f64()));
 
     let clock = Instant::now();

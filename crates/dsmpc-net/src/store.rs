@@ -88,6 +88,15 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (task, pos),
          UNIQUE (task, dp)
      ) STRICT;",
+    // Version 3: the registry of data providers' public keys (`store::registry`): each DP's
+    // encoded identity card, its Noise static key to find it by when it connects, and its
+    // verifying key (compressed) for the task lists that name it.
+    "CREATE TABLE dps (
+         id            TEXT PRIMARY KEY,
+         card          BLOB NOT NULL,
+         noise_key     BLOB NOT NULL UNIQUE CHECK (length(noise_key) = 32),
+         verifying_key BLOB NOT NULL CHECK (length(verifying_key) = 32)
+     ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this code writes (SQLite's `PRAGMA user_version`).
@@ -150,6 +159,9 @@ pub enum StoreError {
     /// A segment file could not be written or read.
     #[error("store segment file error: {0}")]
     Segment(#[from] std::io::Error),
+    /// A registration the registry refuses (see `Store::register_dps`).
+    #[error("{0}")]
+    Registry(String),
 }
 
 impl StoreError {
@@ -909,6 +921,13 @@ fn to_seq(seq: i64) -> Result<u64, StoreError> {
     u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("negative event seq {seq}")))
 }
 
+mod registry;
+pub use registry::Registration;
+
+/// The directory of segment files that belongs to the store at `db`: `<db>.bundles`.
+pub fn segments_dir(db: &Path) -> PathBuf {
+    Segments::dir_for(db)
+}
 mod segments;
 #[cfg(test)]
 mod tests;

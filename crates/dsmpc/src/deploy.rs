@@ -95,15 +95,14 @@ pub fn run_init(args: &InitArgs) -> Result<()> {
     };
     let made = deployment::init(&args.dir, &opts)
         .with_context(|| format!("cannot initialise a deployment in {}", args.dir.display()))?;
-    print_summary(&made);
+    print_summary(&made, args.dps);
     Ok(())
 }
 
 /// Prints the parties, their addresses and what to do next.
-fn print_summary(made: &Deployment) {
+fn print_summary(made: &Deployment, dps: u32) {
     let dir = made.dir.display();
     let cps = made.roster.of_role(Role::Cp).count();
-    let dps = made.roster.of_role(Role::Dp).count();
     println!(
         "initialised {dir}: cloud, edge, {cps} computing parties, {dps} data providers, threshold {}",
         made.defaults.threshold
@@ -120,11 +119,15 @@ fn print_summary(made: &Deployment) {
     }
     println!("  dp1..dp{dps} data providers (connect out only)");
     println!("wrote:");
-    println!("  {dir}/roster.toml      public keys and addresses: every party needs it");
+    println!(
+        "  {dir}/roster.toml      the servers' public keys and addresses: every party needs it"
+    );
     println!("  {dir}/deployment.toml  task defaults (threshold, mode, timeouts)");
     println!("  {dir}/keys/<id>.key    SECRET keys, mode 0600: give each party only its own");
+    println!("  {dir}/cloud.db         the cloud's store, with dp1..dp{dps} registered");
     println!("next: copy roster.toml and deployment.toml to every machine, and keys/<id>.key only");
     println!("      to the machine of party <id>; each party then runs with --deployment DIR.");
+    println!("      More DPs: `dsmpc keygen --role dp`, then `dsmpc dp register` on the cloud.");
 }
 
 /// Writes one party's key and prints its roster block.
@@ -145,7 +148,15 @@ pub fn run_keygen(args: &KeygenArgs) -> Result<()> {
             "note: a {role} accepts connections; add address = \"HOST:PORT\" to the block below"
         );
     }
-    eprintln!("add this block to roster.toml on every machine:");
+    if role == Role::Dp {
+        eprintln!(
+            "send this block to the cloud's operator, who registers it with \
+             `dsmpc dp register --deployment DIR --card FILE`; this DP then needs only its key \
+             file and the deployment's roster.toml and deployment.toml:"
+        );
+    } else {
+        eprintln!("add this block to roster.toml on every machine:");
+    }
     print!(
         "{}",
         deployment::card_toml(identity.card(), args.address.as_deref())

@@ -37,7 +37,7 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Create a deployment directory: every party's keys, the roster and task defaults.
     Init(deploy::InitArgs),
-    /// Make one party's keys and print its block for the roster.
+    /// Make one party's keys and print its block for the roster (or, for a DP, for `dp register`).
     Keygen(deploy::KeygenArgs),
     /// Run the cloud server: admits CPs, stores bundles durably, fixes input sets.
     Cloud(roles::CloudArgs),

@@ -89,9 +89,11 @@ async fn listen(dep: &Deployment, id: &PartyId) -> Result<TcpListener> {
 }
 
 fn context(dep: &Deployment, identity: &Arc<SecretIdentity>, flow: &FlowLog) -> ServerContext {
+    let roster = Arc::new(dep.roster.clone());
     ServerContext {
         identity: identity.clone(),
-        roster: Arc::new(dep.roster.clone()),
+        roster: roster.clone(),
+        directory: roster,
         channel: ChannelConfig::default(),
         flow: flow.clone(),
         max_connections: 1024,
@@ -323,7 +325,8 @@ pub struct CreateArgs {
     /// Verifiable (checked, ristretto255) or fast.
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
-    /// The data providers, comma-separated (default: every DP in the roster).
+    /// The data providers, comma-separated (default: those of --weights, or else every DP
+    /// registered with the cloud, each with weight 1).
     #[arg(long, value_delimiter = ',')]
     dps: Vec<String>,
     /// Seconds from now until the input set closes (default: the deployment's).
@@ -363,17 +366,19 @@ fn read_weights(path: &Path, scale: u32) -> Result<BTreeMap<PartyId, i128>> {
 impl CreateArgs {
     fn params(&self, dep: &Deployment) -> Result<TaskParams> {
         let function = Function::from(self.func);
+        let listed = match &self.weights {
+            Some(path) => read_weights(path, self.weight_scale)?,
+            None => BTreeMap::new(),
+        };
+        // No --dps: the DPs of the weights file, or (an empty list) every DP registered with
+        // the cloud, each with weight 1.
         let dps: Vec<PartyId> = if self.dps.is_empty() {
-            dep.roster.of_role(Role::Dp).map(|c| c.id.clone()).collect()
+            listed.keys().cloned().collect()
         } else {
             self.dps
                 .iter()
                 .map(|d| PartyId::new(d.trim()))
                 .collect::<Result<_, _>>()?
-        };
-        let listed = match &self.weights {
-            Some(path) => read_weights(path, self.weight_scale)?,
-            None => BTreeMap::new(),
         };
         let unit = 10i128.pow(self.weight_scale.min(18));
         let mut weights: Vec<(PartyId, i128)> = dps
@@ -454,18 +459,24 @@ pub fn run_task(args: &TaskArgs) -> Result<()> {
     Ok(())
 }
 
-/// `dsmpc dp`.
+/// `dsmpc dp`: submit an input, or (`dsmpc dp register`) register DPs with the cloud.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("input").required(true).args(["value", "values", "values_file"]))]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    group = clap::ArgGroup::new("input").required(true).args(["value", "values", "values_file"])
+)]
 pub struct DpArgs {
+    #[command(subcommand)]
+    command: Option<DpCommand>,
     #[command(flatten)]
-    common: Common,
+    common: Option<Common>,
     /// This data provider's id (dp1, dp2, …).
-    #[arg(long)]
-    id: String,
+    #[arg(long, required = true)]
+    id: Option<String>,
     /// The task id printed by `dsmpc task create`.
-    #[arg(long)]
-    task: String,
+    #[arg(long, required = true)]
+    task: Option<String>,
     /// A scalar input.
     #[arg(long, allow_hyphen_values = true)]
     value: Option<String>,
@@ -481,12 +492,58 @@ pub struct DpArgs {
     timeout: u64,
 }
 
-/// Runs `dsmpc dp`: submits the input and returns once the cloud durably stored it.
-pub fn run_dp(args: &DpArgs) -> Result<()> {
+#[derive(Debug, Subcommand)]
+enum DpCommand {
+    /// Register data providers' keys with the cloud (as its operator: needs the cloud's key),
+    /// so that tasks may list them and they may connect.
+    Register(RegisterArgs),
+}
+
+/// `dsmpc dp register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    common: Common,
+    /// A file of `[[party]]` blocks with role "dp", as `dsmpc keygen --role dp` printed them
+    /// (repeatable).
+    #[arg(long, value_name = "FILE", required = true)]
+    card: Vec<PathBuf>,
+}
+
+/// Runs `dsmpc dp register`: sends the cards to the cloud, which stores them in its registry.
+fn run_register(args: &RegisterArgs) -> Result<()> {
     let dep = args.common.load()?;
     let flow = args.common.flow()?;
-    let me = identity(&dep, &args.id)?;
-    let task: TaskId = args.task.parse()?;
+    let mut cards = Vec::new();
+    for path in &args.card {
+        cards.extend(deployment::read_dp_cards(path)?);
+    }
+    let me = identity(&dep, "cloud")?;
+    let cloud = link(&dep, &me, &me.id().clone(), &flow, Duration::from_secs(10))?;
+    let count = cards.len();
+    let done = runtime()?.block_on(dsmpc_net::roles::register_dps(&cloud, cards))?;
+    eprintln!(
+        "registered {} new data provider{} ({} already registered with these keys) of {count}",
+        done.added,
+        if done.added == 1 { "" } else { "s" },
+        done.already
+    );
+    Ok(())
+}
+
+/// Runs `dsmpc dp`: submits the input and returns once the cloud durably stored it (or, with
+/// `register`, registers DPs).
+pub fn run_dp(args: &DpArgs) -> Result<()> {
+    if let Some(DpCommand::Register(register)) = &args.command {
+        return run_register(register);
+    }
+    let (Some(common), Some(id), Some(task)) = (&args.common, &args.id, &args.task) else {
+        bail!("give --deployment, --id and --task (or `dsmpc dp register`)");
+    };
+    let dep = common.load()?;
+    let flow = common.flow()?;
+    let me = identity(&dep, id)?;
+    let task: TaskId = task.parse()?;
     let values = match (&args.value, &args.values, &args.values_file) {
         (Some(v), _, _) => Values::Decimals(vec![v.clone()]),
         (_, Some(vs), _) => Values::Decimals(vs.clone()),
@@ -527,7 +584,7 @@ pub struct ResultArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Whose keys to connect with (any party of the deployment).
+    /// Whose keys to connect with: any server of the roster (the edge knows no DPs).
     #[arg(long, default_value = "cloud")]
     id: String,
 }

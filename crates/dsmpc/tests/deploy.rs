@@ -43,7 +43,11 @@ fn init_writes_roster_defaults_and_private_keys() {
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(roster["party"].as_array().unwrap().len(), 2 + 4 + 2);
+    // The roster lists the servers; the DPs are registered in the cloud's store.
+    assert_eq!(roster["party"].as_array().unwrap().len(), 2 + 4);
+    assert!(out.contains("cloud.db"), "{out}");
+    let store = dsmpc_net::store::Store::open(&dir.join("cloud.db")).unwrap();
+    assert_eq!(store.dp_count().unwrap(), 2);
     let defaults = fs::read_to_string(dir.join("deployment.toml")).unwrap();
     assert!(defaults.contains("threshold = 2"), "{defaults}");
     for id in ["cloud", "edge", "cp1", "cp2", "cp3", "cp4", "dp1", "dp2"] {
@@ -125,6 +129,29 @@ fn keygen_block_joins_an_init_roster() {
     let (code, block, err) = run(&[
         "keygen",
         "--id",
+        "cp3",
+        "--role",
+        "cp",
+        "--out",
+        path_str(&keys),
+        "--address",
+        "127.0.0.1:7999",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("add this block to roster.toml"), "{err}");
+    let roster_path = dir.join("roster.toml");
+    let roster = fs::read_to_string(&roster_path).unwrap();
+    fs::write(&roster_path, format!("{roster}\n{block}")).unwrap();
+    let deployment = load(dir).unwrap();
+    assert_eq!(deployment.roster.of_role(Role::Cp).count(), 2 + 1);
+    let cp3 = PartyId::new("cp3").unwrap();
+    let identity = deployment.load_identity(&cp3).unwrap();
+    assert_eq!(Some(identity.card()), deployment.roster.get(&cp3));
+
+    // A DP's block is for the cloud's registry, not the roster.
+    let (code, block, err) = run(&[
+        "keygen",
+        "--id",
         "dp6",
         "--role",
         "dp",
@@ -132,14 +159,14 @@ fn keygen_block_joins_an_init_roster() {
         path_str(&keys),
     ]);
     assert_eq!(code, Some(0), "{err}");
-    let roster_path = dir.join("roster.toml");
-    let roster = fs::read_to_string(&roster_path).unwrap();
-    fs::write(&roster_path, format!("{roster}\n{block}")).unwrap();
-    let deployment = load(dir).unwrap();
-    assert_eq!(deployment.roster.of_role(Role::Dp).count(), 5 + 1);
+    assert!(err.contains("dsmpc dp register"), "{err}");
+    let cards = dir.join("dp6.toml");
+    fs::write(&cards, &block).unwrap();
+    let parsed = dsmpc_net::deployment::read_dp_cards(&cards).unwrap();
     let dp6 = PartyId::new("dp6").unwrap();
+    assert_eq!(parsed[0].id, dp6);
     let identity = deployment.load_identity(&dp6).unwrap();
-    assert_eq!(Some(identity.card()), deployment.roster.get(&dp6));
+    assert_eq!(identity.card(), &parsed[0]);
 }
 
 #[test]

@@ -461,3 +461,79 @@ fn a_dp_the_task_does_not_list_is_refused_before_it_shares() {
     assert_eq!(strings(&r["result"]), vec!["3"], "{}", c.logs());
     assert_eq!(strings(&r["included"]), vec!["dp1", "dp2"]);
 }
+
+/// A DP that made its own key with `keygen` can neither connect nor be listed until the operator
+/// registers it with `dp register`; then it submits with only its key file and the roster.
+#[test]
+fn a_dp_is_served_only_once_registered() {
+    let mut c = Cluster::new(3, 2, 2);
+    c.start_all(3);
+    let keys = c.dep().join("keys");
+    let out = Command::new(dsmpc())
+        .args(["keygen", "--id", "dp7", "--role", "dp", "--out"])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let card = c.dir.path().join("dp7.toml");
+    std::fs::write(&card, &out.stdout).unwrap();
+
+    // Not registered: a task may not list it, and it cannot connect.
+    let listed = c.run(&[
+        "task",
+        "create",
+        "--func",
+        "sum",
+        "--dps",
+        "dp1,dp7",
+        "--timeout",
+        "5",
+    ]);
+    assert!(!listed.status.success());
+    let err = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        err.contains("dp7 is not a registered data provider"),
+        "{err}"
+    );
+    let task = c.create_task(&["--func", "sum", "--dps", "dp1,dp2"]);
+    let out = c.run(&[
+        "dp",
+        "--id",
+        "dp7",
+        "--task",
+        &task,
+        "--value",
+        "5",
+        "--timeout",
+        "3",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not know this party's key"), "{err}");
+
+    // Registered (twice: the second time is a no-op), it is listed and submits.
+    let card = card.to_str().unwrap();
+    let out = c.run(&["dp", "register", "--card", card]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.contains("registered 1 new data provider"),
+        "{err}"
+    );
+    let out = c.run(&["dp", "register", "--card", card]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("registered 0 new data providers (1 already"),
+        "{err}"
+    );
+    let task = c.create_task(&["--func", "sum"]);
+    for (dp, value) in [("dp1", "1"), ("dp2", "2"), ("dp7", "7")] {
+        c.submit(dp, &task, value);
+    }
+    let r = c.result(&task);
+    assert_eq!(strings(&r["result"]), vec!["10"], "{}", c.logs());
+    assert_eq!(strings(&r["included"]), vec!["dp1", "dp2", "dp7"]);
+}

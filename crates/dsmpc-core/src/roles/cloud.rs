@@ -22,7 +22,7 @@ use crate::round1::{
 use crate::round2::{Bundle, BundleCore, ShareDelivery};
 use crate::round3::{Culprit, CulpritReason, InputSet, VerificationReport};
 use crate::signed::Signed;
-use crate::task::{Mode, Task, TaskId, TaskParams};
+use crate::task::{DpKey, Mode, Task, TaskId, TaskParams};
 use crate::wire::seal_context;
 use crate::{Error, with_field};
 
@@ -128,18 +128,17 @@ impl Cloud {
         }
     }
 
-    /// Validates `params`, checks every data provider is in the roster, and signs a new task.
+    /// Validates `params` and signs a new task that lists `dp_keys` (from the registry, in the
+    /// order of `params.weights`) as the data providers' verifying keys.
     pub fn create_task<R: CryptoRng + ?Sized>(
         &mut self,
         params: TaskParams,
+        dp_keys: Vec<DpKey>,
         rng: &mut R,
     ) -> Result<Signed<Task>, Error> {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
-        let task = Task::new(TaskId(id), params)?;
-        for (dp, _) in &task.params.weights {
-            self.roster.expect(dp, Role::Dp)?;
-        }
+        let task = Task::new(TaskId(id), params, dp_keys)?;
         let cps = self.roster.of_role(Role::Cp).count();
         if cps < task.params.n as usize {
             return Err(Error::InvalidParameters {
@@ -284,7 +283,7 @@ impl Cloud {
     /// Call before acknowledging it; an identical resend is accepted again, a different second
     /// bundle from the same DP is refused.
     pub fn accept_bundle(&mut self, task: &TaskId, bundle: Bundle) -> Result<Accepted, Error> {
-        let checked = check_bundle(&self.state(task)?.task, &self.roster, bundle)?;
+        let checked = check_bundle(&self.state(task)?.task, bundle)?;
         self.accept_checked_bundle(checked)
     }
 
@@ -596,16 +595,12 @@ impl CheckedBundle {
 }
 
 /// The checks of a DP's bundle for `task` that need no state, so a server can run them before it
-/// takes the lock on its [`Cloud`]: the signer is a data provider of the task and in `roster`,
-/// the signature is valid, every share matches its signed digest, there is one share per CP, and
+/// takes the lock on its [`Cloud`]: the signer is a data provider of the task, the signature is
+/// valid by the key the task lists for it, every share matches its signed digest, there is one share per CP, and
 /// the commitments are `t` valid points (verifiable mode) or absent (fast mode).
-pub fn check_bundle(
-    task: &Signed<Task>,
-    roster: &Roster,
-    bundle: Bundle,
-) -> Result<CheckedBundle, Error> {
+pub fn check_bundle(task: &Signed<Task>, bundle: Bundle) -> Result<CheckedBundle, Error> {
     check_provider(task, &bundle)?;
-    bundle.core.verify(&task.body.id, roster, Role::Dp)?;
+    bundle.core.verify(&task.body.id, &task.body, Role::Dp)?;
     check_contents(task, bundle)
 }
 
@@ -614,20 +609,19 @@ pub fn check_bundle(
 /// the bundles a client sent back to back.
 pub fn check_bundles<R: CryptoRng + ?Sized>(
     items: Vec<(&Signed<Task>, Bundle)>,
-    roster: &Roster,
     rng: &mut R,
 ) -> Vec<Result<CheckedBundle, Error>> {
     let providers: Vec<Result<(), Error>> = items
         .iter()
         .map(|(task, bundle)| check_provider(task, bundle))
         .collect();
-    let to_verify: Vec<(&TaskId, &Signed<BundleCore>)> = items
+    let to_verify: Vec<(&TaskId, &Signed<BundleCore>, &Task)> = items
         .iter()
         .zip(&providers)
         .filter(|(_, provider)| provider.is_ok())
-        .map(|((task, bundle), _)| (&task.body.id, &bundle.core))
+        .map(|((task, bundle), _)| (&task.body.id, &bundle.core, &task.body))
         .collect();
-    let mut signatures = Signed::verify_each(&to_verify, roster, Role::Dp, rng).into_iter();
+    let mut signatures = Signed::verify_each(&to_verify, Role::Dp, rng).into_iter();
     items
         .into_iter()
         .zip(providers)
@@ -636,7 +630,7 @@ pub fn check_bundles<R: CryptoRng + ?Sized>(
             // One verdict per bundle that passed `check_provider`, in the same order.
             match signatures.next() {
                 Some(verdict) => verdict.and_then(|()| check_contents(task, bundle)),
-                None => check_bundle(task, roster, bundle),
+                None => check_bundle(task, bundle),
             }
         })
         .collect()

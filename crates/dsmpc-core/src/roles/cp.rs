@@ -77,7 +77,8 @@ pub fn read_grant(
     task: &TaskId,
     grant: &Signed<AdmissionGrant>,
 ) -> Result<u32, Error> {
-    let cloud = grant.verify(task, roster, Role::Cloud)?;
+    grant.verify(task, roster, Role::Cloud)?;
+    let cloud = roster.cloud();
     let context = seal_context(
         INDEX_PURPOSE,
         task,
@@ -314,7 +315,7 @@ impl<F: Field> CpTask<F> {
             .iter()
             .filter_map(|a| a.as_ref().ok().map(|d| &d.core))
             .collect();
-        Signed::verify_all(&cores, &self.task.id, &self.roster, Role::Dp, rng)
+        Signed::verify_all(&cores, &self.task.id, &self.task, Role::Dp, rng)
     }
 
     /// Checks one delivery and decrypts its share. The caller has checked the index and that the
@@ -391,7 +392,7 @@ impl<F: Field> CpTask<F> {
         if !signature_valid {
             delivery
                 .core
-                .verify(&self.task.id, &self.roster, Role::Dp)
+                .verify(&self.task.id, &self.task, Role::Dp)
                 .map_err(Fault::Relay)?;
         }
         if !delivery.digest_matches() {

@@ -60,6 +60,16 @@ impl Dp {
                 reason: format!("{} is not a data provider of this task", self.identity.id()),
             });
         }
+        if entry.key != self.identity.card().verifying_key.to_bytes() {
+            return Err(Error::ProtocolViolation {
+                task: task.body.id,
+                reason: format!(
+                    "the signed task lists another verifying key for {} than this DP's own: the \
+                     cloud's registry holds a different key for it",
+                    self.identity.id()
+                ),
+            });
+        }
         Ok(())
     }
 

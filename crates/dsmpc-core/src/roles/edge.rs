@@ -172,7 +172,7 @@ impl<F: Field> EdgeTask<F> {
         let signatures_valid = Signed::verify_all(
             &included,
             &self.task.id,
-            &self.roster,
+            &self.task,
             Role::Dp,
             &mut fast_rng(),
         );
@@ -200,7 +200,7 @@ impl<F: Field> EdgeTask<F> {
     ) -> Result<(Ristretto, Vec<RistrettoPoint>), Error> {
         let summary = summary.ok_or_else(|| self.violation(format!("no commitments from {dp}")))?;
         if !signature_valid {
-            summary.verify(&self.task.id, &self.roster, Role::Dp)?;
+            summary.verify(&self.task.id, &self.task, Role::Dp)?;
         }
         let points = commitments_of(&summary.body, self.task.params.t)
             .ok_or_else(|| self.violation(format!("malformed commitments from {dp}")))?;

@@ -19,17 +19,18 @@ use super::{Defaults, DeploymentError};
 
 /// The header of `roster.toml`.
 const ROSTER_HEADER: &str = "\
-# dsmpc roster: public identities of every party. Every party pins these keys.
+# dsmpc roster: public identities of the servers (cloud, edge, computing parties). Every party
+# pins these keys. Data providers are not listed here: their keys are registered with the cloud
+# (`dsmpc init --dps N` registers the DPs it makes; `dsmpc dp register` adds others).
 #
-# One [[party]] block per party:
+# One [[party]] block per server:
 #   id             1-64 characters from a-z, 0-9, '.', '_' and '-'
-#   role           cloud, edge, cp (computing party) or dp (data provider)
-#   address        HOST:PORT where the party accepts connections; absent for data providers,
-#                  which only connect out
+#   role           cloud, edge or cp (computing party)
+#   address        HOST:PORT where the party accepts connections
 #   verifying_key  Ed25519 key that checks the party's signatures (64 hex digits)
 #   kem_key        ristretto255 KEM public key that shares and results are sealed to (64 hex)
 #   noise_key      X25519 static key of the party's Noise channels (64 hex)
-# A party that made its own keys with `dsmpc keygen` prints its block for this file.
+# A server that made its own keys with `dsmpc keygen` prints its block for this file.
 ";
 
 /// `roster.toml` as written.

@@ -47,7 +47,7 @@ fn init_then_load_round_trips() {
     assert_eq!(loaded.addresses, made.addresses);
     assert_eq!(loaded.defaults, Defaults::with_threshold(2));
     let ids: Vec<&str> = loaded.roster.cards().map(|c| c.id.as_str()).collect();
-    assert_eq!(ids, ["cloud", "cp1", "cp2", "cp3", "dp1", "dp2", "edge"]);
+    assert_eq!(ids, ["cloud", "cp1", "cp2", "cp3", "edge"]);
     let expected = [
         ("cloud", "127.0.0.1:7400"),
         ("edge", "127.0.0.1:7401"),
@@ -61,7 +61,7 @@ fn init_then_load_round_trips() {
     assert_eq!(loaded.addresses.len(), 5);
     assert!(matches!(
         loaded.address(&id("dp1")),
-        Err(DeploymentError::NoAddress { role: Role::Dp, .. })
+        Err(DeploymentError::UnknownParty { .. })
     ));
     assert!(matches!(
         loaded.address(&id("cp9")),
@@ -209,10 +209,10 @@ fn invalid_curve_points_are_refused() {
 fn duplicate_ids_are_refused() {
     let (dir, _) = fresh();
     let path = dir.path().join(ROSTER_FILE);
-    rewrite(&path, |t| t.replace("id = \"dp2\"", "id = \"dp1\""));
+    rewrite(&path, |t| t.replace("id = \"cp2\"", "id = \"cp1\""));
     let err = error_text(load(dir.path()));
     assert!(
-        err.contains("roster.toml") && err.contains("dp1 appears twice"),
+        err.contains("roster.toml") && err.contains("cp1 appears twice"),
         "{err}"
     );
 }
@@ -225,12 +225,12 @@ fn duplicate_addresses_and_misplaced_addresses_are_refused() {
     let err = error_text(load(dir.path()));
     assert!(err.contains("given to both cp1 and cp2"), "{err}");
 
-    let (dir, _) = fresh();
-    let path = dir.path().join(ROSTER_FILE);
-    rewrite(&path, |t| {
-        t.replace("role = \"dp\"", "role = \"dp\"\naddress = \"h:1\"")
-    });
-    let err = error_text(load(dir.path()));
+    // A DP's block with an address, in a card file for registration.
+    let (dir, made) = fresh();
+    let dp = made.load_identity(&id("dp1")).unwrap();
+    let cards = dir.path().join("dp1.toml");
+    fs::write(&cards, card_toml(dp.card(), Some("h:1"))).unwrap();
+    let err = error_text(read_dp_cards(&cards));
     assert!(err.contains("only connects out"), "{err}");
 
     let (dir, _) = fresh();
@@ -238,6 +238,73 @@ fn duplicate_addresses_and_misplaced_addresses_are_refused() {
     rewrite(&path, |t| t.replace("address = \"127.0.0.1:7404\"\n", ""));
     let err = error_text(load(dir.path()));
     assert!(err.contains("cp3 is a cp and needs an address"), "{err}");
+}
+
+/// `init` registers its DPs in the cloud's store, not the roster; a DP loads its key file alone;
+/// a roster that lists a DP is refused with the way to register it.
+#[test]
+fn init_registers_its_dps_with_the_cloud_and_keeps_them_out_of_the_roster() {
+    let (dir, made) = fresh();
+    let store = crate::store::Store::open(&dir.path().join(CLOUD_DB)).unwrap();
+    let registered: Vec<PartyId> = store
+        .registered_dps()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(registered, [id("dp1"), id("dp2")]);
+    let dp1 = made.load_identity(&id("dp1")).unwrap();
+    assert_eq!(
+        store.dp_card(&id("dp1")).unwrap().as_ref(),
+        Some(dp1.card())
+    );
+    assert!(made.roster.get(&id("dp1")).is_none());
+    assert!(matches!(
+        made.load_identity(&id("dp9")),
+        Err(DeploymentError::UnknownParty { .. })
+    ));
+
+    let path = dir.path().join(ROSTER_FILE);
+    let block = card_toml(dp1.card(), None);
+    rewrite(&path, |t| t + "\n" + &block);
+    let err = error_text(load(dir.path()));
+    assert!(
+        err.contains("roster.toml") && err.contains("dsmpc dp register"),
+        "{err}"
+    );
+
+    // `init --force` starts the registry over with the new keys.
+    drop(store);
+    let forced = InitOptions {
+        force: true,
+        ..opts(3, 2, 2)
+    };
+    let remade = init(dir.path(), &forced).unwrap();
+    let store = crate::store::Store::open(&dir.path().join(CLOUD_DB)).unwrap();
+    let new_dp1 = remade.load_identity(&id("dp1")).unwrap();
+    assert_eq!(
+        store.dp_card(&id("dp1")).unwrap().as_ref(),
+        Some(new_dp1.card())
+    );
+}
+
+/// The card files `dp register` reads: DP blocks only, each once.
+#[test]
+fn dp_card_files_hold_data_providers_only() {
+    let (dir, made) = fresh();
+    let dp1 = made.load_identity(&id("dp1")).unwrap();
+    let dp2 = made.load_identity(&id("dp2")).unwrap();
+    let path = dir.path().join("cards.toml");
+    let both = card_toml(dp1.card(), None) + "\n" + &card_toml(dp2.card(), None);
+    fs::write(&path, &both).unwrap();
+    let cards = read_dp_cards(&path).unwrap();
+    assert_eq!(cards, [dp1.card().clone(), dp2.card().clone()]);
+    fs::write(&path, card_toml(made.roster.cloud(), Some("h:1"))).unwrap();
+    assert!(error_text(read_dp_cards(&path)).contains("cloud is a cloud, not a data provider"));
+    fs::write(&path, both.clone() + "\n" + &card_toml(dp1.card(), None)).unwrap();
+    assert!(error_text(read_dp_cards(&path)).contains("dp1 appears twice"));
+    fs::write(&path, "").unwrap();
+    assert!(error_text(read_dp_cards(&path)).contains("no [[party]] block"));
 }
 
 #[test]

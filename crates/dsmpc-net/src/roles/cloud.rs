@@ -31,6 +31,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use dsmpc_core::codec::{Decode, Encode, Reader, decode_exact};
+use dsmpc_core::encoding::Encoding;
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use dsmpc_core::merkle;
 use dsmpc_core::rng::fast_rng;
@@ -41,7 +42,7 @@ use dsmpc_core::round1::AdmissionRequest;
 use dsmpc_core::round2::{Bundle, BundleCore, ShareDelivery};
 use dsmpc_core::round3::VerificationReport;
 use dsmpc_core::signed::Signed;
-use dsmpc_core::task::{Task, TaskId, TaskParams};
+use dsmpc_core::task::{DpKey, ListedDp, Task, TaskId, TaskParams};
 use rand::rngs::ChaCha20Rng;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
@@ -50,8 +51,8 @@ use super::{GeneratorCache, unix_now};
 use crate::flow::FlowLog;
 use crate::peer::AbortOnDrop;
 use crate::rpc::{
-    DP_LIST_PAGE, MAX_PAGE, PAGE_BYTES, Phase, Request, Response, SUMMARY_PAGE, Status, Until,
-    take_bundle_bytes,
+    DP_LIST_PAGE, MAX_PAGE, PAGE_BYTES, Phase, REGISTER_PAGE, Request, Response, SUMMARY_PAGE,
+    Status, Until, take_bundle_bytes,
 };
 use crate::server::Handler;
 use crate::store::{Store, StoreError, StoredShare, TaskStatus};
@@ -77,8 +78,10 @@ mod tests;
 
 use journal::{Ack, BundleRecord, Journal, Record};
 use readers::Readers;
+use registry::Registry;
 
 mod readers;
+mod registry;
 
 struct Meta {
     phase: Phase,
@@ -118,6 +121,10 @@ pub struct CloudServer {
     news: tokio::sync::watch::Sender<()>,
     /// Connections that read bundles back from the store, outside the state lock.
     readers: Arc<Readers>,
+    /// Who may connect: the roster's servers and the registered DPs.
+    registry: Arc<Registry>,
+    /// The store's file, for registrations (on a connection of their own).
+    path: std::path::PathBuf,
 }
 
 fn refused(e: impl std::fmt::Display) -> Response {
@@ -187,24 +194,28 @@ impl CloudServer {
             tasks: RwLock::new(tasks),
             trees: RwLock::new(trees),
             identity,
-            roster,
+            roster: roster.clone(),
             config,
             gens: server_gens,
             flow,
             news: tokio::sync::watch::Sender::new(()),
             readers: Arc::new(Readers::new(path)),
+            registry: Arc::new(Registry::new(roster, path)),
+            path: path.to_owned(),
         })
     }
 
     /// Serves `listener` and applies deadlines every `tick` (see [`CloudServer::tick`]) until
-    /// `shutdown` completes (or this future is dropped).
+    /// `shutdown` completes (or this future is dropped). Registered DPs may connect besides the
+    /// servers of `context`'s roster.
     pub async fn serve_until(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
-        context: crate::server::ServerContext,
+        mut context: crate::server::ServerContext,
         tick: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
+        context.directory = self.registry.clone();
         let ticker = self.clone();
         let _ticking = AbortOnDrop(vec![tokio::spawn(async move {
             loop {
@@ -286,16 +297,20 @@ impl CloudServer {
         tasks.get(id).cloned()
     }
 
-    async fn create_task(&self, peer: &IdentityCard, params: TaskParams) -> Reply {
+    async fn create_task(&self, peer: &IdentityCard, mut params: TaskParams) -> Reply {
         if peer.id != *self.identity.id() {
             return refuse("only the cloud operator (holding the cloud's key) may create tasks");
         }
+        let keys = match self.registered_keys(&mut params).await {
+            Ok(keys) => keys,
+            Err(reason) => return refuse(reason),
+        };
         let mut state = self.state.lock().await;
         let state = &mut *state;
         if let Err(e) = state.journal.check() {
             return refuse(e);
         }
-        let task = match state.cloud.create_task(params, &mut state.rng) {
+        let task = match state.cloud.create_task(params, keys, &mut state.rng) {
             Ok(t) => t,
             Err(e) => return refuse(e),
         };
@@ -308,7 +323,7 @@ impl CloudServer {
         let ack = state.journal.record(Record::Append {
             task: id.0,
             kind: "dp-list",
-            body: encode_dp_list(&task.body.params.weights),
+            body: encode_dp_list(&task.body.listed_dps(0, usize::MAX)),
         });
         self.trees
             .write()
@@ -322,6 +337,83 @@ impl CloudServer {
         info!(task = %id, function = %task.body.params.function, "task created");
         self.announce();
         (Response::Task(task), ack)
+    }
+
+    /// The registry's verifying key of every DP `params` lists, in order; an empty list in
+    /// `params` means every registered DP, each with weight 1. The reason names the first DP
+    /// that is not registered.
+    async fn registered_keys(&self, params: &mut TaskParams) -> Result<Vec<DpKey>, String> {
+        if params.weights.is_empty() {
+            let unit = match params.encoding {
+                Encoding::Exact { weight_scale, .. } => 10i128
+                    .checked_pow(weight_scale)
+                    .ok_or_else(|| format!("weight scale {weight_scale} is too large"))?,
+                Encoding::Modular { .. } => 1,
+            };
+            let all = self.readers.read(|store| store.registered_dps()).await?;
+            if all.is_empty() {
+                return Err(
+                    "no data provider is registered; register DPs with `dsmpc dp register` \
+                     (or `dsmpc init --dps N`)"
+                        .into(),
+                );
+            }
+            let (weights, keys) = all.into_iter().map(|(id, key)| ((id, unit), key)).unzip();
+            params.weights = weights;
+            return Ok(keys);
+        }
+        let ids: Vec<PartyId> = params.weights.iter().map(|(id, _)| id.clone()).collect();
+        match self.readers.read(move |store| store.dp_keys(&ids)).await? {
+            Ok(keys) => Ok(keys),
+            Err(dp) => Err(format!(
+                "{dp} is not a registered data provider; register its card with \
+                 `dsmpc dp register`"
+            )),
+        }
+    }
+
+    /// Registers DPs' cards (the operator only), on a store connection of its own.
+    async fn register_dps(&self, peer: &IdentityCard, cards: Vec<IdentityCard>) -> Reply {
+        if peer.id != *self.identity.id() {
+            return refuse("only the cloud operator (holding the cloud's key) may register DPs");
+        }
+        if cards.len() > REGISTER_PAGE {
+            return refuse(format!(
+                "{} cards in one registration; at most {REGISTER_PAGE}",
+                cards.len()
+            ));
+        }
+        for card in &cards {
+            if self.roster.get(&card.id).is_some()
+                || self.roster.by_noise_key(&card.noise_key).is_some()
+            {
+                return refuse(format!(
+                    "{} has the id or Noise key of a server in the roster",
+                    card.id
+                ));
+            }
+        }
+        let path = self.path.clone();
+        let registered = tokio::task::spawn_blocking(move || {
+            Store::open(&path).and_then(|mut store| store.register_dps(&cards))
+        })
+        .await;
+        match registered {
+            Ok(Ok(done)) => {
+                info!(
+                    added = done.added,
+                    already = done.already,
+                    "data providers registered"
+                );
+                let response = Response::Registered {
+                    added: done.added,
+                    already: done.already,
+                };
+                (response, Ack::none())
+            }
+            Ok(Err(e)) => refuse(e),
+            Err(e) => refuse(format!("the registration failed: {e}")),
+        }
     }
 
     async fn admit(&self, task: TaskId, request: Signed<AdmissionRequest>) -> Reply {
@@ -366,7 +458,7 @@ impl CloudServer {
             Ok(signed) => signed,
             Err(reason) => return refuse(reason),
         };
-        match check_bundle(&signed, &self.roster, bundle) {
+        match check_bundle(&signed, bundle) {
             Ok(checked) => self.apply_bundle(&signed, checked, body).await,
             Err(e) => refuse(e),
         }
@@ -577,16 +669,16 @@ fn bundle_record(task: TaskId, pos: u64, bundle: &Bundle, body: Option<Vec<u8>>)
     }
 }
 
-/// The DP list as the `dp-list` event stores it ([`dsmpc_core::task::encode_dp_list`]).
-fn encode_dp_list(list: &[(PartyId, i128)]) -> Vec<u8> {
+/// The DP list as the `dp-list` event stores it ([`dsmpc_core::task::encode_listed_dps`]).
+fn encode_dp_list(list: &[ListedDp]) -> Vec<u8> {
     let mut w = dsmpc_core::codec::Writer::new();
-    dsmpc_core::task::encode_dp_list(&mut w, list);
+    dsmpc_core::task::encode_listed_dps(&mut w, list);
     w.into_bytes()
 }
 
-fn decode_dp_list(body: &[u8]) -> Result<Vec<(PartyId, i128)>, String> {
+fn decode_dp_list(body: &[u8]) -> Result<Vec<ListedDp>, String> {
     let mut r = Reader::new(body);
-    let list = dsmpc_core::task::decode_dp_list(&mut r).map_err(|e| e.to_string())?;
+    let list = dsmpc_core::task::decode_listed_dps(&mut r).map_err(|e| e.to_string())?;
     r.finish().map_err(|e| e.to_string())?;
     Ok(list)
 }
@@ -817,7 +909,7 @@ impl CloudServer {
             }
         }
         let items = tasks.iter().map(|task| &**task).zip(bundles).collect();
-        let mut verdicts = check_bundles(items, &self.roster, &mut fast_rng()).into_iter();
+        let mut verdicts = check_bundles(items, &mut fast_rng()).into_iter();
         let mut replies = Vec::with_capacity(steps.len());
         for step in steps {
             let reply = match step {
@@ -859,6 +951,7 @@ impl CloudServer {
     ) -> Reply {
         match request {
             Request::CreateTask(params) => self.create_task(&peer, params).await,
+            Request::RegisterDps(cards) => self.register_dps(&peer, cards).await,
             Request::ListTasks => {
                 self.read(|state| {
                     Response::TaskIds(state.cloud.tasks().map(|t| t.body.id).collect())
@@ -1055,15 +1148,7 @@ impl CloudServer {
             return refuse(format!("unknown task {task}"));
         };
         let from = usize::try_from(from).unwrap_or(usize::MAX);
-        let page = signed
-            .body
-            .params
-            .weights
-            .iter()
-            .skip(from)
-            .take(DP_LIST_PAGE)
-            .cloned()
-            .collect();
+        let page = signed.body.listed_dps(from, DP_LIST_PAGE);
         (Response::DpList(page), Ack::none())
     }
 

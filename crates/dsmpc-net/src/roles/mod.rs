@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dsmpc_core::crypto::pedersen::Generators;
-use dsmpc_core::identity::PartyId;
+use dsmpc_core::identity::{IdentityCard, PartyId};
 use dsmpc_core::signed::Signed;
-use dsmpc_core::task::{DpEntry, Mode, Task, TaskId};
+use dsmpc_core::task::{DpEntry, ListedDp, Mode, Task, TaskId};
 
 use crate::client::{Link, NetError};
-use crate::rpc::{Request, Response, Until};
+use crate::rpc::{REGISTER_PAGE, Request, Response, Until};
+use crate::store::Registration;
 
 /// The signed task `id` from the cloud (its signature is the caller's to check).
 pub async fn fetch_task(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetError> {
@@ -35,7 +36,7 @@ pub async fn fetch_task(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetErr
 /// entry, [`fetch_dp_entry`]).
 pub async fn fetch_task_with_list(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetError> {
     let mut task = fetch_task(cloud, id).await?;
-    let mut list: Vec<(PartyId, i128)> = Vec::new();
+    let mut list: Vec<ListedDp> = Vec::new();
     while (list.len() as u64) < task.body.dps {
         let from = list.len() as u64;
         match cloud.call(&Request::GetDpList { task: id, from }).await? {
@@ -51,6 +52,32 @@ pub async fn fetch_task_with_list(cloud: &Link, id: TaskId) -> Result<Signed<Tas
     }
     task.body.attach_dp_list(list)?;
     Ok(task)
+}
+
+/// Registers `cards` with the cloud `operator` is linked to (as the cloud's operator: only the
+/// cloud's own key may), [`REGISTER_PAGE`] cards a request; returns how many were new and how
+/// many were registered already, identically.
+pub async fn register_dps(
+    operator: &Link,
+    cards: Vec<IdentityCard>,
+) -> Result<Registration, NetError> {
+    let mut done = Registration::default();
+    for page in cards.chunks(REGISTER_PAGE) {
+        match operator.call(&Request::RegisterDps(page.to_vec())).await? {
+            Response::Registered { added, already } => {
+                done.added += added;
+                done.already += already;
+            }
+            other => {
+                return Err(NetError::Unexpected {
+                    peer: operator.peer().clone(),
+                    request: "register-dps",
+                    got: other.kind(),
+                });
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// `dp`'s entry in task `id`'s DP list with its Merkle proof (the caller checks it against the

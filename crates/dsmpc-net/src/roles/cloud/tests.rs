@@ -15,7 +15,7 @@ use dsmpc_core::with_field;
 use super::*;
 use crate::simulate::party;
 
-/// A roster of a cloud, an edge, `cps` CPs and `dps` DPs.
+/// A roster of a cloud, an edge and `cps` CPs, and `dps` DPs registered with the cloud.
 struct Parties {
     roster: Arc<Roster>,
     cloud: Arc<SecretIdentity>,
@@ -39,7 +39,6 @@ impl Parties {
         let cards = [&cloud, &edge]
             .into_iter()
             .chain(&cps)
-            .chain(&dps)
             .map(|p| p.card().clone());
         let roster = Arc::new(Roster::new(cards).unwrap());
         Parties {
@@ -52,7 +51,15 @@ impl Parties {
         }
     }
 
+    /// Registers every DP in the store `db`.
+    fn register(&self, db: &Path) {
+        let cards: Vec<IdentityCard> = self.dps.iter().map(|d| d.card().clone()).collect();
+        Store::open(db).unwrap().register_dps(&cards).unwrap();
+    }
+
+    /// The cloud server on the store `db`, with every DP registered.
     fn open(&self, db: &Path) -> Arc<CloudServer> {
+        self.register(db);
         let server = CloudServer::open(
             self.cloud.clone(),
             self.roster.clone(),
@@ -388,6 +395,7 @@ async fn pipelined_requests_over_a_connection_are_answered_in_order() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let flow = FlowLog::disabled();
+    parties.register(&db_in(&dir));
     let servers = crate::simulate::spawn_cloud(
         &parties.cloud,
         &parties.roster,
@@ -583,6 +591,7 @@ async fn awaits_without_news_answer_what_there_is_when_they_end() {
 /// The cloud of `parties` serving on a free loopback port (its store in `dir`) until the guard
 /// is dropped; returns its address and the guard.
 async fn serve_on_loopback(parties: &Parties, dir: &tempfile::TempDir) -> (String, AbortOnDrop) {
+    parties.register(&db_in(dir));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let handles = crate::simulate::spawn_cloud(
@@ -739,6 +748,7 @@ async fn a_link_replaces_a_connection_the_server_closed_while_idle_at_once() {
     let context = ServerContext {
         identity: parties.cloud.clone(),
         roster: parties.roster.clone(),
+        directory: parties.roster.clone(),
         channel: ChannelConfig {
             io_timeout: Duration::from_millis(100),
             ..ChannelConfig::default()
@@ -860,4 +870,110 @@ async fn large_bundles_are_served_from_segment_files_before_and_after_a_restart(
         Response::Refused(reason) => assert!(reason.contains("past the end"), "{reason}"),
         other => panic!("a cut segment was served: {other:?}"),
     }
+}
+
+/// Over real Noise channels: a DP the registry does not hold can neither connect nor be listed in
+/// a task; only the operator may register one; once registered, it connects and a task lists it
+/// with its registered key; a DP's keys are never replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_registered_dps_connect_and_are_listed() {
+    use crate::channel::{ChannelConfig, ChannelError};
+    use crate::client::{Client, NetError};
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 2);
+    let (address, _serving) = serve_on_loopback(&parties, &dir).await;
+    let config = ChannelConfig::default();
+    let cloud_card = parties.roster.cloud().clone();
+    let stranger = party("dp9", Role::Dp);
+    let connect = |who: Arc<SecretIdentity>| {
+        let (cloud_card, address, config) = (cloud_card.clone(), address.clone(), config.clone());
+        async move { Client::connect(&who, &cloud_card, &address, &config, FlowLog::disabled()).await }
+    };
+
+    // Not registered: its connection is dropped unconfirmed, with the hint to register.
+    let mut client = connect(stranger.clone()).await.unwrap();
+    let err = client.call(&Request::ListTasks).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            NetError::Channel {
+                source: ChannelError::Unconfirmed,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("dsmpc dp register"), "{err}");
+
+    // Nor may a task list it.
+    let mut operator = connect(parties.cloud.clone()).await.unwrap();
+    let mut params = parties.params();
+    params.weights.push((stranger.id().clone(), 1));
+    let err = operator
+        .call(&Request::CreateTask(params.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("dp9 is not a registered data provider"),
+        "{err}"
+    );
+
+    // Only the operator registers.
+    let mut dp1 = connect(parties.dps[0].clone()).await.unwrap();
+    let register = Request::RegisterDps(vec![stranger.card().clone()]);
+    let err = dp1.call(&register).await.unwrap_err();
+    assert!(err.to_string().contains("only the cloud operator"), "{err}");
+    let answer = operator.call(&register).await.unwrap();
+    assert_eq!(
+        answer,
+        Response::Registered {
+            added: 1,
+            already: 0
+        }
+    );
+
+    // Now it connects, and a task lists it with its registered key.
+    let mut client = connect(stranger.clone()).await.unwrap();
+    assert!(matches!(
+        client.call(&Request::ListTasks).await,
+        Ok(Response::TaskIds(_))
+    ));
+    let Response::Task(task) = operator.call(&Request::CreateTask(params)).await.unwrap() else {
+        panic!("no task");
+    };
+    let Response::DpEntry(Some(entry)) = client
+        .call(&Request::GetDpEntry {
+            task: task.body.id,
+            dp: stranger.id().clone(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("no entry");
+    };
+    assert_eq!(entry.key, stranger.card().verifying_key.to_bytes());
+    assert!(task.body.verify_entry(stranger.id(), &entry).is_some());
+
+    // Other keys under its id are refused; a server's id or Noise key cannot be registered.
+    let impostor = party("dp9", Role::Dp);
+    let err = operator
+        .call(&Request::RegisterDps(vec![impostor.card().clone()]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("already registered with other keys"),
+        "{err}"
+    );
+    let mut cp_as_dp = parties.cps[0].card().clone();
+    cp_as_dp.role = Role::Dp;
+    let err = operator
+        .call(&Request::RegisterDps(vec![cp_as_dp]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("of a server in the roster"),
+        "{err}"
+    );
 }
