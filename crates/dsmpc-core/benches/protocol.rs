@@ -83,7 +83,7 @@ fn bench_shape<F: Field>(c: &mut Criterion, name: &str, scenario: &Scenario) {
         CpTask::<F>::new(
             world.parties.cps[i].clone(),
             world.parties.roster.clone(),
-            &world.task,
+            world.task.clone(),
             &world.committee,
         )
         .unwrap()
@@ -123,7 +123,7 @@ fn bench_shape<F: Field>(c: &mut Criterion, name: &str, scenario: &Scenario) {
             let mut edge = EdgeTask::<F>::new(
                 world.parties.edge.clone(),
                 world.parties.roster.clone(),
-                &world.task,
+                world.task.clone(),
                 &world.committee,
             )
             .unwrap();

@@ -244,7 +244,7 @@ impl World {
         let task = cloud.create_task(params, keys, rng)?;
         let id = task.body.id;
         let listed = task.body.listed_dps(0, usize::MAX);
-        let mut task = match wire.send(id, parties.cloud.id(), Message::Task(task))? {
+        let mut task = match wire.send(id, parties.cloud.id(), Message::Task(task.header()))? {
             Message::Task(t) => t,
             _ => unreachable!("the codec preserves the kind"),
         };
@@ -353,7 +353,7 @@ fn run_in<F: Field, R: CryptoRng + ?Sized>(
     let mut edge = EdgeTask::<F>::new(
         parties.edge.clone(),
         parties.roster.clone(),
-        &task,
+        task.clone(),
         &committee,
     )?;
     let mut summaries = Vec::new();
@@ -522,7 +522,12 @@ fn verify_all<F: Field, R: CryptoRng + ?Sized>(
     let id = task.body.id;
     let mut live = Vec::new();
     for identity in &parties.cps {
-        let mut cp = CpTask::<F>::new(identity.clone(), parties.roster.clone(), task, committee)?;
+        let mut cp = CpTask::<F>::new(
+            identity.clone(),
+            parties.roster.clone(),
+            task.clone(),
+            committee,
+        )?;
         if scenario.faults.drop_cps.contains(&cp.index()) {
             continue;
         }

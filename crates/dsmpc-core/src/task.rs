@@ -369,6 +369,19 @@ impl Task {
         Ok(())
     }
 
+    /// The task without its DP list: what its signed encoding carries (a copy that costs the
+    /// same whatever the number of DPs).
+    pub fn header(&self) -> Task {
+        Task {
+            params: TaskParams {
+                weights: Vec::new(),
+                ..self.params.clone()
+            },
+            dp_keys: Vec::new(),
+            ..*self
+        }
+    }
+
     /// The attached list from entry `from` on, at most `limit` entries.
     pub fn listed_dps(&self, from: usize, limit: usize) -> Vec<ListedDp> {
         let end = self.params.weights.len().min(from.saturating_add(limit));
@@ -503,6 +516,18 @@ impl Task {
             .weights
             .binary_search_by(|(id, _)| id.cmp(dp))
             .ok()
+    }
+}
+
+impl crate::signed::Signed<Task> {
+    /// The signed task without its DP list ([`Task::header`]): what to send, or keep where
+    /// the list is not needed. Its signature covers exactly this.
+    pub fn header(&self) -> crate::signed::Signed<Task> {
+        crate::signed::Signed {
+            signer: self.signer.clone(),
+            body: self.body.header(),
+            signature: self.signature,
+        }
     }
 }
 

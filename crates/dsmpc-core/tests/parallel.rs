@@ -86,7 +86,7 @@ fn outcome<F: Field>(
         let mut cp = CpTask::<F>::new(
             world.parties.cps[0].clone(),
             world.parties.roster.clone(),
-            &world.task,
+            world.task.clone(),
             &world.committee,
         )
         .unwrap();

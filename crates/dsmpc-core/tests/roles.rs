@@ -47,7 +47,7 @@ fn cp(world: &World, i: usize) -> CpTask<Ristretto> {
     CpTask::new(
         world.parties.cps[i].clone(),
         world.parties.roster.clone(),
-        &world.task,
+        world.task.clone(),
         &world.committee,
     )
     .unwrap()
@@ -146,7 +146,7 @@ fn the_edge_folds_commitments_page_by_page_in_input_set_order() {
         EdgeTask::<Ristretto>::new(
             world.parties.edge.clone(),
             world.parties.roster.clone(),
-            &world.task,
+            world.task.clone(),
             &world.committee,
         )
         .unwrap()
@@ -194,7 +194,7 @@ fn the_edge_refuses_an_input_set_whose_summary_signature_is_forged() {
         EdgeTask::<Ristretto>::new(
             world.parties.edge.clone(),
             world.parties.roster.clone(),
-            &world.task,
+            world.task.clone(),
             &world.committee,
         )
         .unwrap()
@@ -620,7 +620,9 @@ fn the_task_header_commits_to_the_dp_list_by_its_merkle_root() {
     // A CP needs the list.
     let cp = world.parties.cps[0].clone();
     let roster = world.parties.roster.clone();
-    let err = CpTask::<Ristretto>::new(cp.clone(), roster.clone(), &header, &world.committee).err();
+    let err =
+        CpTask::<Ristretto>::new(cp.clone(), roster.clone(), header.clone(), &world.committee)
+            .err();
     assert!(
         err.as_ref()
             .is_some_and(|e| e.to_string().contains("DP list is not attached")),
@@ -645,5 +647,5 @@ fn the_task_header_commits_to_the_dp_list_by_its_merkle_root() {
     }
     let mut task = header.clone();
     task.body.attach_dp_list(list).unwrap();
-    CpTask::<Ristretto>::new(cp, roster, &task, &world.committee).unwrap();
+    CpTask::<Ristretto>::new(cp, roster, task, &world.committee).unwrap();
 }

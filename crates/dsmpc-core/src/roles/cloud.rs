@@ -61,7 +61,8 @@ struct Shelf {
 /// The cloud's state for one task.
 #[derive(Debug)]
 struct CloudTask {
-    task: Signed<Task>,
+    /// Shared with whoever serves the task beside this state (its DP list is the largest part).
+    task: Arc<Signed<Task>>,
     admitted: Vec<PartyId>,
     nonces: BTreeSet<[u8; 16]>,
     committee: Option<Signed<Committee>>,
@@ -135,7 +136,7 @@ impl Cloud {
         params: TaskParams,
         dp_keys: Vec<DpKey>,
         rng: &mut R,
-    ) -> Result<Signed<Task>, Error> {
+    ) -> Result<Arc<Signed<Task>>, Error> {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
         let task = Task::new(TaskId(id), params, dp_keys)?;
@@ -146,11 +147,9 @@ impl Cloud {
             });
         }
         let id = task.id;
-        let signed = Signed::sign(&id, &self.identity, task);
-        self.tasks.insert(
-            signed.body.id,
-            CloudTask::new(signed.clone(), self.keeps_bundles),
-        );
+        let signed = Arc::new(Signed::sign(&id, &self.identity, task));
+        self.tasks
+            .insert(id, CloudTask::new(signed.clone(), self.keeps_bundles));
         Ok(signed)
     }
 
@@ -164,7 +163,8 @@ impl Cloud {
             });
         }
         let keeps = self.keeps_bundles;
-        self.tasks.insert(task.body.id, CloudTask::new(task, keeps));
+        self.tasks
+            .insert(task.body.id, CloudTask::new(Arc::new(task), keeps));
         Ok(())
     }
 
@@ -391,7 +391,7 @@ impl Cloud {
     }
 
     /// Every task this cloud holds, signed.
-    pub fn tasks(&self) -> impl Iterator<Item = &Signed<Task>> {
+    pub fn tasks(&self) -> impl Iterator<Item = &Arc<Signed<Task>>> {
         self.tasks.values().map(|t| &t.task)
     }
 
@@ -674,7 +674,7 @@ fn check_contents(task: &Signed<Task>, bundle: Bundle) -> Result<CheckedBundle, 
 }
 
 impl CloudTask {
-    fn new(task: Signed<Task>, keeps_bundles: bool) -> CloudTask {
+    fn new(task: Arc<Signed<Task>>, keeps_bundles: bool) -> CloudTask {
         CloudTask {
             task,
             admitted: Vec::new(),

@@ -151,15 +151,16 @@ pub struct CpTask<F: Field> {
 }
 
 impl<F: Field> CpTask<F> {
-    /// Joins a task as the committee member holding `identity`.
+    /// Joins a task as the committee member holding `identity`. Takes the task (with its DP
+    /// list, the largest thing a CP holds) rather than a copy of it.
     pub fn new(
         identity: Arc<SecretIdentity>,
         roster: Arc<Roster>,
-        task: &Signed<Task>,
+        task: Signed<Task>,
         committee: &Signed<Committee>,
     ) -> Result<Self, Error> {
-        super::verify_setup_in::<F>(&roster, task, committee)?;
-        let task_body = task.body.clone();
+        super::verify_setup_in::<F>(&roster, &task, committee)?;
+        let task_body = task.body;
         let index =
             committee
                 .body

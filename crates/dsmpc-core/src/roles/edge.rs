@@ -29,7 +29,7 @@ use crate::round3::{Culprit, CulpritReason, InputSet};
 use crate::round4::{RESULT_PURPOSE, ResultPayload, ResultShare, TaskResult};
 use crate::sharing::interpolate_at_zero;
 use crate::signed::Signed;
-use crate::task::{Mode, Task};
+use crate::task::{Mode, Task, TaskId};
 use crate::wire::seal_context;
 
 /// Largest number of t-subsets the fast-mode consistency search tries.
@@ -54,14 +54,14 @@ impl<F: Field> EdgeTask<F> {
     pub fn new(
         identity: Arc<SecretIdentity>,
         roster: Arc<Roster>,
-        task: &Signed<Task>,
+        task: Signed<Task>,
         committee: &Signed<Committee>,
     ) -> Result<Self, Error> {
-        super::verify_setup_in::<F>(&roster, task, committee)?;
+        super::verify_setup_in::<F>(&roster, &task, committee)?;
         Ok(EdgeTask {
             identity,
             roster,
-            task: task.body.clone(),
+            task: task.body,
             committee: committee.body.clone(),
             input_set: None,
             combined: Vec::new(),
@@ -69,6 +69,11 @@ impl<F: Field> EdgeTask<F> {
             results: BTreeMap::new(),
             culprits: BTreeSet::new(),
         })
+    }
+
+    /// The task's id.
+    pub fn task_id(&self) -> TaskId {
+        self.task.id
     }
 
     fn violation(&self, reason: String) -> Error {

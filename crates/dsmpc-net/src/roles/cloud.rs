@@ -175,10 +175,8 @@ impl CloudServer {
             }
         }
         info!(tasks = meta.len(), "cloud state restored");
-        let tasks: BTreeMap<TaskId, Arc<Signed<Task>>> = cloud
-            .tasks()
-            .map(|t| (t.body.id, Arc::new(t.clone())))
-            .collect();
+        let tasks: BTreeMap<TaskId, Arc<Signed<Task>>> =
+            cloud.tasks().map(|t| (t.body.id, t.clone())).collect();
         let trees = tasks
             .iter()
             .map(|(id, t)| (*id, Arc::new(t.body.dp_tree())))
@@ -333,10 +331,10 @@ impl CloudServer {
         self.tasks
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, Arc::new(task.clone()));
+            .insert(id, task.clone());
         info!(task = %id, function = %task.body.params.function, "task created");
         self.announce();
-        (Response::Task(task), ack)
+        (Response::Task(task.header()), ack)
     }
 
     /// The registry's verifying key of every DP `params` lists, in order; an empty list in
@@ -960,7 +958,7 @@ impl CloudServer {
             }
             Request::GetTask(task) => {
                 self.read(|state| match state.cloud.task(&task) {
-                    Ok(t) => Response::Task(t.clone()),
+                    Ok(t) => Response::Task(t.header()),
                     Err(e) => refused(e),
                 })
                 .await

@@ -145,7 +145,7 @@ impl CpWorker {
                 return;
             }
         }
-        let outcome = with_field!(task.body.field(), F => self.work::<F>(&task, &waits).await);
+        let outcome = with_field!(task.body.field(), F => self.work::<F>(task, &waits).await);
         match outcome {
             Ok(()) => info!(task = %id, "result share sent"),
             Err(e) => warn!(task = %id, "gave up on the task: {e}"),
@@ -202,11 +202,11 @@ impl CpWorker {
     }
 
     /// The task's rounds, waiting for news over `waits`.
-    async fn work<F: Field>(&self, task: &Signed<Task>, waits: &Link) -> Result<(), NetError> {
+    async fn work<F: Field>(&self, task: Signed<Task>, waits: &Link) -> Result<(), NetError> {
         let id = task.body.id;
         let committee = self.committee(waits, id).await?;
-        let cp = CpTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
         let gens = self.gens.for_task(&task.body)?;
+        let cp = CpTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
         let started = Instant::now();
         let mut cp = self.receive_all(cp, id, gens.clone(), waits).await?;
         self.flow.phase(

@@ -187,7 +187,7 @@ impl EdgeServer {
         inbox.senders.insert(id, tx);
         drop(inbox);
         tokio::spawn(async move {
-            let outcome = with_field!(task.body.field(), F => self.clone().drive::<F>(&task, rx, &waits).await);
+            let outcome = with_field!(task.body.field(), F => self.clone().drive::<F>(task, rx, &waits).await);
             if let Err(e) = outcome {
                 warn!(task = %id, "no result: {e}");
                 self.fail(id, e.to_string()).await;
@@ -257,11 +257,14 @@ impl EdgeServer {
 
     async fn drive<F: Field>(
         self: Arc<Self>,
-        task: &Signed<Task>,
+        task: Signed<Task>,
         mut shares: mpsc::UnboundedReceiver<Signed<ResultShare>>,
         waits: &Link,
     ) -> Result<(), NetError> {
         let id = task.body.id;
+        let (n, t) = (task.body.params.n as usize, task.body.params.t as usize);
+        let verifiable = task.body.params.mode == Mode::Verifiable;
+        let gens = self.gens.for_task(&task.body)?;
         let committee = waits
             .wait_for(
                 Until::Committee(id),
@@ -291,10 +294,8 @@ impl EdgeServer {
             )
             .await?;
         let started = Instant::now();
-        let verifiable = task.body.params.mode == Mode::Verifiable;
         let mut edge = self.fold_input_set(edge, id, input_set, verifiable).await?;
-        let gens = self.gens.for_task(&task.body)?;
-        self.collect(&mut edge, task, &mut shares, gens.as_deref())
+        self.collect(&mut edge, (n, t), &mut shares, gens.as_deref())
             .await;
         let result = edge.finish(&mut fast_rng())?;
         self.flow
@@ -314,11 +315,10 @@ impl EdgeServer {
     async fn collect<F: Field>(
         &self,
         edge: &mut EdgeTask<F>,
-        task: &Signed<Task>,
+        (n, t): (usize, usize),
         shares: &mut mpsc::UnboundedReceiver<Signed<ResultShare>>,
         gens: Option<&dsmpc_core::crypto::pedersen::Generators>,
     ) {
-        let (n, t) = (task.body.params.n as usize, task.body.params.t as usize);
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         let mut grace_until: Option<tokio::time::Instant> = None;
         let mut answered = 0;
@@ -331,7 +331,7 @@ impl EdgeServer {
             let Some(share) = share else { break };
             answered += 1;
             if let Err(e) = edge.receive(&share, gens) {
-                warn!(task = %task.body.id, cp = %share.signer, "refused a result share: {e}");
+                warn!(task = %edge.task_id(), cp = %share.signer, "refused a result share: {e}");
             }
             if grace_until.is_none() && edge.valid_indices().len() >= t {
                 grace_until = Some(tokio::time::Instant::now() + self.config.grace);
