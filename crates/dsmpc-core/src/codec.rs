@@ -251,7 +251,13 @@ impl<'a> Reader<'a> {
                 remaining: self.buf.len(),
             });
         }
-        (0..count).map(|_| each(self)).collect()
+        // Sized once: the count is bounded by the bytes left, and a vector grown by doubling
+        // would hold up to twice its length (lists of a million ids are common).
+        let mut items = Vec::with_capacity(count);
+        for _ in 0..count {
+            items.push(each(self)?);
+        }
+        Ok(items)
     }
 
     /// A `u32`-counted vector of canonical field elements.

@@ -332,24 +332,37 @@ impl Task {
     /// weight 1 for unweighted functions, the same sum of absolute weights and the same Merkle
     /// root.
     pub fn attach_dp_list(&mut self, list: Vec<ListedDp>) -> Result<(), Error> {
+        let mut weights = Vec::with_capacity(list.len());
+        let mut keys = Vec::with_capacity(list.len());
+        for dp in list {
+            weights.push((dp.id, dp.weight));
+            keys.push(dp.key);
+        }
+        self.attach_dp_parts(weights, keys)
+    }
+
+    /// [`Task::attach_dp_list`] with the list given as its (DP, weight) entries and their keys,
+    /// in the same order: what a party that fetched the list page by page holds.
+    pub fn attach_dp_parts(
+        &mut self,
+        weights: Vec<(PartyId, i128)>,
+        keys: Vec<DpKey>,
+    ) -> Result<(), Error> {
         let refuse = |reason: &str| {
             Err(Error::ProtocolViolation {
                 task: self.id,
                 reason: format!("the DP list does not match the signed task: {reason}"),
             })
         };
-        if list.len() as u64 != self.dps {
+        if weights.len() as u64 != self.dps || keys.len() != weights.len() {
             return refuse(&format!(
-                "{} entries, the task has {}",
-                list.len(),
+                "{} entries and {} keys, the task has {}",
+                weights.len(),
+                keys.len(),
                 self.dps
             ));
         }
         let mut candidate = self.params.clone();
-        let (weights, keys): (Vec<(PartyId, i128)>, Vec<DpKey>) = list
-            .into_iter()
-            .map(|dp| ((dp.id, dp.weight), dp.key))
-            .unzip();
         candidate.weights = weights;
         if let Err(e) = Self::check_weights(&candidate) {
             return refuse(&e.to_string());

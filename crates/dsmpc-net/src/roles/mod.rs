@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dsmpc_core::crypto::pedersen::Generators;
 use dsmpc_core::identity::{IdentityCard, PartyId};
 use dsmpc_core::signed::Signed;
-use dsmpc_core::task::{DpEntry, ListedDp, Mode, Task, TaskId};
+use dsmpc_core::task::{DpEntry, Mode, Task, TaskId};
 
 use crate::client::{Link, NetError};
 use crate::rpc::{REGISTER_PAGE, Request, Response, Until};
@@ -36,11 +36,20 @@ pub async fn fetch_task(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetErr
 /// entry, [`fetch_dp_entry`]).
 pub async fn fetch_task_with_list(cloud: &Link, id: TaskId) -> Result<Signed<Task>, NetError> {
     let mut task = fetch_task(cloud, id).await?;
-    let mut list: Vec<ListedDp> = Vec::new();
-    while (list.len() as u64) < task.body.dps {
-        let from = list.len() as u64;
+    // Sized for the list up front (a vector grown by doubling would hold up to twice it), but
+    // no more than a few million entries on the header's word alone.
+    let expected = usize::try_from(task.body.dps.min(1 << 22)).unwrap_or(0);
+    let mut weights = Vec::with_capacity(expected);
+    let mut keys = Vec::with_capacity(expected);
+    while (weights.len() as u64) < task.body.dps {
+        let from = weights.len() as u64;
         match cloud.call(&Request::GetDpList { task: id, from }).await? {
-            Response::DpList(page) if !page.is_empty() => list.extend(page),
+            Response::DpList(page) if !page.is_empty() => {
+                for dp in page {
+                    weights.push((dp.id, dp.weight));
+                    keys.push(dp.key);
+                }
+            }
             other => {
                 return Err(NetError::Unexpected {
                     peer: cloud.peer().clone(),
@@ -50,7 +59,7 @@ pub async fn fetch_task_with_list(cloud: &Link, id: TaskId) -> Result<Signed<Tas
             }
         }
     }
-    task.body.attach_dp_list(list)?;
+    task.body.attach_dp_parts(weights, keys)?;
     Ok(task)
 }
 
