@@ -524,7 +524,8 @@ impl Task {
         self.position_of(dp).map(|i| self.params.weights[i].1)
     }
 
-    fn position_of(&self, dp: &PartyId) -> Option<usize> {
+    /// `dp`'s position in the attached list (ids ascending), if it is listed.
+    pub fn position_of(&self, dp: &PartyId) -> Option<usize> {
         self.params
             .weights
             .binary_search_by(|(id, _)| id.cmp(dp))

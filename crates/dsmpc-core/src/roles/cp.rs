@@ -137,6 +137,44 @@ enum Fault {
     Dp,
 }
 
+/// A set of positions in a task's DP list, one bit each.
+#[derive(Debug, Default)]
+struct Positions {
+    words: Vec<u64>,
+}
+
+impl Positions {
+    fn contains(&self, i: usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+
+    /// Puts `i` in the set or takes it out; returns whether it was in.
+    fn set(&mut self, i: usize, member: bool) -> bool {
+        if self.words.len() <= i / 64 {
+            self.words.resize(i / 64 + 1, 0);
+        }
+        let (word, bit) = (&mut self.words[i / 64], 1u64 << (i % 64));
+        let was = *word & bit != 0;
+        if member {
+            *word |= bit;
+        } else {
+            *word &= !bit;
+        }
+        was
+    }
+
+    /// The positions in the set, ascending.
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(k, &w)| {
+            (0..64)
+                .filter(move |b| w >> b & 1 == 1)
+                .map(move |b| k * 64 + b)
+        })
+    }
+}
+
 /// One CP's state for one task.
 pub struct CpTask<F: Field> {
     identity: Arc<SecretIdentity>,
@@ -146,7 +184,9 @@ pub struct CpTask<F: Field> {
     index: u32,
     aggregate: Accumulator<F>,
     blind_aggregate: F,
-    accepted: BTreeSet<PartyId>,
+    /// The DPs whose shares are in the aggregate, by their position in the task's list: one bit
+    /// a DP (a set of ids cost about 40 bytes a DP in every CP).
+    accepted: Positions,
     complaints: BTreeMap<PartyId, Complaint>,
 }
 
@@ -177,7 +217,7 @@ impl<F: Field> CpTask<F> {
             index,
             task: task_body,
             blind_aggregate: F::ZERO,
-            accepted: BTreeSet::new(),
+            accepted: Positions::default(),
             complaints: BTreeMap::new(),
         })
     }
@@ -188,8 +228,27 @@ impl<F: Field> CpTask<F> {
     }
 
     /// The DPs whose shares are in the aggregate.
-    pub fn accepted(&self) -> &BTreeSet<PartyId> {
-        &self.accepted
+    pub fn accepted(&self) -> Vec<PartyId> {
+        self.accepted
+            .iter()
+            .filter_map(|i| self.task.params.weights.get(i))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn is_accepted(&self, dp: &PartyId) -> bool {
+        self.task
+            .position_of(dp)
+            .is_some_and(|i| self.accepted.contains(i))
+    }
+
+    /// Marks `dp` accepted (`true`) or not; returns whether it was. A DP the task does not list
+    /// is never accepted (`open` refuses its share first).
+    fn set_accepted(&mut self, dp: &PartyId, accepted: bool) -> bool {
+        match self.task.position_of(dp) {
+            Some(i) => self.accepted.set(i, accepted),
+            None => false,
+        }
     }
 
     /// Decrypts and checks a batch of deliveries, aggregates the valid shares and files complaints
@@ -248,7 +307,7 @@ impl<F: Field> CpTask<F> {
                 if delivery.index != self.index {
                     return Err(self.relay_fault(format!("delivery for index {}", delivery.index)));
                 }
-                let known = self.accepted.contains(dp) || self.complaints.contains_key(dp);
+                let known = self.is_accepted(dp) || self.complaints.contains_key(dp);
                 if known || !seen.insert(dp) {
                     return Err(self.relay_fault(format!("second delivery from {dp}")));
                 }
@@ -459,7 +518,7 @@ impl<F: Field> CpTask<F> {
             if let Some(b) = o.blind {
                 self.blind_aggregate += o.weight * b;
             }
-            self.accepted.insert(o.dp);
+            self.set_accepted(&o.dp, true);
         }
     }
 
@@ -468,7 +527,7 @@ impl<F: Field> CpTask<F> {
         if let Some(b) = o.blind {
             self.blind_aggregate -= o.weight * b;
         }
-        self.accepted.remove(&o.dp);
+        self.set_accepted(&o.dp, false);
     }
 
     /// Files a complaint about `delivery`'s share: reveals its KEM shared secret with a DLEQ proof.
@@ -501,7 +560,7 @@ impl<F: Field> CpTask<F> {
     pub fn report(&self) -> Signed<VerificationReport> {
         let body = VerificationReport {
             index: self.index,
-            accepted: self.accepted.iter().cloned().collect(),
+            accepted: self.accepted(),
             complaints: self.complaints.values().cloned().collect(),
         };
         Signed::sign(&self.task.id, &self.identity, body)
@@ -511,11 +570,18 @@ impl<F: Field> CpTask<F> {
     /// or in the input set but not accepted.
     pub fn needs_redelivery(&self, input_set: &InputSet) -> Vec<PartyId> {
         let included: BTreeSet<&PartyId> = input_set.included.iter().collect();
-        let accepted: BTreeSet<&PartyId> = self.accepted.iter().collect();
-        included
-            .symmetric_difference(&accepted)
-            .map(|&p| p.clone())
-            .collect()
+        let missing = included.iter().filter(|dp| !self.is_accepted(dp));
+        let accepted = self
+            .accepted
+            .iter()
+            .filter_map(|i| self.task.params.weights.get(i));
+        let extra = accepted.filter(|(dp, _)| !included.contains(dp));
+        let mut both: Vec<PartyId> = missing
+            .map(|&dp| dp.clone())
+            .chain(extra.map(|(dp, _)| dp.clone()))
+            .collect();
+        both.sort();
+        both
     }
 
     /// Aligns the aggregate with the signed input set (using `redeliveries` for the DPs named by
@@ -530,7 +596,7 @@ impl<F: Field> CpTask<F> {
         for dp in self.needs_redelivery(&input_set.body) {
             let include = input_set.body.included.contains(&dp);
             self.complaints.remove(&dp);
-            let was_accepted = self.accepted.remove(&dp);
+            let was_accepted = self.set_accepted(&dp, false);
             let opened = redeliveries
                 .iter()
                 .find(|d| d.core.signer == dp)
@@ -545,7 +611,7 @@ impl<F: Field> CpTask<F> {
                 self.check_single(&dp, &opened, redeliveries, gens)?;
                 self.add(opened);
             } else if was_accepted {
-                self.accepted.insert(dp);
+                self.set_accepted(&dp, true);
                 self.remove(opened);
             }
         }
@@ -620,5 +686,28 @@ fn share_is_valid_shape<F: Field>(task: &Task, payload: &SharePayload<F>) -> boo
                 && payload.blind.is_some()
         }
         Mode::Fast => payload.blind.is_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Positions;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        /// The bit set answers as a set of positions does, whatever the order of changes.
+        #[test]
+        fn positions_behave_as_a_set(changes in proptest::collection::vec((0usize..300, any::<bool>()), 0..200)) {
+            let (mut bits, mut set) = (Positions::default(), BTreeSet::new());
+            for (i, member) in changes {
+                let was = if member { !set.insert(i) } else { set.remove(&i) };
+                prop_assert_eq!(bits.set(i, member), was);
+            }
+            prop_assert_eq!(bits.iter().collect::<Vec<_>>(), set.iter().copied().collect::<Vec<_>>());
+            for i in 0..320 {
+                prop_assert_eq!(bits.contains(i), set.contains(&i));
+            }
+        }
     }
 }
