@@ -104,7 +104,7 @@ fn outcome<F: Field>(
 /// The result share over exactly what the CP accepted (an input set the cloud signs for it).
 fn world_sums<F: Field>(world: &World, cp: &mut CpTask<F>) -> Vec<F> {
     let input_set = InputSet {
-        included: cp.accepted().iter().cloned().collect(),
+        included: cp.accepted(),
         excluded: Vec::new(),
         culprits: Vec::new(),
     };
