@@ -24,6 +24,7 @@ SCENARIOS = [
     ("p3v", "1000 DPs, 3 CPs, t = 2, d = 1000, verifiable", "≤ 3 s"),
     ("p5", "100,000 DPs, 7 CPs, t = 4, d = 1, verifiable", "≤ 30 s, ≤ 300 MiB"),
     ("scale-d", "1000 DPs, 3 CPs, t = 2, d = 10^6, fast", "≤ 150 s, ≤ 2 GiB"),
+    ("scale-n", "10^6 DPs, 5 CPs, t = 3, d = 1, fast", "≤ 1 GiB"),
     ("swarm30", "30 peer-mode participant processes", "≤ 2 s (Lua seed: 78–109 s)"),
     ("ingest", "scalar bundles accepted durably by one cloud", "≥ 20,000 /s (Janus: 1–2 k/s)"),
 ]
@@ -121,6 +122,15 @@ def split_rows(results, protocol, channel):
                     f"{protocol[name]:.2f} ms | {'—' if channel is None else f'{channel:.2f} ms'} | "
                     f"{servers} | {bound} | {secs(r['wall_s'])} | {target} |")
     return rows
+
+
+def dp_download(sizes=(1000, 100_000, 1_000_000)):
+    """(N, bytes) for one DP's download in a deployment of N DPs (scripts/dp_download.sh)."""
+    cmd = [os.path.join(ROOT, "scripts", "dp_download.sh"), *map(str, sizes)]
+    echo(cmd)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S).stdout
+    rows = re.findall(r"dps=(\d+) dp1_download_bytes=(\d+)", out)
+    return [(int(n), int(b)) for n, b in rows]
 
 
 def sh(*cmd):
@@ -233,9 +243,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one run each, no growth series")
     parser.add_argument("--skip", action="append", default=[], metavar="SCENARIO",
-                        help="leave a scenario out (repeatable)")
+                        help="leave a scenario (or \"download\", the DP download table) out (repeatable)")
     parser.add_argument("--full", action="store_true",
-                        help="p5 and scale-d --runs N too, and growth up to N = 10^5 and d = 10^6 (many minutes)")
+                        help="p5, scale-d and scale-n --runs N too, and growth up to N = 10^5 and d = 10^6 (many minutes)")
     parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     args = parser.parse_args()
     runs = "1" if args.quick else str(args.runs)
@@ -243,8 +253,8 @@ def main():
     for name, _, _ in SCENARIOS:
         if name in args.skip:
             continue
-        # p5 and scale-d take minutes per run: one run unless --full.
-        slow = name in ("p5", "scale-d")
+        # p5, scale-d and scale-n take minutes per run: one run unless --full.
+        slow = name in ("p5", "scale-d", "scale-n")
         results[name] = bench(name, "--runs", "1" if slow and not args.full else runs)
     # Right after the scenarios, so that the split compares figures of the same minutes.
     protocol, channel = cost_split() if not args.quick else ({}, None)
@@ -255,6 +265,7 @@ def main():
             growth_p1.append(bench("p1", "--runs", "1", "--dps", str(n)))
         for d in (100, 1000, 10_000, 100_000, 1_000_000)[: 3 + 2 * largest]:
             growth_p3.append(bench("p3", "--runs", "1", "--no-mpyc", "--dim", str(d)))
+    download = [] if args.quick or "download" in args.skip else dp_download()
     m = machine()
     p3 = results.get("p3", {})
     mpyc = p3.get("mpyc", {})
@@ -332,7 +343,7 @@ def main():
     if "mpyc" in p3 and "wall_s" not in mpyc:
         lines += [f"MPyC baseline not run: {p3['mpyc'].get('skipped')}", ""]
     if growth_p1:
-        lines += ["## Growth", "", "Without `--full` the series stop at N = 10^4 and d = 10^4 (`p5` is N = 10^5 at d = 1, "
+        lines += ["## Growth", "", "Without `--full` the series stop at N = 10^4 and d = 10^4 (`p5` is N = 10^5 at d = 1, `scale-n` N = 10^6 at d = 1, "
                   "`scale-d` d = 10^6 at N = 1000). Memory should grow with N by a few KB per DP "
                   "(the per-DP records of every party in one process) and with d by O(d) only: "
                   "no process holds an N × d matrix.", "",
@@ -340,6 +351,16 @@ def main():
                   *growth_rows(growth_p1, "dps", "N"), "",
                   "`p3` (N = 1000, fast) as d grows (`dsmpc bench p3 --runs 1 --no-mpyc --dim D`):", "",
                   *growth_rows(growth_p3, "dim", "d"), ""]
+    if download:
+        lines += ["## What one DP downloads", "",
+                  "Bytes of every message addressed to one data provider while it submits one scalar, in a "
+                  "deployment whose task lists N DPs (`scripts/dp_download.sh N`: `init --dps 1`, N − 1 synthetic "
+                  "DPs registered in the cloud's store, servers started, a task over every registered DP, then "
+                  "`dsmpc dp --flow-log`). The signed task is a header of constant size; the DP fetches only its "
+                  "own entry with a Merkle proof of ⌈log2 N⌉ hashes, and the roster it loads lists the servers "
+                  "only. Target: ≤ 16 KB, flat in N.", "",
+                  "| N | bytes to the DP |", "|---|---|",
+                  *[f"| {n:,} | {b:,} |" for n, b in download], ""]
     lines += ["## Raw results", "", "```json",
               *[json.dumps(r, sort_keys=True) for r in [*results.values(), *growth_p1, *growth_p3]],
               "```", ""]

@@ -3,7 +3,7 @@
 # MPyC baseline into .venv-bench (from bench/requirements.txt), runs every `dsmpc bench` scenario,
 # the examples that split their CPU time and the growth series, and writes the tables. Options are
 # passed to scripts/benchmarks.py (--quick: one run per scenario, no split and no growth series;
-# --full: p5 and scale-d three times, growth to N = 10^5 and d = 10^6; --runs N).
+# --full: p5, scale-d and scale-n three times, growth to N = 10^5 and d = 10^6; --runs N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
