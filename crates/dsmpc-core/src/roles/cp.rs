@@ -569,18 +569,26 @@ impl<F: Field> CpTask<F> {
     /// The DPs whose deliveries [`CpTask::finish`] needs again: accepted but not in the input set,
     /// or in the input set but not accepted.
     pub fn needs_redelivery(&self, input_set: &InputSet) -> Vec<PartyId> {
-        let included: BTreeSet<&PartyId> = input_set.included.iter().collect();
-        let missing = included.iter().filter(|dp| !self.is_accepted(dp));
-        let accepted = self
-            .accepted
-            .iter()
-            .filter_map(|i| self.task.params.weights.get(i));
-        let extra = accepted.filter(|(dp, _)| !included.contains(dp));
-        let mut both: Vec<PartyId> = missing
-            .map(|&dp| dp.clone())
-            .chain(extra.map(|(dp, _)| dp.clone()))
-            .collect();
+        // The input set as a bit set over the task's list (a set of a million ids would cost
+        // about 40 MB in every CP at once).
+        let mut included = Positions::default();
+        let mut both = Vec::new();
+        for dp in &input_set.included {
+            match self.task.position_of(dp) {
+                None => both.push(dp.clone()),
+                Some(i) if included.set(i, true) => {} // listed twice
+                Some(i) if !self.accepted.contains(i) => both.push(dp.clone()),
+                Some(_) => {}
+            }
+        }
+        let extra = self.accepted.iter().filter(|&i| !included.contains(i));
+        both.extend(
+            extra
+                .filter_map(|i| self.task.params.weights.get(i))
+                .map(|(dp, _)| dp.clone()),
+        );
         both.sort();
+        both.dedup();
         both
     }
 
