@@ -139,6 +139,13 @@ impl Cluster {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs `args`, which must fail; returns what it printed on stderr.
+    fn refused(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     fn logs(&self) -> String {
         self.children
             .keys()
@@ -483,36 +490,15 @@ fn a_dp_is_served_only_once_registered() {
     std::fs::write(&card, &out.stdout).unwrap();
 
     // Not registered: a task may not list it, and it cannot connect.
-    let listed = c.run(&[
-        "task",
-        "create",
-        "--func",
-        "sum",
-        "--dps",
-        "dp1,dp7",
-        "--timeout",
-        "5",
-    ]);
-    assert!(!listed.status.success());
-    let err = String::from_utf8_lossy(&listed.stderr);
+    let create = ["task", "create", "--func", "sum", "--dps", "dp1,dp7"];
+    let err = c.refused(&[&create[..], &["--timeout", "5"]].concat());
     assert!(
         err.contains("dp7 is not a registered data provider"),
         "{err}"
     );
     let task = c.create_task(&["--func", "sum", "--dps", "dp1,dp2"]);
-    let out = c.run(&[
-        "dp",
-        "--id",
-        "dp7",
-        "--task",
-        &task,
-        "--value",
-        "5",
-        "--timeout",
-        "3",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let submit = ["dp", "--id", "dp7", "--task", &task, "--value", "5"];
+    let err = c.refused(&[&submit[..], &["--timeout", "3"]].concat());
     assert!(err.contains("does not know this party's key"), "{err}");
 
     // Registered (twice: the second time is a no-op), it is listed and submits.
