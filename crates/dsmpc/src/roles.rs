@@ -329,12 +329,38 @@ pub struct CreateArgs {
     /// registered with the cloud, each with weight 1).
     #[arg(long, value_delimiter = ',')]
     dps: Vec<String>,
-    /// Seconds from now until the input set closes (default: the deployment's).
+    /// Seconds from now until the input set closes (default: the deployment's). It closes then,
+    /// or as soon as every listed DP submitted.
     #[arg(long)]
     deadline: Option<u64>,
-    /// Seconds to wait for the committee.
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
+    /// Seconds to wait for the committee, which must be admitted by then (default: 60, or
+    /// --deadline if that is sooner); at most --deadline.
+    #[arg(long)]
+    timeout: Option<u64>,
+}
+
+/// The default of `task create --timeout`.
+const COMMITTEE_TIMEOUT_SECS: u64 = 60;
+
+impl CreateArgs {
+    /// Seconds until the committee must be admitted and until the input set closes. A deadline
+    /// before the admission deadline is refused, never moved.
+    fn windows(&self, default_deadline: u64) -> Result<(u64, u64)> {
+        let deadline = self.deadline.unwrap_or(default_deadline);
+        if deadline == 0 {
+            bail!("--deadline 0 would close the input set before anyone could submit");
+        }
+        match self.timeout {
+            Some(0) => bail!("--timeout 0 leaves no time to admit the committee"),
+            Some(timeout) if timeout > deadline => bail!(
+                "--deadline {deadline} closes the input set before the committee's admission \
+                 deadline (--timeout {timeout}): give a --deadline of at least {timeout}, or a \
+                 shorter --timeout"
+            ),
+            Some(timeout) => Ok((timeout, deadline)),
+            None => Ok((COMMITTEE_TIMEOUT_SECS.min(deadline), deadline)),
+        }
+    }
 }
 
 fn read_weights(path: &Path, scale: u32) -> Result<BTreeMap<PartyId, i128>> {
@@ -398,7 +424,7 @@ impl CreateArgs {
             .cps
             .unwrap_or(dep.roster.of_role(Role::Cp).count() as u32);
         let now = unix_now();
-        let submission = self.deadline.unwrap_or(dep.defaults.submission_secs);
+        let (admission, submission) = self.windows(dep.defaults.submission_secs)?;
         Ok(TaskParams {
             function,
             dim: self.dim,
@@ -419,8 +445,8 @@ impl CreateArgs {
             t: self.threshold.unwrap_or(dep.defaults.threshold).min(n),
             additive: false,
             mode: self.mode.map_or(dep.defaults.mode, Mode::from),
-            admission_deadline: now + self.timeout,
-            submission_deadline: now + self.timeout.max(submission),
+            admission_deadline: now + admission,
+            submission_deadline: now + submission,
         })
     }
 }
@@ -432,11 +458,12 @@ pub fn run_task(args: &TaskArgs) -> Result<()> {
     let flow = args.common.flow()?;
     let me = identity(&dep, "cloud")?;
     let params = args.params(&dep)?;
+    let (admission, _) = args.windows(dep.defaults.submission_secs)?;
     let cloud = link(&dep, &me, &me.id().clone(), &flow, Duration::from_secs(10))?;
     let (task, committee) = runtime()?.block_on(dp::create_task(
         &cloud,
         params,
-        Duration::from_secs(args.timeout),
+        Duration::from_secs(admission),
     ))?;
     let members: Vec<&str> = committee
         .body

@@ -266,3 +266,38 @@ fn init_help_shows_every_flag() {
         assert!(help.contains(flag), "{flag}: {help}");
     }
 }
+
+/// `task create` never moves a deadline the operator typed: an input set that would close before
+/// the committee's admission deadline is refused with both values, before anything connects.
+#[test]
+fn a_deadline_before_the_admission_deadline_is_refused_not_moved() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    assert_eq!(
+        run(&["init", path_str(dir), "--base-port", "7990"]).0,
+        Some(0)
+    );
+    let create = [
+        "task",
+        "create",
+        "--deployment",
+        path_str(dir),
+        "--func",
+        "sum",
+    ];
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--deadline", "8", "--timeout", "60"],
+            "--deadline 8 closes the input set before the committee's admission deadline \
+             (--timeout 60)",
+        ),
+        (&["--deadline", "0"], "--deadline 0"),
+        (&["--timeout", "0"], "--timeout 0"),
+    ];
+    for (extra, expected) in cases {
+        let args = [&create[..], extra].concat();
+        let (code, _, err) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
