@@ -122,6 +122,18 @@ pub enum Encoding {
     },
 }
 
+impl Encoding {
+    /// The mantissa of weight 1: `10^weight_scale` (exact), 1 (modular); `None` for a weight
+    /// scale above [`MAX_SCALE`].
+    pub fn unit_weight(&self) -> Option<i128> {
+        match *self {
+            Encoding::Exact { weight_scale, .. } if weight_scale > MAX_SCALE => None,
+            Encoding::Exact { weight_scale, .. } => Some(10i128.pow(weight_scale)),
+            Encoding::Modular { .. } => Some(1),
+        }
+    }
+}
+
 /// Which fields a task may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldPolicy {

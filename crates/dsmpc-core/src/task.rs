@@ -311,13 +311,6 @@ impl Task {
         if dps == 0 {
             return Err(reason("a task needs at least one data provider".into()));
         }
-        if let Encoding::Exact { weight_scale, .. } = params.encoding
-            && weight_scale > MAX_SCALE
-        {
-            return Err(reason(format!(
-                "weight scale {weight_scale} exceeds {MAX_SCALE}"
-            )));
-        }
         let plan = Plan::with_weight_sum(params.encoding, Some(weight_sum), policy)?;
         Ok(Task {
             id,
@@ -464,6 +457,13 @@ impl Task {
             });
         }
         Self::check_scheme(params)?;
+        if let Encoding::Exact { weight_scale, .. } = params.encoding
+            && weight_scale > MAX_SCALE
+        {
+            return Err(Error::InvalidParameters {
+                reason: format!("weight scale {weight_scale} exceeds {MAX_SCALE}"),
+            });
+        }
         if params.submission_deadline < params.admission_deadline {
             return Err(Error::InvalidParameters {
                 reason: "the submission deadline precedes the admission deadline".into(),
@@ -497,12 +497,8 @@ impl Task {
         if params.weights.windows(2).any(|w| w[0].0 >= w[1].0) {
             return reason("data providers must be listed once each, in id order".into());
         }
-        let unit = match params.encoding {
-            Encoding::Exact { weight_scale, .. } if weight_scale > MAX_SCALE => {
-                return reason(format!("weight scale {weight_scale} exceeds {MAX_SCALE}"));
-            }
-            Encoding::Exact { weight_scale, .. } => 10i128.pow(weight_scale),
-            Encoding::Modular { .. } => 1,
+        let Some(unit) = params.encoding.unit_weight() else {
+            return reason(format!("the weight scale exceeds {MAX_SCALE}"));
         };
         if !params.function.is_weighted() && params.weights.iter().any(|(_, w)| *w != unit) {
             return reason(format!(

@@ -31,7 +31,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use dsmpc_core::codec::{Decode, Encode, Reader, decode_exact};
-use dsmpc_core::encoding::Encoding;
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use dsmpc_core::merkle;
 use dsmpc_core::rng::fast_rng;
@@ -342,12 +341,12 @@ impl CloudServer {
     /// that is not registered.
     async fn registered_keys(&self, params: &mut TaskParams) -> Result<Vec<DpKey>, String> {
         if params.weights.is_empty() {
-            let unit = match params.encoding {
-                Encoding::Exact { weight_scale, .. } => 10i128
-                    .checked_pow(weight_scale)
-                    .ok_or_else(|| format!("weight scale {weight_scale} is too large"))?,
-                Encoding::Modular { .. } => 1,
-            };
+            let unit = params.encoding.unit_weight().ok_or_else(|| {
+                format!(
+                    "the weight scale exceeds {}",
+                    dsmpc_core::encoding::MAX_SCALE
+                )
+            })?;
             let all = self.readers.read(|store| store.registered_dps()).await?;
             if all.is_empty() {
                 return Err(
