@@ -10,7 +10,8 @@
 //!     .with_inputs(vec![vec![5], vec![-7], vec![11]], vec![1, 2, 3]);
 //! let outcome = run_task(&scenario, &mut dsmpc_core::rng::os_rng()).unwrap();
 //! assert_eq!(outcome.result.sums, vec![5 - 14 + 33]);
-//! assert_eq!(outcome.result.sums, scenario.expected(&outcome.result.included));
+//! assert_eq!(outcome.result.sums, scenario.expected(&outcome.included));
+//! assert_eq!(outcome.result.included.count(), 3);
 //! ```
 
 use std::collections::BTreeMap;
@@ -160,6 +161,10 @@ impl Scenario {
 pub struct Outcome {
     /// The edge's signed result, as every party received it.
     pub result: TaskResult,
+    /// The DPs the result includes, by id (the result names them by list position).
+    pub included: Vec<PartyId>,
+    /// The DPs of the task it leaves out, by id.
+    pub excluded: Vec<PartyId>,
     /// Bytes on the wire per message kind.
     pub bytes: BTreeMap<&'static str, usize>,
     /// The first envelope of each kind, as encoded: test vectors.
@@ -389,6 +394,8 @@ fn run_in<F: Field, R: CryptoRng + ?Sized>(
     };
     result.verify(&id, &parties.roster, Role::Edge)?;
     Ok(Outcome {
+        included: task.body.ids_in(&result.body.included),
+        excluded: task.body.ids_missing(&result.body.included),
         result: result.body,
         bytes: wire.bytes,
         samples: wire.samples,

@@ -33,6 +33,7 @@
 
 pub mod codec;
 pub mod crypto;
+pub mod dpset;
 pub mod encoding;
 pub mod error;
 pub mod field;

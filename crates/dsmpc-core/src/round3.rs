@@ -8,6 +8,7 @@
 //! drew no upheld complaint, and the culprits it found.
 
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::dpset::DpSet;
 use crate::identity::PartyId;
 use crate::signed::Signable;
 use crate::task::named_enum;
@@ -50,8 +51,8 @@ impl Decode for Complaint {
 pub struct VerificationReport {
     /// The reporting CP's index.
     pub index: u32,
-    /// DPs whose shares verified and were aggregated, in id order.
-    pub accepted: Vec<PartyId>,
+    /// DPs whose shares verified and were aggregated, by position in the task's DP list.
+    pub accepted: DpSet,
     /// Complaints against DPs whose shares did not.
     pub complaints: Vec<Complaint>,
 }
@@ -59,7 +60,7 @@ pub struct VerificationReport {
 impl Encode for VerificationReport {
     fn encode(&self, w: &mut Writer) {
         w.u32(self.index);
-        w.list(&self.accepted, |w, id| id.encode(w));
+        self.accepted.encode(w);
         w.list(&self.complaints, |w, c| c.encode(w));
     }
 }
@@ -68,7 +69,7 @@ impl Decode for VerificationReport {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         Ok(VerificationReport {
             index: r.u32("index")?,
-            accepted: r.list("accepted", 2, PartyId::decode)?,
+            accepted: DpSet::decode(r)?,
             complaints: r.list("complaints", 102, Complaint::decode)?,
         })
     }
@@ -120,18 +121,16 @@ impl Decode for Culprit {
 /// Cloud → CPs and edge: the DPs every CP aggregates, fixed once for the task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputSet {
-    /// DPs whose shares are aggregated, in id order.
-    pub included: Vec<PartyId>,
-    /// DPs of the task that are not (no whole bundle, or an upheld complaint), in id order.
-    pub excluded: Vec<PartyId>,
+    /// DPs whose shares are aggregated, by position in the task's DP list; the others of the
+    /// list are excluded (no whole bundle, or an upheld complaint).
+    pub included: DpSet,
     /// Parties caught cheating so far.
     pub culprits: Vec<Culprit>,
 }
 
 impl Encode for InputSet {
     fn encode(&self, w: &mut Writer) {
-        w.list(&self.included, |w, id| id.encode(w));
-        w.list(&self.excluded, |w, id| id.encode(w));
+        self.included.encode(w);
         w.list(&self.culprits, |w, c| c.encode(w));
     }
 }
@@ -139,8 +138,7 @@ impl Encode for InputSet {
 impl Decode for InputSet {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         Ok(InputSet {
-            included: r.list("included", 2, PartyId::decode)?,
-            excluded: r.list("excluded", 2, PartyId::decode)?,
+            included: DpSet::decode(r)?,
             culprits: r.list("culprits", 3, Culprit::decode)?,
         })
     }

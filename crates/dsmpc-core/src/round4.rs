@@ -6,9 +6,9 @@
 
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer, decode_exact};
 use crate::crypto::kem::SealedBox;
+use crate::dpset::DpSet;
 use crate::encoding::format_fixed;
 use crate::field::Field;
-use crate::identity::PartyId;
 use crate::round3::Culprit;
 use crate::sharing::SecretVec;
 use crate::signed::Signable;
@@ -107,10 +107,8 @@ pub struct TaskResult {
     pub weight_total: i128,
     /// Decimal places of `weight_total`.
     pub weight_scale: u32,
-    /// DPs aggregated.
-    pub included: Vec<PartyId>,
-    /// DPs of the task that were left out.
-    pub excluded: Vec<PartyId>,
+    /// DPs aggregated, by position in the task's DP list; the others of the list were left out.
+    pub included: DpSet,
     /// Parties caught cheating.
     pub culprits: Vec<Culprit>,
 }
@@ -175,8 +173,7 @@ impl Encode for TaskResult {
         w.u32(self.scale);
         w.i128(self.weight_total);
         w.u32(self.weight_scale);
-        w.list(&self.included, |w, id| id.encode(w));
-        w.list(&self.excluded, |w, id| id.encode(w));
+        self.included.encode(w);
         w.list(&self.culprits, |w, c| c.encode(w));
     }
 }
@@ -199,8 +196,7 @@ impl Decode for TaskResult {
             scale,
             weight_total,
             weight_scale,
-            included: r.list("included", 2, PartyId::decode)?,
-            excluded: r.list("excluded", 2, PartyId::decode)?,
+            included: DpSet::decode(r)?,
             culprits: r.list("culprits", 3, crate::round3::Culprit::decode)?,
         })
     }
@@ -221,8 +217,7 @@ mod tests {
             scale,
             weight_total: w,
             weight_scale: ws,
-            included: vec![],
-            excluded: vec![],
+            included: DpSet::default(),
             culprits: vec![],
         }
     }

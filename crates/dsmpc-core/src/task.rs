@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::Error;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::dpset::DpSet;
 use crate::encoding::{Encoding, FieldPolicy, InputRange, MAX_SCALE, Plan};
 use crate::field::FieldId;
 use crate::identity::{PartyId, Role, Signers};
@@ -534,6 +535,28 @@ impl Task {
     /// The weight mantissa of data provider `dp`, if it may contribute.
     pub fn weight_of(&self, dp: &PartyId) -> Option<i128> {
         self.position_of(dp).map(|i| self.params.weights[i].1)
+    }
+
+    /// The id at position `i` of the attached list.
+    pub fn listed_id(&self, i: u64) -> Option<&PartyId> {
+        let i = usize::try_from(i).ok()?;
+        self.params.weights.get(i).map(|(id, _)| id)
+    }
+
+    /// The ids of the attached list that `set` holds, in list order.
+    pub fn ids_in(&self, set: &DpSet) -> Vec<PartyId> {
+        set.iter()
+            .filter_map(|i| self.listed_id(i))
+            .cloned()
+            .collect()
+    }
+
+    /// The ids of the attached list that `set` does not hold, in list order.
+    pub fn ids_missing(&self, set: &DpSet) -> Vec<PartyId> {
+        set.iter_missing()
+            .filter_map(|i| self.listed_id(i))
+            .cloned()
+            .collect()
     }
 
     /// `dp`'s position in the attached list (ids ascending), if it is listed.

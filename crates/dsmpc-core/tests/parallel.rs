@@ -104,8 +104,7 @@ fn outcome<F: Field>(
 /// The result share over exactly what the CP accepted (an input set the cloud signs for it).
 fn world_sums<F: Field>(world: &World, cp: &mut CpTask<F>) -> Vec<F> {
     let input_set = InputSet {
-        included: cp.accepted(),
-        excluded: Vec::new(),
+        included: cp.accepted().clone(),
         culprits: Vec::new(),
     };
     let signed = Signed::sign(&world.task.body.id, &world.parties.cloud, input_set);
@@ -136,7 +135,7 @@ fn same_verdicts<F: Field>(mode: Mode) {
     assert!(has("dp12:", "index 2"), "{rejected:?}");
     assert!(has("dp9:", "second delivery"), "{rejected:?}");
     let complained: Vec<String> = report.complaints.iter().map(|c| c.dp.to_string()).collect();
-    let accepted = report.accepted.len();
+    let accepted = report.accepted.count() as usize;
     match mode {
         Mode::Verifiable => {
             assert_eq!(complained, ["dp17", "dp3", "dp38"]);

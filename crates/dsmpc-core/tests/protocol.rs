@@ -56,10 +56,10 @@ fn run(scenario: &Scenario) -> dsmpc_core::harness::Outcome {
 }
 
 fn assert_exact(scenario: &Scenario) {
-    let outcome = run(scenario);
-    let r = &outcome.result;
-    assert_eq!(r.sums, scenario.expected(&r.included), "{scenario:?}");
-    assert_eq!(r.included.len() + r.excluded.len(), scenario.inputs.len());
+    let o = run(scenario);
+    let r = &o.result;
+    assert_eq!(r.sums, scenario.expected(&o.included), "{scenario:?}");
+    assert_eq!(o.included.len() + o.excluded.len(), scenario.inputs.len());
     if scenario.function.is_mean() {
         let total: i128 = scenario.weights.iter().sum();
         assert_eq!(r.weight_total, total);
@@ -104,7 +104,8 @@ fn fixed_point_means_print_exactly() {
         .with_inputs(vec![vec![125], vec![-50], vec![200]], vec![5, 10, 25]);
     s.input_scale = 2;
     s.weight_scale = 1;
-    let r = run(&s).result;
+    let o = run(&s);
+    let r = &o.result;
     assert_eq!(r.sums, vec![5125]);
     assert_eq!(r.values(), vec!["1.28125000"]);
     s.function = Function::WeightedSum;
@@ -117,8 +118,9 @@ fn a_cheating_cp_is_named_and_the_result_stays_exact() {
         // Fast mode needs redundancy to tell who cheated: 5 shares, t = 3, one bad.
         let mut s = random_scenario(Function::Sum, mode, 5, 3, 8, 2, 11);
         s.faults.cheat_cps = vec![2];
-        let r = run(&s).result;
-        assert_eq!(r.sums, s.expected(&r.included), "{mode}");
+        let o = run(&s);
+        let r = &o.result;
+        assert_eq!(r.sums, s.expected(&o.included), "{mode}");
         let reason = match mode {
             Mode::Verifiable => CulpritReason::InvalidResultShare,
             Mode::Fast => CulpritReason::InconsistentResultShare,
@@ -147,10 +149,11 @@ fn fast_mode_without_a_majority_refuses_rather_than_guesses() {
 fn a_cheating_dp_is_excluded_through_a_verified_complaint() {
     let mut s = random_scenario(Function::WeightedSum, Mode::Verifiable, 5, 3, 6, 3, 13);
     s.faults.cheat_dps = vec![(4, 2)];
-    let r = run(&s).result;
-    assert_eq!(r.excluded, vec![dp(4)]);
-    assert!(!r.included.contains(&dp(4)));
-    assert_eq!(r.sums, s.expected(&r.included));
+    let o = run(&s);
+    let r = &o.result;
+    assert_eq!(o.excluded, vec![dp(4)]);
+    assert!(!o.included.contains(&dp(4)));
+    assert_eq!(r.sums, s.expected(&o.included));
     assert_eq!(
         r.culprits,
         vec![Culprit {
@@ -165,9 +168,10 @@ fn a_dp_sealing_garbage_is_excluded_in_both_modes() {
     for mode in [Mode::Verifiable, Mode::Fast] {
         let mut s = random_scenario(Function::Sum, mode, 3, 2, 5, 2, 19);
         s.faults.garbage_dps = vec![(5, 3)];
-        let r = run(&s).result;
-        assert_eq!(r.excluded, vec![dp(5)], "{mode}");
-        assert_eq!(r.sums, s.expected(&r.included), "{mode}");
+        let o = run(&s);
+        let r = &o.result;
+        assert_eq!(o.excluded, vec![dp(5)], "{mode}");
+        assert_eq!(r.sums, s.expected(&o.included), "{mode}");
         assert_eq!(
             r.culprits,
             vec![Culprit {
@@ -182,9 +186,10 @@ fn a_dp_sealing_garbage_is_excluded_in_both_modes() {
 fn a_false_complaint_names_the_lying_cp() {
     let mut s = random_scenario(Function::Sum, Mode::Verifiable, 4, 2, 5, 1, 14);
     s.faults.false_complaints = vec![(3, 2)];
-    let r = run(&s).result;
-    assert!(r.included.contains(&dp(2)), "the honest DP stays in");
-    assert_eq!(r.sums, s.expected(&r.included));
+    let o = run(&s);
+    let r = &o.result;
+    assert!(o.included.contains(&dp(2)), "the honest DP stays in");
+    assert_eq!(r.sums, s.expected(&o.included));
     assert_eq!(
         r.culprits,
         vec![Culprit {
@@ -199,8 +204,9 @@ fn up_to_n_minus_t_cps_may_drop() {
     for mode in [Mode::Verifiable, Mode::Fast] {
         let mut s = random_scenario(Function::Mean, mode, 5, 3, 6, 2, 15);
         s.faults.drop_cps = vec![1, 4];
-        let r = run(&s).result;
-        assert_eq!(r.sums, s.expected(&r.included), "{mode}");
+        let o = run(&s);
+        let r = &o.result;
+        assert_eq!(r.sums, s.expected(&o.included), "{mode}");
 
         s.faults.drop_cps = vec![1, 4, 5];
         let err = run_task(&s, &mut ChaCha20Rng::seed_from_u64(2)).unwrap_err();
@@ -227,9 +233,10 @@ fn dps_cut_off_mid_upload_are_left_out_consistently() {
     for mode in [Mode::Verifiable, Mode::Fast] {
         let mut s = random_scenario(Function::WeightedMean, mode, 3, 2, 6, 2, 16);
         s.faults.drop_dps = vec![2, 5];
-        let r = run(&s).result;
-        assert_eq!(r.excluded, vec![dp(2), dp(5)], "{mode}");
-        assert_eq!(r.sums, s.expected(&r.included), "{mode}");
+        let o = run(&s);
+        let r = &o.result;
+        assert_eq!(o.excluded, vec![dp(2), dp(5)], "{mode}");
+        assert_eq!(r.sums, s.expected(&o.included), "{mode}");
         let total: i128 = [1, 3, 4, 6].iter().map(|&k| s.weights[k - 1]).sum();
         assert_eq!(r.weight_total, total);
         assert!(r.culprits.is_empty());
@@ -247,9 +254,10 @@ fn every_fault_at_once() {
         false_complaints: vec![(5, 6)],
         garbage_dps: vec![(8, 1)],
     };
-    let r = run(&s).result;
-    assert_eq!(r.excluded, vec![dp(1), dp(3), dp(8)]);
-    assert_eq!(r.sums, s.expected(&r.included));
+    let o = run(&s);
+    let r = &o.result;
+    assert_eq!(o.excluded, vec![dp(1), dp(3), dp(8)]);
+    assert_eq!(r.sums, s.expected(&o.included));
     let named: Vec<&str> = r.culprits.iter().map(|c| c.party.as_str()).collect();
     assert_eq!(named, vec!["cp2", "cp5", "dp3", "dp8"]);
 }

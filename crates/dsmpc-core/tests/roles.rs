@@ -3,6 +3,7 @@
 
 use dsmpc_core::Error;
 use dsmpc_core::crypto::kem;
+use dsmpc_core::dpset::DpSet;
 use dsmpc_core::field::Ristretto;
 use dsmpc_core::harness::{Scenario, World};
 use dsmpc_core::identity::PartyId;
@@ -10,7 +11,7 @@ use dsmpc_core::roles::cp::CpTask;
 use dsmpc_core::roles::dp::Dp;
 use dsmpc_core::roles::edge::EdgeTask;
 use dsmpc_core::round2::ShareDelivery;
-use dsmpc_core::round3::{Culprit, CulpritReason};
+use dsmpc_core::round3::{Culprit, CulpritReason, InputSet};
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Function, Mode};
 use rand::SeedableRng;
@@ -65,7 +66,7 @@ fn honest_deliveries_are_all_accepted() {
         cp1.receive(&deliveries(&world, 1), world.gens.as_ref(), &mut rng)
             .is_empty()
     );
-    assert_eq!(cp1.accepted().len(), 3);
+    assert_eq!(cp1.accepted().count(), 3);
     assert!(cp1.report().body.complaints.is_empty());
 }
 
@@ -87,7 +88,7 @@ fn a_tampered_ciphertext_from_the_relay_is_refused_without_complaint() {
         cp1.report().body.complaints.is_empty(),
         "the DP is not blamed for the relay"
     );
-    assert_eq!(cp1.accepted().len(), 2);
+    assert_eq!(cp1.accepted().count(), 2);
 }
 
 #[test]
@@ -125,7 +126,7 @@ fn a_forged_signature_in_a_page_is_named_and_the_rest_of_the_page_accepted() {
         "{}",
         rejected[0].error
     );
-    assert_eq!(cp1.accepted().len(), 2);
+    assert_eq!(cp1.accepted().count(), 2);
     assert!(
         cp1.report().body.complaints.is_empty(),
         "the DP is not blamed for the relay"
@@ -239,7 +240,7 @@ fn a_complaint_with_a_forged_shared_secret_names_the_cp() {
         .accept_report(&id, report, world.gens.as_ref())
         .unwrap();
     let input_set = world.cloud.close_input_set(&id).unwrap().body;
-    assert_eq!(input_set.included.len(), 3, "dp1 stays in");
+    assert_eq!(input_set.included.count(), 3, "dp1 stays in");
     assert_eq!(
         input_set.culprits,
         vec![Culprit {
@@ -261,6 +262,54 @@ fn a_report_for_another_index_is_refused() {
         .accept_report(&id, report, world.gens.as_ref())
         .unwrap_err();
     assert!(err.to_string().contains("another index"), "{err}");
+}
+
+/// Sets name DPs by position in the task's list: a set over a list of another length names
+/// other DPs, and the cloud (a report), the CPs and the edge (an input set) refuse it.
+#[test]
+fn a_set_over_another_list_is_refused_by_everyone() {
+    let (mut world, mut rng) = world_with_bundles();
+    let id = world.task.body.id;
+    let mut report = cp(&world, 0).report().body;
+    report.accepted = DpSet::full(4);
+    let report = Signed::sign(&id, &world.parties.cps[0], report);
+    let err = world
+        .cloud
+        .accept_report(&id, report, world.gens.as_ref())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the report is a set over 4 DPs, the task lists 3"),
+        "{err}"
+    );
+
+    let long = InputSet {
+        included: DpSet::full(4),
+        culprits: Vec::new(),
+    };
+    let long = Signed::sign(&id, &world.parties.cloud, long);
+    let mut edge = EdgeTask::<Ristretto>::new(
+        world.parties.edge.clone(),
+        world.parties.roster.clone(),
+        world.task.clone(),
+        &world.committee,
+    )
+    .unwrap();
+    let err = edge.begin_input_set(&long).unwrap_err();
+    assert!(
+        err.to_string().contains("input set is a set over 4"),
+        "{err}"
+    );
+    let mut cp1 = cp(&world, 0);
+    cp1.receive(&deliveries(&world, 1), world.gens.as_ref(), &mut rng);
+    let err = cp1
+        .finish(&long, &[], world.gens.as_ref())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("input set is a set over 4"),
+        "{err}"
+    );
 }
 
 fn fresh_bundle(world: &World, rng: &mut ChaCha20Rng) -> dsmpc_core::round2::Bundle {
@@ -390,7 +439,7 @@ fn summaries_are_paged_in_input_set_order() {
     let input_set = world.cloud.close_input_set(&id).unwrap().body;
     let all = world.cloud.summaries(&id).unwrap();
     let signers: Vec<_> = all.iter().map(|s| s.signer.clone()).collect();
-    assert_eq!(signers, input_set.included);
+    assert_eq!(signers, world.task.body.ids_in(&input_set.included));
     let mut paged = world.cloud.summaries_page(&id, 0, 2).unwrap();
     assert_eq!(paged.len(), 2);
     paged.extend(world.cloud.summaries_page(&id, 2, 2).unwrap());
@@ -545,7 +594,7 @@ fn a_long_page_gets_the_verdicts_of_its_deliveries_received_one_by_one() {
     let rejected_dps: Vec<&PartyId> = rejected.iter().map(|r| &r.dp).collect();
     assert_eq!(rejected_dps, [&page[3].core.signer, &page[5].core.signer]);
     assert_eq!(together.accepted(), alone.accepted());
-    assert_eq!(together.accepted().len(), 6);
+    assert_eq!(together.accepted().count(), 6);
     let complained = |cp: &CpTask<Ristretto>| {
         cp.report()
             .body

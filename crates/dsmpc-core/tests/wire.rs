@@ -56,16 +56,16 @@ fn padded_frames_are_refused() {
 fn unknown_versions_and_kinds_are_refused() {
     let run = sample_run();
     let mut bytes = run.samples["task"].clone();
-    // Version 1 (whose task listed every DP), version 2 (whose DP list named no keys) and a
-    // future version 4 are all refused.
-    for other in [1, 2, 4] {
+    // Version 1 (whose task listed every DP), version 2 (whose DP list named no keys), version 3
+    // (whose input sets, reports and results listed ids) and a future version 5 are all refused.
+    for other in [1, 2, 3, 5] {
         bytes[0] = other;
         assert_eq!(
             Envelope::from_bytes(&bytes),
             Err(CodecError::UnknownVersion(other))
         );
     }
-    bytes[0] = 3;
+    bytes[0] = 4;
     bytes[1] = 99;
     assert_eq!(
         Envelope::from_bytes(&bytes),

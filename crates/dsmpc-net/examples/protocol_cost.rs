@@ -104,7 +104,7 @@ fn run(Shape { name, shape }: &Shape) -> Result<(), Error> {
     let check = setup_check_seconds(&world)?;
     drop(world);
     let (outcome, run_cpu, run_wall) = measure(|| Ok(run_task(&scenario, &mut fast_rng())?))?;
-    let included = &outcome.result.included;
+    let included = &outcome.included;
     if included.len() != shape.dps || outcome.result.sums != scenario.expected(included) {
         return Err(format!("{name}: the result is not the plaintext sum").into());
     }

@@ -85,6 +85,10 @@ pub struct SimOutcome {
     pub task: Signed<Task>,
     /// The edge's result.
     pub result: TaskResult,
+    /// How many DPs it includes.
+    pub included: u64,
+    /// The DPs it leaves out, by id (the result names them by position in the task's list).
+    pub excluded: Vec<PartyId>,
     /// The plaintext result over the included DPs (sums of mantissas, and the total weight),
     /// accumulated as the inputs were made.
     pub expected: TaskResult,
@@ -466,7 +470,19 @@ pub async fn run(
     )
     .await?;
     stages.push(("aggregation", clock.elapsed().as_secs_f64()));
-    let (sums, weight_total) = expected.finish(&result.body.included);
+    let names = ListNames::of(&config.dps);
+    let included = &result.body.included;
+    dsmpc_core::roles::check_set_len(&task.body, included, "result")?;
+    let (sums, weight_total) = expected.finish(|id| {
+        names
+            .position_of(&config.dps, id)
+            .is_some_and(|i| included.contains(i))
+    });
+    let excluded = included
+        .iter_missing()
+        .filter_map(|i| names.id_at(&config.dps, i))
+        .cloned()
+        .collect();
     let expected = TaskResult {
         sums,
         weight_total,
@@ -477,11 +493,40 @@ pub async fn run(
         && expected.values() == result.body.values();
     Ok(SimOutcome {
         task,
+        included: result.body.included.count(),
+        excluded,
         result: result.body,
         expected,
         matches,
         stages,
     })
+}
+
+/// The simulated DPs in the order of the task's list (ids ascending), as indices into
+/// `config.dps`: what turns the positions a result names into ids (4 bytes a DP, not a second
+/// list of ids).
+struct ListNames {
+    order: Vec<u32>,
+}
+
+impl ListNames {
+    fn of(dps: &[DpEntry]) -> ListNames {
+        let mut order: Vec<u32> = (0..dps.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| dps[a as usize].id.cmp(&dps[b as usize].id));
+        ListNames { order }
+    }
+
+    fn id_at<'a>(&self, dps: &'a [DpEntry], position: u64) -> Option<&'a PartyId> {
+        let k = *self.order.get(usize::try_from(position).ok()?)?;
+        dps.get(k as usize).map(|e| &e.id)
+    }
+
+    fn position_of(&self, dps: &[DpEntry], id: &PartyId) -> Option<u64> {
+        self.order
+            .binary_search_by(|&k| dps[k as usize].id.cmp(id))
+            .ok()
+            .map(|i| i as u64)
+    }
 }
 
 /// How many DP uploads are in flight at most: enough to keep both cores and the cloud's group

@@ -417,10 +417,10 @@ fn simulate_once(shape: ProtocolShape, dir: &Path) -> Result<SimRun> {
             outcome.expected
         );
     }
-    if outcome.result.included.len() != shape.dps {
+    if outcome.included != shape.dps as u64 {
         bail!(
             "only {} of {} data providers were included",
-            outcome.result.included.len(),
+            outcome.included,
             shape.dps
         );
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use dsmpc_core::dpset::DpSet;
 use dsmpc_core::encoding::{Encoding, InputRange, parse_fixed};
 use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
 use dsmpc_core::task::{Function, Mode, TaskId, TaskParams};
@@ -636,6 +637,7 @@ pub fn run_result(args: &ResultArgs) -> Result<()> {
         Duration::from_secs(args.wait),
     ))?;
     let r = &result.body;
+    let (included, excluded) = name_result(&dep, &me, &flow, task, &r.included)?;
     let ids = |v: &[PartyId]| v.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>();
     if args.json {
         let culprits: Vec<&str> = r.culprits.iter().map(|c| c.party.as_str()).collect();
@@ -643,8 +645,8 @@ pub fn run_result(args: &ResultArgs) -> Result<()> {
             "task": task.to_string(),
             "function": r.function.name(),
             "result": r.values(),
-            "included": ids(&r.included),
-            "excluded": ids(&r.excluded),
+            "included": ids(&included),
+            "excluded": ids(&excluded),
             "culprits": culprits,
             "culprit_reasons": r.culprits.iter().map(|c| serde_json::json!({"party": c.party.as_str(), "reason": c.reason.name()})).collect::<Vec<_>>(),
         });
@@ -653,8 +655,8 @@ pub fn run_result(args: &ResultArgs) -> Result<()> {
         println!("task:     {task}");
         println!("function: {}", r.function);
         println!("result:   {}", r.values().join(", "));
-        println!("included: {}", ids(&r.included).join(", "));
-        println!("excluded: {}", ids(&r.excluded).join(", "));
+        println!("included: {}", listing(&included));
+        println!("excluded: {}", listing(&excluded));
         let culprits: Vec<String> = r
             .culprits
             .iter()
@@ -664,6 +666,45 @@ pub fn run_result(args: &ResultArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// The ids of the DPs a result includes and of those it leaves out: the result names them by
+/// position in the task's DP list, which is fetched from the cloud and checked against the
+/// signed task.
+fn name_result(
+    dep: &Deployment,
+    me: &Arc<SecretIdentity>,
+    flow: &FlowLog,
+    task: TaskId,
+    included: &DpSet,
+) -> Result<(Vec<PartyId>, Vec<PartyId>)> {
+    let cloud_id = dep.roster.cloud().id.clone();
+    let cloud = link(dep, me, &cloud_id, flow, Duration::from_secs(10))?;
+    let listed = runtime()?
+        .block_on(dsmpc_net::roles::fetch_task_with_list(&cloud, task))
+        .context("fetching the task's DP list to name the DPs")?;
+    listed.verify(&task, &dep.roster, Role::Cloud)?;
+    dsmpc_core::roles::check_set_len(&listed.body, included, "result")?;
+    Ok((
+        listed.body.ids_in(included),
+        listed.body.ids_missing(included),
+    ))
+}
+
+/// Up to [`NAMES_SHOWN`] ids, then how many more.
+fn listing(ids: &[PartyId]) -> String {
+    let shown: Vec<&str> = ids.iter().take(NAMES_SHOWN).map(PartyId::as_str).collect();
+    match ids.len().checked_sub(NAMES_SHOWN) {
+        Some(more) if more > 0 => format!(
+            "{} … and {more} more ({} in all)",
+            shown.join(", "),
+            ids.len()
+        ),
+        _ => shown.join(", "),
+    }
+}
+
+/// How many DP ids `dsmpc result` prints in text (`--json` gives them all).
+const NAMES_SHOWN: usize = 50;
 
 /// Logs to stderr: human-readable on a terminal, JSON lines otherwise; `RUST_LOG` filters.
 pub fn init_logging() {

@@ -334,6 +334,21 @@ fn names(ids: &[PartyId]) -> Vec<&str> {
     ids.iter().map(PartyId::as_str).collect()
 }
 
+/// The ids of the first `limit` DPs the result includes, ids ascending: every simulated DP but
+/// those it leaves out.
+fn included_names<'a>(config: &'a SimConfig, o: &SimOutcome, limit: usize) -> Vec<&'a str> {
+    let excluded: std::collections::HashSet<&PartyId> = o.excluded.iter().collect();
+    let mut ids: Vec<&str> = config
+        .dps
+        .iter()
+        .filter(|e| !excluded.contains(&e.id))
+        .map(|e| e.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.truncate(limit);
+    ids
+}
+
 fn print_json(
     args: &SimulateArgs,
     config: &SimConfig,
@@ -367,8 +382,10 @@ fn print_json(
         "result_sha256": digest(&result),
         "expected": cut(&expected),
         "match": o.matches,
-        "included": names(&r.included),
-        "excluded": names(&r.excluded),
+        "included": included_names(config, o, args.json_max),
+        "included_count": o.included,
+        "included_truncated": o.included > args.json_max as u64,
+        "excluded": names(&o.excluded),
         "culprits": r.culprits.iter().map(|c| c.party.as_str()).collect::<Vec<_>>(),
         "culprit_reasons": r.culprits.iter().map(|c| json!({"party": c.party.as_str(), "reason": c.reason.name()})).collect::<Vec<_>>(),
         "bytes_total": t.bytes_total(),
@@ -434,8 +451,8 @@ fn print_table(
         row("result file", path.display().to_string());
     }
     row("match", if o.matches { "yes".into() } else { "NO".into() });
-    row("included", format!("{} data providers", r.included.len()));
-    row("excluded", names(&r.excluded).join(", "));
+    row("included", format!("{} data providers", o.included));
+    row("excluded", names(&o.excluded).join(", "));
     let culprits: Vec<String> = r
         .culprits
         .iter()

@@ -14,6 +14,7 @@ use super::arbiter::{self, Verdict, commitments_of};
 use crate::codec::Encode;
 use crate::crypto::kem;
 use crate::crypto::pedersen::Generators;
+use crate::dpset::DpSet;
 use crate::error::AdmissionRefusal;
 use crate::identity::{PartyId, Role, Roster, SecretIdentity};
 use crate::round1::{
@@ -468,6 +469,7 @@ impl Cloud {
             .body
             .clone();
         report.verify(task, &roster, Role::Cp)?;
+        super::check_set_len(&state.task.body, &report.body.accepted, "report")?;
         if committee.index_of(&report.signer) != Some(report.body.index) {
             return Err(violation(format!(
                 "{} reported for another index",
@@ -521,17 +523,16 @@ impl Cloud {
         if let Some(existing) = &state.input_set {
             return Ok(existing.clone());
         }
-        let (included, excluded) = state
-            .task
-            .body
-            .params
-            .weights
-            .iter()
-            .map(|(dp, _)| dp.clone())
-            .partition(|dp| state.received.contains_key(dp) && !state.upheld.contains(dp));
+        let list = &state.task.body.params.weights;
+        let included = DpSet::from_positions(
+            state.task.body.dps,
+            (0..list.len() as u64).filter(|&i| {
+                let dp = &list[i as usize].0;
+                state.received.contains_key(dp) && !state.upheld.contains(dp)
+            }),
+        );
         let body = InputSet {
             included,
-            excluded,
             culprits: state.culprits.iter().cloned().collect(),
         };
         let signed = Signed::sign(task, &identity, body);
@@ -561,13 +562,15 @@ impl Cloud {
                 task: *task,
                 reason: "the input set is not closed".into(),
             })?;
+        let list = &state.task.body.params.weights;
         Ok(input_set
             .body
             .included
             .iter()
             .skip(from)
             .take(limit)
-            .filter_map(|dp| shelf.bundles.get(dp).map(|b| b.core.clone()))
+            .filter_map(|i| list.get(i as usize))
+            .filter_map(|(dp, _)| shelf.bundles.get(dp).map(|b| b.core.clone()))
             .collect())
     }
 }

@@ -19,6 +19,7 @@ use crate::Error;
 use crate::crypto::dleq;
 use crate::crypto::pedersen::{self, BatchItem, Generators};
 use crate::crypto::{CryptoError, kem};
+use crate::dpset::DpSet;
 use crate::field::{Accumulator, Field};
 use crate::identity::{PartyId, Role, Roster, SecretIdentity};
 use crate::round1::{AdmissionGrant, AdmissionRequest, Committee, INDEX_PURPOSE, TOKEN_PURPOSE};
@@ -137,44 +138,6 @@ enum Fault {
     Dp,
 }
 
-/// A set of positions in a task's DP list, one bit each.
-#[derive(Debug, Default)]
-struct Positions {
-    words: Vec<u64>,
-}
-
-impl Positions {
-    fn contains(&self, i: usize) -> bool {
-        self.words
-            .get(i / 64)
-            .is_some_and(|w| w >> (i % 64) & 1 == 1)
-    }
-
-    /// Puts `i` in the set or takes it out; returns whether it was in.
-    fn set(&mut self, i: usize, member: bool) -> bool {
-        if self.words.len() <= i / 64 {
-            self.words.resize(i / 64 + 1, 0);
-        }
-        let (word, bit) = (&mut self.words[i / 64], 1u64 << (i % 64));
-        let was = *word & bit != 0;
-        if member {
-            *word |= bit;
-        } else {
-            *word &= !bit;
-        }
-        was
-    }
-
-    /// The positions in the set, ascending.
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.words.iter().enumerate().flat_map(|(k, &w)| {
-            (0..64)
-                .filter(move |b| w >> b & 1 == 1)
-                .map(move |b| k * 64 + b)
-        })
-    }
-}
-
 /// One CP's state for one task.
 pub struct CpTask<F: Field> {
     identity: Arc<SecretIdentity>,
@@ -186,7 +149,7 @@ pub struct CpTask<F: Field> {
     blind_aggregate: F,
     /// The DPs whose shares are in the aggregate, by their position in the task's list: one bit
     /// a DP (a set of ids cost about 40 bytes a DP in every CP).
-    accepted: Positions,
+    accepted: DpSet,
     complaints: BTreeMap<PartyId, Complaint>,
 }
 
@@ -201,6 +164,7 @@ impl<F: Field> CpTask<F> {
     ) -> Result<Self, Error> {
         super::verify_setup_in::<F>(&roster, &task, committee)?;
         let task_body = task.body;
+        let dps = task_body.dps;
         let index =
             committee
                 .body
@@ -217,7 +181,7 @@ impl<F: Field> CpTask<F> {
             index,
             task: task_body,
             blind_aggregate: F::ZERO,
-            accepted: Positions::default(),
+            accepted: DpSet::empty(dps),
             complaints: BTreeMap::new(),
         })
     }
@@ -227,26 +191,22 @@ impl<F: Field> CpTask<F> {
         self.index
     }
 
-    /// The DPs whose shares are in the aggregate.
-    pub fn accepted(&self) -> Vec<PartyId> {
-        self.accepted
-            .iter()
-            .filter_map(|i| self.task.params.weights.get(i))
-            .map(|(id, _)| id.clone())
-            .collect()
+    /// The DPs whose shares are in the aggregate, by position in the task's list.
+    pub fn accepted(&self) -> &DpSet {
+        &self.accepted
     }
 
     fn is_accepted(&self, dp: &PartyId) -> bool {
         self.task
             .position_of(dp)
-            .is_some_and(|i| self.accepted.contains(i))
+            .is_some_and(|i| self.accepted.contains(i as u64))
     }
 
     /// Marks `dp` accepted (`true`) or not; returns whether it was. A DP the task does not list
     /// is never accepted (`open` refuses its share first).
     fn set_accepted(&mut self, dp: &PartyId, accepted: bool) -> bool {
         match self.task.position_of(dp) {
-            Some(i) => self.accepted.set(i, accepted),
+            Some(i) => self.accepted.set(i as u64, accepted),
             None => false,
         }
     }
@@ -560,7 +520,7 @@ impl<F: Field> CpTask<F> {
     pub fn report(&self) -> Signed<VerificationReport> {
         let body = VerificationReport {
             index: self.index,
-            accepted: self.accepted(),
+            accepted: self.accepted.clone(),
             complaints: self.complaints.values().cloned().collect(),
         };
         Signed::sign(&self.task.id, &self.identity, body)
@@ -569,26 +529,14 @@ impl<F: Field> CpTask<F> {
     /// The DPs whose deliveries [`CpTask::finish`] needs again: accepted but not in the input set,
     /// or in the input set but not accepted.
     pub fn needs_redelivery(&self, input_set: &InputSet) -> Vec<PartyId> {
-        // The input set as a bit set over the task's list (a set of a million ids would cost
-        // about 40 MB in every CP at once).
-        let mut included = Positions::default();
-        let mut both = Vec::new();
-        for dp in &input_set.included {
-            match self.task.position_of(dp) {
-                None => both.push(dp.clone()),
-                Some(i) if included.set(i, true) => {} // listed twice
-                Some(i) if !self.accepted.contains(i) => both.push(dp.clone()),
-                Some(_) => {}
-            }
-        }
-        let extra = self.accepted.iter().filter(|&i| !included.contains(i));
-        both.extend(
-            extra
-                .filter_map(|i| self.task.params.weights.get(i))
-                .map(|(dp, _)| dp.clone()),
-        );
+        let missing = input_set.included.difference(&self.accepted);
+        let extra = self.accepted.difference(&input_set.included);
+        let mut both: Vec<PartyId> = missing
+            .chain(extra)
+            .filter_map(|i| self.task.listed_id(i))
+            .cloned()
+            .collect();
         both.sort();
-        both.dedup();
         both
     }
 
@@ -601,8 +549,12 @@ impl<F: Field> CpTask<F> {
         gens: Option<&Generators>,
     ) -> Result<ResultPayload<F>, Error> {
         input_set.verify(&self.task.id, &self.roster, Role::Cloud)?;
+        super::check_set_len(&self.task, &input_set.body.included, "input set")?;
         for dp in self.needs_redelivery(&input_set.body) {
-            let include = input_set.body.included.contains(&dp);
+            let include = self
+                .task
+                .position_of(&dp)
+                .is_some_and(|i| input_set.body.included.contains(i as u64));
             self.complaints.remove(&dp);
             let was_accepted = self.set_accepted(&dp, false);
             let opened = redeliveries
@@ -694,28 +646,5 @@ fn share_is_valid_shape<F: Field>(task: &Task, payload: &SharePayload<F>) -> boo
                 && payload.blind.is_some()
         }
         Mode::Fast => payload.blind.is_none(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Positions;
-    use proptest::prelude::*;
-    use std::collections::BTreeSet;
-
-    proptest! {
-        /// The bit set answers as a set of positions does, whatever the order of changes.
-        #[test]
-        fn positions_behave_as_a_set(changes in proptest::collection::vec((0usize..300, any::<bool>()), 0..200)) {
-            let (mut bits, mut set) = (Positions::default(), BTreeSet::new());
-            for (i, member) in changes {
-                let was = if member { !set.insert(i) } else { set.remove(&i) };
-                prop_assert_eq!(bits.set(i, member), was);
-            }
-            prop_assert_eq!(bits.iter().collect::<Vec<_>>(), set.iter().copied().collect::<Vec<_>>());
-            for i in 0..320 {
-                prop_assert_eq!(bits.contains(i), set.contains(&i));
-            }
-        }
     }
 }

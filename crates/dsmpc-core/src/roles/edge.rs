@@ -99,6 +99,7 @@ impl<F: Field> EdgeTask<F> {
                 .body
                 .included
                 .iter()
+                .map_while(|i| self.task.listed_id(i))
                 .map_while(|dp| by_dp.get(dp).map(|s| (*s).clone()))
                 .collect();
             self.fold_summaries(&ordered)?;
@@ -111,6 +112,7 @@ impl<F: Field> EdgeTask<F> {
     /// [`EdgeTask::end_input_set`]: the edge holds their weighted sum, never all of them.
     pub fn begin_input_set(&mut self, input_set: &Signed<InputSet>) -> Result<(), Error> {
         input_set.verify(&self.task.id, &self.roster, Role::Cloud)?;
+        super::check_set_len(&self.task, &input_set.body.included, "input set")?;
         if self.input_set.is_some() {
             return Err(self.violation("a second input set".into()));
         }
@@ -130,14 +132,17 @@ impl<F: Field> EdgeTask<F> {
             .input_set
             .as_ref()
             .ok_or_else(|| self.violation("commitments before the input set".into()))?;
-        let expected = input_set.included.iter().skip(self.folded);
-        if page.len() > input_set.included.len() - self.folded {
+        if page.len() as u64 > input_set.included.count() - self.folded as u64 {
             return Err(self.violation("more commitments than included DPs".into()));
         }
-        if let Some((dp, s)) = expected.zip(page).find(|(dp, s)| s.signer != **dp) {
-            return Err(
-                self.violation(format!("commitments of {} where {dp}'s were due", s.signer))
-            );
+        let expected = input_set.included.iter_skipping(self.folded as u64);
+        let ids = expected.map(|i| self.task.listed_id(i));
+        if let Some((dp, s)) = ids.zip(page).find(|(dp, s)| *dp != Some(&s.signer)) {
+            let due = dp.map_or_else(|| "another DP".to_string(), ToString::to_string);
+            return Err(self.violation(format!(
+                "commitments of {} where {due}'s were due",
+                s.signer
+            )));
         }
         let part = self.combine_commitments(page)?;
         for (c, p) in self.combined.iter_mut().zip(part) {
@@ -153,8 +158,11 @@ impl<F: Field> EdgeTask<F> {
             .input_set
             .as_ref()
             .ok_or_else(|| self.violation("no input set".into()))?;
-        match input_set.included.get(self.folded) {
-            Some(dp) if self.task.params.mode == Mode::Verifiable => {
+        let next = input_set.included.iter_skipping(self.folded as u64).next();
+        match next {
+            Some(i) if self.task.params.mode == Mode::Verifiable => {
+                let dp = self.task.listed_id(i).map(ToString::to_string);
+                let dp = dp.unwrap_or_else(|| format!("DP #{i}"));
                 Err(self.violation(format!("no commitments from {dp}")))
             }
             _ => Ok(()),
@@ -333,7 +341,7 @@ impl<F: Field> EdgeTask<F> {
         let weight_total = input_set
             .included
             .iter()
-            .filter_map(|dp| self.task.weight_of(dp))
+            .filter_map(|i| self.task.params.weights.get(i as usize).map(|(_, w)| *w))
             .try_fold(0i128, |acc, w| acc.checked_add(w))
             .ok_or_else(|| self.violation("total weight overflows".into()))?;
         let weight_scale = match self.task.params.encoding {
@@ -347,7 +355,6 @@ impl<F: Field> EdgeTask<F> {
             weight_total,
             weight_scale,
             included: input_set.included,
-            excluded: input_set.excluded,
             culprits: self.culprits.iter().cloned().collect(),
         })
     }

@@ -18,6 +18,7 @@ pub mod edge;
 
 use crate::Error;
 use crate::crypto::pedersen::Generators;
+use crate::dpset::DpSet;
 use crate::field::Field;
 use crate::identity::{Role, Roster};
 use crate::round1::Committee;
@@ -119,4 +120,20 @@ pub fn check_field<F: Field>(task: &Task, gens: Option<&Generators>) -> Result<(
         )));
     }
     Ok(())
+}
+
+/// Checks that `set` (of the message `what`) is a subset of `task`'s DP list: a set over a list
+/// of another length names other DPs.
+pub fn check_set_len(task: &Task, set: &DpSet, what: &str) -> Result<(), Error> {
+    if set.list_len() == task.dps {
+        return Ok(());
+    }
+    Err(Error::ProtocolViolation {
+        task: task.id,
+        reason: format!(
+            "the {what} is a set over {} DPs, the task lists {}",
+            set.list_len(),
+            task.dps
+        ),
+    })
 }

@@ -284,7 +284,7 @@ impl CloudServer {
         }
         self.flow
             .phase(Some(*id), "cloud", "input-set", started.elapsed());
-        info!(task = %id, included = input_set.body.included.len(), "input set closed");
+        info!(task = %id, included = input_set.body.included.count(), "input set closed");
         Ok(ack)
     }
 
@@ -1085,17 +1085,18 @@ impl CloudServer {
         let from = usize::try_from(from).unwrap_or(usize::MAX);
         let page: Vec<PartyId> = {
             let state = self.state.lock().await;
-            match state.cloud.input_set(&task) {
-                Ok(Some(set)) => set
+            match (state.cloud.input_set(&task), state.cloud.task(&task)) {
+                (Ok(Some(set)), Ok(listed)) => set
                     .body
                     .included
-                    .iter()
-                    .skip(from)
+                    .iter_skipping(from as u64)
                     .take(SUMMARY_PAGE)
-                    .cloned()
+                    .filter_map(|i| listed.body.listed_id(i).cloned())
                     .collect(),
-                Ok(None) => return refuse(format!("the input set of task {task} is not closed")),
-                Err(e) => return refuse(e),
+                (Ok(None), _) => {
+                    return refuse(format!("the input set of task {task} is not closed"));
+                }
+                (Err(e), _) | (_, Err(e)) => return refuse(e),
             }
         };
         let cores = self

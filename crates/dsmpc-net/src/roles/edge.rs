@@ -229,7 +229,7 @@ impl EdgeServer {
         input_set: Signed<InputSet>,
         verifiable: bool,
     ) -> Result<EdgeTask<F>, NetError> {
-        let count = input_set.body.included.len();
+        let count = input_set.body.included.count() as usize;
         let mut edge = on_blocking(edge, move |e| e.begin_input_set(&input_set)).await?;
         let mut folded = 0;
         while verifiable && folded < count {

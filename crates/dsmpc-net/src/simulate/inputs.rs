@@ -295,11 +295,11 @@ impl ExpectedSum {
             .push((entry.id.clone(), entry.weight, values));
     }
 
-    /// The sums and total weight over the certain DPs and those uncertain ones `included` holds.
-    pub(crate) fn finish(mut self, included: &[PartyId]) -> (Vec<i128>, i128) {
-        let included: std::collections::HashSet<&PartyId> = included.iter().collect();
+    /// The sums and total weight over the certain DPs and those uncertain ones `included` says
+    /// are in.
+    pub(crate) fn finish(mut self, included: impl Fn(&PartyId) -> bool) -> (Vec<i128>, i128) {
         for (id, weight, values) in std::mem::take(&mut self.uncertain) {
-            if included.contains(&id) {
+            if included(&id) {
                 self.add(weight, &values);
             }
         }
