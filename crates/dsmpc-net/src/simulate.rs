@@ -174,10 +174,9 @@ fn dp_identity(seed: &DpSeed, k: usize, id: &PartyId) -> SecretIdentity {
     SecretIdentity::generate(id.clone(), Role::Dp, &mut rng)
 }
 
-/// The public cards of the DPs `inputs` (numbers `first`, `first + 1`, …), generated on all
-/// cores (three fixed-base multiplications each: about 5 s of one core for 100,000 DPs); the
-/// secret halves are dropped.
-fn data_providers(inputs: &[DpEntry], first: usize, seed: &DpSeed) -> Vec<IdentityCard> {
+/// The keys of the DPs `inputs` (numbers `first`, `first + 1`, …), generated on all cores
+/// (three fixed-base multiplications each: about 5 s of one core for 100,000 DPs).
+fn data_providers(inputs: &[DpEntry], first: usize, seed: &DpSeed) -> Vec<SecretIdentity> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let chunk = inputs.len().div_ceil(cores).max(1);
     std::thread::scope(|scope| {
@@ -188,11 +187,7 @@ fn data_providers(inputs: &[DpEntry], first: usize, seed: &DpSeed) -> Vec<Identi
                 scope.spawn(move || {
                     part.iter()
                         .enumerate()
-                        .map(|(j, i)| {
-                            dp_identity(seed, first + c * chunk + j, &i.id)
-                                .card()
-                                .clone()
-                        })
+                        .map(|(j, i)| dp_identity(seed, first + c * chunk + j, &i.id))
                         .collect::<Vec<_>>()
                 })
             })
@@ -203,6 +198,11 @@ fn data_providers(inputs: &[DpEntry], first: usize, seed: &DpSeed) -> Vec<Identi
             .collect()
     })
 }
+
+/// The most simulated DPs whose keys are kept from registration to upload (about 400 bytes a
+/// DP: 6.5 MB at this count); beyond it each upload makes its DP's keys again (about 40 µs), so
+/// that memory stays flat in N.
+const KEEP_DP_KEYS_UP_TO: usize = 16_384;
 
 impl Cluster {
     fn link(&self, me: &Arc<SecretIdentity>, peer: &IdentityCard, patience: Duration) -> Arc<Link> {
@@ -218,13 +218,22 @@ impl Cluster {
 
     /// Registers every DP's card with the cloud, as its operator would, a page at a time (the
     /// cards of 10^6 DPs would take about 450 MB at once).
-    async fn register_dps(&self, config: &SimConfig) -> Result<(), SimError> {
+    ///
+    /// Returns the DPs' keys, in `config.dps` order, when there are at most
+    /// [`KEEP_DP_KEYS_UP_TO`] of them (else none: each upload makes its DP's keys again).
+    async fn register_dps(&self, config: &SimConfig) -> Result<Vec<Arc<SecretIdentity>>, SimError> {
         let operator = self.link(&self.cloud, self.roster.cloud(), Duration::from_secs(30));
+        let keep = config.dps.len() <= KEEP_DP_KEYS_UP_TO;
+        let mut kept = Vec::new();
         for (page, entries) in config.dps.chunks(REGISTER_PAGE).enumerate() {
-            let cards = data_providers(entries, page * REGISTER_PAGE, &self.dp_seed);
+            let keys = data_providers(entries, page * REGISTER_PAGE, &self.dp_seed);
+            let cards = keys.iter().map(|k| k.card().clone()).collect();
             crate::roles::register_dps(&operator, cards).await?;
+            if keep {
+                kept.extend(keys.into_iter().map(Arc::new));
+            }
         }
-        Ok(())
+        Ok(kept)
     }
 
     async fn start(config: &SimConfig) -> Result<Cluster, SimError> {
@@ -437,7 +446,7 @@ pub async fn run(
     let params = task_params(config)?;
     Task::validate(&params)?;
     let cluster = Cluster::start(config).await?;
-    cluster.register_dps(config).await?;
+    let kept_keys = cluster.register_dps(config).await?;
     stages.push(("setup", clock.elapsed().as_secs_f64()));
 
     let clock = Instant::now();
@@ -453,7 +462,7 @@ pub async fn run(
     stages.push(("admission", clock.elapsed().as_secs_f64()));
 
     let clock = Instant::now();
-    let expected = with_field!(task.body.field(), F => submit_all::<F>(&cluster, config, &task, &committee, &on_submit).await)?;
+    let expected = with_field!(task.body.field(), F => submit_all::<F>(&cluster, config, &task, &committee, &kept_keys, &on_submit).await)?;
     stages.push(("sharing", clock.elapsed().as_secs_f64()));
 
     let clock = Instant::now();
@@ -566,6 +575,8 @@ const INLINE_VERIFIABLE_DIM: usize = 16;
 struct Upload {
     /// The DP.
     id: PartyId,
+    /// Its keys, if the simulation kept them from registration.
+    keys: Option<Arc<SecretIdentity>>,
     /// Its number: with the seed, its keys (see [`dp_identity`]).
     number: usize,
     seed: Arc<DpSeed>,
@@ -612,7 +623,10 @@ impl Upload {
     }
 
     async fn run<F: Field>(self) -> Result<(), SimError> {
-        let identity = Arc::new(dp_identity(&self.seed, self.number, &self.id));
+        let identity = match &self.keys {
+            Some(keys) => keys.clone(),
+            None => Arc::new(dp_identity(&self.seed, self.number, &self.id)),
+        };
         let upload = Arc::new(self);
         let bundle = if upload.prepares_quickly() {
             upload.bundle::<F>(&identity)?
@@ -680,6 +694,7 @@ async fn submit_all<F: Field>(
     config: &SimConfig,
     task: &Signed<Task>,
     committee: &Signed<Committee>,
+    kept_keys: &[Arc<SecretIdentity>],
     on_submit: &(impl Fn() + Send + Sync),
 ) -> Result<ExpectedSum, SimError> {
     let gens = GeneratorCache::default().for_task(&task.body)?;
@@ -722,6 +737,7 @@ async fn submit_all<F: Field>(
             id: entry.id.clone(),
             number: k,
             seed: cluster.dp_seed.clone(),
+            keys: kept_keys.get(k).cloned(),
             roster: cluster.roster.clone(),
             address: address.clone(),
             task: shared_task.clone(),

@@ -392,11 +392,14 @@ impl CloudServer {
         }
         let path = self.path.clone();
         let registered = tokio::task::spawn_blocking(move || {
-            Store::open(&path).and_then(|mut store| store.register_dps(&cards))
+            Store::open(&path)
+                .and_then(|mut store| store.register_dps(&cards))
+                .map(|done| (done, cards))
         })
         .await;
         match registered {
-            Ok(Ok(done)) => {
+            Ok(Ok((done, cards))) => {
+                self.registry.remember(&cards);
                 info!(
                     added = done.added,
                     already = done.already,

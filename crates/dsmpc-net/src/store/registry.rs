@@ -30,11 +30,14 @@ impl Store {
         let tx = self.write()?;
         let mut outcome = Registration::default();
         {
+            // A new card is inserted at once; only a card the table's uniqueness refuses (its id
+            // or its Noise key taken) is looked at again, to tell a resend from a conflict.
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO dps (id, card, noise_key, verifying_key) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT DO NOTHING",
+            )?;
             let mut find = tx.prepare_cached("SELECT card FROM dps WHERE id = ?1")?;
             let mut owner = tx.prepare_cached("SELECT id FROM dps WHERE noise_key = ?1")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO dps (id, card, noise_key, verifying_key) VALUES (?1, ?2, ?3, ?4)",
-            )?;
             for card in cards {
                 if card.role != Role::Dp {
                     return refuse(format!(
@@ -43,14 +46,21 @@ impl Store {
                     ));
                 }
                 let bytes = card.to_bytes();
+                let inserted = insert.execute(params![
+                    card.id.as_str(),
+                    &bytes,
+                    &card.noise_key[..],
+                    &card.verifying_key.to_bytes()[..]
+                ])?;
+                if inserted == 1 {
+                    outcome.added += 1;
+                    continue;
+                }
                 let existing: Option<Vec<u8>> = find
                     .query_row([card.id.as_str()], |r| r.get(0))
                     .optional()?;
                 match existing {
-                    Some(stored) if stored == bytes => {
-                        outcome.already += 1;
-                        continue;
-                    }
+                    Some(stored) if stored == bytes => outcome.already += 1,
                     Some(_) => {
                         return refuse(format!(
                             "{} is already registered with other keys; a DP's keys are never \
@@ -58,24 +68,17 @@ impl Store {
                             card.id
                         ));
                     }
-                    None => {}
+                    None => {
+                        let holder: Option<String> = owner
+                            .query_row([&card.noise_key[..]], |r| r.get(0))
+                            .optional()?;
+                        return refuse(format!(
+                            "{} has the Noise key of {}, registered already",
+                            card.id,
+                            holder.as_deref().unwrap_or("another DP")
+                        ));
+                    }
                 }
-                let holder: Option<String> = owner
-                    .query_row([&card.noise_key[..]], |r| r.get(0))
-                    .optional()?;
-                if let Some(holder) = holder {
-                    return refuse(format!(
-                        "{} has the Noise key of {holder}, registered already",
-                        card.id
-                    ));
-                }
-                insert.execute(params![
-                    card.id.as_str(),
-                    bytes,
-                    &card.noise_key[..],
-                    &card.verifying_key.to_bytes()[..]
-                ])?;
-                outcome.added += 1;
             }
         }
         tx.commit()?;

@@ -2,6 +2,7 @@
 //! in its store (`store::registry`). Looked up by Noise static key when a connection's handshake
 //! names one, on a connection of its own (the journal's writer owns the writing one).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,7 +17,14 @@ pub(crate) struct Registry {
     roster: Arc<Roster>,
     path: PathBuf,
     lookup: Mutex<Option<Store>>,
+    /// Cards registered or looked up lately, by Noise key: a DP that connects again, or soon
+    /// after its registration, costs no query and no decoding of its card's two points (about
+    /// 10 µs on the handshake). At most [`RECENT_CARDS`]; emptied when full.
+    recent: Mutex<HashMap<[u8; 32], IdentityCard>>,
 }
+
+/// How many DP cards the registry keeps at hand (about 300 bytes each: 5 MB).
+const RECENT_CARDS: usize = 16_384;
 
 impl Registry {
     /// The roster's servers and the DPs registered in the store at `path`.
@@ -25,7 +33,24 @@ impl Registry {
             roster,
             path: path.to_owned(),
             lookup: Mutex::new(None),
+            recent: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps `cards` at hand (those just registered), as far as [`RECENT_CARDS`] allows.
+    pub(crate) fn remember(&self, cards: &[IdentityCard]) {
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        for card in cards.iter().take(RECENT_CARDS) {
+            if recent.len() >= RECENT_CARDS {
+                recent.clear();
+            }
+            recent.insert(card.noise_key, card.clone());
+        }
+    }
+
+    fn recent(&self, key: &[u8; 32]) -> Option<IdentityCard> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.get(key).cloned()
     }
 
     fn registered(&self, key: &[u8; 32]) -> Option<IdentityCard> {
@@ -40,7 +65,13 @@ impl Registry {
             }
         }
         match lookup.as_ref()?.dp_by_noise_key(key) {
-            Ok(card) => card,
+            Ok(card) => {
+                drop(lookup);
+                if let Some(card) = &card {
+                    self.remember(std::slice::from_ref(card));
+                }
+                card
+            }
             Err(e) => {
                 warn!("cannot read the DP registry: {e}");
                 *lookup = None;
@@ -54,7 +85,7 @@ impl Directory for Registry {
     fn by_noise_key(&self, key: &[u8; 32]) -> Option<IdentityCard> {
         match self.roster.by_noise_key(key) {
             Some(card) => Some(card.clone()),
-            None => self.registered(key),
+            None => self.recent(key).or_else(|| self.registered(key)),
         }
     }
 }
