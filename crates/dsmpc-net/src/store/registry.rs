@@ -192,6 +192,16 @@ mod tests {
                 already: 1
             }
         );
+        let c = card("dp3", Role::Dp);
+        let twice = store.register_dps(&[c.clone(), c]).unwrap();
+        assert_eq!(
+            twice,
+            Registration {
+                added: 1,
+                already: 1
+            },
+            "a card twice in one page is new once"
+        );
         assert_eq!(store.dp_card(&a.id).unwrap(), Some(a.clone()));
         assert_eq!(
             store.dp_by_noise_key(&b.noise_key).unwrap(),
@@ -200,9 +210,9 @@ mod tests {
         assert_eq!(store.dp_by_noise_key(&[7; 32]).unwrap(), None);
         let all = store.registered_dps().unwrap();
         let ids: Vec<&PartyId> = all.iter().map(|(id, _)| id).collect();
-        assert_eq!(ids, vec![&a.id, &b.id]);
+        assert_eq!(ids[..2], [&a.id, &b.id]);
         assert_eq!(all[1].1, b.verifying_key.to_bytes());
-        assert_eq!(store.dp_count().unwrap(), 2);
+        assert_eq!(store.dp_count().unwrap(), 3);
         let keys = store.dp_keys([&b.id, &a.id]).unwrap().unwrap();
         assert_eq!(
             keys,

@@ -89,3 +89,57 @@ impl Directory for Registry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
+    use dsmpc_core::rng::os_rng;
+
+    fn card(name: &str, role: Role) -> IdentityCard {
+        SecretIdentity::generate(PartyId::new(name).unwrap(), role, &mut os_rng())
+            .card()
+            .clone()
+    }
+
+    /// A registered DP is found by its Noise key, from the store or from the cards at hand, and
+    /// a stranger is not; the cards at hand stay within their bound.
+    #[test]
+    fn registered_dps_are_found_and_strangers_are_not() {
+        let dir = std::env::temp_dir().join(format!("dsmpc-registry-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cloud.db");
+        let _ = std::fs::remove_file(&path);
+        let cloud = card("cloud", Role::Cloud);
+        let servers = [
+            cloud.clone(),
+            card("edge", Role::Edge),
+            card("cp1", Role::Cp),
+        ];
+        let roster = Arc::new(Roster::new(servers).unwrap());
+        let stored = card("dp1", Role::Dp);
+        Store::open(&path)
+            .unwrap()
+            .register_dps(std::slice::from_ref(&stored))
+            .unwrap();
+        let registry = Registry::new(roster, &path);
+        assert_eq!(
+            registry.by_noise_key(&stored.noise_key),
+            Some(stored.clone())
+        );
+        assert_eq!(registry.by_noise_key(&cloud.noise_key), Some(cloud));
+        assert_eq!(registry.by_noise_key(&[9; 32]), None);
+        let many: Vec<IdentityCard> = (0..RECENT_CARDS + 10)
+            .map(|i| {
+                let mut c = stored.clone();
+                c.noise_key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                c
+            })
+            .collect();
+        registry.remember(&many);
+        let held = registry.recent.lock().unwrap().len();
+        assert!(held <= RECENT_CARDS, "{held} cards at hand");
+        assert_eq!(registry.by_noise_key(&stored.noise_key), Some(stored));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
