@@ -35,6 +35,9 @@
 //! Everything runs in one process on one machine: the clients' encryption and handshakes share the
 //! cores with the cloud, so the figure is a lower bound for a cloud on its own machine.
 
+mod flood;
+pub use flood::{FloodConfig, FloodReport, TRICKLE_EVERY, flood, flood_async};
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -36,8 +36,10 @@
 //! # Timeouts
 //!
 //! The whole handshake is bounded by `handshake_timeout`; afterwards every socket read and write by
-//! `io_timeout`, so a peer that stalls or trickles bytes slower than one read per `io_timeout` is
-//! cut off.
+//! `io_timeout`, so a peer that stalls is cut off. A received message is bounded as a whole too,
+//! so that trickling a byte now and then does not keep it open: its length prefix (the first
+//! transport message) must arrive within a second more than `io_timeout`, and its body within
+//! [`message_deadline`] of its length (`io_timeout` plus a second per MiB).
 //!
 //! After any error except [`ChannelError::TooLarge`] from [`Channel::send`], the channel is
 //! finished and further calls return [`ChannelError::Closed`]. The same holds when a `send` or
@@ -167,9 +169,19 @@ pub struct Channel {
     plain: Plaintext,
     remote: [u8; 32],
     max_message_len: usize,
+    io_timeout: Duration,
     failed: bool,
     /// An initiator has not yet read the responder's confirmation (see `handshake`).
     unconfirmed: bool,
+}
+
+/// The slowest rate at which a message's body may arrive: 1 MiB/s.
+pub const MIN_MESSAGE_RATE: u64 = 1 << 20;
+
+/// How long the body of a received message of `len` bytes may take in all: `io_timeout` plus a
+/// second for each [`MIN_MESSAGE_RATE`] bytes.
+pub fn message_deadline(io_timeout: Duration, len: usize) -> Duration {
+    io_timeout + Duration::from_secs((len as u64).div_ceil(MIN_MESSAGE_RATE))
 }
 
 /// This side's static X25519 key pair for the handshake. The public half is taken as given (it
@@ -329,6 +341,7 @@ impl Channel {
             plain: Plaintext::default(),
             remote,
             max_message_len: cfg.max_message_len.min(u32::MAX as usize),
+            io_timeout: cfg.io_timeout,
             failed: false,
             unconfirmed: false,
         }
@@ -401,7 +414,14 @@ impl Channel {
             }
             self.unconfirmed = false;
         }
-        let Some(declared) = self.read_declared_len().await? else {
+        let trickled = |_| ChannelError::Timeout {
+            what: "a whole message",
+        };
+        // A second beyond `io_timeout`, so that a peer idle between messages meets the read's
+        // own timeout (`IDLE_WAIT`) first.
+        let prefix_deadline = self.io_timeout + Duration::from_secs(1);
+        let declared = timeout(prefix_deadline, self.read_declared_len()).await;
+        let Some(declared) = declared.map_err(trickled)?? else {
             return Ok(None);
         };
         let len = usize::try_from(u32::from_le_bytes(declared)).unwrap_or(usize::MAX);
@@ -416,9 +436,14 @@ impl Channel {
         // memory is in cache.
         let mut message = Vec::with_capacity(len + TAG_LEN);
         self.plain.take_into(&mut message, len);
-        while message.len() < len {
-            self.read_body(&mut message, len).await?;
-        }
+        let deadline = message_deadline(self.io_timeout, len);
+        let body = async {
+            while message.len() < len {
+                self.read_body(&mut message, len).await?;
+            }
+            Ok::<(), ChannelError>(())
+        };
+        timeout(deadline, body).await.map_err(trickled)??;
         Ok(Some(message))
     }
 

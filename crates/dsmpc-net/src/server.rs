@@ -6,18 +6,29 @@
 //! A connection whose handshake fails, whose peer the server's [`Directory`] does not know (the
 //! roster; for the cloud, also its registry of data providers), or whose frames are
 //! garbage, truncated, oversized or replayed is dropped with a logged reason; the server keeps
-//! serving everyone else. The number of simultaneous connections is bounded, and the loop ends on
-//! the shutdown signal (see [`shutdown_signal`]).
+//! serving everyone else. The loop ends on the shutdown signal (see [`shutdown_signal`]).
+//!
+//! # Floods
+//!
+//! Connections that have not authenticated cannot crowd out those that have. A connection in its
+//! handshake holds one of [`ServerContext::max_handshakes`] places for at most
+//! [`ServerContext::handshake_deadline`]; when every place is taken, a new connection takes the
+//! place of the oldest handshake of the source address holding the most (a flooding source
+//! evicts its own idle sockets first, and an honest client, whose handshake takes a millisecond,
+//! gets through). Only after the handshake does a connection take one of
+//! [`ServerContext::max_connections`] places, and a received message must arrive whole within its
+//! deadline (see `channel::message_deadline`), so trickling bytes holds nothing for long.
 
+use std::collections::VecDeque;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use dsmpc_core::codec::Encode;
 use dsmpc_core::identity::{IdentityCard, Roster, SecretIdentity};
 use dsmpc_core::task::TaskId;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::channel::{Channel, ChannelConfig, ChannelError, MAX_PAYLOAD, StaticKey};
@@ -82,9 +93,20 @@ pub struct ServerContext {
     pub channel: ChannelConfig,
     /// Where messages are logged.
     pub flow: FlowLog,
-    /// Largest number of simultaneous connections.
+    /// Largest number of simultaneous authenticated connections.
     pub max_connections: usize,
+    /// Largest number of connections in their handshake at once (see the module's "Floods").
+    pub max_handshakes: usize,
+    /// How long a connection may take to authenticate.
+    pub handshake_deadline: std::time::Duration,
 }
+
+/// The default [`ServerContext::max_handshakes`].
+pub const MAX_HANDSHAKES: usize = 256;
+
+/// The default [`ServerContext::handshake_deadline`]: 3 s (a handshake takes a round trip and
+/// three X25519 operations).
+pub const HANDSHAKE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Who may connect to a server: the card of the party whose Noise static key is `key`. The
 /// roster serves the servers; the cloud adds its registry of data providers.
@@ -105,6 +127,8 @@ impl std::fmt::Debug for ServerContext {
             .field("identity", &self.identity)
             .field("channel", &self.channel)
             .field("max_connections", &self.max_connections)
+            .field("max_handshakes", &self.max_handshakes)
+            .field("handshake_deadline", &self.handshake_deadline)
             .finish_non_exhaustive()
     }
 }
@@ -147,6 +171,107 @@ where
     }
 }
 
+/// Connections in their handshake, oldest first per source address.
+struct Handshakes {
+    max: usize,
+    pending: std::sync::Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    total: usize,
+    by_source: std::collections::HashMap<IpAddr, VecDeque<(u64, oneshot::Sender<()>)>>,
+}
+
+/// A connection's place among the handshakes: `evicted` fires when a newer one takes it.
+struct Place {
+    source: IpAddr,
+    id: u64,
+    evicted: oneshot::Receiver<()>,
+}
+
+impl Handshakes {
+    fn new(max: usize) -> Handshakes {
+        Handshakes {
+            max: max.max(1),
+            pending: std::sync::Mutex::new(Pending::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place for a connection from `source`; when all are taken, the oldest handshake of the
+    /// source holding the most is evicted for it.
+    fn admit(&self, source: IpAddr) -> Place {
+        let mut pending = self.lock();
+        if pending.total >= self.max {
+            let busiest = pending
+                .by_source
+                .iter()
+                .max_by_key(|(_, queue)| queue.len())
+                .map(|(ip, _)| *ip);
+            if let Some(ip) = busiest {
+                pending.evict_oldest(ip);
+            }
+        }
+        let (tell, evicted) = oneshot::channel();
+        let id = pending.next;
+        pending.next += 1;
+        pending.total += 1;
+        pending
+            .by_source
+            .entry(source)
+            .or_default()
+            .push_back((id, tell));
+        Place {
+            source,
+            id,
+            evicted,
+        }
+    }
+
+    /// Gives back `place` (its handshake ended, one way or another).
+    fn release(&self, place: &Place) {
+        let mut pending = self.lock();
+        let Some(queue) = pending.by_source.get_mut(&place.source) else {
+            return;
+        };
+        let before = queue.len();
+        queue.retain(|(id, _)| *id != place.id);
+        let removed = before - queue.len();
+        if queue.is_empty() {
+            pending.by_source.remove(&place.source);
+        }
+        pending.total -= removed;
+    }
+
+    /// How many connections are in their handshake.
+    #[cfg(test)]
+    fn count(&self) -> usize {
+        self.lock().total
+    }
+}
+
+impl Pending {
+    fn evict_oldest(&mut self, source: IpAddr) {
+        let Some(queue) = self.by_source.get_mut(&source) else {
+            return;
+        };
+        if let Some((_, tell)) = queue.pop_front() {
+            let _ = tell.send(());
+            self.total -= 1;
+        }
+        if queue.is_empty() {
+            self.by_source.remove(&source);
+        }
+    }
+}
+
 /// Serves `listener` until `shutdown` completes.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
@@ -156,6 +281,7 @@ pub async fn serve<H: Handler>(
 ) {
     let context = Arc::new(context);
     let permits = Arc::new(Semaphore::new(context.max_connections.max(1)));
+    let handshakes = Arc::new(Handshakes::new(context.max_handshakes));
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -165,34 +291,52 @@ pub async fn serve<H: Handler>(
         let (stream, addr) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
+                // Out of file descriptors, for instance: pause rather than spin on the error.
                 warn!("accept failed: {e}");
+                tokio::time::sleep(ACCEPT_PAUSE).await;
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            warn!(%addr, "connection limit reached; dropping the connection");
-            continue;
-        };
+        let place = handshakes.admit(addr.ip());
         let (context, handler) = (context.clone(), handler.clone());
+        let (permits, handshakes) = (permits.clone(), handshakes.clone());
         tokio::spawn(async move {
-            connection(stream, addr, &context, handler).await;
+            let authenticated = authenticate(stream, addr, &context, place, &handshakes).await;
+            let Some((channel, peer)) = authenticated else {
+                return;
+            };
+            let Ok(permit) = permits.try_acquire_owned() else {
+                warn!(%addr, peer = %peer.id, "connection limit reached; dropping the connection");
+                return;
+            };
+            serve_connection(channel, peer, &context, handler).await;
             drop(permit);
         });
     }
     info!("shutting down");
 }
 
-async fn connection<H: Handler>(
+/// How long the accept loop pauses after a failed accept.
+const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The handshake of a new connection, within the handshake deadline and while it keeps its
+/// place: the channel and the card of a peer the directory knows, or `None` (logged).
+async fn authenticate(
     stream: TcpStream,
     addr: SocketAddr,
     context: &ServerContext,
-    handler: Arc<H>,
-) {
+    mut place: Place,
+    handshakes: &Handshakes,
+) -> Option<(Channel, IdentityCard)> {
     let directory = &context.directory;
     let local = StaticKey::of(&context.identity);
+    let cfg = ChannelConfig {
+        handshake_timeout: context.handshake_deadline,
+        ..context.channel.clone()
+    };
     // The handshake asks whether the key is known; the card found then is the peer's.
     let found = std::sync::Mutex::new(None);
-    let accepted = Channel::accept(
+    let accepting = Channel::accept(
         stream,
         local,
         |k| {
@@ -203,23 +347,38 @@ async fn connection<H: Handler>(
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = card;
             known
         },
-        &context.channel,
-    )
-    .await;
-    let (mut channel, key) = match accepted {
+        &cfg,
+    );
+    let accepted = tokio::select! {
+        accepted = accepting => accepted,
+        _ = &mut place.evicted => {
+            debug!(%addr, "handshake evicted by newer connections");
+            return None;
+        }
+    };
+    handshakes.release(&place);
+    let (channel, key) = match accepted {
         Ok(pair) => pair,
         Err(e) => {
             warn!(%addr, "refused connection: {e}");
-            return;
+            return None;
         }
     };
     let found = found
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some(peer) = found.filter(|card| card.noise_key == key) else {
-        return;
-    };
+    let peer = found.filter(|card| card.noise_key == key)?;
     debug!(%addr, peer = %peer.id, "connected");
+    Some((channel, peer))
+}
+
+/// Answers `peer`'s requests on `channel` until it closes or fails.
+async fn serve_connection<H: Handler>(
+    mut channel: Channel,
+    peer: IdentityCard,
+    context: &ServerContext,
+    handler: Arc<H>,
+) {
     let me = context.identity.id().to_string();
     loop {
         let (received, open) = receive_batch(&mut channel, &peer).await;
@@ -356,5 +515,44 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    /// When every place is taken, the oldest handshake of the source holding the most makes
+    /// room; another source's handshakes keep theirs.
+    #[test]
+    fn a_full_budget_evicts_the_busiest_sources_oldest_handshake() {
+        let handshakes = Handshakes::new(3);
+        let mut honest = handshakes.admit(ip(1));
+        let mut first = handshakes.admit(ip(2));
+        let mut second = handshakes.admit(ip(2));
+        let mut third = handshakes.admit(ip(2));
+        assert_eq!(handshakes.count(), 3);
+        assert!(
+            first.evicted.try_recv().is_ok(),
+            "the flooder's oldest goes"
+        );
+        assert!(second.evicted.try_recv().is_err());
+        assert!(third.evicted.try_recv().is_err());
+        assert!(
+            honest.evicted.try_recv().is_err(),
+            "the other source keeps its place"
+        );
+        handshakes.release(&honest);
+        handshakes.release(&first); // already evicted: no effect
+        assert_eq!(handshakes.count(), 2);
+        let _again = handshakes.admit(ip(1));
+        assert!(
+            second.evicted.try_recv().is_err(),
+            "room was free: no eviction"
+        );
     }
 }

@@ -334,6 +334,8 @@ fn context(me: &Arc<SecretIdentity>, roster: &Arc<Roster>, flow: &FlowLog) -> Se
         channel: ChannelConfig::default(),
         flow: flow.clone(),
         max_connections: 4096,
+        max_handshakes: crate::server::MAX_HANDSHAKES,
+        handshake_deadline: crate::server::HANDSHAKE_DEADLINE,
     }
 }
 

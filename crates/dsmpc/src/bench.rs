@@ -74,6 +74,8 @@ pub enum Scenario {
     Swarm30,
     /// Scalar bundles accepted durably per second by one cloud over Noise.
     Ingest,
+    /// `task create` while one process holds 5000 idle and 100 trickling sockets to the cloud.
+    Flood,
 }
 
 /// What a scenario must reach (issue 6).
@@ -97,6 +99,7 @@ impl Scenario {
             Scenario::ScaleN => "scale-n",
             Scenario::Swarm30 => "swarm30",
             Scenario::Ingest => "ingest",
+            Scenario::Flood => "flood",
         }
     }
 
@@ -134,6 +137,7 @@ impl Scenario {
                 per_second: Some(20_000.0),
                 ..Target::default()
             },
+            Scenario::Flood => wall(1.0),
         }
     }
 }
@@ -154,6 +158,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut report = match args.scenario.shape() {
         Some(shape) => protocol_scenario(args, shape, work.path())?,
         None if args.scenario == Scenario::Swarm30 => swarm_scenario(args, work.path())?,
+        None if args.scenario == Scenario::Flood => flood_scenario(args)?,
         None => ingest_scenario(args, work.path())?,
     };
     let misses = judge(args.scenario.target(), &mut report);
@@ -646,6 +651,35 @@ fn ingest_scenario(args: &BenchArgs, work: &Path) -> Result<serde_json::Map<Stri
         json!(last.bytes_received as f64 / last.bundles.max(1) as f64),
     );
     report.insert("peak_rss_bytes".into(), json!(rss.iter().flatten().max()));
+    Ok(report)
+}
+
+fn flood_scenario(args: &BenchArgs) -> Result<serde_json::Map<String, Value>> {
+    let config = dsmpc_net::bench::FloodConfig {
+        creates: args.runs.max(1) as usize * 5,
+        ..dsmpc_net::bench::FloodConfig::default()
+    };
+    let outcome = dsmpc_net::bench::flood(&config).context("the flood benchmark failed")?;
+    let mut report = serde_json::Map::new();
+    report.insert("scenario".into(), json!("flood"));
+    report.insert(
+        "shape".into(),
+        json!({
+            "idle_sockets": config.idle, "trickling_sockets": config.trickle,
+            "trickle_every_s": dsmpc_net::bench::TRICKLE_EVERY.as_secs_f64(),
+            "task_creates": config.creates, "dps": 10, "cps": 3,
+        }),
+    );
+    report.insert("runs".into(), json!(config.creates));
+    report.insert("wall_s".into(), json!(median(&outcome.flooded_seconds)));
+    report.insert("wall_runs_s".into(), json!(outcome.flooded_seconds));
+    report.insert("quiet_s".into(), json!(median(&outcome.quiet_seconds)));
+    report.insert("quiet_runs_s".into(), json!(outcome.quiet_seconds));
+    report.insert("sockets_open".into(), json!(outcome.sockets_open));
+    report.insert(
+        "attacker_connections".into(),
+        json!(outcome.attacker_connections),
+    );
     Ok(report)
 }
 

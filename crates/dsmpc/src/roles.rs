@@ -98,6 +98,8 @@ fn context(dep: &Deployment, identity: &Arc<SecretIdentity>, flow: &FlowLog) -> 
         channel: ChannelConfig::default(),
         flow: flow.clone(),
         max_connections: 1024,
+        max_handshakes: dsmpc_net::server::MAX_HANDSHAKES,
+        handshake_deadline: dsmpc_net::server::HANDSHAKE_DEADLINE,
     }
 }
 

@@ -78,8 +78,9 @@ pub struct SimulateArgs {
     /// result of more than 10 values: first and last values, length, SHA-256).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// With --json: the most values `result` and `expected` list; a longer result is cut there
-    /// (`result_truncated`), with its length and SHA-256 alongside.
+    /// With --json: the most values `result` and `expected` list, and the most ids `included`
+    /// lists; a longer result is cut there (`result_truncated`), with its length and SHA-256
+    /// alongside (`included_truncated`, `included_count` for the ids).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     json_max: usize,
 }

@@ -355,6 +355,51 @@ async fn a_stalled_message_times_out() {
     assert!(matches!(server.recv().await, Err(ChannelError::Closed)));
 }
 
+/// A peer that sends a message's body a byte at a time, each within the read timeout, is cut
+/// off once the message's deadline has passed, not kept for as long as it likes.
+#[tokio::test]
+async fn a_trickled_message_times_out_as_a_whole() {
+    let (mut client, mut server) = pair(brisk(), brisk()).await;
+    let start = [&100u32.to_le_bytes()[..], &[1]].concat();
+    client.seal(&start).await.unwrap();
+    client.writer.flush().await.unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..99 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            if client.seal(&[1]).await.is_err() || client.writer.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    // The body alone would take 15 s; its deadline is 1.3 s (0.3 s and a second for 100 bytes).
+    let err = timeout(Duration::from_secs(5), server.recv())
+        .await
+        .expect("cut off before the trickle ends")
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ChannelError::Timeout {
+                what: "a whole message"
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_idle());
+    trickle.abort();
+}
+
+#[test]
+fn a_message_may_take_its_timeout_and_a_second_a_mib() {
+    let io = Duration::from_secs(30);
+    assert_eq!(super::message_deadline(io, 0), io);
+    assert_eq!(super::message_deadline(io, 1), io + Duration::from_secs(1));
+    assert_eq!(
+        super::message_deadline(io, 256 << 20),
+        io + Duration::from_secs(256)
+    );
+}
+
 #[tokio::test]
 async fn oversized_messages_are_refused_on_both_sides() {
     let small = ChannelConfig {

@@ -755,6 +755,8 @@ async fn a_link_replaces_a_connection_the_server_closed_while_idle_at_once() {
         },
         flow: FlowLog::disabled(),
         max_connections: 16,
+        max_handshakes: crate::server::MAX_HANDSHAKES,
+        handshake_deadline: crate::server::HANDSHAKE_DEADLINE,
     };
     let _serving = AbortOnDrop(vec![tokio::spawn(serve(
         listener,
