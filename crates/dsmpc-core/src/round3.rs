@@ -124,6 +124,9 @@ pub struct InputSet {
     /// DPs whose shares are aggregated, by position in the task's DP list; the others of the
     /// list are excluded (no whole bundle, or an upheld complaint).
     pub included: DpSet,
+    /// The committee indices of the CPs whose verification reports the cloud took, ascending:
+    /// with fewer than t of them, the edge waits only briefly for the late ones' result shares.
+    pub reported: Vec<u32>,
     /// Parties caught cheating so far.
     pub culprits: Vec<Culprit>,
 }
@@ -131,6 +134,7 @@ pub struct InputSet {
 impl Encode for InputSet {
     fn encode(&self, w: &mut Writer) {
         self.included.encode(w);
+        w.list(&self.reported, |w, i| w.u32(*i));
         w.list(&self.culprits, |w, c| c.encode(w));
     }
 }
@@ -139,6 +143,7 @@ impl Decode for InputSet {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         Ok(InputSet {
             included: DpSet::decode(r)?,
+            reported: r.list("reported", 4, |r| r.u32("index"))?,
             culprits: r.list("culprits", 3, Culprit::decode)?,
         })
     }

@@ -9,6 +9,7 @@ use crate::crypto::kem::SealedBox;
 use crate::dpset::DpSet;
 use crate::encoding::format_fixed;
 use crate::field::Field;
+use crate::identity::PartyId;
 use crate::round3::Culprit;
 use crate::sharing::SecretVec;
 use crate::signed::Signable;
@@ -206,6 +207,57 @@ impl Signable for TaskResult {
     const LABEL: &'static str = "result";
 }
 
+/// Edge → all: the task ended without a result, and why — signed, so that whoever waits for
+/// the result learns it as soon as the edge does, and can show it to others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFailure {
+    /// What is missing, in words ("only 2 of 5 CPs reported; threshold 3").
+    pub reason: String,
+    /// The parties whose part is missing (CPs that did not report or answer), ids ascending.
+    pub missing: Vec<PartyId>,
+}
+
+/// The longest [`TaskFailure::reason`] accepted, in bytes.
+pub const MAX_FAILURE_REASON: usize = 4096;
+
+impl Encode for TaskFailure {
+    fn encode(&self, w: &mut Writer) {
+        w.bytes(self.reason.as_bytes());
+        w.list(&self.missing, |w, id| id.encode(w));
+    }
+}
+
+impl Decode for TaskFailure {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let reason = r.bytes("reason")?;
+        if reason.len() > MAX_FAILURE_REASON {
+            return Err(CodecError::InvalidValue { what: "reason" });
+        }
+        let reason = std::str::from_utf8(reason)
+            .map_err(|_| CodecError::InvalidValue { what: "reason" })?
+            .to_owned();
+        Ok(TaskFailure {
+            reason,
+            missing: r.list("missing", 2, PartyId::decode)?,
+        })
+    }
+}
+
+impl Signable for TaskFailure {
+    const LABEL: &'static str = "task-failure";
+}
+
+impl std::fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)?;
+        if !self.missing.is_empty() {
+            let names: Vec<&str> = self.missing.iter().map(PartyId::as_str).collect();
+            write!(f, " (missing: {})", names.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +272,33 @@ mod tests {
             included: DpSet::default(),
             culprits: vec![],
         }
+    }
+
+    #[test]
+    fn failures_roundtrip_and_refuse_long_or_malformed_reasons() {
+        use crate::codec::decode_exact;
+        let failure = TaskFailure {
+            reason: "only 2 of 5 CPs reported; threshold 3".into(),
+            missing: vec![PartyId::new("cp3").unwrap(), PartyId::new("cp5").unwrap()],
+        };
+        assert_eq!(
+            decode_exact::<TaskFailure>(&failure.to_bytes()).unwrap(),
+            failure
+        );
+        assert_eq!(
+            failure.to_string(),
+            "only 2 of 5 CPs reported; threshold 3 (missing: cp3, cp5)"
+        );
+        let long = TaskFailure {
+            reason: "x".repeat(MAX_FAILURE_REASON + 1),
+            missing: Vec::new(),
+        };
+        assert!(decode_exact::<TaskFailure>(&long.to_bytes()).is_err());
+        let mut w = Writer::new();
+        w.bytes(&[0xff, 0xfe]);
+        w.list(&Vec::<PartyId>::new(), |w, id| id.encode(w));
+        let err = decode_exact::<TaskFailure>(&w.into_bytes()).unwrap_err();
+        assert!(err.to_string().contains("reason"), "{err}");
     }
 
     #[test]

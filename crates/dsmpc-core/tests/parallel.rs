@@ -105,6 +105,7 @@ fn outcome<F: Field>(
 fn world_sums<F: Field>(world: &World, cp: &mut CpTask<F>) -> Vec<F> {
     let input_set = InputSet {
         included: cp.accepted().clone(),
+        reported: vec![cp.index()],
         culprits: Vec::new(),
     };
     let signed = Signed::sign(&world.task.body.id, &world.parties.cloud, input_set);

@@ -285,6 +285,7 @@ fn a_set_over_another_list_is_refused_by_everyone() {
 
     let long = InputSet {
         included: DpSet::full(4),
+        reported: vec![1, 2, 3],
         culprits: Vec::new(),
     };
     let long = Signed::sign(&id, &world.parties.cloud, long);
@@ -309,6 +310,60 @@ fn a_set_over_another_list_is_refused_by_everyone() {
     assert!(
         err.to_string().contains("input set is a set over 4"),
         "{err}"
+    );
+}
+
+/// The input set names the CPs whose reports the cloud took; with fewer than t of them the edge
+/// knows at once that no result can come, and names the others. A list out of order or out of
+/// range is refused.
+#[test]
+fn too_few_reporters_end_the_task_at_once_naming_the_others() {
+    let (mut world, mut rng) = world_with_bundles();
+    let id = world.task.body.id;
+    let mut cp1 = cp(&world, 0);
+    cp1.receive(&deliveries(&world, 1), world.gens.as_ref(), &mut rng);
+    world
+        .cloud
+        .accept_report(&id, cp1.report(), world.gens.as_ref())
+        .unwrap();
+    let input_set = world.cloud.close_input_set(&id).unwrap();
+    assert_eq!(input_set.body.reported, vec![1]);
+    let edge = || {
+        EdgeTask::<Ristretto>::new(
+            world.parties.edge.clone(),
+            world.parties.roster.clone(),
+            world.task.clone(),
+            &world.committee,
+        )
+        .unwrap()
+    };
+    let mut short = edge();
+    short.begin_input_set(&input_set).unwrap();
+    let failure = short.too_few_reported().expect("1 of 3 reported, t = 2");
+    assert_eq!(failure.reason, "only 1 of 3 CPs reported; threshold 2");
+    assert_eq!(
+        failure.to_string(),
+        "only 1 of 3 CPs reported; threshold 2 (missing: cp2, cp3)"
+    );
+    for bad in [vec![2, 1], vec![0], vec![4], vec![1, 1]] {
+        let mut body = input_set.body.clone();
+        body.reported = bad.clone();
+        let forged = Signed::sign(&id, &world.parties.cloud, body);
+        let err = edge().begin_input_set(&forged).unwrap_err();
+        assert!(
+            err.to_string().contains("indices run 1..=3"),
+            "{bad:?}: {err}"
+        );
+    }
+    let mut body = input_set.body.clone();
+    body.reported = vec![1, 3];
+    let enough = Signed::sign(&id, &world.parties.cloud, body);
+    let mut fine = edge();
+    fine.begin_input_set(&enough).unwrap();
+    assert!(fine.too_few_reported().is_none());
+    assert_eq!(
+        fine.too_few_shares().to_string(),
+        "only 0 of 3 CPs sent a valid result share; threshold 2 (missing: cp1, cp2, cp3)"
     );
 }
 

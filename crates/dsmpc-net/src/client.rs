@@ -63,6 +63,14 @@ pub enum NetError {
     /// The input values could not be read, or do not fit the task's input scale.
     #[error(transparent)]
     Input(#[from] crate::values::ValuesError),
+    /// The edge signed that the task ended without a result.
+    #[error("task {task} failed: {failure}")]
+    TaskFailed {
+        /// The task.
+        task: dsmpc_core::task::TaskId,
+        /// What is missing, as the edge signed it.
+        failure: dsmpc_core::round4::TaskFailure,
+    },
     /// Waiting for something took too long.
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout {

@@ -10,7 +10,7 @@ use dsmpc_core::identity::PartyId;
 use dsmpc_core::round1::{AdmissionGrant, AdmissionRequest, Committee};
 use dsmpc_core::round2::{Bundle, BundleCore, ShareDelivery};
 use dsmpc_core::round3::{InputSet, VerificationReport};
-use dsmpc_core::round4::{ResultShare, TaskResult};
+use dsmpc_core::round4::{ResultShare, TaskFailure, TaskResult};
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{
     DpEntry, ListedDp, Task, TaskId, TaskParams, decode_listed_dps, encode_listed_dps,
@@ -312,6 +312,8 @@ pub enum Response {
         /// Cards registered already, identically.
         already: u64,
     },
+    /// The edge's answer to a result request for a task that ended without one: why, signed.
+    Failed(Signed<TaskFailure>),
 }
 
 fn option<T>(w: &mut Writer, value: &Option<T>, each: impl Fn(&mut Writer, &T)) {
@@ -594,6 +596,10 @@ impl Encode for Response {
                 w.u64(*added);
                 w.u64(*already);
             }
+            Response::Failed(failure) => {
+                w.u8(15);
+                failure.encode(w);
+            }
         }
     }
 }
@@ -622,6 +628,7 @@ impl Decode for Response {
                 added: r.u64("added")?,
                 already: r.u64("already")?,
             },
+            15 => Response::Failed(Signed::decode(r)?),
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -645,6 +652,7 @@ impl Response {
             Response::DpEntry(_) => "dp-entry",
             Response::DpList(_) => "dp-list",
             Response::Registered { .. } => "registered",
+            Response::Failed(_) => "failed",
         }
     }
 

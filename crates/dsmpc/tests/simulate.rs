@@ -345,6 +345,33 @@ fn impossible_faults_are_refused_with_a_reason() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cp9"));
 }
 
+/// With fewer than t CPs left, the edge signs a failure naming what is missing as soon as the
+/// input set shows it, and `simulate` prints it and exits non-zero (it waited 600 s for a
+/// result before).
+#[test]
+fn too_few_cps_end_the_task_with_the_edges_signed_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = simulate(
+        dir.path(),
+        &[
+            "--cps",
+            "5",
+            "--threshold",
+            "3",
+            "--drop-cps",
+            "3",
+            "--dps",
+            "10",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("only 2 of 5 CPs reported; threshold 3 (missing: cp3, cp4, cp5)"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_flow_log_renders_as_a_report() {
     let dir = tempfile::tempdir().unwrap();

@@ -533,6 +533,7 @@ impl Cloud {
         );
         let body = InputSet {
             included,
+            reported: state.reports.keys().copied().collect(),
             culprits: state.culprits.iter().cloned().collect(),
         };
         let signed = Signed::sign(task, &identity, body);

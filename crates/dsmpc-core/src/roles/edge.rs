@@ -26,7 +26,7 @@ use crate::rng::fast_rng;
 use crate::round1::Committee;
 use crate::round2::BundleCore;
 use crate::round3::{Culprit, CulpritReason, InputSet};
-use crate::round4::{RESULT_PURPOSE, ResultPayload, ResultShare, TaskResult};
+use crate::round4::{RESULT_PURPOSE, ResultPayload, ResultShare, TaskFailure, TaskResult};
 use crate::sharing::interpolate_at_zero;
 use crate::signed::Signed;
 use crate::task::{Mode, Task, TaskId};
@@ -113,6 +113,13 @@ impl<F: Field> EdgeTask<F> {
     pub fn begin_input_set(&mut self, input_set: &Signed<InputSet>) -> Result<(), Error> {
         input_set.verify(&self.task.id, &self.roster, Role::Cloud)?;
         super::check_set_len(&self.task, &input_set.body.included, "input set")?;
+        let reported = &input_set.body.reported;
+        let n = self.task.params.n;
+        if reported.windows(2).any(|w| w[0] >= w[1]) || reported.iter().any(|&i| i == 0 || i > n) {
+            return Err(self.violation(format!(
+                "the input set names CPs {reported:?} as having reported; indices run 1..={n}, once each"
+            )));
+        }
         if self.input_set.is_some() {
             return Err(self.violation("a second input set".into()));
         }
@@ -291,6 +298,48 @@ impl<F: Field> EdgeTask<F> {
             }
             (Mode::Verifiable, None) => false,
         }
+    }
+
+    /// The failure to publish if the input set shows fewer than t CPs reported and the late
+    /// ones do not make up the difference, naming those that did not report; `None` when enough
+    /// did.
+    pub fn too_few_reported(&self) -> Option<TaskFailure> {
+        let reported = &self.input_set.as_ref()?.reported;
+        let (n, t) = (self.task.params.n, self.task.params.t);
+        if reported.len() >= t as usize {
+            return None;
+        }
+        Some(TaskFailure {
+            reason: format!("only {} of {n} CPs reported; threshold {t}", reported.len()),
+            missing: self.members_except(reported),
+        })
+    }
+
+    /// The failure to publish when fewer than t valid result shares arrived, naming the CPs
+    /// without one.
+    pub fn too_few_shares(&self) -> TaskFailure {
+        let valid = self.valid_indices();
+        let (n, t) = (self.task.params.n, self.task.params.t);
+        TaskFailure {
+            reason: format!(
+                "only {} of {n} CPs sent a valid result share; threshold {t}",
+                valid.len()
+            ),
+            missing: self.members_except(&valid),
+        }
+    }
+
+    /// The ids of the committee members whose index `present` does not hold, ascending.
+    fn members_except(&self, present: &[u32]) -> Vec<PartyId> {
+        let mut ids: Vec<PartyId> = self
+            .committee
+            .members
+            .iter()
+            .filter(|m| !present.contains(&m.index))
+            .map(|m| m.card.id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// Indices of the valid result shares received so far.

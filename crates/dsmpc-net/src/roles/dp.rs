@@ -132,11 +132,16 @@ pub async fn result(
     wait: Duration,
 ) -> Result<Signed<TaskResult>, NetError> {
     let result = edge
-        .wait_for(Until::Result(id), "the result", wait, |r| {
-            Ok(match r {
-                Response::Result(r) => r,
-                _ => None,
-            })
+        .wait_for(Until::Result(id), "the result", wait, |r| match r {
+            Response::Result(r) => Ok(r),
+            Response::Failed(failure) => {
+                failure.verify(&id, roster, dsmpc_core::identity::Role::Edge)?;
+                Err(NetError::TaskFailed {
+                    task: id,
+                    failure: failure.body,
+                })
+            }
+            _ => Ok(None),
         })
         .await?;
     result.verify(&id, roster, dsmpc_core::identity::Role::Edge)?;

@@ -16,7 +16,7 @@ use dsmpc_core::identity::{IdentityCard, Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::edge::EdgeTask;
 use dsmpc_core::round3::InputSet;
-use dsmpc_core::round4::{ResultShare, TaskResult};
+use dsmpc_core::round4::{ResultShare, TaskFailure, TaskResult};
 use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Mode, Task, TaskId};
 use dsmpc_core::with_field;
@@ -37,6 +37,9 @@ pub struct EdgeConfig {
     pub grace: Duration,
     /// How long to wait for the input set and the result shares.
     pub timeout: Duration,
+    /// How long to wait for result shares when the input set shows fewer than t CPs reported
+    /// (those that reported late may still answer) before publishing the failure.
+    pub late_share_wait: Duration,
     /// The longest wait for a new task before asking the cloud again (it answers at once when a
     /// task is created, so this only bounds how often a quiet cloud is asked: 10 s by default; the
     /// committee and the input set are awaited the same way).
@@ -48,6 +51,7 @@ impl Default for EdgeConfig {
         EdgeConfig {
             grace: Duration::from_secs(2),
             timeout: Duration::from_secs(600),
+            late_share_wait: Duration::from_secs(10),
             poll: crate::rpc::MAX_AWAIT,
         }
     }
@@ -57,7 +61,7 @@ impl Default for EdgeConfig {
 struct Inbox {
     senders: BTreeMap<TaskId, mpsc::UnboundedSender<Signed<ResultShare>>>,
     pending: BTreeMap<TaskId, Vec<Signed<ResultShare>>>,
-    failures: BTreeMap<TaskId, String>,
+    failures: BTreeMap<TaskId, Signed<TaskFailure>>,
 }
 
 /// The edge server.
@@ -188,10 +192,16 @@ impl EdgeServer {
         drop(inbox);
         tokio::spawn(async move {
             let outcome = with_field!(task.body.field(), F => self.clone().drive::<F>(task, rx, &waits).await);
-            if let Err(e) = outcome {
-                warn!(task = %id, "no result: {e}");
-                self.fail(id, e.to_string()).await;
-            }
+            let failure = match outcome {
+                Ok(None) => return,
+                Ok(Some(failure)) => failure,
+                Err(e) => TaskFailure {
+                    reason: e.to_string(),
+                    missing: Vec::new(),
+                },
+            };
+            warn!(task = %id, "no result: {failure}");
+            self.fail(id, failure).await;
         });
     }
 
@@ -212,9 +222,10 @@ impl EdgeServer {
         }
     }
 
-    /// Records that task `id` has no result, and why, for anyone asking or awaiting it.
-    async fn fail(&self, id: TaskId, reason: String) {
-        self.inbox.lock().await.failures.insert(id, reason);
+    /// Signs and records that task `id` has no result, and why, for anyone asking or awaiting it.
+    async fn fail(&self, id: TaskId, failure: TaskFailure) {
+        let signed = Signed::sign(&id, &self.identity, failure);
+        self.inbox.lock().await.failures.insert(id, signed);
         self.news.send_replace(());
     }
 
@@ -255,29 +266,47 @@ impl EdgeServer {
         on_blocking(edge, |e| e.end_input_set()).await
     }
 
+    /// Drives `task` to its result: `Ok(None)` once it is published, `Ok(Some(failure))` when
+    /// the task can no longer finish (published by the caller, signed).
     async fn drive<F: Field>(
         self: Arc<Self>,
         task: Signed<Task>,
         mut shares: mpsc::UnboundedReceiver<Signed<ResultShare>>,
         waits: &Link,
-    ) -> Result<(), NetError> {
+    ) -> Result<Option<TaskFailure>, NetError> {
         let id = task.body.id;
         let (n, t) = (task.body.params.n as usize, task.body.params.t as usize);
         let verifiable = task.body.params.mode == Mode::Verifiable;
         let gens = self.gens.for_task(&task.body)?;
+        // Until the admission deadline (and the grace): after it the committee cannot complete.
+        let admission_left = Duration::from_secs(
+            task.body
+                .params
+                .admission_deadline
+                .saturating_sub(super::unix_now()),
+        );
+        let committee_wait = (admission_left + self.config.grace).min(self.config.timeout);
         let committee = waits
-            .wait_for(
-                Until::Committee(id),
-                "the committee",
-                self.config.timeout,
-                |r| {
-                    Ok(match r {
-                        Response::Committee(c) => c,
-                        _ => None,
-                    })
-                },
-            )
-            .await?;
+            .wait_for(Until::Committee(id), "the committee", committee_wait, |r| {
+                Ok(match r {
+                    Response::Committee(c) => c,
+                    _ => None,
+                })
+            })
+            .await;
+        let committee = match committee {
+            Ok(c) => c,
+            Err(NetError::Timeout { .. }) => {
+                return Ok(Some(TaskFailure {
+                    reason: format!(
+                        "the committee of {} CPs was not complete by the admission deadline",
+                        task.body.params.n
+                    ),
+                    missing: Vec::new(),
+                }));
+            }
+            Err(e) => return Err(e),
+        };
         let edge =
             EdgeTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
         let input_set = waits
@@ -295,9 +324,33 @@ impl EdgeServer {
             .await?;
         let started = Instant::now();
         let mut edge = self.fold_input_set(edge, id, input_set, verifiable).await?;
-        self.collect(&mut edge, (n, t), &mut shares, gens.as_deref())
+        // With fewer than t reports, a result needs shares from CPs that reported late (they
+        // align their aggregates with the input set and answer at once) or not at all: they get
+        // `late_share_wait`, not the whole timeout.
+        let short = edge.too_few_reported();
+        let wait = match short {
+            Some(_) => self.config.late_share_wait,
+            None => self.config.timeout,
+        };
+        self.collect(&mut edge, (n, t), &mut shares, gens.as_deref(), wait)
             .await;
-        let result = edge.finish(&mut fast_rng())?;
+        let result = match edge.finish(&mut fast_rng()) {
+            Ok(result) => result,
+            Err(
+                dsmpc_core::Error::NotEnoughResultShares { .. }
+                | dsmpc_core::Error::NotEnoughShares { .. },
+            ) => {
+                let failure = edge.too_few_shares();
+                return Ok(Some(match short {
+                    Some(short) => TaskFailure {
+                        missing: failure.missing,
+                        ..short
+                    },
+                    None => failure,
+                }));
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.flow
             .phase(Some(id), "edge", "verify+reconstruct", started.elapsed());
         let body = result.to_bytes();
@@ -309,17 +362,20 @@ impl EdgeServer {
             })?;
         self.news.send_replace(());
         info!(task = %id, values = ?result.body.values(), "result published");
-        Ok(())
+        Ok(None)
     }
 
+    /// Takes result shares until all `n` CPs have answered, the grace after t valid ones is
+    /// over, or `wait` has passed.
     async fn collect<F: Field>(
         &self,
         edge: &mut EdgeTask<F>,
         (n, t): (usize, usize),
         shares: &mut mpsc::UnboundedReceiver<Signed<ResultShare>>,
         gens: Option<&dsmpc_core::crypto::pedersen::Generators>,
+        wait: Duration,
     ) {
-        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let deadline = tokio::time::Instant::now() + wait;
         let mut grace_until: Option<tokio::time::Instant> = None;
         let mut answered = 0;
         while answered < n {
@@ -371,7 +427,7 @@ impl EdgeServer {
             Err(e) => return Response::Refused(e.to_string()),
         }
         match self.inbox.lock().await.failures.get(&task) {
-            Some(reason) => Response::Refused(format!("task {task} failed: {reason}")),
+            Some(failure) => Response::Failed(failure.clone()),
             None => Response::Result(None),
         }
     }
@@ -478,18 +534,24 @@ mod tests {
         let waiter = ask(60_000, Until::Result(id));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiter.is_finished(), "answered before the task ended");
-        server
-            .fail(id, "fewer than t valid result shares".into())
-            .await;
+        let failure = TaskFailure {
+            reason: "only 1 of 3 CPs reported; threshold 2".into(),
+            missing: vec![
+                dsmpc_core::identity::PartyId::new("cp2").unwrap(),
+                dsmpc_core::identity::PartyId::new("cp3").unwrap(),
+            ],
+        };
+        server.fail(id, failure.clone()).await;
         let answer = tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .expect("the await was not woken by the failure")
             .unwrap();
-        assert_eq!(
-            answer,
-            Response::Refused(format!(
-                "task {id} failed: fewer than t valid result shares"
-            ))
-        );
+        let Response::Failed(signed) = answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(signed.body, failure);
+        signed
+            .verify(&id, &server.roster, dsmpc_core::identity::Role::Edge)
+            .expect("signed by the edge");
     }
 }
