@@ -4,7 +4,9 @@
 //! declared bounds ([`crate::encoding::Plan`]), so no party computes in a field that could wrap.
 
 use ed25519_dalek::VerifyingKey;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crate::Error;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
@@ -211,7 +213,41 @@ pub struct Task {
     /// `dp_keys` decompressed, made on the first signature check of a list of at most
     /// [`DECOMPRESSED_KEYS_UP_TO`] DPs: decompressing a key costs about as much as a tenth of a
     /// signature check, and p1's 1000 DPs are checked by seven parties.
-    decompressed: std::sync::OnceLock<Vec<Option<VerifyingKey>>>,
+    /// Shared by every party in the process that holds the same list ([`shared_keys`]).
+    decompressed: std::sync::OnceLock<Arc<DecompressedKeys>>,
+}
+
+/// A DP list's verifying keys, decompressed (`None` for a key that is not a valid point).
+type DecompressedKeys = Vec<Option<VerifyingKey>>;
+
+/// The decompressed keys of the list with Merkle root `root`, made from `keys` unless another
+/// party in this process holds them already: the parties of one process (a simulation, a peer
+/// that is a DP and a CP, the peer hosting the cloud and the edge) check the same list's
+/// signatures, and the root commits to every key, so they share one copy — made once, freed
+/// with the last task that holds it.
+fn shared_keys(root: &merkle::Hash, keys: &[DpKey]) -> Arc<DecompressedKeys> {
+    static SHARED: Mutex<BTreeMap<merkle::Hash, Weak<DecompressedKeys>>> =
+        Mutex::new(BTreeMap::new());
+    let lookup = || SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(keys) = lookup().get(root).and_then(Weak::upgrade) {
+        return keys;
+    }
+    let made = Arc::new(decompress(keys));
+    let mut shared = lookup();
+    shared.retain(|_, w| w.strong_count() > 0);
+    match shared.get(root).and_then(Weak::upgrade) {
+        Some(raced) => raced,
+        None => {
+            shared.insert(*root, Arc::downgrade(&made));
+            made
+        }
+    }
+}
+
+fn decompress(keys: &[DpKey]) -> DecompressedKeys {
+    keys.iter()
+        .map(|k| VerifyingKey::from_bytes(k).ok())
+        .collect()
 }
 
 /// The longest DP list whose keys a party keeps decompressed (192 bytes a key instead of 32:
@@ -596,11 +632,10 @@ impl Signers for Task {
         }
         let bad = || Error::BadSignature { signer: id.clone() };
         if self.dp_keys.len() <= DECOMPRESSED_KEYS_UP_TO {
-            let all = self.decompressed.get_or_init(|| {
-                self.dp_keys
-                    .iter()
-                    .map(|k| VerifyingKey::from_bytes(k).ok())
-                    .collect()
+            // Shared only for a whole list, which the root then commits to.
+            let all = self.decompressed.get_or_init(|| match self.has_dp_list() {
+                true => shared_keys(&self.dp_root, &self.dp_keys),
+                false => Arc::new(decompress(&self.dp_keys)),
             });
             if let Some(Some(key)) = position.and_then(|i| all.get(i)) {
                 return Ok(*key);
@@ -879,6 +914,31 @@ mod tests {
             task.verifying_key(dp.id(), Role::Cp),
             Err(Error::WrongRole { .. })
         ));
+    }
+
+    /// Two parties holding the same list share one decompressed copy; another list has its own.
+    #[test]
+    fn parties_with_the_same_list_share_its_decompressed_keys() {
+        use crate::identity::SecretIdentity;
+        use crate::rng::os_rng;
+        let key = |name: &str| {
+            SecretIdentity::generate(PartyId::new(name).unwrap(), Role::Dp, &mut os_rng())
+                .card()
+                .verifying_key
+                .to_bytes()
+        };
+        let dp1 = PartyId::new("dp1").unwrap();
+        let (k1, k2) = (key("dp1"), key("dp1"));
+        let a = Task::new(TaskId([3; 16]), params(0), vec![k1]).unwrap();
+        let b = Task::new(TaskId([3; 16]), params(0), vec![k1]).unwrap();
+        let c = Task::new(TaskId([3; 16]), params(0), vec![k2]).unwrap();
+        for t in [&a, &b, &c] {
+            t.verifying_key(&dp1, Role::Dp).unwrap();
+        }
+        let copy = |t: &Task| t.decompressed.get().unwrap().clone();
+        assert!(Arc::ptr_eq(&copy(&a), &copy(&b)));
+        assert!(!Arc::ptr_eq(&copy(&a), &copy(&c)));
+        assert_eq!(c.verifying_key(&dp1, Role::Dp).unwrap().to_bytes(), k2);
     }
 
     #[test]
