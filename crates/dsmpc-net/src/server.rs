@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dsmpc_core::codec::Encode;
 use dsmpc_core::identity::{IdentityCard, Roster, SecretIdentity};
@@ -181,7 +182,30 @@ struct Handshakes {
 struct Pending {
     next: u64,
     total: usize,
-    by_source: std::collections::HashMap<IpAddr, VecDeque<(u64, oneshot::Sender<()>)>>,
+    by_source: std::collections::HashMap<IpAddr, VecDeque<Waiting>>,
+}
+
+/// A handshake in progress, as [`Handshakes`] holds it.
+struct Waiting {
+    id: u64,
+    evict: oneshot::Sender<()>,
+    /// Whether the connection's task has seen the peer's first bytes.
+    spoke: Arc<AtomicBool>,
+    /// A second handle on the socket, to see whether the peer has sent anything the task has
+    /// not read yet (a newly accepted connection's task may not have run).
+    probe: Option<std::net::TcpStream>,
+}
+
+impl Waiting {
+    fn has_spoken(&self) -> bool {
+        if self.spoke.load(Ordering::Relaxed) {
+            return true;
+        }
+        // Non-blocking (the socket is tokio's): data waiting or not, at once.
+        self.probe
+            .as_ref()
+            .is_some_and(|p| matches!(p.peek(&mut [0u8; 1]), Ok(n) if n > 0))
+    }
 }
 
 /// A connection's place among the handshakes: `evicted` fires when a newer one takes it.
@@ -189,6 +213,7 @@ struct Place {
     source: IpAddr,
     id: u64,
     evicted: oneshot::Receiver<()>,
+    spoke: Arc<AtomicBool>,
 }
 
 impl Handshakes {
@@ -207,7 +232,7 @@ impl Handshakes {
 
     /// A place for a connection from `source`; when all are taken, the oldest handshake of the
     /// source holding the most is evicted for it.
-    fn admit(&self, source: IpAddr) -> Place {
+    fn admit(&self, source: IpAddr, probe: Option<std::net::TcpStream>) -> Place {
         let mut pending = self.lock();
         if pending.total >= self.max {
             let busiest = pending
@@ -219,19 +244,26 @@ impl Handshakes {
                 pending.evict_oldest(ip);
             }
         }
-        let (tell, evicted) = oneshot::channel();
+        let (evict, evicted) = oneshot::channel();
         let id = pending.next;
+        let spoke = Arc::new(AtomicBool::new(false));
         pending.next += 1;
         pending.total += 1;
         pending
             .by_source
             .entry(source)
             .or_default()
-            .push_back((id, tell));
+            .push_back(Waiting {
+                id,
+                evict,
+                spoke: spoke.clone(),
+                probe,
+            });
         Place {
             source,
             id,
             evicted,
+            spoke,
         }
     }
 
@@ -242,7 +274,7 @@ impl Handshakes {
             return;
         };
         let before = queue.len();
-        queue.retain(|(id, _)| *id != place.id);
+        queue.retain(|w| w.id != place.id);
         let removed = before - queue.len();
         if queue.is_empty() {
             pending.by_source.remove(&place.source);
@@ -258,12 +290,15 @@ impl Handshakes {
 }
 
 impl Pending {
+    /// Evicts the oldest handshake of `source` whose peer has sent nothing yet (an honest
+    /// client sends its first message at once), or else its oldest.
     fn evict_oldest(&mut self, source: IpAddr) {
         let Some(queue) = self.by_source.get_mut(&source) else {
             return;
         };
-        if let Some((_, tell)) = queue.pop_front() {
-            let _ = tell.send(());
+        let silent = queue.iter().position(|w| !w.has_spoken()).unwrap_or(0);
+        if let Some(waiting) = queue.remove(silent) {
+            let _ = waiting.evict.send(());
             self.total -= 1;
         }
         if queue.is_empty() {
@@ -297,7 +332,10 @@ pub async fn serve<H: Handler>(
                 continue;
             }
         };
-        let place = handshakes.admit(addr.ip());
+        let Some((stream, probe)) = with_probe(stream) else {
+            continue;
+        };
+        let place = handshakes.admit(addr.ip(), probe);
         let (context, handler) = (context.clone(), handler.clone());
         let (permits, handshakes) = (permits.clone(), handshakes.clone());
         tokio::spawn(async move {
@@ -316,6 +354,16 @@ pub async fn serve<H: Handler>(
     info!("shutting down");
 }
 
+/// `stream` and a second handle on its socket for [`Waiting::has_spoken`] (none if the system
+/// will not duplicate it: that connection is then taken as silent); `None` if the stream cannot
+/// be registered again.
+fn with_probe(stream: TcpStream) -> Option<(TcpStream, Option<std::net::TcpStream>)> {
+    let plain = stream.into_std().ok()?;
+    let probe = plain.try_clone().ok();
+    let stream = TcpStream::from_std(plain).ok()?;
+    Some((stream, probe))
+}
+
 /// How long the accept loop pauses after a failed accept.
 const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -330,8 +378,27 @@ async fn authenticate(
 ) -> Option<(Channel, IdentityCard)> {
     let directory = &context.directory;
     let local = StaticKey::of(&context.identity);
+    let started = tokio::time::Instant::now();
+    // The first bytes: a peer that has spoken is evicted after the silent ones.
+    tokio::select! {
+        readable = tokio::time::timeout(context.handshake_deadline, stream.readable()) => {
+            if !matches!(readable, Ok(Ok(()))) {
+                handshakes.release(&place);
+                debug!(%addr, "no handshake within the deadline");
+                return None;
+            }
+        }
+        _ = &mut place.evicted => {
+            debug!(%addr, "silent connection evicted by newer connections");
+            return None;
+        }
+    }
+    place.spoke.store(true, Ordering::Relaxed);
     let cfg = ChannelConfig {
-        handshake_timeout: context.handshake_deadline,
+        handshake_timeout: context
+            .handshake_deadline
+            .saturating_sub(started.elapsed())
+            .max(std::time::Duration::from_millis(1)),
         ..context.channel.clone()
     };
     // The handshake asks whether the key is known; the card found then is the peer's.
@@ -531,10 +598,10 @@ mod tests {
     #[test]
     fn a_full_budget_evicts_the_busiest_sources_oldest_handshake() {
         let handshakes = Handshakes::new(3);
-        let mut honest = handshakes.admit(ip(1));
-        let mut first = handshakes.admit(ip(2));
-        let mut second = handshakes.admit(ip(2));
-        let mut third = handshakes.admit(ip(2));
+        let mut honest = handshakes.admit(ip(1), None);
+        let mut first = handshakes.admit(ip(2), None);
+        let mut second = handshakes.admit(ip(2), None);
+        let mut third = handshakes.admit(ip(2), None);
         assert_eq!(handshakes.count(), 3);
         assert!(
             first.evicted.try_recv().is_ok(),
@@ -549,10 +616,33 @@ mod tests {
         handshakes.release(&honest);
         handshakes.release(&first); // already evicted: no effect
         assert_eq!(handshakes.count(), 2);
-        let _again = handshakes.admit(ip(1));
+        let _again = handshakes.admit(ip(1), None);
         assert!(
             second.evicted.try_recv().is_err(),
             "room was free: no eviction"
         );
+    }
+
+    /// A handshake whose peer has spoken is evicted only after the silent ones of its source.
+    #[test]
+    fn silent_handshakes_are_evicted_before_those_that_spoke() {
+        let handshakes = Handshakes::new(3);
+        let mut talker = handshakes.admit(ip(1), None);
+        talker.spoke.store(true, Ordering::Relaxed);
+        let mut silent = handshakes.admit(ip(1), None);
+        let mut younger = handshakes.admit(ip(1), None);
+        let _newest = handshakes.admit(ip(1), None);
+        assert!(
+            talker.evicted.try_recv().is_err(),
+            "the oldest spoke: it stays"
+        );
+        assert!(
+            silent.evicted.try_recv().is_ok(),
+            "the oldest silent one goes"
+        );
+        younger.spoke.store(true, Ordering::Relaxed);
+        let _next = handshakes.admit(ip(1), None);
+        assert!(younger.evicted.try_recv().is_err());
+        assert_eq!(handshakes.count(), 3);
     }
 }

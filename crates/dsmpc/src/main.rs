@@ -58,8 +58,8 @@ enum Command {
     Swarm(peer::SwarmArgs),
     /// Draw a flow log as one HTML page: traffic between parties and a timeline.
     Report(report::ReportArgs),
-    /// Measure a benchmark scenario end to end (p1, p3, p3v, p5, swarm30, ingest) against its
-    /// target.
+    /// Measure a benchmark scenario end to end (p1, p3, p3v, p5, scale-d, scale-n, swarm30,
+    /// ingest, flood) against its target.
     Bench(bench::BenchArgs),
 }
 
