@@ -18,7 +18,7 @@ use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use dsmpc_core::rng::os_rng;
 use dsmpc_core::task::{Function, Mode, TaskId, TaskParams};
 use rand::RngExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -223,6 +223,47 @@ pub fn random_value(modular: Option<FieldId>) -> i128 {
         Some(FieldId::M31) => rng.random_range(0..(1i128 << 31) - 1),
         _ => rng.random_range(0..1000),
     }
+}
+
+/// The most joiners whose handshake and join message the coordinator waits for at once.
+const MAX_PENDING_JOINS: usize = 64;
+
+/// How long a connection to the rendezvous may take to complete its handshake and join.
+const JOIN_WAIT: Duration = Duration::from_secs(10);
+
+/// A joiner's channel, CP card and DP card.
+type Joiner = (Channel, IdentityCard, IdentityCard);
+
+/// What the coordinator's rendezvous loop saw next.
+enum JoinStep {
+    Accepted(std::io::Result<(TcpStream, std::net::SocketAddr)>),
+    Done(Result<Result<Box<Joiner>, String>, tokio::task::JoinError>),
+}
+
+/// One joiner's handshake and join message, within [`JOIN_WAIT`]: its channel, CP card and DP
+/// card, or why it was refused.
+async fn join_one(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    cloud: Arc<SecretIdentity>,
+    cfg: ChannelConfig,
+) -> Result<Box<Joiner>, String> {
+    let joining = async {
+        let (mut ch, key) = Channel::accept(stream, StaticKey::of(&cloud), |_| true, &cfg)
+            .await
+            .map_err(|e| format!("{peer}: {e}"))?;
+        match recv(&mut ch, "a join message", JOIN_WAIT).await {
+            Ok(PeerMessage::Join { cp, dp }) if cp.noise_key == key => Ok(Box::new((ch, *cp, *dp))),
+            Ok(other) => Err(format!(
+                "{peer} sent {} instead of a valid join",
+                other.name()
+            )),
+            Err(e) => Err(format!("{peer}: {e}")),
+        }
+    };
+    timeout(JOIN_WAIT, joining)
+        .await
+        .map_err(|_| format!("{peer}: no join within {} s", JOIN_WAIT.as_secs()))?
 }
 
 fn rendezvous_config(wait: Duration) -> ChannelConfig {
@@ -457,38 +498,51 @@ async fn coordinate(
     let cfg = rendezvous_config(config.wait);
 
     // Trust on first use: any static key may join, as long as it is the one its CP card names.
+    // Joiners are taken concurrently, each within JOIN_WAIT, at most MAX_PENDING_JOINS at once
+    // (a newer connection ends the oldest pending one): a stranger that connects and says
+    // nothing holds up no one.
     let deadline = Instant::now() + config.wait;
     let mut joiners: Vec<(Channel, IdentityCard, IdentityCard)> = Vec::new();
+    let mut pending = tokio::task::JoinSet::new();
+    let mut order: std::collections::VecDeque<tokio::task::AbortHandle> = Default::default();
     while joiners.len() + 1 < n as usize {
-        let accepted = timeout_at(deadline, async {
-            let (stream, peer) = listener.accept().await.map_err(|e| e.to_string())?;
-            let (mut ch, key) = Channel::accept(stream, StaticKey::of(&cloud), |_| true, &cfg)
-                .await
-                .map_err(|e| format!("{peer}: {e}"))?;
-            match recv(&mut ch, "a join message", Duration::from_secs(10)).await {
-                Ok(PeerMessage::Join { cp, dp }) if cp.noise_key == key => Ok((ch, *cp, *dp)),
-                Ok(other) => Err(format!(
-                    "{peer} sent {} instead of a valid join",
-                    other.name()
-                )),
-                Err(e) => Err(format!("{peer}: {e}")),
+        let step = timeout_at(deadline, async {
+            tokio::select! {
+                accepted = listener.accept() => JoinStep::Accepted(accepted),
+                Some(done) = pending.join_next(), if !pending.is_empty() => JoinStep::Done(done),
             }
         })
         .await;
-        match accepted {
+        match step {
             Err(_) => {
                 return Err(PeerError::Timeout {
                     what: format!("participants: {} of {n} joined", joiners.len() + 1),
                     seconds: config.wait.as_secs(),
                 });
             }
-            Ok(Err(reason)) => tracing::warn!(%reason, "refused a joiner"),
-            Ok(Ok(joiner)) => {
-                log(&format!("participant {} joined", joiners.len() + 2));
-                joiners.push(joiner);
+            Ok(JoinStep::Accepted(Ok((stream, peer)))) => {
+                order.retain(|h| !h.is_finished());
+                if order.len() >= MAX_PENDING_JOINS
+                    && let Some(oldest) = order.pop_front()
+                {
+                    oldest.abort();
+                }
+                let (cloud, cfg) = (cloud.clone(), cfg.clone());
+                order.push_back(pending.spawn(join_one(stream, peer, cloud, cfg)));
             }
+            Ok(JoinStep::Accepted(Err(e))) => {
+                tracing::warn!("rendezvous accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(JoinStep::Done(Ok(Ok(joiner)))) => {
+                log(&format!("participant {} joined", joiners.len() + 2));
+                joiners.push(*joiner);
+            }
+            Ok(JoinStep::Done(Ok(Err(reason)))) => tracing::warn!(%reason, "refused a joiner"),
+            Ok(JoinStep::Done(Err(_))) => {} // ended by a newer connection
         }
     }
+    pending.abort_all();
     drop(listener);
 
     let mut cps = vec![my_cp.card().clone()];

@@ -173,3 +173,35 @@ fn seed_field_shamir_and_sec_output() {
         );
     }
 }
+
+/// Strangers that connect to the rendezvous and say nothing hold up no one: joiners are taken
+/// concurrently (before, each silent stranger held the coordinator for its 10 s handshake
+/// timeout, and five of them outlasted `--wait 15`).
+#[test]
+fn silent_strangers_at_the_rendezvous_do_not_hold_up_the_joiners() {
+    let port = free_port();
+    let coordinator = participant(port, 10);
+    std::thread::sleep(Duration::from_millis(300));
+    let strangers: Vec<std::net::TcpStream> = (0..5)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let joiners: Vec<Child> = [20, 30, 40]
+        .into_iter()
+        .map(|v| {
+            std::thread::sleep(Duration::from_millis(100));
+            participant(port, v)
+        })
+        .collect();
+    for child in std::iter::once(coordinator).chain(joiners) {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert!(json["weighted_sum"].is_i64(), "{stdout}");
+    }
+    drop(strangers);
+}
