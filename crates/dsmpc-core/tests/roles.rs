@@ -54,6 +54,17 @@ fn cp(world: &World, i: usize) -> CpTask<Ristretto> {
     .unwrap()
 }
 
+/// The edge's state for the world's task.
+fn edge_of(world: &World) -> EdgeTask<Ristretto> {
+    EdgeTask::new(
+        world.parties.edge.clone(),
+        world.parties.roster.clone(),
+        world.task.clone(),
+        &world.committee,
+    )
+    .unwrap()
+}
+
 fn deliveries(world: &World, index: u32) -> Vec<ShareDelivery> {
     world.cloud.deliveries(&world.task.body.id, index).unwrap()
 }
@@ -143,15 +154,7 @@ fn the_edge_folds_commitments_page_by_page_in_input_set_order() {
     let input_set = world.cloud.close_input_set(&id).unwrap();
     let summaries = world.cloud.summaries(&id).unwrap();
     assert!(summaries.len() >= 3);
-    let edge = || {
-        EdgeTask::<Ristretto>::new(
-            world.parties.edge.clone(),
-            world.parties.roster.clone(),
-            world.task.clone(),
-            &world.committee,
-        )
-        .unwrap()
-    };
+    let edge = || edge_of(&world);
     let mut paged = edge();
     paged.begin_input_set(&input_set).unwrap();
     paged.fold_summaries(&summaries[..1]).unwrap();
@@ -191,15 +194,7 @@ fn the_edge_refuses_an_input_set_whose_summary_signature_is_forged() {
     let id = world.task.body.id;
     let input_set = world.cloud.close_input_set(&id).unwrap();
     let summaries = world.cloud.summaries(&id).unwrap();
-    let edge = || {
-        EdgeTask::<Ristretto>::new(
-            world.parties.edge.clone(),
-            world.parties.roster.clone(),
-            world.task.clone(),
-            &world.committee,
-        )
-        .unwrap()
-    };
+    let edge = || edge_of(&world);
     edge().set_input_set(&input_set, &summaries).unwrap();
 
     let mut forged = summaries.clone();
@@ -289,14 +284,7 @@ fn a_set_over_another_list_is_refused_by_everyone() {
         culprits: Vec::new(),
     };
     let long = Signed::sign(&id, &world.parties.cloud, long);
-    let mut edge = EdgeTask::<Ristretto>::new(
-        world.parties.edge.clone(),
-        world.parties.roster.clone(),
-        world.task.clone(),
-        &world.committee,
-    )
-    .unwrap();
-    let err = edge.begin_input_set(&long).unwrap_err();
+    let err = edge_of(&world).begin_input_set(&long).unwrap_err();
     assert!(
         err.to_string().contains("input set is a set over 4"),
         "{err}"
@@ -328,15 +316,7 @@ fn too_few_reporters_end_the_task_at_once_naming_the_others() {
         .unwrap();
     let input_set = world.cloud.close_input_set(&id).unwrap();
     assert_eq!(input_set.body.reported, vec![1]);
-    let edge = || {
-        EdgeTask::<Ristretto>::new(
-            world.parties.edge.clone(),
-            world.parties.roster.clone(),
-            world.task.clone(),
-            &world.committee,
-        )
-        .unwrap()
-    };
+    let edge = || edge_of(&world);
     let mut short = edge();
     short.begin_input_set(&input_set).unwrap();
     let failure = short.too_few_reported().expect("1 of 3 reported, t = 2");

@@ -921,7 +921,7 @@ fn to_seq(seq: i64) -> Result<u64, StoreError> {
     u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("negative event seq {seq}")))
 }
 
-mod registry;
+pub(crate) mod registry;
 pub use registry::Registration;
 
 /// The directory of segment files that belongs to the store at `db`: `<db>.bundles`.

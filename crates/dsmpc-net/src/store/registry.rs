@@ -161,12 +161,13 @@ fn decode_card(bytes: &[u8]) -> Result<IdentityCard, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use dsmpc_core::identity::SecretIdentity;
     use dsmpc_core::rng::os_rng;
 
-    fn card(name: &str, role: Role) -> IdentityCard {
+    /// A fresh party's card.
+    pub(crate) fn card(name: &str, role: Role) -> IdentityCard {
         SecretIdentity::generate(PartyId::new(name).unwrap(), role, &mut os_rng())
             .card()
             .clone()

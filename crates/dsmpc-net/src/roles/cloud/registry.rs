@@ -93,14 +93,8 @@ impl Directory for Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
-    use dsmpc_core::rng::os_rng;
-
-    fn card(name: &str, role: Role) -> IdentityCard {
-        SecretIdentity::generate(PartyId::new(name).unwrap(), role, &mut os_rng())
-            .card()
-            .clone()
-    }
+    use crate::store::registry::tests::card;
+    use dsmpc_core::identity::Role;
 
     /// A registered DP is found by its Noise key, from the store or from the cards at hand, and
     /// a stranger is not; the cards at hand stay within their bound.
