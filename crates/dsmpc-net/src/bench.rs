@@ -169,11 +169,15 @@ impl From<SimError> for BenchError {
 
 /// Runs [`ingest_async`] on a fresh multi-threaded tokio runtime (one worker per core).
 pub fn ingest(config: &IngestConfig) -> Result<IngestReport, BenchError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    runtime()?.block_on(ingest_async(config))
+}
+
+/// A fresh multi-threaded tokio runtime (one worker per core) for a benchmark.
+fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| BenchError::Setup(format!("starting the tokio runtime: {e}")))?;
-    runtime.block_on(ingest_async(config))
+        .map_err(|e| BenchError::Setup(format!("starting the tokio runtime: {e}")))
 }
 
 /// The ingest benchmark (see the [module documentation](self) for the method), on the caller's

@@ -13,9 +13,10 @@
 //! Connections that have not authenticated cannot crowd out those that have. A connection in its
 //! handshake holds one of [`ServerContext::max_handshakes`] places for at most
 //! [`ServerContext::handshake_deadline`]; when every place is taken, a new connection takes the
-//! place of the oldest handshake of the source address holding the most (a flooding source
-//! evicts its own idle sockets first, and an honest client, whose handshake takes a millisecond,
-//! gets through). Only after the handshake does a connection take one of
+//! place of the oldest *silent* handshake (its peer has sent nothing) of the source address
+//! holding the most, or else that source's oldest: a flooding source evicts its own idle sockets
+//! first, and an honest client, which speaks at once, gets through even from the same address.
+//! Only after the handshake does a connection take one of
 //! [`ServerContext::max_connections`] places, and a received message must arrive whole within its
 //! deadline (see `channel::message_deadline`), so trickling bytes holds nothing for long.
 
@@ -98,7 +99,8 @@ pub struct ServerContext {
     pub max_connections: usize,
     /// Largest number of connections in their handshake at once (see the module's "Floods").
     pub max_handshakes: usize,
-    /// How long a connection may take to authenticate.
+    /// How long a connection may take to authenticate (for the connections this server
+    /// accepts it replaces `channel.handshake_timeout`, which bounds a client's dial).
     pub handshake_deadline: std::time::Duration,
 }
 
@@ -230,8 +232,9 @@ impl Handshakes {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A place for a connection from `source`; when all are taken, the oldest handshake of the
-    /// source holding the most is evicted for it.
+    /// A place for a connection from `source` (`probe`: a second handle on its socket); when
+    /// all are taken, one handshake of the source holding the most is evicted for it
+    /// ([`Pending::evict_oldest`]).
     fn admit(&self, source: IpAddr, probe: Option<std::net::TcpStream>) -> Place {
         let mut pending = self.lock();
         if pending.total >= self.max {

@@ -32,6 +32,19 @@ fn participant(port: u16, value: i64) -> Child {
         .unwrap()
 }
 
+/// Waits for a participant that must succeed: its stdout and the JSON object of its last line.
+fn finished(child: Child) -> (String, Value) {
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    (stdout, json)
+}
+
 #[test]
 fn four_participants_print_the_correct_weighted_sum() {
     let port = free_port();
@@ -43,15 +56,7 @@ fn four_participants_print_the_correct_weighted_sum() {
     }
     let mut outputs = Vec::new();
     for (v, child) in children {
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let last = stdout.lines().last().unwrap().to_owned();
-        let json: Value = serde_json::from_str(&last).unwrap();
+        let (stdout, json) = finished(child);
         assert_eq!(json["parties"], 4);
         assert_eq!(json["weights"], serde_json::json!([1, 2, 3, 4]));
         assert_eq!(json["value"], v);
@@ -193,14 +198,7 @@ fn silent_strangers_at_the_rendezvous_do_not_hold_up_the_joiners() {
         })
         .collect();
     for child in std::iter::once(coordinator).chain(joiners) {
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let (stdout, json) = finished(child);
         assert!(json["weighted_sum"].is_i64(), "{stdout}");
     }
     drop(strangers);

@@ -66,11 +66,7 @@ pub struct FloodReport {
 
 /// Runs [`flood_async`] on a fresh multi-threaded tokio runtime.
 pub fn flood(config: &FloodConfig) -> Result<FloodReport, BenchError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| BenchError::Setup(format!("starting the tokio runtime: {e}")))?;
-    runtime.block_on(flood_async(config))
+    super::runtime()?.block_on(flood_async(config))
 }
 
 /// The flood benchmark (see the [module documentation](self)).
