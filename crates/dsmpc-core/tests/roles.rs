@@ -733,3 +733,110 @@ fn the_task_header_commits_to_the_dp_list_by_its_merkle_root() {
     task.body.attach_dp_list(list).unwrap();
     CpTask::<Ristretto>::new(cp, roster, task, &world.committee).unwrap();
 }
+
+/// A CP that saves its state after part of the deliveries, crashes and resumes from the saved
+/// state ends with exactly the result share of a CP that never stopped: the same aggregate, the
+/// same accepted DPs, the same complaints; a DP it took before the crash cannot deliver again.
+#[test]
+fn a_cp_resumed_from_its_sealed_state_ends_as_if_it_never_stopped() {
+    let (mut world, mut rng) = world_with_bundles();
+    let id = world.task.body.id;
+    let d = deliveries(&world, 1);
+    let mut steady = cp(&world, 0);
+    steady.receive(&d, world.gens.as_ref(), &mut rng);
+    steady.complain(&d[2], &mut rng);
+
+    let mut before = cp(&world, 0);
+    before.receive(&d[..2], world.gens.as_ref(), &mut rng);
+    let sealed = before.seal_state(&mut rng);
+    drop(before);
+    let mut resumed = CpTask::<Ristretto>::resume(
+        world.parties.cps[0].clone(),
+        world.parties.roster.clone(),
+        world.task.clone(),
+        &world.committee,
+        &sealed,
+    )
+    .unwrap();
+    assert_eq!(resumed.accepted().count(), 2);
+    let again = resumed.receive(&d[..1], world.gens.as_ref(), &mut rng);
+    assert!(again[0].error.to_string().contains("second delivery"));
+    resumed.receive(&d[2..], world.gens.as_ref(), &mut rng);
+    resumed.complain(&d[2], &mut rng);
+    // A second crash after the complaint: the complaint is in the saved state too.
+    let sealed = resumed.seal_state(&mut rng);
+    let mut resumed = CpTask::<Ristretto>::resume(
+        world.parties.cps[0].clone(),
+        world.parties.roster.clone(),
+        world.task.clone(),
+        &world.committee,
+        &sealed,
+    )
+    .unwrap();
+    // The same verdicts (a complaint's DLEQ proof is randomised, so it is compared by what it
+    // reveals).
+    let (a, b) = (resumed.report().body, steady.report().body);
+    assert_eq!(a.accepted, b.accepted);
+    let revealed = |r: &dsmpc_core::round3::VerificationReport| -> Vec<_> {
+        r.complaints
+            .iter()
+            .map(|c| (c.dp.clone(), c.index, c.shared_secret))
+            .collect()
+    };
+    assert_eq!(revealed(&a), revealed(&b));
+    assert_eq!(revealed(&a).len(), 1);
+
+    let input_set = world.cloud.close_input_set(&id).unwrap();
+    let gens = world.gens.as_ref();
+    let a = steady.finish(&input_set, &d, gens).unwrap();
+    let b = resumed.finish(&input_set, &d, gens).unwrap();
+    assert_eq!(*a.to_secret_bytes(), *b.to_secret_bytes());
+}
+
+/// Saved state is bound to its CP, task and index, and to every byte: another CP's state, a
+/// flipped bit or a truncated record is refused with an error, never resumed.
+#[test]
+fn saved_state_that_is_altered_or_not_this_cps_is_refused() {
+    let (world, mut rng) = world_with_bundles();
+    let mut cp1 = cp(&world, 0);
+    cp1.receive(&deliveries(&world, 1), world.gens.as_ref(), &mut rng);
+    let sealed = cp1.seal_state(&mut rng);
+    let resume = |i: usize, bytes: &[u8]| {
+        CpTask::<Ristretto>::resume(
+            world.parties.cps[i].clone(),
+            world.parties.roster.clone(),
+            world.task.clone(),
+            &world.committee,
+            bytes,
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+    };
+    let by_cp2 = resume(1, &sealed);
+    assert!(by_cp2.contains("does not open"), "{by_cp2}");
+    let mut flipped = sealed.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let err = resume(0, &flipped);
+    assert!(err.contains("does not open"), "{err}");
+    let err = resume(0, &sealed[..sealed.len() - 5]);
+    assert!(err.contains("does not decode"), "{err}");
+
+    let (other, _) = world_holding_bundles(
+        &Scenario::new(Function::Sum, Mode::Verifiable, 3, 2)
+            .with_inputs(vec![vec![1, 2], vec![3, 4], vec![5, 6]], vec![1, 1, 1]),
+        32,
+    );
+    let err = CpTask::<Ristretto>::resume(
+        other.parties.cps[0].clone(),
+        other.parties.roster.clone(),
+        other.task.clone(),
+        &other.committee,
+        &sealed,
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("does not open"), "{err}");
+}

@@ -71,6 +71,9 @@ pub enum NetError {
         /// What is missing, as the edge signed it.
         failure: dsmpc_core::round4::TaskFailure,
     },
+    /// This party's own database failed (a CP's saved state, the edge's shares).
+    #[error("local store: {0}")]
+    Store(#[from] crate::store::StoreError),
     /// Waiting for something took too long.
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout {

@@ -97,6 +97,27 @@ const MIGRATIONS: &[&str] = &[
          noise_key     BLOB NOT NULL UNIQUE CHECK (length(noise_key) = 32),
          verifying_key BLOB NOT NULL CHECK (length(verifying_key) = 32)
      ) STRICT, WITHOUT ROWID;",
+    // Version 4: what the parties other than the cloud must not lose to a crash
+    // (`store::parties`). A CP's per-task stage and its state sealed to itself (NULL once the
+    // task is done), with the DP after which it resumes pulling deliveries; the edge's result
+    // shares (one per CP and task, the first kept) and its signed failures.
+    "CREATE TABLE cp_tasks (
+         task   BLOB PRIMARY KEY CHECK (length(task) = 16),
+         stage  TEXT NOT NULL CHECK (stage IN ('receiving', 'reported', 'done')),
+         cursor TEXT,
+         state  BLOB,
+         CHECK ((stage = 'done') = (state IS NULL))
+     ) STRICT;
+     CREATE TABLE result_shares (
+         task BLOB NOT NULL CHECK (length(task) = 16),
+         cp   TEXT NOT NULL,
+         body BLOB NOT NULL,
+         PRIMARY KEY (task, cp)
+     ) STRICT;
+     CREATE TABLE failures (
+         task BLOB PRIMARY KEY CHECK (length(task) = 16),
+         body BLOB NOT NULL
+     ) STRICT;",
 ];
 
 /// The schema version this code writes (SQLite's `PRAGMA user_version`).
@@ -928,8 +949,10 @@ pub use registry::Registration;
 pub fn segments_dir(db: &Path) -> PathBuf {
     Segments::dir_for(db)
 }
+mod parties;
 mod segments;
 #[cfg(test)]
 mod tests;
 
+pub use parties::{CpStage, CpTaskState};
 pub(crate) use segments::Segments;

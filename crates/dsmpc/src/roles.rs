@@ -21,6 +21,7 @@ use dsmpc_net::roles::cp::CpWorker;
 use dsmpc_net::roles::edge::{EdgeConfig, EdgeServer};
 use dsmpc_net::roles::{dp, unix_now};
 use dsmpc_net::server::{ServerContext, shutdown_signal};
+use dsmpc_net::store::Store;
 use dsmpc_net::values::Values;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -213,6 +214,10 @@ pub struct CpArgs {
     /// This CP's id in the roster (cp1, cp2, …).
     #[arg(long)]
     id: String,
+    /// The SQLite database of this CP's task state, from which it resumes its tasks after a
+    /// crash (default: DIR/ID.db).
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
 }
 
 /// Runs a CP worker until SIGINT or SIGTERM.
@@ -226,13 +231,16 @@ pub fn run_cp(args: &CpArgs) -> Result<()> {
     let patience = Duration::from_secs(3600);
     let cloud = link(&dep, &me, &dep.roster.cloud().id.clone(), &flow, patience)?;
     let edge = link(&dep, &me, &dep.roster.edge().id.clone(), &flow, patience)?;
-    let worker = Arc::new(CpWorker::new(
-        me.clone(),
-        Arc::new(dep.roster.clone()),
-        cloud,
-        edge,
-        flow,
-    ));
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| dep.dir.join(format!("{}.db", me.id())));
+    let state = Store::open(&db)
+        .with_context(|| format!("opening the CP's state database {}", db.display()))?;
+    let worker = Arc::new(
+        CpWorker::new(me.clone(), Arc::new(dep.roster.clone()), cloud, edge, flow)
+            .with_state(state),
+    );
     info!(id = %me.id(), "cp running");
     runtime()?.block_on(worker.run(shutdown_signal()));
     Ok(())

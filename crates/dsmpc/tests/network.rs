@@ -159,7 +159,10 @@ impl Cluster {
     }
 
     fn create_task(&self, extra: &[&str]) -> String {
-        let mut args = vec!["task", "create", "--timeout", "30"];
+        let mut args = vec!["task", "create"];
+        if !extra.contains(&"--timeout") {
+            args.extend(["--timeout", "30"]);
+        }
         args.extend_from_slice(extra);
         self.ok(&args).lines().last().unwrap().trim().to_owned()
     }
@@ -295,6 +298,112 @@ fn the_cloud_survives_sigkill_between_submissions() {
     let r = c.result(&task);
     assert_eq!(strings(&r["result"]), vec!["24"], "{}", c.logs());
     assert_eq!(strings(&r["included"]), vec!["dp1", "dp2", "dp3"]);
+}
+
+/// Waits (up to 30 s) until `name`'s log has a line holding every one of `parts`.
+fn await_log_line(c: &Cluster, name: &str, parts: &[&str]) {
+    let start = std::time::Instant::now();
+    loop {
+        let log = std::fs::read_to_string(c.log(name)).unwrap_or_default();
+        if log.lines().any(|l| parts.iter().all(|p| l.contains(p))) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{name} never logged {parts:?}\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 19: every CP is killed with SIGKILL once the inputs are in (each has saved them) and
+/// restarted. Each resumes from its saved state — it neither pulls those deliveries again nor
+/// is counted as dropped — and the task completes exactly with every CP's result share.
+#[test]
+fn every_cp_killed_once_the_inputs_are_in_resumes_and_the_task_completes_exactly() {
+    // dp4 never submits, so submissions stay open until the deadline, with the CPs killed.
+    let mut c = Cluster::new(3, 4, 2);
+    c.start_all(3);
+    let task = c.create_task(&[
+        "--func",
+        "sum",
+        "--mode",
+        "verifiable",
+        "--timeout",
+        "5",
+        "--deadline",
+        "8",
+    ]);
+    c.submit("dp1", &task, "5");
+    c.submit("dp2", &task, "-12");
+    c.submit("dp3", &task, "100");
+    for cp in ["cp1", "cp2", "cp3"] {
+        await_log_line(&c, cp, &["state saved", "\"accepted\":3"]);
+    }
+    for cp in ["cp1", "cp2", "cp3"] {
+        c.kill(cp);
+    }
+    for cp in ["cp1", "cp2", "cp3"] {
+        c.start(&format!("{cp}-restarted"), &["cp", "--id", cp]);
+    }
+    let r = c.result(&task);
+    assert_eq!(strings(&r["result"]), vec!["93"], "{}", c.logs());
+    assert_eq!(strings(&r["included"]), vec!["dp1", "dp2", "dp3"]);
+    assert!(strings(&r["culprits"]).is_empty());
+    for cp in ["cp1", "cp2", "cp3"] {
+        let name = format!("{cp}-restarted");
+        await_log_line(&c, &name, &["result share sent"]);
+        let log = std::fs::read_to_string(c.log(&name)).unwrap();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("resumed from the saved state") && l.contains("\"accepted\":3")),
+            "{log}"
+        );
+        assert!(!log.contains("refused a delivery"), "{log}");
+    }
+    let edge = std::fs::read_to_string(c.log("edge")).unwrap();
+    assert!(!edge.contains("refused a result share"), "{edge}");
+}
+
+/// A restarted CP skips the tasks it finished before: it neither joins nor sends a share again.
+#[test]
+fn a_restarted_cp_skips_the_tasks_it_finished() {
+    let mut c = Cluster::new(3, 1, 2);
+    c.start_all(3);
+    let task = c.create_task(&[
+        "--func",
+        "sum",
+        "--mode",
+        "fast",
+        "--timeout",
+        "1",
+        "--deadline",
+        "1",
+    ]);
+    c.submit("dp1", &task, "7");
+    assert_eq!(strings(&c.result(&task)["result"]), vec!["7"]);
+    await_log_line(&c, "cp1", &["result share sent"]);
+    c.kill("cp1");
+    c.start("cp1-restarted", &["cp", "--id", "cp1"]);
+    let second = c.create_task(&[
+        "--func",
+        "sum",
+        "--mode",
+        "fast",
+        "--timeout",
+        "1",
+        "--deadline",
+        "1",
+    ]);
+    c.submit("dp1", &second, "8");
+    assert_eq!(strings(&c.result(&second)["result"]), vec!["8"]);
+    await_log_line(&c, "cp1-restarted", &["result share sent", &second]);
+    let log = std::fs::read_to_string(c.log("cp1-restarted")).unwrap();
+    assert!(
+        !log.contains(&task),
+        "the finished task was taken up again:\n{log}"
+    );
 }
 
 #[test]

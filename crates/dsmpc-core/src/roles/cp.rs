@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::arbiter::{commitments_of, share_is_valid};
 use crate::Error;
+use crate::codec::{Decode, Encode, Reader, Writer, decode_exact};
 use crate::crypto::dleq;
 use crate::crypto::pedersen::{self, BatchItem, Generators};
 use crate::crypto::{CryptoError, kem};
@@ -30,6 +31,9 @@ use crate::sharing::SecretVec;
 use crate::signed::Signed;
 use crate::task::{Mode, Task, TaskId};
 use crate::wire::seal_context;
+
+/// The purpose a CP seals its own saved state under ([`CpTask::seal_state`]).
+pub const STATE_PURPOSE: &str = "cp-state";
 
 /// Pages of deliveries from this size on are opened on rayon's threads ([`CpTask::receive`]);
 /// smaller ones on the caller's, where handing them to rayon would cost more than it saves.
@@ -635,6 +639,66 @@ impl<F: Field> CpTask<F> {
     /// The committee this CP belongs to.
     pub fn committee(&self) -> &Committee {
         &self.committee
+    }
+
+    /// This CP's state of the task — the running aggregate, the accepted DPs and the complaints
+    /// — encoded and sealed to the CP's own KEM key under a context naming the task and its
+    /// index, so a CP can keep it on disk ([`CpTask::resume`] reads it back after a crash)
+    /// without the aggregate share being readable there by anyone without the CP's key.
+    pub fn seal_state<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.field_elements(self.aggregate.sums());
+        w.field_element(&self.blind_aggregate);
+        self.accepted.encode(&mut w);
+        w.list(
+            &self.complaints.values().cloned().collect::<Vec<_>>(),
+            |w, c| c.encode(w),
+        );
+        let plaintext = Zeroizing::new(w.into_bytes());
+        let own = self.identity.card();
+        let sealed = kem::seal(&own.kem_key, &self.state_context(), &plaintext, rng);
+        sealed.to_bytes()
+    }
+
+    /// The CP of `identity` back in `task` with the state [`CpTask::seal_state`] sealed. Refuses
+    /// state sealed for another task, index or CP, or altered, with an error naming the task.
+    pub fn resume(
+        identity: Arc<SecretIdentity>,
+        roster: Arc<Roster>,
+        task: Signed<Task>,
+        committee: &Signed<Committee>,
+        sealed: &[u8],
+    ) -> Result<Self, Error> {
+        let mut cp = CpTask::new(identity, roster, task, committee)?;
+        let bad = |what: &str| cp.violation(format!("the saved state of this CP {what}"));
+        let sealed: kem::SealedBox =
+            decode_exact(sealed).map_err(|e| bad(&format!("does not decode: {e}")))?;
+        let plaintext = kem::open(cp.identity.kem_secret(), &cp.state_context(), &sealed)
+            .map_err(|_| bad("does not open (altered, or sealed for another task or CP)"))?;
+        let mut r = Reader::new(&plaintext);
+        let mut read = || -> Result<_, crate::codec::CodecError> {
+            let sums = Zeroizing::new(r.field_elements::<F>("aggregate")?);
+            let blind = r.field_element::<F>("blind aggregate")?;
+            let accepted = DpSet::decode(&mut r)?;
+            let complaints = r.list("complaints", 4 + 32 + 64, Complaint::decode)?;
+            r.finish()?;
+            Ok((sums, blind, accepted, complaints))
+        };
+        let (sums, blind, accepted, complaints) =
+            read().map_err(|e| bad(&format!("is malformed: {e}")))?;
+        if sums.len() != cp.task.dim() || accepted.list_len() != cp.task.dps {
+            return Err(bad("has the wrong length for this task"));
+        }
+        cp.aggregate.add_scaled(F::ONE, &sums);
+        cp.blind_aggregate = blind;
+        cp.accepted = accepted;
+        cp.complaints = complaints.into_iter().map(|c| (c.dp.clone(), c)).collect();
+        Ok(cp)
+    }
+
+    fn state_context(&self) -> Vec<u8> {
+        let me = (self.identity.id(), Role::Cp);
+        seal_context(STATE_PURPOSE, &self.task.id, me, me, self.index)
     }
 }
 

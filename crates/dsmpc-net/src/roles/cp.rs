@@ -2,6 +2,11 @@
 //! and verifies its share deliveries in pages, reports, and sends its result share to the edge.
 //!
 //! Connections are re-established with backoff, so a restarting cloud or edge only delays it.
+//! With a state store ([`CpWorker::with_state`]) the worker survives its own `kill -9`: it saves
+//! each task's state (sealed to itself) as it goes — before every wait for more deliveries,
+//! every [`SAVE_EVERY`] while pages keep coming, once reported, and once the edge took its
+//! result share — and a restarted worker resumes each task where the saved state left it
+//! (skipping finished ones) instead of pulling and verifying every delivery again.
 //! Waits for news (a new task, the committee, submissions closing, the input set) are
 //! [`Request::Await`]s, which the cloud answers the moment the news is there; each runs on a
 //! connection of its own ([`Link::twin`]), so it holds up no other request.
@@ -12,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use dsmpc_core::crypto::pedersen::Generators;
 use dsmpc_core::field::Field;
-use dsmpc_core::identity::{Roster, SecretIdentity};
+use dsmpc_core::identity::{PartyId, Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::cp::{CpTask, Rejection, admission_request, read_grant};
 use dsmpc_core::round1::Committee;
@@ -27,6 +32,15 @@ use super::{GeneratorCache, unix_now};
 use crate::client::{Link, NetError};
 use crate::flow::FlowLog;
 use crate::rpc::{Phase, Request, Response, Status, Until};
+use crate::store::{CpStage, CpTaskState, Store};
+
+/// While deliveries keep coming, a worker with a state store saves a task's state at most this
+/// often (sealing and writing a long aggregate takes milliseconds to a second); it always saves
+/// before it waits for more and before it reports.
+pub const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+/// A worker's state store, shared with its blocking writes.
+type StateStore = Arc<std::sync::Mutex<Store>>;
 
 /// A CP's long-running worker.
 pub struct CpWorker {
@@ -50,6 +64,7 @@ pub struct CpWorker {
     /// through a backlog would.
     pub report_delay: Duration,
     stopped: std::sync::atomic::AtomicBool,
+    state: Option<StateStore>,
 }
 
 impl CpWorker {
@@ -74,7 +89,60 @@ impl CpWorker {
             wrong_result: false,
             report_delay: Duration::ZERO,
             stopped: std::sync::atomic::AtomicBool::new(false),
+            state: None,
         }
+    }
+
+    /// Keeps each task's state in `store`, so that the worker resumes its tasks after a crash.
+    pub fn with_state(mut self, store: Store) -> CpWorker {
+        self.state = Some(Arc::new(std::sync::Mutex::new(store)));
+        self
+    }
+
+    /// The saved record of task `id`, if this worker keeps state and saved any.
+    async fn record(&self, id: TaskId) -> Result<Option<CpTaskState>, NetError> {
+        let Some(store) = self.state.clone() else {
+            return Ok(None);
+        };
+        Ok(on_blocking(move || lock(&store).cp_task(&id.0)).await??)
+    }
+
+    /// Saves `cp`'s state of task `id` at `stage`, resuming after `cursor`; returns `cp`.
+    async fn save<F: Field>(
+        &self,
+        id: TaskId,
+        mut cp: CpTask<F>,
+        stage: CpStage,
+        cursor: Option<PartyId>,
+    ) -> Result<CpTask<F>, NetError> {
+        let Some(store) = self.state.clone() else {
+            return Ok(cp);
+        };
+        let (cp, saved) = on_blocking(move || {
+            let record = CpTaskState {
+                stage,
+                cursor: cursor.map(|c| c.as_str().to_owned()),
+                sealed: Some(cp.seal_state(&mut fast_rng())),
+            };
+            let saved = lock(&store).put_cp_task(&id.0, &record);
+            (cp, saved)
+        })
+        .await?;
+        saved?;
+        Ok(cp)
+    }
+
+    /// Records that task `id` is done: its state is dropped and a restart skips it.
+    async fn save_done(&self, id: TaskId) -> Result<(), NetError> {
+        let Some(store) = self.state.clone() else {
+            return Ok(());
+        };
+        let done = CpTaskState {
+            stage: CpStage::Done,
+            cursor: None,
+            sealed: None,
+        };
+        Ok(on_blocking(move || lock(&store).put_cp_task(&id.0, &done)).await??)
     }
 
     /// Makes the worker stop talking to anyone, as if its process died (for simulations).
@@ -137,6 +205,14 @@ impl CpWorker {
     /// Joins `task` and works through its rounds, waiting for news (and joining) over `waits`.
     async fn drive(self: Arc<Self>, task: Signed<Task>, waits: Link) {
         let id = task.body.id;
+        match self.record(id).await {
+            Ok(Some(r)) if r.stage == CpStage::Done => return,
+            Ok(_) => {}
+            Err(e) => {
+                warn!(task = %id, "cannot read the saved state: {e}");
+                return;
+            }
+        }
         match self.join(&task, &waits).await {
             Ok(Some(index)) => info!(task = %id, index, "admitted"),
             Ok(None) => return,
@@ -206,17 +282,22 @@ impl CpWorker {
         let id = task.body.id;
         let committee = self.committee(waits, id).await?;
         let gens = self.gens.for_task(&task.body)?;
-        let cp = CpTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
-        let started = Instant::now();
-        let mut cp = self.receive_all(cp, id, gens.clone(), waits).await?;
-        self.flow.phase(
-            Some(id),
-            "cp",
-            "decrypt+verify+aggregate",
-            started.elapsed(),
-        );
-        tokio::time::sleep(self.report_delay).await;
-        self.report(id, cp.report()).await?;
+        let (mut cp, stage, cursor) = self.start_or_resume::<F>(task, &committee).await?;
+        if stage == CpStage::Receiving {
+            let started = Instant::now();
+            cp = self
+                .receive_all(cp, id, cursor, gens.clone(), waits)
+                .await?;
+            self.flow.phase(
+                Some(id),
+                "cp",
+                "decrypt+verify+aggregate",
+                started.elapsed(),
+            );
+            tokio::time::sleep(self.report_delay).await;
+            self.report(id, cp.report()).await?;
+            cp = self.save(id, cp, CpStage::Reported, None).await?;
+        }
         let input_set = self.input_set(waits, id).await?;
         let mut redeliveries = Vec::new();
         for dp in cp.needs_redelivery(&input_set.body) {
@@ -235,23 +316,64 @@ impl CpWorker {
         }
         self.check_alive()?;
         let share = cp.seal_result(&payload, &mut fast_rng());
-        self.edge
-            .call(&Request::SubmitResultShare(id, share))
-            .await?;
-        Ok(())
+        match self.edge.call(&Request::SubmitResultShare(id, share)).await {
+            Ok(_) => {}
+            // The edge has decided about this CP's share (a share sent before a crash was
+            // taken, or the task is over): sending it again changes nothing.
+            Err(NetError::Refused { reason, .. }) => {
+                warn!(task = %id, "the edge refused the result share: {reason}")
+            }
+            Err(e) => return Err(e),
+        }
+        self.save_done(id).await
     }
 
-    /// Pulls deliveries page by page until submissions are closed and every page is drained.
+    /// A new [`CpTask`] for `task`, or the one saved before a crash, with its stage and the DP
+    /// after which deliveries are still to be pulled.
+    async fn start_or_resume<F: Field>(
+        &self,
+        task: Signed<Task>,
+        committee: &Signed<Committee>,
+    ) -> Result<(CpTask<F>, CpStage, Option<PartyId>), NetError> {
+        let id = task.body.id;
+        let (identity, roster) = (self.identity.clone(), self.roster.clone());
+        let Some(CpTaskState {
+            stage,
+            cursor,
+            sealed: Some(sealed),
+        }) = self.record(id).await?
+        else {
+            return Ok((
+                CpTask::new(identity, roster, task, committee)?,
+                CpStage::Receiving,
+                None,
+            ));
+        };
+        let cp = CpTask::resume(identity, roster, task, committee, &sealed)?;
+        let cursor = cursor.as_deref().map(PartyId::new).transpose()?;
+        info!(
+            task = %id,
+            %stage,
+            accepted = cp.accepted().count(),
+            "resumed from the saved state"
+        );
+        Ok((cp, stage, cursor))
+    }
+
+    /// Pulls deliveries page by page, from the one after `after`, until submissions are closed
+    /// and every page is drained; saves the state every [`SAVE_EVERY`] and before each wait.
     async fn receive_all<F: Field>(
         &self,
         mut cp: CpTask<F>,
         id: TaskId,
+        mut after: Option<PartyId>,
         gens: Option<Arc<Generators>>,
         waits: &Link,
     ) -> Result<CpTask<F>, NetError> {
-        let mut after = None;
         let start = Instant::now();
         let mut closed = false;
+        let mut saved_at = Instant::now();
+        let mut unsaved = false;
         loop {
             self.check_alive()?;
             let request = Request::GetDeliveries {
@@ -273,7 +395,17 @@ impl CpWorker {
                 for r in rejections {
                     warn!(task = %id, dp = %r.dp, "refused a delivery: {}", r.error);
                 }
+                unsaved = true;
+                if saved_at.elapsed() >= SAVE_EVERY {
+                    cp = self.save(id, cp, CpStage::Receiving, after.clone()).await?;
+                    (saved_at, unsaved) = (Instant::now(), false);
+                }
                 continue;
+            }
+            if unsaved {
+                cp = self.save(id, cp, CpStage::Receiving, after.clone()).await?;
+                (saved_at, unsaved) = (Instant::now(), false);
+                info!(task = %id, accepted = cp.accepted().count(), "state saved");
             }
             if closed {
                 return Ok(cp);
@@ -349,18 +481,32 @@ async fn receive_page<F: Field>(
     page: Vec<ShareDelivery>,
     gens: Option<Arc<Generators>>,
 ) -> Result<(CpTask<F>, Vec<Rejection>), NetError> {
-    let joined = tokio::task::spawn_blocking(move || {
+    on_blocking(move || {
         let rejections = cp.receive(&page, gens.as_deref(), &mut fast_rng());
         drop(page);
         (cp, rejections)
     })
-    .await;
-    match joined {
+    .await
+}
+
+/// Runs `work` on tokio's blocking pool (share verification, sealing and saving state).
+async fn on_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, NetError> {
+    match tokio::task::spawn_blocking(work).await {
         Ok(done) => Ok(done),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(NetError::Timeout {
-            what: "share verification (the runtime is shutting down)".into(),
+            what: "the CP's work (the runtime is shutting down)".into(),
             seconds: 0,
         }),
     }
+}
+
+/// The state store, even if a thread panicked while holding it (each write is one transaction,
+/// so the database is never half-written).
+fn lock(store: &StateStore) -> std::sync::MutexGuard<'_, Store> {
+    store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

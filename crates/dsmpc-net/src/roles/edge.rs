@@ -4,6 +4,10 @@
 //! Each task gets a driver that owns its `EdgeTask` and receives shares over a channel. It finishes
 //! when all n CPs have answered, or `grace` after t valid shares arrived (so late CPs can still be
 //! checked and named), or fails clearly when fewer than t valid shares came by the timeout.
+//!
+//! Every result share is recorded in the edge's store before it is acknowledged, and every
+//! failure before it is announced: an edge killed and restarted drives its open tasks again from
+//! the shares it had, and answers for a failed task with the failure it signed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,10 +61,11 @@ impl Default for EdgeConfig {
     }
 }
 
+/// The drivers' channels, and the failures published since this edge started (all of them,
+/// from before too, are in the store).
 #[derive(Default)]
 struct Inbox {
     senders: BTreeMap<TaskId, mpsc::UnboundedSender<Signed<ResultShare>>>,
-    pending: BTreeMap<TaskId, Vec<Signed<ResultShare>>>,
     failures: BTreeMap<TaskId, Signed<TaskFailure>>,
 }
 
@@ -154,14 +159,11 @@ impl EdgeServer {
 
     /// Whether task `id` is already being driven, has failed or has its result.
     async fn knows(&self, id: TaskId) -> bool {
-        let done = self
-            .store
-            .lock()
-            .await
-            .result(&id.0)
-            .ok()
-            .flatten()
-            .is_some();
+        let done = {
+            let store = self.store.lock().await;
+            let result = store.result(&id.0).ok().flatten();
+            result.is_some() || store.failure(&id.0).ok().flatten().is_some()
+        };
         let inbox = self.inbox.lock().await;
         done || inbox.senders.contains_key(&id) || inbox.failures.contains_key(&id)
     }
@@ -185,8 +187,19 @@ impl EdgeServer {
             return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        for share in inbox.pending.remove(&id).unwrap_or_default() {
-            let _ = tx.send(share);
+        // The shares taken before this driver started (before a restart, or before the edge
+        // heard of the task); `submit` records the rest under the same lock and sends them on.
+        let stored = self.store.lock().await.result_shares(&id.0);
+        for bytes in stored.unwrap_or_else(|e| {
+            warn!(task = %id, "cannot read the stored result shares: {e}");
+            Vec::new()
+        }) {
+            match decode_exact::<Signed<ResultShare>>(&bytes) {
+                Ok(share) => {
+                    let _ = tx.send(share);
+                }
+                Err(e) => warn!(task = %id, "a stored result share is corrupt: {e}"),
+            }
         }
         inbox.senders.insert(id, tx);
         drop(inbox);
@@ -222,9 +235,17 @@ impl EdgeServer {
         }
     }
 
-    /// Signs and records that task `id` has no result, and why, for anyone asking or awaiting it.
-    async fn fail(&self, id: TaskId, failure: TaskFailure) {
+    /// Signs and records that task `id` has no result, and why, for anyone asking or awaiting
+    /// it (now and after a restart).
+    async fn fail(self: &Arc<Self>, id: TaskId, failure: TaskFailure) {
         let signed = Signed::sign(&id, &self.identity, failure);
+        let body = signed.to_bytes();
+        if let Err(e) = self
+            .write_store(move |store| store.put_failure(&id.0, &body))
+            .await
+        {
+            warn!(task = %id, "cannot record the failure: {e}");
+        }
         self.inbox.lock().await.failures.insert(id, signed);
         self.news.send_replace(());
     }
@@ -377,15 +398,15 @@ impl EdgeServer {
     ) {
         let deadline = tokio::time::Instant::now() + wait;
         let mut grace_until: Option<tokio::time::Instant> = None;
-        let mut answered = 0;
-        while answered < n {
+        let mut answered = std::collections::BTreeSet::new();
+        while answered.len() < n {
             let until = grace_until.unwrap_or(deadline).min(deadline);
             let share = tokio::select! {
                 s = shares.recv() => s,
                 () = tokio::time::sleep_until(until) => None,
             };
             let Some(share) = share else { break };
-            answered += 1;
+            answered.insert(share.signer.clone());
             if let Err(e) = edge.receive(&share, gens) {
                 warn!(task = %edge.task_id(), cp = %share.signer, "refused a result share: {e}");
             }
@@ -395,8 +416,11 @@ impl EdgeServer {
         }
     }
 
+    /// Takes a CP's result share: records it (the first from each CP stands; a resend is
+    /// acknowledged and ignored), then hands it to the task's driver if one runs (else the
+    /// driver finds it in the store when it starts).
     async fn submit(
-        &self,
+        self: &Arc<Self>,
         peer: &IdentityCard,
         task: TaskId,
         share: Signed<ResultShare>,
@@ -407,12 +431,24 @@ impl EdgeServer {
                 peer.id, share.signer
             ));
         }
-        let mut inbox = self.inbox.lock().await;
-        match inbox.senders.get(&task) {
-            Some(tx) => {
-                let _ = tx.send(share);
-            }
-            None => inbox.pending.entry(task).or_default().push(share),
+        let inbox = self.inbox.lock().await;
+        let (cp, body) = (share.signer.as_str().to_owned(), share.to_bytes());
+        let added = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = added.clone();
+        let recorded = self
+            .write_store(move |store| {
+                let new = store.put_result_share(&task.0, &cp, &body)?;
+                flag.store(new, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = recorded {
+            return Response::Refused(format!("cannot record the result share: {e}"));
+        }
+        if added.load(std::sync::atomic::Ordering::SeqCst)
+            && let Some(tx) = inbox.senders.get(&task)
+        {
+            let _ = tx.send(share);
         }
         Response::Ok
     }
@@ -426,9 +462,17 @@ impl EdgeServer {
             Ok(None) | Err(StoreError::UnknownTask(_)) => {}
             Err(e) => return Response::Refused(e.to_string()),
         }
-        match self.inbox.lock().await.failures.get(&task) {
-            Some(failure) => Response::Failed(failure.clone()),
-            None => Response::Result(None),
+        if let Some(failure) = self.inbox.lock().await.failures.get(&task) {
+            return Response::Failed(failure.clone());
+        }
+        let stored = self.store.lock().await.failure(&task.0);
+        match stored {
+            Ok(Some(bytes)) => match decode_exact::<Signed<TaskFailure>>(&bytes) {
+                Ok(failure) => Response::Failed(failure),
+                Err(e) => Response::Refused(format!("stored failure is corrupt: {e}")),
+            },
+            Ok(None) => Response::Result(None),
+            Err(e) => Response::Refused(e.to_string()),
         }
     }
 }
@@ -483,11 +527,17 @@ mod tests {
     use dsmpc_core::identity::Role;
 
     fn edge_server(dir: &tempfile::TempDir) -> (Arc<EdgeServer>, IdentityCard) {
-        let (cloud, edge, cp) = (
-            party("cloud", Role::Cloud),
-            party("edge", Role::Edge),
-            party("cp1", Role::Cp),
-        );
+        let (server, cp) = edge_server_of(dir, party("edge", Role::Edge), party("cp1", Role::Cp));
+        (server, cp.card().clone())
+    }
+
+    /// An edge server of `edge` over the store in `dir` (opened again by each call).
+    fn edge_server_of(
+        dir: &tempfile::TempDir,
+        edge: Arc<SecretIdentity>,
+        cp: Arc<SecretIdentity>,
+    ) -> (Arc<EdgeServer>, Arc<SecretIdentity>) {
+        let cloud = party("cloud", Role::Cloud);
         let roster = Arc::new(
             Roster::new([&cloud, &edge, &cp].into_iter().map(|p| p.card().clone())).unwrap(),
         );
@@ -509,7 +559,53 @@ mod tests {
             FlowLog::disabled(),
         )
         .unwrap();
-        (Arc::new(server), cp.card().clone())
+        (Arc::new(server), cp)
+    }
+
+    /// What the edge acknowledged survives its restart: a result share (the first from each CP;
+    /// a resend is acknowledged and ignored) and a signed failure.
+    #[tokio::test]
+    async fn acknowledged_shares_and_failures_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (edge, cp) = (party("edge", Role::Edge), party("cp1", Role::Cp));
+        let (server, _) = edge_server_of(&dir, edge.clone(), cp.clone());
+        let id = TaskId([9; 16]);
+        let share = |byte: u8| {
+            let sealed = dsmpc_core::crypto::kem::seal(
+                &edge.card().kem_key,
+                b"context",
+                &[byte; 8],
+                &mut fast_rng(),
+            );
+            Signed::sign(&id, &cp, ResultShare { index: 1, sealed })
+        };
+        let (first, second) = (share(1), share(2));
+        for s in [&first, &second] {
+            let answer = server
+                .clone()
+                .handle(cp.card().clone(), Request::SubmitResultShare(id, s.clone()))
+                .await;
+            assert_eq!(answer, Response::Ok);
+        }
+        let failure = TaskFailure {
+            reason: "only 1 of 3 CPs reported; threshold 2".into(),
+            missing: Vec::new(),
+        };
+        server.fail(TaskId([8; 16]), failure.clone()).await;
+        drop(server);
+
+        let (server, _) = edge_server_of(&dir, edge, cp.clone());
+        let stored = server.store.lock().await.result_shares(&id.0).unwrap();
+        assert_eq!(stored, vec![first.to_bytes()]);
+        let answer = server
+            .clone()
+            .handle(cp.card().clone(), Request::GetResult(TaskId([8; 16])))
+            .await;
+        let Response::Failed(signed) = answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(signed.body, failure);
+        assert!(server.knows(TaskId([8; 16])).await);
     }
 
     /// An await of a result is answered when the task ends (here: fails), not at the end of its
