@@ -199,15 +199,26 @@ fn reason(error: dsmpc_core::Error) -> String {
 
 /// Reads a file of either format, chosen by whether it starts with the `.npy` magic.
 fn read_file(path: &Path, scale: u32) -> Result<Vec<i128>, ValuesError> {
+    let file = File::open(path).map_err(|source| ValuesError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_values(path, file, scale)
+}
+
+/// Reads values in either file format (a `.npy` array, or text) from `input` as fixed-point
+/// mantissas at `scale`, naming `path` in errors. The format is chosen by whether the input
+/// starts with the `.npy` magic. (This is what `--values-file` reads; the fuzz target `values`
+/// feeds it arbitrary bytes.)
+pub fn read_values(path: &Path, mut input: impl Read, scale: u32) -> Result<Vec<i128>, ValuesError> {
     let io_error = |source| ValuesError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut file = File::open(path).map_err(io_error)?;
     let mut prefix = [0u8; NPY_MAGIC.len()];
-    let got = fill(&mut file, &mut prefix).map_err(io_error)?;
+    let got = fill(&mut input, &mut prefix).map_err(io_error)?;
     let head = prefix.get(..got).unwrap_or_default();
-    let reader = BufReader::with_capacity(CHUNK, Cursor::new(head.to_vec()).chain(file));
+    let reader = BufReader::with_capacity(CHUNK, Cursor::new(head.to_vec()).chain(input));
     if head == NPY_MAGIC {
         read_npy(path, reader, scale)
     } else {

@@ -163,13 +163,23 @@ fn finishes(mut command: Process, limit: Duration) -> bool {
     false
 }
 
-/// Renders the report in headless Chromium; skipped (and passing) where it is not installed.
-/// `DSMPC_SCREENSHOT=path` keeps a copy of the PNG for a human to look at.
+/// Renders the report in headless Chromium. Where Chromium is not installed the test is skipped
+/// with a message, unless `DSMPC_REQUIRE_CHROMIUM` is set (`.ci/run` sets it, after installing
+/// Debian's `chromium`): then a missing Chromium fails it. `DSMPC_SCREENSHOT=path` keeps a copy
+/// of the PNG for a human to look at.
 #[test]
 fn report_renders_in_chromium() {
     let chromium = Path::new("/usr/bin/chromium");
     if !chromium.exists() {
-        eprintln!("skipped: /usr/bin/chromium is not installed");
+        assert!(
+            std::env::var_os("DSMPC_REQUIRE_CHROMIUM").is_none(),
+            "DSMPC_REQUIRE_CHROMIUM is set but /usr/bin/chromium is missing \
+             (apt-get install chromium)"
+        );
+        eprintln!(
+            "SKIPPED report_renders_in_chromium: /usr/bin/chromium is not installed \
+             (set DSMPC_REQUIRE_CHROMIUM=1 to make that a failure)"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
