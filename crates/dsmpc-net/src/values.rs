@@ -210,7 +210,11 @@ fn read_file(path: &Path, scale: u32) -> Result<Vec<i128>, ValuesError> {
 /// mantissas at `scale`, naming `path` in errors. The format is chosen by whether the input
 /// starts with the `.npy` magic. (This is what `--values-file` reads; the fuzz target `values`
 /// feeds it arbitrary bytes.)
-pub fn read_values(path: &Path, mut input: impl Read, scale: u32) -> Result<Vec<i128>, ValuesError> {
+pub fn read_values(
+    path: &Path,
+    mut input: impl Read,
+    scale: u32,
+) -> Result<Vec<i128>, ValuesError> {
     let io_error = |source| ValuesError::Io {
         path: path.to_owned(),
         source,

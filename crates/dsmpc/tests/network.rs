@@ -101,6 +101,59 @@ fn garbage_on_the_clouds_port_is_dropped_and_the_cloud_keeps_serving() {
     assert!(cloud_log.contains("refused connection"), "{cloud_log}");
 }
 
+/// Issue 19: 2000 idle TCP connections to the cloud that never send a handshake byte — more
+/// than its 1024 places for authenticated connections — do not keep clients out: `task create`
+/// completes within its own 3 s admission timeout, and a DP's submission and the result go
+/// through while the sockets are held.
+#[test]
+fn thousands_of_idle_connections_do_not_keep_clients_out() {
+    let mut c = Cluster::new(3, 1, 2);
+    c.start_all(3);
+    std::thread::sleep(Duration::from_millis(500));
+    let idle: Vec<TcpStream> = (0..2000)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", c.base_port)).ok())
+        .collect();
+    assert!(idle.len() >= 1500, "only {} connections opened", idle.len());
+    let task = c.create_task(&["--func", "sum", "--timeout", "3", "--deadline", "5"]);
+    c.submit("dp1", &task, "4");
+    assert_eq!(strings(&c.result(&task)["result"]), vec!["4"]);
+    drop(idle);
+}
+
+/// Issue 19: a committee that cannot fill (1 of 3 CPs running) ends `task create` at its own
+/// admission timeout with an error naming the task and what is missing, and the edge signs the
+/// task's failure, which `dsmpc result` prints (exit 1) instead of waiting.
+#[test]
+fn a_committee_that_cannot_fill_fails_the_task_clearly() {
+    let mut c = Cluster::new(3, 1, 2);
+    c.start_cloud();
+    c.restart("edge");
+    c.restart("cp1");
+    let err = c.refused(&[
+        "task",
+        "create",
+        "--func",
+        "sum",
+        "--timeout",
+        "2",
+        "--deadline",
+        "3",
+    ]);
+    assert!(err.contains("are 3 CPs of the roster running?"), "{err}");
+    let task = err
+        .split("committee of task ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the error names the task")
+        .to_owned();
+    let err = c.refused(&["result", "--task", &task, "--wait", "30"]);
+    assert!(
+        err.contains(&format!("task {task} failed"))
+            && err.contains("committee of 3 CPs was not complete by the admission deadline"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_cloud_survives_sigkill_between_submissions() {
     let mut c = Cluster::new(3, 3, 2);

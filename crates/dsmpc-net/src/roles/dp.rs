@@ -29,7 +29,20 @@ pub async fn create_task(
         Response::Task(t) => t,
         other => return Err(unexpected(cloud, "create-task", &other)),
     };
-    let committee = wait_committee(cloud, task.body.id, timeout).await?;
+    let n = task.body.params.n;
+    let committee = wait_committee(cloud, task.body.id, timeout)
+        .await
+        .map_err(|e| match e {
+            NetError::Timeout { seconds, .. } => NetError::Timeout {
+                what: format!(
+                    "the committee of task {} ({n} CPs) to be admitted: are {n} CPs of the \
+                     roster running? The task has failed",
+                    task.body.id
+                ),
+                seconds,
+            },
+            other => other,
+        })?;
     Ok((task, committee))
 }
 
