@@ -27,6 +27,7 @@ use curve25519_dalek::{RistrettoPoint, Scalar};
 use dsmpc_core::crypto::pedersen::{
     BatchItem, Generators, commit_polynomial, find_invalid, verify_batch, verify_share,
 };
+use dsmpc_core::crypto::range;
 use dsmpc_core::crypto::signature::{self, SignatureCheck};
 use dsmpc_core::crypto::{dleq, kem};
 use dsmpc_core::field::{Field, Ristretto};
@@ -124,6 +125,48 @@ fn bench_dleq(c: &mut Criterion) {
     group.bench_function("verify", |b| {
         b.iter(|| {
             dleq::verify(&pk, &sealed.ephemeral, &shared, black_box(&proof), CONTEXT).unwrap()
+        })
+    });
+    group.finish();
+}
+
+/// Bulletproofs+ range proofs of a scalar input in a 16-bit range (issue 20): one DP's proof,
+/// and the verification of 1000 DPs' proofs in one batch (divide by 1000 for the cost per DP).
+fn bench_range(c: &mut Criterion) {
+    let mut rng = fast_rng();
+    let gens = Generators::derive(1).unwrap();
+    let bound = range::RangeBound::new(0, 65_535).unwrap();
+    let blind = Scalar::from(12_345u64);
+    let mut group = c.benchmark_group("range");
+    group.bench_function("prove 16-bit", |b| {
+        b.iter(|| {
+            range::prove(&gens, &bound, black_box(40_000), &blind, b"t|dp", &mut rng).unwrap()
+        })
+    });
+    let n = 1000;
+    let proofs: Vec<(i128, Vec<u8>, Vec<u8>)> = (0..n)
+        .map(|i| {
+            let binding = format!("t|dp{i}").into_bytes();
+            let proof = range::prove(&gens, &bound, i, &blind, &binding, &mut rng).unwrap();
+            (i, proof, binding)
+        })
+        .collect();
+    let claims: Vec<range::RangeClaim<'_>> = proofs
+        .iter()
+        .map(|(x, proof, binding)| range::RangeClaim {
+            commitment: Scalar::from(*x as u64) * gens.g()[0] + blind * gens.h(),
+            proof,
+            binding: binding.clone(),
+        })
+        .collect();
+    group.sample_size(10);
+    group.bench_function("verify_batch of 1000 16-bit", |b| {
+        b.iter(|| {
+            assert!(
+                range::verify_batch(&gens, &bound, black_box(&claims))
+                    .iter()
+                    .all(|v| *v)
+            )
         })
     });
     group.finish();
@@ -318,6 +361,7 @@ criterion_group!(
     bench_kem_batches,
     bench_dleq,
     bench_signatures,
-    bench_pedersen
+    bench_pedersen,
+    bench_range
 );
 criterion_main!(crypto);

@@ -53,6 +53,11 @@ pub struct Faults {
     pub false_complaints: Vec<(u32, usize)>,
     /// (DP, CP): the DP seals garbage that does not decrypt to that CP (and signs it).
     pub garbage_dps: Vec<(usize, u32)>,
+    /// (DP, forgery): the DP shares its input although it is outside the range, with this
+    /// forgery instead of a range proof (a validating task).
+    pub out_of_range_dps: Vec<(usize, crate::roles::dp::Forgery)>,
+    /// (CP, DP): the CP claims the DP's valid range proof is invalid.
+    pub false_range_complaints: Vec<(u32, usize)>,
 }
 
 /// One task to run: parameters, inputs and faults.
@@ -78,6 +83,8 @@ pub struct Scenario {
     pub inputs: Vec<Vec<i128>>,
     /// One weight mantissa per DP.
     pub weights: Vec<i128>,
+    /// Whether DPs prove their inputs inside `range` (range proofs; scalar, verifiable).
+    pub validate: bool,
     /// Faults to inject.
     pub faults: Faults,
 }
@@ -96,6 +103,7 @@ impl Scenario {
             range: (-1000, 1000),
             inputs: vec![vec![1]; 3],
             weights: vec![1; 3],
+            validate: false,
             faults: Faults::default(),
         }
     }
@@ -152,6 +160,7 @@ impl Scenario {
             mode: self.mode,
             admission_deadline: 0,
             submission_deadline: 0,
+            validate: self.validate,
         }
     }
 }
@@ -464,7 +473,18 @@ fn submit_all<F: Field, R: CryptoRng + ?Sized>(
                     id: identity.id().clone(),
                 })?;
         dp.check_setup(task, committee, &entry)?;
-        let mut prepared = dp.prepare::<F, R>(&task.body, input, gens, rng)?;
+        let forgery = scenario
+            .faults
+            .out_of_range_dps
+            .iter()
+            .find(|(cheater, _)| *cheater == k + 1)
+            .map(|&(_, forgery)| forgery);
+        let mut prepared = match (forgery, gens) {
+            (Some(forgery), Some(gens)) => {
+                dp.prepare_out_of_range::<F, R>(&task.body, input, forgery, gens, rng)?
+            }
+            _ => dp.prepare::<F, R>(&task.body, input, gens, rng)?,
+        };
         for &(cheater, target) in &scenario.faults.cheat_dps {
             if cheater == k + 1
                 && let Some(ShareValue::Explicit(v)) = prepared
@@ -556,6 +576,11 @@ fn verify_all<F: Field, R: CryptoRng + ?Sized>(
                 && let Some(d) = deliveries.iter().find(|d| d.core.signer == victim)
             {
                 cp.complain(d, rng);
+            }
+        }
+        for &(liar, victim) in &scenario.faults.false_range_complaints {
+            if liar == cp.index() {
+                cp.range_complain(&Scenario::dp_id(victim));
             }
         }
         if let Message::VerificationReport(report) =

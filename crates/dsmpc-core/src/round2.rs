@@ -30,12 +30,16 @@ pub struct BundleCore {
     pub commitments: Vec<[u8; 32]>,
     /// `digests[i-1]` is [`share_digest`] of the share sealed to CP i.
     pub digests: Vec<[u8; 32]>,
+    /// The Bulletproofs+ proof that the input committed by `C_0` lies in the task's range
+    /// ([`crate::crypto::range`]); empty when the task does not validate inputs.
+    pub range_proof: Vec<u8>,
 }
 
 impl Encode for BundleCore {
     fn encode(&self, w: &mut Writer) {
         w.list(&self.commitments, |w, c| w.fixed(c));
         w.list(&self.digests, |w, d| w.fixed(d));
+        w.bytes(&self.range_proof);
     }
 }
 
@@ -44,6 +48,7 @@ impl Decode for BundleCore {
         Ok(BundleCore {
             commitments: r.list("commitments", 32, |r| r.array("commitment"))?,
             digests: r.list("digests", 32, |r| r.array("digest"))?,
+            range_proof: r.bytes("range proof")?.to_vec(),
         })
     }
 }

@@ -55,6 +55,9 @@ pub struct VerificationReport {
     pub accepted: DpSet,
     /// Complaints against DPs whose shares did not.
     pub complaints: Vec<Complaint>,
+    /// DPs whose shares verified but whose range proofs did not (tasks that validate inputs),
+    /// in id order. Anyone can re-check: the proof is in the DP's signed bundle core.
+    pub range_complaints: Vec<PartyId>,
 }
 
 impl Encode for VerificationReport {
@@ -62,6 +65,7 @@ impl Encode for VerificationReport {
         w.u32(self.index);
         self.accepted.encode(w);
         w.list(&self.complaints, |w, c| c.encode(w));
+        w.list(&self.range_complaints, |w, dp| dp.encode(w));
     }
 }
 
@@ -71,6 +75,7 @@ impl Decode for VerificationReport {
             index: r.u32("index")?,
             accepted: DpSet::decode(r)?,
             complaints: r.list("complaints", 102, Complaint::decode)?,
+            range_complaints: r.list("range complaints", 2, PartyId::decode)?,
         })
     }
 }
@@ -90,6 +95,8 @@ named_enum!(
         InvalidResultShare = (3, "invalid-result-share"),
         /// A CP's result share is off the polynomial the other result shares agree on (fast mode).
         InconsistentResultShare = (4, "inconsistent-result-share"),
+        /// A DP's range proof (verifiable mode) does not show its input inside the task's range.
+        InvalidRangeProof = (5, "invalid-range-proof"),
     }
 );
 

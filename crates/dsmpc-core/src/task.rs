@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crate::Error;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::crypto::range::RangeBound;
 use crate::dpset::DpSet;
 use crate::encoding::{Encoding, FieldPolicy, InputRange, MAX_SCALE, Plan};
 use crate::field::FieldId;
@@ -183,6 +184,9 @@ pub struct TaskParams {
     pub admission_deadline: u64,
     /// Seconds (Unix time) at which the input set closes.
     pub submission_deadline: u64,
+    /// Whether every DP must prove its input inside the declared range (range proofs; only
+    /// scalar inputs in verifiable mode so far).
+    pub validate: bool,
 }
 
 /// A validated task: its parameters, id, and the field and bound they imply.
@@ -506,10 +510,45 @@ impl Task {
                 reason: "the submission deadline precedes the admission deadline".into(),
             });
         }
+        Self::check_validation(params)?;
         Ok(match params.mode {
             Mode::Verifiable => FieldPolicy::Verifiable,
             Mode::Fast => FieldPolicy::Smallest,
         })
+    }
+
+    /// Range validation needs what the proofs are built for: scalar inputs, verifiable mode, and
+    /// a declared range no wider than 2^64.
+    fn check_validation(params: &TaskParams) -> Result<(), Error> {
+        if !params.validate {
+            return Ok(());
+        }
+        let refuse = |reason: String| {
+            Err(Error::InvalidParameters {
+                reason: format!("{reason}; give --no-validate to run it without range proofs"),
+            })
+        };
+        if params.mode != Mode::Verifiable || params.dim != 1 {
+            return refuse(
+                "range proofs of inputs are built for scalar inputs in verifiable mode only so far"
+                    .into(),
+            );
+        }
+        match params.encoding {
+            Encoding::Exact { range, .. } => match RangeBound::new(range.min, range.max) {
+                Ok(_) => Ok(()),
+                Err(e) => refuse(e.to_string()),
+            },
+            Encoding::Modular { .. } => refuse("modular tasks declare no input range".into()),
+        }
+    }
+
+    /// The range every input must be proven in, for a task that validates inputs.
+    pub fn range_bound(&self) -> Option<RangeBound> {
+        match (self.params.validate, self.params.encoding) {
+            (true, Encoding::Exact { range, .. }) => RangeBound::new(range.min, range.max).ok(),
+            _ => None,
+        }
     }
 
     fn check_scheme(params: &TaskParams) -> Result<(), Error> {
@@ -706,6 +745,7 @@ impl Encode for TaskParams {
         self.mode.encode(w);
         w.u64(self.admission_deadline);
         w.u64(self.submission_deadline);
+        w.u8(u8::from(self.validate));
     }
 }
 
@@ -722,6 +762,7 @@ impl Decode for TaskParams {
             mode: Mode::decode(r)?,
             admission_deadline: r.u64("admission deadline")?,
             submission_deadline: r.u64("submission deadline")?,
+            validate: decode_flag(r)?,
         })
     }
 }
@@ -743,6 +784,7 @@ impl Encode for Task {
         p.mode.encode(w);
         w.u64(p.admission_deadline);
         w.u64(p.submission_deadline);
+        w.u8(u8::from(p.validate));
         w.u8(self.plan.field.code());
     }
 }
@@ -767,6 +809,7 @@ impl Decode for Task {
             mode: Mode::decode(r)?,
             admission_deadline: r.u64("admission deadline")?,
             submission_deadline: r.u64("submission deadline")?,
+            validate: decode_flag(r)?,
         };
         let field = r.u8("field")?;
         let task = Task::from_header(id, params, dps, weight_sum, dp_root)
@@ -870,6 +913,7 @@ mod tests {
             mode: Mode::Fast,
             admission_deadline: 0,
             submission_deadline: 0,
+            validate: false,
         }
     }
 

@@ -61,6 +61,7 @@ fn world(n: u32) -> World {
         mode: Mode::Verifiable,
         admission_deadline: 0,
         submission_deadline: 0,
+        validate: false,
     };
     let keys = vec![dp.card().verifying_key.to_bytes()];
     let task = cloud.create_task(params, keys, &mut rng).unwrap().body.id;

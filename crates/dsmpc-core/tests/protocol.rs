@@ -253,6 +253,7 @@ fn every_fault_at_once() {
         cheat_dps: vec![(3, 4)],
         false_complaints: vec![(5, 6)],
         garbage_dps: vec![(8, 1)],
+        ..Faults::default()
     };
     let o = run(&s);
     let r = &o.result;

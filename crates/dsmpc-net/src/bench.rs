@@ -375,6 +375,7 @@ impl Deployment {
             mode: Mode::Verifiable,
             admission_deadline: now + 3600,
             submission_deadline: now + 3600,
+            validate: false,
         })
     }
 
@@ -480,12 +481,14 @@ pub struct ProtocolShape {
     pub mode: Mode,
     /// Sum or weighted sum.
     pub function: Function,
+    /// Whether DPs prove their inputs in range (range proofs).
+    pub validate: bool,
 }
 
 /// The shape of the protocol scenario `name`, or `None` if `name` is not one.
 pub fn protocol_shape(name: &str) -> Option<ProtocolShape> {
     let (dps, cps, threshold, dim, mode, function) = match name {
-        "p1" => (1000, 5, 3, 1, Mode::Verifiable, Function::WeightedSum),
+        "p1" | "p1-validated" => (1000, 5, 3, 1, Mode::Verifiable, Function::WeightedSum),
         "p3" => (1000, 3, 2, 1000, Mode::Fast, Function::Sum),
         "p3v" => (1000, 3, 2, 1000, Mode::Verifiable, Function::Sum),
         "p5" => (100_000, 7, 4, 1, Mode::Verifiable, Function::WeightedSum),
@@ -500,6 +503,7 @@ pub fn protocol_shape(name: &str) -> Option<ProtocolShape> {
         dim,
         mode,
         function,
+        validate: name == "p1-validated",
     })
 }
 

@@ -13,7 +13,7 @@ use dsmpc_core::encoding::{Encoding, InputRange};
 use dsmpc_core::field::Field;
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use dsmpc_core::rng::{fast_rng, os_rng};
-use dsmpc_core::roles::dp::Dp;
+use dsmpc_core::roles::dp::{Dp, Forgery};
 use dsmpc_core::round1::Committee;
 use dsmpc_core::round4::TaskResult;
 use dsmpc_core::sharing::ShareValue;
@@ -72,6 +72,11 @@ pub struct SimConfig {
     pub cheat_cps: Vec<PartyId>,
     /// DPs that send one live CP a share inconsistent with their commitments.
     pub cheat_dps: Vec<PartyId>,
+    /// Whether DPs prove their inputs inside `range` (range proofs; scalar, verifiable).
+    pub validate: bool,
+    /// DPs that share a value outside `range`, each with the next forgery of
+    /// [`Forgery::ALL`] in turn instead of a range proof (needs `validate`).
+    pub out_of_range_dps: Vec<PartyId>,
     /// Where the servers keep their SQLite databases.
     pub work_dir: PathBuf,
     /// The flow log every message is recorded in (once, by its receiving server).
@@ -435,6 +440,7 @@ fn task_params(config: &SimConfig) -> Result<TaskParams, SimError> {
         mode: config.mode,
         admission_deadline: now + deadline.min(60),
         submission_deadline: now + deadline,
+        validate: config.validate,
     })
 }
 
@@ -590,6 +596,8 @@ struct Upload {
     values: Vec<i128>,
     /// The committee position a cheating DP sends a bad share to.
     cheat_target: Option<usize>,
+    /// How a DP whose input is outside the range forges its range proof.
+    forgery: Option<Forgery>,
     dies: bool,
 }
 
@@ -599,12 +607,21 @@ impl Upload {
         identity: &Arc<SecretIdentity>,
     ) -> Result<dsmpc_core::round2::Bundle, SimError> {
         let dp = Dp::new(identity.clone(), self.roster.clone());
-        let mut prepared = dp.prepare::<F, _>(
-            &self.task,
-            &self.values,
-            self.gens.as_deref(),
-            &mut fast_rng(),
-        )?;
+        let mut prepared = match (self.forgery, self.gens.as_deref()) {
+            (Some(forgery), Some(gens)) => dp.prepare_out_of_range::<F, _>(
+                &self.task,
+                &self.values,
+                forgery,
+                gens,
+                &mut fast_rng(),
+            )?,
+            _ => dp.prepare::<F, _>(
+                &self.task,
+                &self.values,
+                self.gens.as_deref(),
+                &mut fast_rng(),
+            )?,
+        };
         if let Some(target) = self.cheat_target
             && let ShareValue::Explicit(v) = &mut prepared.payloads[target].share
         {
@@ -621,7 +638,9 @@ impl Upload {
     fn prepares_quickly(&self) -> bool {
         let per_element_is_cheap =
             self.gens.is_none() || self.values.len() <= INLINE_VERIFIABLE_DIM;
-        per_element_is_cheap && self.values.len() <= INLINE_DIM
+        // A range proof takes about a millisecond.
+        let proves = self.task.params.validate;
+        per_element_is_cheap && !proves && self.values.len() <= INLINE_DIM
     }
 
     async fn run<F: Field>(self) -> Result<(), SimError> {
@@ -730,7 +749,19 @@ async fn submit_all<F: Field>(
         let values = reader.values(k, entry)?;
         let dies = dropped.contains(&entry.id);
         let cheats = config.cheat_dps.contains(&entry.id);
-        if dies || cheats {
+        let forgery = config
+            .out_of_range_dps
+            .iter()
+            .position(|id| id == &entry.id)
+            .map(|i| Forgery::ALL[i % Forgery::ALL.len()]);
+        let mut values = values;
+        if forgery.is_some()
+            && let Some(first) = values.first_mut()
+        {
+            // Just past the range's end: the most a cheater could hope to slip through.
+            *first = config.range.1 + 1 + (k % 3) as i128;
+        }
+        if dies || cheats || forgery.is_some() {
             expected.add_uncertain(entry, values.clone());
         } else {
             expected.add(entry.weight, &values);
@@ -747,6 +778,7 @@ async fn submit_all<F: Field>(
             gens: gens.clone(),
             values,
             cheat_target: cheats.then_some(target),
+            forgery,
             dies,
         };
         uploads.spawn(upload.run::<F>());

@@ -60,6 +60,8 @@ pub struct BenchArgs {
 pub enum Scenario {
     /// 1000 DPs, 5 CPs, t = 3, d = 1, verifiable.
     P1,
+    /// `p1` with every input proven in a 16-bit range (range proofs, issue 20).
+    P1Validated,
     /// 1000 DPs, 3 CPs, t = 2, d = 1000, fast; with the MPyC baseline.
     P3,
     /// 1000 DPs, 3 CPs, t = 2, d = 1000, verifiable.
@@ -92,6 +94,7 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::P1 => "p1",
+            Scenario::P1Validated => "p1-validated",
             Scenario::P3 => "p3",
             Scenario::P3v => "p3v",
             Scenario::P5 => "p5",
@@ -114,6 +117,8 @@ impl Scenario {
         };
         match self {
             Scenario::P1 => wall(0.5),
+            // At most 1.5 times p1's target.
+            Scenario::P1Validated => wall(0.75),
             Scenario::P3 => Target {
                 bytes_per_dp: Some(8300.0),
                 mpyc_speedup: Some(4.0),
@@ -398,6 +403,8 @@ fn simulate_once(shape: ProtocolShape, dir: &Path) -> Result<SimRun> {
         drop_dps: 0,
         cheat_cps: Vec::new(),
         cheat_dps: Vec::new(),
+        validate: shape.validate,
+        out_of_range_dps: Vec::new(),
         work_dir: dir.to_path_buf(),
         flow: flow.clone(),
     };

@@ -348,6 +348,10 @@ pub struct CreateArgs {
     /// --deadline if that is sooner); at most --deadline.
     #[arg(long)]
     timeout: Option<u64>,
+    /// Do not make DPs prove their inputs inside [--min, --max] (range proofs are on by
+    /// default where they are built: scalar inputs in verifiable mode; recorded in the task).
+    #[arg(long)]
+    no_validate: bool,
 }
 
 /// The default of `task create --timeout`.
@@ -436,7 +440,9 @@ impl CreateArgs {
             .unwrap_or(dep.roster.of_role(Role::Cp).count() as u32);
         let now = unix_now();
         let (admission, submission) = self.windows(dep.defaults.submission_secs)?;
+        let mode = self.mode.map_or(dep.defaults.mode, Mode::from);
         Ok(TaskParams {
+            validate: !self.no_validate && mode == Mode::Verifiable && self.dim == 1,
             function,
             dim: self.dim,
             encoding: Encoding::Exact {
@@ -455,7 +461,7 @@ impl CreateArgs {
             n,
             t: self.threshold.unwrap_or(dep.defaults.threshold).min(n),
             additive: false,
-            mode: self.mode.map_or(dep.defaults.mode, Mode::from),
+            mode,
             admission_deadline: now + admission,
             submission_deadline: now + submission,
         })

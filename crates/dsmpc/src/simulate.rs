@@ -58,6 +58,22 @@ pub struct SimulateArgs {
     /// A DP that sends one CP a share inconsistent with its commitments (repeatable).
     #[arg(long, value_name = "ID")]
     cheat_dp: Vec<String>,
+    /// Smallest allowed input (decimal, at most --scale places; default -1000, or with
+    /// --inputs the smallest value of the file).
+    #[arg(long, allow_hyphen_values = true)]
+    min: Option<String>,
+    /// Largest allowed input (default 1000, or with --inputs the largest value of the file).
+    #[arg(long, allow_hyphen_values = true)]
+    max: Option<String>,
+    /// Do not make DPs prove their inputs inside [min, max] (range proofs are on by default
+    /// where they are built: scalar inputs in verifiable mode).
+    #[arg(long)]
+    no_validate: bool,
+    /// A DP that shares a value outside [min, max] with the best forgery it can make instead
+    /// of a range proof — a proof for another value, for the clipped value, or none, in turn
+    /// (repeatable).
+    #[arg(long, value_name = "ID")]
+    out_of_range_dp: Vec<String>,
     /// Where to write the flow log and the servers' databases (default: log/<timestamp>/).
     #[arg(long, value_name = "DIR")]
     log_dir: Option<PathBuf>,
@@ -161,9 +177,13 @@ fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
             .map(|s| PartyId::new(s))
             .collect::<Result<Vec<_>, _>>()
     };
+    let range = declared_range(args, range)?;
+    let validate = !args.no_validate && args.mode() == Mode::Verifiable && dim == 1;
     let flow_path = dir.join("flow.jsonl");
     let _ = std::fs::remove_file(&flow_path);
     Ok(SimConfig {
+        validate,
+        out_of_range_dps: ids(&args.out_of_range_dp)?,
         cps: args.cps,
         threshold: args.threshold,
         function,
@@ -184,6 +204,33 @@ fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
             .with_context(|| format!("opening {}", flow_path.display()))?
             .with_totals(),
     })
+}
+
+/// The input range: `--min`/`--max` where given, else `default` (±1000 for random inputs, the
+/// file's range with `--inputs`). A file's values must lie inside a range that is given.
+fn declared_range(args: &SimulateArgs, default: (i128, i128)) -> Result<(i128, i128)> {
+    let parse = |flag: &str, text: &Option<String>, fallback: i128| -> Result<i128> {
+        match text {
+            Some(t) => dsmpc_core::encoding::parse_fixed(t, args.scale)
+                .with_context(|| format!("--{flag} {t}")),
+            None => Ok(fallback),
+        }
+    };
+    let range = (
+        parse("min", &args.min, default.0)?,
+        parse("max", &args.max, default.1)?,
+    );
+    if range.0 > range.1 {
+        bail!("--min is above --max");
+    }
+    if args.inputs.is_some() && (default.0 < range.0 || default.1 > range.1) {
+        bail!(
+            "the inputs file holds values outside --min/--max (its values span {} to {})",
+            dsmpc_core::encoding::format_fixed(default.0, args.scale),
+            dsmpc_core::encoding::format_fixed(default.1, args.scale)
+        );
+    }
+    Ok(range)
 }
 
 fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
@@ -215,6 +262,19 @@ fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
         .find(|id| !config.dps.iter().any(|i| &i.id == *id))
     {
         bail!("--cheat-dp {id} is not a data provider");
+    }
+    if !config.out_of_range_dps.is_empty() && !config.validate {
+        bail!(
+            "--out-of-range-dp needs range proofs, which are built for scalar inputs in \
+             verifiable mode (and off with --no-validate)"
+        );
+    }
+    if let Some(id) = config
+        .out_of_range_dps
+        .iter()
+        .find(|id| !config.dps.iter().any(|i| &i.id == *id))
+    {
+        bail!("--out-of-range-dp {id} is not a data provider");
     }
     Ok(())
 }
@@ -372,6 +432,7 @@ fn print_json(
         "task": o.task.body.id.to_string(),
         "function": r.function.name(),
         "mode": o.task.body.params.mode.name(),
+        "validated": o.task.body.params.validate,
         "field": o.task.body.field().name(),
         "n": o.task.body.params.n,
         "t": o.task.body.params.t,
@@ -430,6 +491,20 @@ fn print_table(
             o.task.body.field()
         ),
     );
+    let range = match p.encoding {
+        dsmpc_core::encoding::Encoding::Exact { range, .. } => format!(
+            "[{}, {}]",
+            format_fixed(range.min, config.scale),
+            format_fixed(range.max, config.scale)
+        ),
+        dsmpc_core::encoding::Encoding::Modular { .. } => "none (modular)".into(),
+    };
+    let validation = match (p.validate, p.mode, p.dim) {
+        (true, ..) => "every input proven inside it (range proofs)",
+        (false, Mode::Verifiable, 1) => "not validated (--no-validate)",
+        (false, ..) => "not validated (range proofs are built for scalar verifiable tasks)",
+    };
+    row("input range", format!("{range}: {validation}"));
     if args.sec {
         simulate::for_each_input(config, |entry, values| {
             let values: Vec<String> = values

@@ -263,6 +263,59 @@ fn cheaters_are_named_and_the_result_stays_exact() {
     assert_eq!(strings(&v["excluded"]), vec!["dp3", "dp4"]);
 }
 
+/// Issue 20: three DPs share values outside `--min/--max`, one with each forgery; each is
+/// excluded and named `invalid-range-proof`, and the result is exact over the others.
+#[test]
+fn out_of_range_dps_are_excluded_and_named() {
+    let v = json(&[
+        "--dps",
+        "8",
+        "--min",
+        "-50",
+        "--max",
+        "50",
+        "--out-of-range-dp",
+        "dp2",
+        "--out-of-range-dp",
+        "dp5",
+        "--out-of-range-dp",
+        "dp7",
+    ]);
+    assert_eq!(v["match"], true, "{v}");
+    assert_eq!(v["validated"], true);
+    assert_eq!(strings(&v["excluded"]), vec!["dp2", "dp5", "dp7"]);
+    let reasons: Vec<(String, String)> = v["culprit_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["party"].as_str().unwrap().into(),
+                c["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let named = |dp: &str| (dp.to_owned(), "invalid-range-proof".to_owned());
+    assert_eq!(reasons, vec![named("dp2"), named("dp5"), named("dp7")]);
+}
+
+/// Without validation an out-of-range DP is refused as a fault that cannot be played, and
+/// `--no-validate` is recorded as such in the JSON.
+#[test]
+fn out_of_range_dps_need_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = simulate(dir.path(), &["--no-validate", "--out-of-range-dp", "dp1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--out-of-range-dp needs range proofs"),
+        "{err}"
+    );
+    let v = json(&["--no-validate", "--dps", "3"]);
+    assert_eq!(v["validated"], false);
+    assert_eq!(v["match"], true);
+}
+
 /// Inputs whose range is wider than the short commitment path takes (48 bits) are committed by
 /// the general multiplication; inputs at the very ends of a narrow range by the short path. Both
 /// give the exact sum, computed here.

@@ -18,6 +18,7 @@
 pub mod dleq;
 pub mod kem;
 pub mod pedersen;
+pub mod range;
 pub mod signature;
 
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
@@ -57,6 +58,16 @@ pub enum CryptoError {
     OutOfRange {
         /// The width of the declared range.
         bits: u32,
+    },
+    /// An input range no range proof can cover.
+    #[error(
+        "the input range [{min}, {max}] cannot be proven: it must not be empty or wider than 2^64"
+    )]
+    RangeTooWide {
+        /// The smallest value.
+        min: i128,
+        /// The largest value.
+        max: i128,
     },
     /// More Pedersen generators were requested than dsmpc supports.
     #[error("{requested} generators requested, at most {max} are supported")]

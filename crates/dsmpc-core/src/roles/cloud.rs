@@ -423,10 +423,15 @@ impl Cloud {
     /// The DPs whose complaints `report` makes: the deliveries a cloud that keeps its bundles
     /// elsewhere must fetch for [`Cloud::accept_report_judging`].
     pub fn complained_about(report: &VerificationReport) -> Vec<(PartyId, u32)> {
+        let range = report
+            .range_complaints
+            .iter()
+            .map(|dp| (dp.clone(), report.index));
         report
             .complaints
             .iter()
             .map(|c| (c.dp.clone(), c.index))
+            .chain(range)
             .collect()
     }
 
@@ -504,6 +509,33 @@ impl Cloud {
                     party: report.signer.clone(),
                     reason: CulpritReason::FalseComplaint,
                 },
+            };
+            state.culprits.insert(culprit);
+        }
+        for dp in &report.body.range_complaints {
+            let core = stored
+                .iter()
+                .find(|d| &d.core.signer == dp && state.received.contains_key(dp))
+                .map(|d| &d.core.body);
+            // Upheld only when the proof, public in the DP's signed core, really fails.
+            let upheld = match (state.task.body.range_bound(), core, gens) {
+                (Some(bound), Some(core), Some(gens)) => {
+                    let t = state.task.body.params.t;
+                    !super::range_proofs_valid(task, &bound, gens, t, &[(dp, core)])[0]
+                }
+                _ => false,
+            };
+            let culprit = if upheld {
+                state.upheld.insert(dp.clone());
+                Culprit {
+                    party: dp.clone(),
+                    reason: CulpritReason::InvalidRangeProof,
+                }
+            } else {
+                Culprit {
+                    party: report.signer.clone(),
+                    reason: CulpritReason::FalseComplaint,
+                }
             };
             state.culprits.insert(culprit);
         }

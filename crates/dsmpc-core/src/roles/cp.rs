@@ -155,6 +155,9 @@ pub struct CpTask<F: Field> {
     /// a DP (a set of ids cost about 40 bytes a DP in every CP).
     accepted: DpSet,
     complaints: BTreeMap<PartyId, Complaint>,
+    /// DPs whose shares verified but whose range proofs did not: left out of the aggregate and
+    /// named in the report.
+    range_complaints: BTreeSet<PartyId>,
 }
 
 impl<F: Field> CpTask<F> {
@@ -187,6 +190,7 @@ impl<F: Field> CpTask<F> {
             blind_aggregate: F::ZERO,
             accepted: DpSet::empty(dps),
             complaints: BTreeMap::new(),
+            range_complaints: BTreeSet::new(),
         })
     }
 
@@ -247,16 +251,51 @@ impl<F: Field> CpTask<F> {
             }
         }
         let invalid = self.invalid_shares(&opened, gens, rng);
+        let out_of_range = self.invalid_range_proofs(&opened, &opened_from, &invalid, gens);
         let mut valid = Vec::with_capacity(opened.len());
         for (i, (o, delivery)) in opened.into_iter().zip(opened_from).enumerate() {
             if invalid.contains(&i) {
                 self.complain(delivery, rng);
+            } else if out_of_range.contains(&i) {
+                self.range_complaints.insert(o.dp.clone());
             } else {
                 valid.push(o);
             }
         }
         self.add_all(valid);
         rejections
+    }
+
+    /// Positions in `opened` (among those not in `invalid`) whose range proofs fail, for a task
+    /// that validates inputs: one batched check of the page's proofs.
+    fn invalid_range_proofs(
+        &self,
+        opened: &[Opened<F>],
+        from: &[&ShareDelivery],
+        invalid: &BTreeSet<usize>,
+        gens: Option<&Generators>,
+    ) -> BTreeSet<usize> {
+        let (Some(bound), Some(gens)) = (self.task.range_bound(), gens) else {
+            return BTreeSet::new();
+        };
+        let checked: Vec<usize> = (0..opened.len()).filter(|i| !invalid.contains(i)).collect();
+        let cores: Vec<(&PartyId, &crate::round2::BundleCore)> = checked
+            .iter()
+            .map(|&i| (&opened[i].dp, &from[i].core.body))
+            .collect();
+        let verdicts =
+            super::range_proofs_valid(&self.task.id, &bound, gens, self.task.params.t, &cores);
+        checked
+            .into_iter()
+            .zip(verdicts)
+            .filter_map(|(i, valid)| (!valid).then_some(i))
+            .collect()
+    }
+
+    /// Fault injection: names `dp`'s range proof invalid whatever it is (a false complaint the
+    /// cloud will reject, naming this CP).
+    pub fn range_complain(&mut self, dp: &PartyId) {
+        self.range_complaints.insert(dp.clone());
     }
 
     /// The checks of a batch that depend on this CP's state and on the order of the deliveries:
@@ -271,7 +310,9 @@ impl<F: Field> CpTask<F> {
                 if delivery.index != self.index {
                     return Err(self.relay_fault(format!("delivery for index {}", delivery.index)));
                 }
-                let known = self.is_accepted(dp) || self.complaints.contains_key(dp);
+                let known = self.is_accepted(dp)
+                    || self.complaints.contains_key(dp)
+                    || self.range_complaints.contains(dp);
                 if known || !seen.insert(dp) {
                     return Err(self.relay_fault(format!("second delivery from {dp}")));
                 }
@@ -526,6 +567,7 @@ impl<F: Field> CpTask<F> {
             index: self.index,
             accepted: self.accepted.clone(),
             complaints: self.complaints.values().cloned().collect(),
+            range_complaints: self.range_complaints.iter().cloned().collect(),
         };
         Signed::sign(&self.task.id, &self.identity, body)
     }
@@ -560,6 +602,7 @@ impl<F: Field> CpTask<F> {
                 .position_of(&dp)
                 .is_some_and(|i| input_set.body.included.contains(i as u64));
             self.complaints.remove(&dp);
+            self.range_complaints.remove(&dp);
             let was_accepted = self.set_accepted(&dp, false);
             let opened = redeliveries
                 .iter()
@@ -654,6 +697,10 @@ impl<F: Field> CpTask<F> {
             &self.complaints.values().cloned().collect::<Vec<_>>(),
             |w, c| c.encode(w),
         );
+        w.list(
+            &self.range_complaints.iter().cloned().collect::<Vec<_>>(),
+            |w, dp| dp.encode(w),
+        );
         let plaintext = Zeroizing::new(w.into_bytes());
         let own = self.identity.card();
         let sealed = kem::seal(&own.kem_key, &self.state_context(), &plaintext, rng);
@@ -681,10 +728,11 @@ impl<F: Field> CpTask<F> {
             let blind = r.field_element::<F>("blind aggregate")?;
             let accepted = DpSet::decode(&mut r)?;
             let complaints = r.list("complaints", 4 + 32 + 64, Complaint::decode)?;
+            let range_complaints = r.list("range complaints", 2, PartyId::decode)?;
             r.finish()?;
-            Ok((sums, blind, accepted, complaints))
+            Ok((sums, blind, accepted, complaints, range_complaints))
         };
-        let (sums, blind, accepted, complaints) =
+        let (sums, blind, accepted, complaints, range_complaints) =
             read().map_err(|e| bad(&format!("is malformed: {e}")))?;
         if sums.len() != cp.task.dim() || accepted.list_len() != cp.task.dps {
             return Err(bad("has the wrong length for this task"));
@@ -693,6 +741,7 @@ impl<F: Field> CpTask<F> {
         cp.blind_aggregate = blind;
         cp.accepted = accepted;
         cp.complaints = complaints.into_iter().map(|c| (c.dp.clone(), c)).collect();
+        cp.range_complaints = range_complaints.into_iter().collect();
         Ok(cp)
     }
 

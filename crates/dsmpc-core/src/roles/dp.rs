@@ -11,6 +11,7 @@ use rand_core::CryptoRng;
 use crate::Error;
 use crate::crypto::kem;
 use crate::crypto::pedersen::{self, Generators, ValueRange};
+use crate::crypto::range;
 use crate::encoding::Encoding;
 use crate::field::{Field, FieldId};
 use crate::identity::{Role, Roster, SecretIdentity};
@@ -29,12 +30,40 @@ pub struct Dp {
     roster: Arc<Roster>,
 }
 
+/// How a cheating DP (fault injection: `simulate --out-of-range-dp`) proves an input outside
+/// the task's range — the best forgeries it can make, none of which verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forgery {
+    /// A proof made for another value, inside the range (its minimum).
+    OtherValue,
+    /// A proof made for the input clipped to the range.
+    Clipped,
+    /// No proof at all.
+    NoProof,
+}
+
+impl Forgery {
+    /// Every forgery, in the order `simulate` assigns them to successive cheating DPs.
+    pub const ALL: [Forgery; 3] = [Forgery::OtherValue, Forgery::Clipped, Forgery::NoProof];
+
+    /// Its name in `simulate`'s output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Forgery::OtherValue => "proof-for-another-value",
+            Forgery::Clipped => "proof-for-the-clipped-value",
+            Forgery::NoProof => "no-proof",
+        }
+    }
+}
+
 /// Shares made but not yet sealed: one payload per CP (index i at position i-1) and the
 /// commitments (verifiable mode).
 #[derive(Debug)]
 pub struct PreparedShares<F: Field> {
     /// Compressed Pedersen commitments `C_0..C_{t-1}`.
     pub commitments: Vec<[u8; 32]>,
+    /// The range proof of the input (tasks that validate inputs), else empty.
+    pub range_proof: Vec<u8>,
     /// The plaintext for each CP.
     pub payloads: Vec<SharePayload<F>>,
 }
@@ -93,9 +122,33 @@ impl Dp {
             .map(|&x| task.plan.encode_input::<F>(x))
             .collect::<Result<Vec<F>, _>>()?;
         match (task.params.mode, gens) {
-            (Mode::Verifiable, Some(gens)) => Self::prepare_verifiable(task, &secret, gens, rng),
+            (Mode::Verifiable, Some(gens)) => {
+                self.prepare_verifiable(task, input, &secret, gens, None, rng)
+            }
             _ => Self::prepare_fast(task, &secret, rng),
         }
+    }
+
+    /// Fault injection: shares `input` although it lies outside the task's range (skipping the
+    /// check an honest DP makes) and attaches the `forgery` instead of a range proof. Only for
+    /// verifiable tasks that validate inputs, the case the forgery attacks.
+    pub fn prepare_out_of_range<F: Field, R: CryptoRng + ?Sized>(
+        &self,
+        task: &Task,
+        input: &[i128],
+        forgery: Forgery,
+        gens: &Generators,
+        rng: &mut R,
+    ) -> Result<PreparedShares<F>, Error> {
+        super::check_field::<F>(task, Some(gens))?;
+        if input.len() != task.dim() || task.range_bound().is_none() {
+            return Err(Error::ProtocolViolation {
+                task: task.id,
+                reason: "an out-of-range forgery needs a task that validates scalar inputs".into(),
+            });
+        }
+        let secret: Vec<F> = input.iter().map(|&x| F::from_i128(x)).collect();
+        self.prepare_verifiable(task, input, &secret, gens, Some(forgery), rng)
     }
 
     fn prepare_fast<F: Field, R: CryptoRng + ?Sized>(
@@ -113,14 +166,18 @@ impl Dp {
             .collect();
         Ok(PreparedShares {
             commitments: Vec::new(),
+            range_proof: Vec::new(),
             payloads,
         })
     }
 
     fn prepare_verifiable<F: Field, R: CryptoRng + ?Sized>(
+        &self,
         task: &Task,
+        input: &[i128],
         secret: &[F],
         gens: &Generators,
+        forgery: Option<Forgery>,
         rng: &mut R,
     ) -> Result<PreparedShares<F>, Error> {
         let t = task.params.t;
@@ -131,7 +188,8 @@ impl Dp {
         let input_range = match task.plan.encoding {
             Encoding::Exact { range, .. } => ValueRange::of_integers(range.min, range.max),
             Encoding::Modular { .. } => None,
-        };
+        }
+        .filter(|_| forgery.is_none());
         let commitments = poly
             .coefficients()
             .iter()
@@ -161,10 +219,48 @@ impl Dp {
                 }
             })
             .collect();
+        let range_proof = match task.range_bound() {
+            Some(bound) => {
+                let blind = F::as_ristretto(&blinding[..1]).ok_or_else(|| not_ristretto(task))?;
+                self.range_proof(task, &bound, input[0], &blind[0].0, gens, forgery, rng)?
+            }
+            None => Vec::new(),
+        };
         Ok(PreparedShares {
             commitments,
+            range_proof,
             payloads,
         })
+    }
+
+    /// The proof that `x`, committed with `blind` as `C_0`, lies in `bound` — or, for a cheating
+    /// DP, the `forgery`.
+    #[allow(clippy::too_many_arguments)]
+    fn range_proof<R: CryptoRng + ?Sized>(
+        &self,
+        task: &Task,
+        bound: &range::RangeBound,
+        x: i128,
+        blind: &curve25519_dalek::Scalar,
+        gens: &Generators,
+        forgery: Option<Forgery>,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, Error> {
+        let binding = super::range_binding(&task.id, self.identity.id());
+        let violation = |e: crate::crypto::CryptoError| Error::ProtocolViolation {
+            task: task.id,
+            reason: format!("range proof: {e}"),
+        };
+        let claimed = match forgery {
+            None => return range::prove(gens, bound, x, blind, &binding, rng).map_err(violation),
+            Some(Forgery::NoProof) => return Ok(Vec::new()),
+            Some(Forgery::OtherValue) => bound.min(),
+            Some(Forgery::Clipped) => x.clamp(bound.min(), bound.max()),
+        };
+        let c0 = scalar_of(x) * gens.g()[0] + blind * gens.h();
+        let v = range::shifted_value(bound, claimed);
+        // The prover may refuse the false statement; the forger then sends no proof.
+        Ok(range::prove_shifted(gens, bound, &c0, v, blind, &binding, rng).unwrap_or_default())
     }
 
     /// Seals each payload to its CP and signs the bundle.
@@ -211,6 +307,7 @@ impl Dp {
         let core = BundleCore {
             commitments: prepared.commitments.clone(),
             digests: shares.iter().map(share_digest).collect(),
+            range_proof: prepared.range_proof.clone(),
         };
         Bundle {
             core: Signed::sign(&task.id, &self.identity, core),
@@ -230,6 +327,12 @@ impl Dp {
         let prepared = self.prepare::<F, R>(task, input, gens, rng)?;
         Ok(self.seal(task, committee, &prepared, rng))
     }
+}
+
+/// `x` as a ristretto255 scalar (negative values as `ℓ − |x|`).
+fn scalar_of(x: i128) -> curve25519_dalek::Scalar {
+    let magnitude = curve25519_dalek::Scalar::from(x.unsigned_abs());
+    if x < 0 { -magnitude } else { magnitude }
 }
 
 fn not_ristretto(task: &Task) -> Error {

@@ -18,12 +18,58 @@ pub mod edge;
 
 use crate::Error;
 use crate::crypto::pedersen::Generators;
+use crate::crypto::range::{self, RangeBound, RangeClaim};
 use crate::dpset::DpSet;
 use crate::field::Field;
-use crate::identity::{Role, Roster};
+use crate::identity::{PartyId, Role, Roster};
 use crate::round1::Committee;
+use crate::round2::BundleCore;
 use crate::signed::Signed;
-use crate::task::{Mode, Task};
+use crate::task::{Mode, Task, TaskId};
+
+/// What a DP's range proof is bound to: the task and the DP ([`crate::crypto::range`]).
+pub fn range_binding(task: &TaskId, dp: &PartyId) -> Vec<u8> {
+    let mut binding = task.0.to_vec();
+    binding.extend_from_slice(dp.as_str().as_bytes());
+    binding
+}
+
+/// Checks the range proofs of DPs' bundle cores in one batch: `cores` are (DP, core) pairs whose
+/// commitments decode; returns whether each proof shows the DP's input inside `bound`. A core
+/// whose commitments do not decode fails.
+pub fn range_proofs_valid(
+    task: &TaskId,
+    bound: &RangeBound,
+    gens: &Generators,
+    t: u32,
+    cores: &[(&PartyId, &BundleCore)],
+) -> Vec<bool> {
+    let claims: Vec<Option<RangeClaim<'_>>> = cores
+        .iter()
+        .map(|(dp, core)| {
+            let c0 = *arbiter::commitments_of(core, t)?.first()?;
+            Some(RangeClaim {
+                commitment: c0,
+                proof: &core.range_proof,
+                binding: range_binding(task, dp),
+            })
+        })
+        .collect();
+    let present: Vec<RangeClaim<'_>> = claims
+        .iter()
+        .flatten()
+        .map(|c| RangeClaim {
+            commitment: c.commitment,
+            proof: c.proof,
+            binding: c.binding.clone(),
+        })
+        .collect();
+    let mut verdicts = range::verify_batch(gens, bound, &present).into_iter();
+    claims
+        .iter()
+        .map(|c| c.is_some() && verdicts.next().unwrap_or(false))
+        .collect()
+}
 
 /// Runs `$body` with `$f` bound to the field type named by `$field` (a [`crate::field::FieldId`]).
 #[macro_export]

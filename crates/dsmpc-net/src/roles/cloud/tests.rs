@@ -91,6 +91,7 @@ impl Parties {
             mode: self.mode,
             admission_deadline: now + 3600,
             submission_deadline: now + 3600,
+            validate: false,
         }
     }
 

@@ -1,0 +1,270 @@
+//! Range proofs that a committed input lies in the task's declared range `[min, max]`:
+//! Bulletproofs+ (the `tari_bulletproofs_plus` crate, on curve25519-dalek 5) over the DP's own
+//! Pedersen commitment, so a proof needs no second commitment and no proof of equality.
+//!
+//! **The statement.** A scalar input `x` (a mantissa at the task's scale) is committed by its
+//! sharing's constant coefficient, `C_0 = x·G_0 + b_0·H` ([`crate::crypto::pedersen`]). With `n`
+//! the smallest power of two such that `2^n > max − min` (at most 64), the DP proves that
+//!
+//! ```text
+//! D = C_0 + (2^n − 1 − max)·G_0   commits to   v = x + 2^n − 1 − max  ∈  [2^n − 1 − (max − min), 2^n)
+//! ```
+//!
+//! with a Bulletproofs+ range proof for `n` bits and a *minimum-value promise*
+//! `2^n − 1 − (max − min)`, under the Pedersen bases `G_0` (value) and `H` (blind). `v ≥` the
+//! promise is `x ≥ min`; `v < 2^n` is `x ≤ max`. The proof shows this for the integer `v < ℓ`
+//! that `D` opens to; as `x ≡ v − (2^n − 1 − max) (mod ℓ)` and `|x|` is far below `ℓ/2`, the value
+//! the CPs' shares reconstruct to is an integer in `[min, max]`. Binding of the commitment (no one
+//! knows `log_{G_0} H`) ties the proof to the very value that was shared: the CPs check their
+//! shares against the same `C_0`.
+//!
+//! **Binding to the bundle.** The Fiat–Shamir transcript starts with the label
+//! `dsmpc/v1/range` and the caller's binding bytes (the task id and the DP's id), so a proof
+//! copied from another DP or task does not verify.
+//!
+//! **Batch verification.** [`verify_batch`] checks many DPs' proofs in one multiscalar
+//! multiplication and, only if that fails, checks them one by one to name the invalid ones.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use rand_core::CryptoRng;
+use tari_bulletproofs_plus::PedersenGens;
+use tari_bulletproofs_plus::commitment_opening::CommitmentOpening;
+use tari_bulletproofs_plus::generators::pedersen_gens::ExtensionDegree;
+use tari_bulletproofs_plus::range_parameters::RangeParameters;
+use tari_bulletproofs_plus::range_proof::{RangeProof, VerifyAction};
+use tari_bulletproofs_plus::range_statement::RangeStatement;
+use tari_bulletproofs_plus::range_witness::RangeWitness;
+use tari_merlin::Transcript;
+
+use super::CryptoError;
+use super::pedersen::Generators;
+
+/// The label the Fiat–Shamir transcript of every range proof starts with.
+const TRANSCRIPT_LABEL: &[u8] = b"dsmpc/v1/range";
+
+/// The longest proof accepted for decoding (a 64-bit proof is about 700 bytes).
+pub const MAX_PROOF_LEN: usize = 1024;
+
+/// A declared input range `[min, max]` of mantissas, and the proof statement it implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeBound {
+    min: i128,
+    max: i128,
+    bits: u32,
+}
+
+impl RangeBound {
+    /// The range `[min, max]`; refused when `min > max` or when `max − min` does not fit in 64
+    /// bits (a Bulletproofs+ proof covers at most 64).
+    pub fn new(min: i128, max: i128) -> Result<RangeBound, CryptoError> {
+        let width = max
+            .checked_sub(min)
+            .filter(|w| (0..=i128::from(u64::MAX)).contains(w))
+            .ok_or(CryptoError::RangeTooWide { min, max })?;
+        let needed = 128 - (width as u128).leading_zeros();
+        let bits = needed.max(1).next_power_of_two();
+        Ok(RangeBound { min, max, bits })
+    }
+
+    /// The smallest value of the range.
+    pub fn min(&self) -> i128 {
+        self.min
+    }
+
+    /// The largest value of the range.
+    pub fn max(&self) -> i128 {
+        self.max
+    }
+
+    /// The bit length `n` of the proof: the smallest power of two with `2^n > max − min`.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// `2^n − 1 − max`: what is added to the input to make the proven value.
+    fn offset(&self) -> i128 {
+        ((1u128 << self.bits) - 1) as i128 - self.max
+    }
+
+    /// `2^n − 1 − (max − min)`: the minimum-value promise.
+    fn promise(&self) -> u64 {
+        (((1u128 << self.bits) - 1) - (self.max - self.min) as u128) as u64
+    }
+
+    /// The proven value of input `x`, if `x` is in the range.
+    fn shifted(&self, x: i128) -> Option<u64> {
+        (self.min..=self.max)
+            .contains(&x)
+            .then(|| (x + self.offset()) as u64)
+    }
+
+    /// `D = C_0 + offset·G_0`: the commitment the proof is about.
+    fn statement_commitment(&self, gens: &Generators, c0: &RistrettoPoint) -> RistrettoPoint {
+        c0 + scalar_of(self.offset()) * gens.g()[0]
+    }
+}
+
+/// `x` as a scalar (negative values as `ℓ − |x|`).
+fn scalar_of(x: i128) -> Scalar {
+    let magnitude = Scalar::from(x.unsigned_abs());
+    if x < 0 { -magnitude } else { magnitude }
+}
+
+/// Bulletproofs+ parameters for `bits`-bit single proofs under the bases `G_0` and `H` of
+/// `gens`, made once per bit length (the generators are derived by hashing) and shared.
+fn parameters(
+    gens: &Generators,
+    bits: u32,
+) -> Result<RangeParameters<RistrettoPoint>, CryptoError> {
+    type Cache = Mutex<BTreeMap<(u32, [u8; 32]), Arc<RangeParameters<RistrettoPoint>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let g0 = gens.g().first().ok_or(CryptoError::LengthMismatch {
+        expected: 1,
+        got: 0,
+    })?;
+    let key = (bits, g0.compress().to_bytes());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(found) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok((**found).clone());
+    }
+    let pc_gens = PedersenGens {
+        h_base: *g0,
+        h_base_compressed: g0.compress(),
+        g_base_vec: vec![*gens.h()],
+        g_base_compressed_vec: vec![gens.h().compress()],
+        extension_degree: ExtensionDegree::DefaultPedersen,
+    };
+    let made = RangeParameters::init(bits as usize, 1, pc_gens)
+        .map_err(|_| CryptoError::RangeTooWide { min: 0, max: 0 })?;
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, Arc::new(made.clone()));
+    Ok(made)
+}
+
+fn transcript(binding: &[u8]) -> Transcript {
+    let mut t = Transcript::new(TRANSCRIPT_LABEL);
+    t.append_message(b"binding", binding);
+    t
+}
+
+fn statement(
+    gens: &Generators,
+    bound: &RangeBound,
+    c0: &RistrettoPoint,
+) -> Result<RangeStatement<RistrettoPoint>, CryptoError> {
+    let params = parameters(gens, bound.bits)?;
+    let d = bound.statement_commitment(gens, c0);
+    RangeStatement::init(params, vec![d], vec![Some(bound.promise())], None)
+        .map_err(|_| CryptoError::InvalidProof)
+}
+
+/// Proves that `C_0 = x·G_0 + blind·H` commits to an `x` in `bound`, bound to `binding` (the task
+/// id and the DP's id). Refuses an `x` outside the range ([`CryptoError::OutOfRange`]): an
+/// honest DP never makes a proof it knows to be false.
+pub fn prove<R: CryptoRng + ?Sized>(
+    gens: &Generators,
+    bound: &RangeBound,
+    x: i128,
+    blind: &Scalar,
+    binding: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>, CryptoError> {
+    let v = bound
+        .shifted(x)
+        .ok_or(CryptoError::OutOfRange { bits: bound.bits })?;
+    let g0 = gens.g().first().ok_or(CryptoError::LengthMismatch {
+        expected: 1,
+        got: 0,
+    })?;
+    let c0 = scalar_of(x) * g0 + blind * gens.h();
+    prove_shifted(gens, bound, &c0, v, blind, binding, rng)
+}
+
+/// Proves that `c0` shifted by the bound's offset opens to `v` with `blind`, without checking
+/// that this is true or that `v` is what `c0` holds: what a cheating DP can attempt (tests and
+/// `simulate --out-of-range-dp` use it to make forgeries). An honest caller uses [`prove`].
+pub fn prove_shifted<R: CryptoRng + ?Sized>(
+    gens: &Generators,
+    bound: &RangeBound,
+    c0: &RistrettoPoint,
+    v: u64,
+    blind: &Scalar,
+    binding: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>, CryptoError> {
+    let statement = statement(gens, bound, c0)?;
+    let witness = RangeWitness::init(vec![CommitmentOpening::new(v, vec![*blind])])
+        .map_err(|_| CryptoError::InvalidProof)?;
+    let mut rng = rng;
+    let proof =
+        RangeProof::prove_with_rng(&mut transcript(binding), &statement, &witness, &mut rng)
+            .map_err(|_| CryptoError::OutOfRange { bits: bound.bits })?;
+    Ok(proof.to_bytes())
+}
+
+/// The value a proof for input `x` would prove, whether or not `x` is in range (for forgeries):
+/// `x + 2^n − 1 − max`, wrapped to 64 bits.
+pub fn shifted_value(bound: &RangeBound, x: i128) -> u64 {
+    (x + bound.offset()) as u64
+}
+
+/// One DP's claim: its constant-coefficient commitment, its proof and the binding bytes.
+pub struct RangeClaim<'a> {
+    /// `C_0`, the commitment to the input.
+    pub commitment: RistrettoPoint,
+    /// The encoded proof.
+    pub proof: &'a [u8],
+    /// The task id and the DP's id, as given to [`prove`].
+    pub binding: Vec<u8>,
+}
+
+/// Checks every claim against `bound`; returns, in order, whether each proof is valid. One batched
+/// check for all; only if it fails, each is checked alone.
+pub fn verify_batch(gens: &Generators, bound: &RangeBound, claims: &[RangeClaim<'_>]) -> Vec<bool> {
+    let parsed: Vec<Option<(RangeStatement<RistrettoPoint>, RangeProof<RistrettoPoint>)>> = claims
+        .iter()
+        .map(|c| {
+            if c.proof.len() > MAX_PROOF_LEN {
+                return None;
+            }
+            let proof = RangeProof::from_bytes(c.proof).ok()?;
+            let statement = statement(gens, bound, &c.commitment).ok()?;
+            Some((statement, proof))
+        })
+        .collect();
+    let valid: Vec<usize> = (0..claims.len()).filter(|&i| parsed[i].is_some()).collect();
+    let check = |indices: &[usize]| -> bool {
+        if indices.is_empty() {
+            return true;
+        }
+        let mut transcripts: Vec<Transcript> = indices
+            .iter()
+            .map(|&i| transcript(&claims[i].binding))
+            .collect();
+        let (statements, proofs): (Vec<_>, Vec<_>) =
+            indices.iter().filter_map(|&i| parsed[i].clone()).unzip();
+        RangeProof::verify_batch(
+            &mut transcripts,
+            &statements,
+            &proofs,
+            VerifyAction::VerifyOnly,
+        )
+        .is_ok()
+    };
+    let mut verdicts: Vec<bool> = parsed.iter().map(Option::is_some).collect();
+    if !check(&valid) {
+        for &i in &valid {
+            verdicts[i] = check(&[i]);
+        }
+    }
+    verdicts
+}
+
+#[cfg(test)]
+mod tests;

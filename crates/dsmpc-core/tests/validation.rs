@@ -1,0 +1,107 @@
+//! Validated inputs (issue 20), verifiable mode, scalar inputs: every DP proves its input inside
+//! the task's range; a DP that shares a value outside it — with whatever forgery it can make — is
+//! excluded and named `invalid-range-proof`, the result stays exact over the honest DPs, and a CP
+//! that calls an honest DP's proof invalid is named instead of the DP.
+
+use dsmpc_core::harness::{Scenario, run_task};
+use dsmpc_core::identity::PartyId;
+use dsmpc_core::roles::dp::Forgery;
+use dsmpc_core::round3::{Culprit, CulpritReason};
+use dsmpc_core::task::{Function, Mode};
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+
+fn validated(inputs: Vec<i128>, weights: Vec<i128>) -> Scenario {
+    let mut s = Scenario::new(Function::WeightedSum, Mode::Verifiable, 5, 3)
+        .with_inputs(inputs.into_iter().map(|x| vec![x]).collect(), weights);
+    s.range = (-100, 100);
+    s.validate = true;
+    s
+}
+
+fn id(k: usize) -> PartyId {
+    Scenario::dp_id(k)
+}
+
+fn culprit(party: PartyId, reason: CulpritReason) -> Culprit {
+    Culprit { party, reason }
+}
+
+#[test]
+fn honest_dps_at_the_ends_of_the_range_are_all_included() {
+    let s = validated(vec![-100, 100, 0, 37], vec![1, 2, 3, 4]);
+    let outcome = run_task(&s, &mut ChaCha20Rng::seed_from_u64(1)).unwrap();
+    assert_eq!(outcome.included.len(), 4);
+    assert!(outcome.result.culprits.is_empty());
+    assert_eq!(outcome.result.sums, vec![-100 + 200 + 148]);
+    assert!(outcome.bytes["bundle"] > 0);
+}
+
+/// Three cheaters, one with each forgery, among honest DPs: each is excluded and named with its
+/// reason, and the result is exact over the others.
+#[test]
+fn each_forgery_is_excluded_and_named_and_the_result_is_exact_over_the_rest() {
+    let mut s = validated(vec![10, 5000, -20, -101, 101, 7], vec![1; 6]);
+    s.faults.out_of_range_dps = vec![
+        (2, Forgery::OtherValue),
+        (4, Forgery::Clipped),
+        (5, Forgery::NoProof),
+    ];
+    let outcome = run_task(&s, &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
+    assert_eq!(outcome.included, vec![id(1), id(3), id(6)]);
+    assert_eq!(outcome.excluded, vec![id(2), id(4), id(5)]);
+    assert_eq!(outcome.result.sums, s.expected(&outcome.included));
+    assert_eq!(outcome.result.sums, vec![10 - 20 + 7]);
+    assert_eq!(
+        outcome.result.culprits,
+        vec![
+            culprit(id(2), CulpritReason::InvalidRangeProof),
+            culprit(id(4), CulpritReason::InvalidRangeProof),
+            culprit(id(5), CulpritReason::InvalidRangeProof),
+        ]
+    );
+}
+
+/// A CP that calls an honest DP's valid proof invalid cannot get it excluded: the cloud re-checks
+/// the public proof and names the CP.
+#[test]
+fn a_false_range_complaint_names_the_cp_not_the_dp() {
+    let mut s = validated(vec![1, 2, 3], vec![1; 3]);
+    s.faults.false_range_complaints = vec![(2, 1)];
+    let outcome = run_task(&s, &mut ChaCha20Rng::seed_from_u64(3)).unwrap();
+    assert_eq!(outcome.included, vec![id(1), id(2), id(3)]);
+    assert_eq!(outcome.result.sums, vec![6]);
+    assert_eq!(
+        outcome.result.culprits,
+        vec![culprit(
+            PartyId::new("cp2").unwrap(),
+            CulpritReason::FalseComplaint
+        )]
+    );
+}
+
+/// An out-of-range value with a proof in a task that does not validate is a different matter:
+/// validation is what a task asks for, and without it the forging path refuses to run.
+#[test]
+fn forgeries_need_a_validating_task() {
+    let mut s = validated(vec![1, 500], vec![1; 2]);
+    s.validate = false;
+    s.faults.out_of_range_dps = vec![(2, Forgery::NoProof)];
+    let err = run_task(&s, &mut ChaCha20Rng::seed_from_u64(4)).unwrap_err();
+    assert!(err.to_string().contains("validates scalar inputs"), "{err}");
+}
+
+#[test]
+fn validation_of_vectors_or_fast_mode_is_refused_with_a_clear_error() {
+    let mut vector = validated(vec![1, 2], vec![1; 2]);
+    vector.inputs = vec![vec![1, 2], vec![3, 4]];
+    let err = run_task(&vector, &mut ChaCha20Rng::seed_from_u64(5)).unwrap_err();
+    assert!(err.to_string().contains("--no-validate"), "{err}");
+    let mut fast = validated(vec![1, 2], vec![1; 2]);
+    fast.mode = Mode::Fast;
+    let err = run_task(&fast, &mut ChaCha20Rng::seed_from_u64(6)).unwrap_err();
+    assert!(
+        err.to_string().contains("scalar inputs in verifiable mode"),
+        "{err}"
+    );
+}
