@@ -69,20 +69,25 @@ class Deployment:
 
 
 def hold_idle(port, count):
+    """COUNT connections to PORT, each established (blocking connect, 1 s each at most)."""
     socks = []
     for _ in range(count):
         s = socket.socket()
-        s.setblocking(False)
+        s.settimeout(1.0)
         try:
             s.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
         except OSError:
             s.close()
             continue
         socks.append(s)
     time.sleep(0.5)
     return socks
+
+
+def established(port):
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"],
+                         capture_output=True, text=True)
+    return len(out.stdout.splitlines())
 
 
 def main():
@@ -100,6 +105,7 @@ def main():
                 try:
                     quiet, _ = dep.create_seconds()
                     socks = hold_idle(dep.base, args.idle)
+                    still = established(dep.base)
                     took, err = dep.create_seconds()
                     for s in socks:
                         s.close()
@@ -109,8 +115,9 @@ def main():
                 errors[b].append(err)
             else:
                 times[b].append(took)
-            print(f"round {r + 1} {b}: quiet {quiet:.3f} s, with {len(socks)} idle "
-                  f"sockets {'failed: ' + err if took is None else f'{took:.3f} s'}",
+            print(f"round {r + 1} {b}: quiet {quiet:.3f} s, with {len(socks)} idle sockets opened "
+                  f"({still} still established) "
+                  f"{'failed: ' + err if took is None else f'{took:.3f} s'}",
                   flush=True)
     for b in args.binaries:
         t = times[b]
