@@ -159,6 +159,9 @@ fn bench_range(c: &mut Criterion) {
             binding: binding.clone(),
         })
         .collect();
+    group.bench_function("verify one 16-bit", |b| {
+        b.iter(|| assert!(range::verify_batch(&gens, &bound, black_box(&claims[..1]))[0]))
+    });
     group.sample_size(10);
     group.bench_function("verify_batch of 1000 16-bit", |b| {
         b.iter(|| {
