@@ -734,6 +734,18 @@ fn the_task_header_commits_to_the_dp_list_by_its_merkle_root() {
     CpTask::<Ristretto>::new(cp, roster, task, &world.committee).unwrap();
 }
 
+/// cp1 back from its saved state.
+fn resume(world: &World, sealed: &[u8]) -> CpTask<Ristretto> {
+    CpTask::resume(
+        world.parties.cps[0].clone(),
+        world.parties.roster.clone(),
+        world.task.clone(),
+        &world.committee,
+        sealed,
+    )
+    .unwrap()
+}
+
 /// A CP that saves its state after part of the deliveries, crashes and resumes from the saved
 /// state ends with exactly the result share of a CP that never stopped: the same aggregate, the
 /// same accepted DPs, the same complaints; a DP it took before the crash cannot deliver again.
@@ -750,14 +762,7 @@ fn a_cp_resumed_from_its_sealed_state_ends_as_if_it_never_stopped() {
     before.receive(&d[..2], world.gens.as_ref(), &mut rng);
     let sealed = before.seal_state(&mut rng);
     drop(before);
-    let mut resumed = CpTask::<Ristretto>::resume(
-        world.parties.cps[0].clone(),
-        world.parties.roster.clone(),
-        world.task.clone(),
-        &world.committee,
-        &sealed,
-    )
-    .unwrap();
+    let mut resumed = resume(&world, &sealed);
     assert_eq!(resumed.accepted().count(), 2);
     let again = resumed.receive(&d[..1], world.gens.as_ref(), &mut rng);
     assert!(again[0].error.to_string().contains("second delivery"));
@@ -765,14 +770,7 @@ fn a_cp_resumed_from_its_sealed_state_ends_as_if_it_never_stopped() {
     resumed.complain(&d[2], &mut rng);
     // A second crash after the complaint: the complaint is in the saved state too.
     let sealed = resumed.seal_state(&mut rng);
-    let mut resumed = CpTask::<Ristretto>::resume(
-        world.parties.cps[0].clone(),
-        world.parties.roster.clone(),
-        world.task.clone(),
-        &world.committee,
-        &sealed,
-    )
-    .unwrap();
+    let mut resumed = resume(&world, &sealed);
     // The same verdicts (a complaint's DLEQ proof is randomised, so it is compared by what it
     // reveals).
     let (a, b) = (resumed.report().body, steady.report().body);

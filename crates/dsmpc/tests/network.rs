@@ -218,36 +218,32 @@ fn every_cp_killed_once_the_inputs_are_in_resumes_and_the_task_completes_exactly
     assert!(!edge.contains("refused a result share"), "{edge}");
 }
 
+/// A fast sum whose input set closes a second after the committee is admitted.
+fn quick_task(c: &Cluster) -> String {
+    c.create_task(&[
+        "--func",
+        "sum",
+        "--mode",
+        "fast",
+        "--timeout",
+        "1",
+        "--deadline",
+        "1",
+    ])
+}
+
 /// A restarted CP skips the tasks it finished before: it neither joins nor sends a share again.
 #[test]
 fn a_restarted_cp_skips_the_tasks_it_finished() {
     let mut c = Cluster::new(3, 1, 2);
     c.start_all(3);
-    let task = c.create_task(&[
-        "--func",
-        "sum",
-        "--mode",
-        "fast",
-        "--timeout",
-        "1",
-        "--deadline",
-        "1",
-    ]);
+    let task = quick_task(&c);
     c.submit("dp1", &task, "7");
     assert_eq!(strings(&c.result(&task)["result"]), vec!["7"]);
     await_log_line(&c, "cp1", &["result share sent"]);
     c.kill("cp1");
     c.start("cp1-restarted", &["cp", "--id", "cp1"]);
-    let second = c.create_task(&[
-        "--func",
-        "sum",
-        "--mode",
-        "fast",
-        "--timeout",
-        "1",
-        "--deadline",
-        "1",
-    ]);
+    let second = quick_task(&c);
     c.submit("dp1", &second, "8");
     assert_eq!(strings(&c.result(&second)["result"]), vec!["8"]);
     await_log_line(&c, "cp1-restarted", &["result share sent", &second]);
