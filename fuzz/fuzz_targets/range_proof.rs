@@ -24,5 +24,5 @@ fuzz_target!(|data: &[u8]| {
         proof: data,
         binding: b"fuzz".to_vec(),
     };
-    assert_eq!(verify_batch(gens, &bound, &[claim]), vec![false]);
+    assert_eq!(verify_batch(gens, &bound, 1, &[claim]), vec![false]);
 });

@@ -160,13 +160,38 @@ fn bench_range(c: &mut Criterion) {
         })
         .collect();
     group.bench_function("verify one 16-bit", |b| {
-        b.iter(|| assert!(range::verify_batch(&gens, &bound, black_box(&claims[..1]))[0]))
+        b.iter(|| assert!(range::verify_batch(&gens, &bound, 1, black_box(&claims[..1]))[0]))
     });
     group.sample_size(10);
+    for d in [16usize, 256] {
+        let gens = Generators::derive(d).unwrap();
+        let xs: Vec<i128> = (0..d as i128).collect();
+        group.bench_function(BenchmarkId::new("prove_vector 16-bit", d), |b| {
+            b.iter(|| {
+                range::prove_vector(&gens, &bound, black_box(&xs), &blind, b"t|dp", &mut rng)
+                    .unwrap()
+            })
+        });
+        let proof = range::prove_vector(&gens, &bound, &xs, &blind, b"t|dp", &mut rng).unwrap();
+        let c0: RistrettoPoint = xs
+            .iter()
+            .zip(gens.g())
+            .map(|(&x, g)| Scalar::from(x as u64) * g)
+            .sum::<RistrettoPoint>()
+            + blind * gens.h();
+        let claim = [range::RangeClaim {
+            commitment: c0,
+            proof: &proof,
+            binding: b"t|dp".to_vec(),
+        }];
+        group.bench_function(BenchmarkId::new("verify one vector 16-bit", d), |b| {
+            b.iter(|| assert!(range::verify_batch(&gens, &bound, d, black_box(&claim))[0]))
+        });
+    }
     group.bench_function("verify_batch of 1000 16-bit", |b| {
         b.iter(|| {
             assert!(
-                range::verify_batch(&gens, &bound, black_box(&claims))
+                range::verify_batch(&gens, &bound, 1, black_box(&claims))
                     .iter()
                     .all(|v| *v)
             )

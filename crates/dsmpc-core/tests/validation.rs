@@ -1,4 +1,4 @@
-//! Validated inputs (issue 20), verifiable mode, scalar inputs: every DP proves its input inside
+//! Validated inputs (issue 20), verifiable mode, scalars and vectors: every DP proves its input inside
 //! the task's range; a DP that shares a value outside it — with whatever forgery it can make — is
 //! excluded and named `invalid-range-proof`, the result stays exact over the honest DPs, and a CP
 //! that calls an honest DP's proof invalid is named instead of the DP.
@@ -88,20 +88,50 @@ fn forgeries_need_a_validating_task() {
     s.validate = false;
     s.faults.out_of_range_dps = vec![(2, Forgery::NoProof)];
     let err = run_task(&s, &mut ChaCha20Rng::seed_from_u64(4)).unwrap_err();
-    assert!(err.to_string().contains("validates scalar inputs"), "{err}");
+    assert!(err.to_string().contains("validates inputs"), "{err}");
 }
 
 #[test]
-fn validation_of_vectors_or_fast_mode_is_refused_with_a_clear_error() {
-    let mut vector = validated(vec![1, 2], vec![1; 2]);
-    vector.inputs = vec![vec![1, 2], vec![3, 4]];
-    let err = run_task(&vector, &mut ChaCha20Rng::seed_from_u64(5)).unwrap_err();
-    assert!(err.to_string().contains("--no-validate"), "{err}");
+fn validation_in_fast_mode_is_refused_with_a_clear_error() {
     let mut fast = validated(vec![1, 2], vec![1; 2]);
     fast.mode = Mode::Fast;
     let err = run_task(&fast, &mut ChaCha20Rng::seed_from_u64(6)).unwrap_err();
-    assert!(
-        err.to_string().contains("scalar inputs in verifiable mode"),
-        "{err}"
+    assert!(err.to_string().contains("verifiable mode only"), "{err}");
+    assert!(err.to_string().contains("--no-validate"), "{err}");
+}
+
+/// Vectors: an honest DP's vector at the ends of the range is in; DPs with one element outside
+/// (each forgery in turn) are excluded and named; the sums are exact over the others.
+#[test]
+fn vectors_with_an_element_out_of_range_are_excluded_and_named() {
+    let mut s = validated(vec![0; 5], vec![1, 2, 1, 1, 3]);
+    s.inputs = vec![
+        vec![-100, 100, 3],
+        vec![1, 150, 2],
+        vec![5, 6, 7],
+        vec![-101, 0, 0],
+        vec![9, 9, 1000],
+    ];
+    s.faults.out_of_range_dps = vec![
+        (2, Forgery::Clipped),
+        (4, Forgery::OtherValue),
+        (5, Forgery::NoProof),
+    ];
+    let outcome = run_task(&s, &mut ChaCha20Rng::seed_from_u64(7)).unwrap();
+    assert_eq!(outcome.included, vec![id(1), id(3)]);
+    assert_eq!(outcome.result.sums, vec![-95, 106, 10]);
+    let named: Vec<_> = outcome
+        .result
+        .culprits
+        .iter()
+        .map(|c| (c.party.clone(), c.reason))
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            (id(2), CulpritReason::InvalidRangeProof),
+            (id(4), CulpritReason::InvalidRangeProof),
+            (id(5), CulpritReason::InvalidRangeProof),
+        ]
     );
 }

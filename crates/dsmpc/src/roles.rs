@@ -11,7 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use dsmpc_core::dpset::DpSet;
 use dsmpc_core::encoding::{Encoding, InputRange, parse_fixed};
 use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
-use dsmpc_core::task::{Function, Mode, TaskId, TaskParams};
+use dsmpc_core::task::{Function, Mode, Task, TaskId, TaskParams};
 use dsmpc_net::channel::ChannelConfig;
 use dsmpc_net::client::Link;
 use dsmpc_net::deployment::{self, Deployment};
@@ -348,10 +348,14 @@ pub struct CreateArgs {
     /// --deadline if that is sooner); at most --deadline.
     #[arg(long)]
     timeout: Option<u64>,
-    /// Do not make DPs prove their inputs inside [--min, --max] (range proofs are on by
-    /// default where they are built: scalar inputs in verifiable mode; recorded in the task).
-    #[arg(long)]
+    /// Do not make DPs prove their inputs inside [--min, --max] (range proofs are on by default
+    /// in verifiable mode for inputs of at most 16 elements; recorded in the task).
+    #[arg(long, conflicts_with = "validate")]
     no_validate: bool,
+    /// Make DPs prove their inputs inside [--min, --max] also for longer vectors (up to 4096
+    /// elements; a DP spends about 0.8 ms an element proving, a CP 0.3 ms an element checking).
+    #[arg(long)]
+    validate: bool,
 }
 
 /// The default of `task create --timeout`.
@@ -442,7 +446,8 @@ impl CreateArgs {
         let (admission, submission) = self.windows(dep.defaults.submission_secs)?;
         let mode = self.mode.map_or(dep.defaults.mode, Mode::from);
         Ok(TaskParams {
-            validate: !self.no_validate && mode == Mode::Verifiable && self.dim == 1,
+            validate: self.validate
+                || (!self.no_validate && Task::validates_by_default(mode, self.dim)),
             function,
             dim: self.dim,
             encoding: Encoding::Exact {

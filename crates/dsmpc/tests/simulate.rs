@@ -299,6 +299,33 @@ fn out_of_range_dps_are_excluded_and_named() {
     assert_eq!(reasons, vec![named("dp2"), named("dp5"), named("dp7")]);
 }
 
+/// Vectors: validated by default up to 16 elements; a DP with an element past the range is
+/// excluded and named, the sums exact over the others.
+#[test]
+fn out_of_range_vectors_are_excluded_and_named() {
+    let v = json(&[
+        "--dps",
+        "5",
+        "--dim",
+        "4",
+        "--min",
+        "0",
+        "--max",
+        "9",
+        "--out-of-range-dp",
+        "dp3",
+    ]);
+    assert_eq!(v["match"], true, "{v}");
+    assert_eq!(v["validated"], true);
+    assert_eq!(strings(&v["excluded"]), vec!["dp3"]);
+    assert_eq!(v["culprit_reasons"][0]["reason"], "invalid-range-proof");
+    let long = json(&["--dps", "2", "--dim", "17"]);
+    assert_eq!(
+        long["validated"], false,
+        "not by default beyond 16 elements"
+    );
+}
+
 /// Without validation an out-of-range DP is refused as a fault that cannot be played, and
 /// `--no-validate` is recorded as such in the JSON.
 #[test]

@@ -24,12 +24,21 @@
 //!
 //! **Batch verification.** [`verify_batch`] checks many DPs' proofs in one multiscalar
 //! multiplication and, only if that fails, checks them one by one to name the invalid ones.
+//!
+//! **Vectors** (`d > 1`). `C_0 = Σ_j x_j·G_j + b_0·H` binds the whole vector, with one generator
+//! per element, so the DP also commits to each element on the common bases,
+//! `E_j = x_j·G_0 + β_j·H`, proves all `E_j` in range with one aggregated Bulletproofs+ proof
+//! (the same shift and promise per element; `m = d` rounded up to a power of two, the extra
+//! statements being the public commitments `(2^n − 1)·G_0`), and proves with [`link`] that the
+//! `E_j` and `C_0` open to the same vector. Layout: `E_0 … E_{d−1}` (32 bytes each) ‖ link proof
+//! (`32·d + 128` bytes) ‖ the aggregated proof.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::MultiscalarMul;
 use rand_core::CryptoRng;
 use tari_bulletproofs_plus::PedersenGens;
 use tari_bulletproofs_plus::commitment_opening::CommitmentOpening;
@@ -40,14 +49,21 @@ use tari_bulletproofs_plus::range_statement::RangeStatement;
 use tari_bulletproofs_plus::range_witness::RangeWitness;
 use tari_merlin::Transcript;
 
-use super::CryptoError;
 use super::pedersen::Generators;
+use super::{CryptoError, decompress};
+
+mod link;
 
 /// The label the Fiat–Shamir transcript of every range proof starts with.
 const TRANSCRIPT_LABEL: &[u8] = b"dsmpc/v1/range";
 
-/// The longest proof accepted for decoding (a 64-bit proof is about 700 bytes).
-pub const MAX_PROOF_LEN: usize = 1024;
+/// The longest Bulletproofs+ proof accepted for decoding (a 64-bit proof is about 700 bytes; an
+/// aggregated proof grows by 64 bytes per doubling of the statements).
+pub const MAX_PROOF_LEN: usize = 2048;
+
+/// The longest vector a range proof covers: an aggregated proof of `d·n` bits costs about a
+/// millisecond per element to make.
+pub const MAX_PROVEN_DIM: usize = 1 << 12;
 
 /// A declared input range `[min, max]` of mantissas, and the proof statement it implies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,19 +130,20 @@ fn scalar_of(x: i128) -> Scalar {
     if x < 0 { -magnitude } else { magnitude }
 }
 
-/// Bulletproofs+ parameters for `bits`-bit single proofs under the bases `G_0` and `H` of
-/// `gens`, made once per bit length (the generators are derived by hashing) and shared.
+/// Bulletproofs+ parameters for `bits`-bit proofs of up to `m` statements under the bases `G_0`
+/// and `H` of `gens`, made once per shape (the generators are derived by hashing) and shared.
 fn parameters(
     gens: &Generators,
     bits: u32,
+    m: usize,
 ) -> Result<RangeParameters<RistrettoPoint>, CryptoError> {
-    type Cache = Mutex<BTreeMap<(u32, [u8; 32]), Arc<RangeParameters<RistrettoPoint>>>>;
+    type Cache = Mutex<BTreeMap<(u32, usize, [u8; 32]), Arc<RangeParameters<RistrettoPoint>>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let g0 = gens.g().first().ok_or(CryptoError::LengthMismatch {
         expected: 1,
         got: 0,
     })?;
-    let key = (bits, g0.compress().to_bytes());
+    let key = (bits, m, g0.compress().to_bytes());
     let cache = CACHE.get_or_init(Default::default);
     if let Some(found) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok((**found).clone());
@@ -138,7 +155,7 @@ fn parameters(
         g_base_compressed_vec: vec![gens.h().compress()],
         extension_degree: ExtensionDegree::DefaultPedersen,
     };
-    let made = RangeParameters::init(bits as usize, 1, pc_gens)
+    let made = RangeParameters::init(bits as usize, m, pc_gens)
         .map_err(|_| CryptoError::RangeTooWide { min: 0, max: 0 })?;
     cache
         .lock()
@@ -158,10 +175,35 @@ fn statement(
     bound: &RangeBound,
     c0: &RistrettoPoint,
 ) -> Result<RangeStatement<RistrettoPoint>, CryptoError> {
-    let params = parameters(gens, bound.bits)?;
-    let d = bound.statement_commitment(gens, c0);
-    RangeStatement::init(params, vec![d], vec![Some(bound.promise())], None)
+    vector_statement(gens, bound, std::slice::from_ref(c0))
+}
+
+/// The statement that every commitment of `e` (on the bases `G_0`, `H`) holds a value in
+/// `bound`, padded with public in-range commitments to a power of two.
+fn vector_statement(
+    gens: &Generators,
+    bound: &RangeBound,
+    e: &[RistrettoPoint],
+) -> Result<RangeStatement<RistrettoPoint>, CryptoError> {
+    let m = e.len().next_power_of_two();
+    let params = parameters(gens, bound.bits, m)?;
+    let mut commitments: Vec<RistrettoPoint> = e
+        .iter()
+        .map(|p| bound.statement_commitment(gens, p))
+        .collect();
+    commitments.resize(m, pad_commitment(gens, bound));
+    RangeStatement::init(params, commitments, vec![Some(bound.promise()); m], None)
         .map_err(|_| CryptoError::InvalidProof)
+}
+
+/// The value of the padding statements, `2^n − 1` (inside the promise), and their commitment
+/// `(2^n − 1)·G_0` (blind 0), which every verifier computes itself.
+fn pad_value(bound: &RangeBound) -> u64 {
+    ((1u128 << bound.bits) - 1) as u64
+}
+
+fn pad_commitment(gens: &Generators, bound: &RangeBound) -> RistrettoPoint {
+    Scalar::from(pad_value(bound)) * gens.g()[0]
 }
 
 /// Proves that `C_0 = x·G_0 + blind·H` commits to an `x` in `bound`, bound to `binding` (the task
@@ -208,13 +250,91 @@ pub fn prove_shifted<R: CryptoRng + ?Sized>(
     Ok(proof.to_bytes())
 }
 
+/// Proves that the vector `xs`, committed with blind `b0` as `C_0 = Σ x_j·G_j + b0·H`, lies in
+/// `bound` element by element (see the module's "Vectors"). An honest DP: refuses an element
+/// outside the range.
+pub fn prove_vector<R: CryptoRng + ?Sized>(
+    gens: &Generators,
+    bound: &RangeBound,
+    xs: &[i128],
+    b0: &Scalar,
+    binding: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>, CryptoError> {
+    if xs.iter().any(|&x| bound.shifted(x).is_none()) {
+        return Err(CryptoError::OutOfRange { bits: bound.bits });
+    }
+    prove_vector_claiming(gens, bound, xs, xs, b0, binding, rng)
+}
+
+/// A vector proof whose per-element commitments hold `claimed` while `C_0` holds `xs`: the
+/// honest proof when they are equal, a forgery otherwise (a cheating DP's best attempt: its
+/// range proof may verify, the link to `C_0` does not). A range proof the prover refuses to make
+/// (a claimed value out of range) is left out (an empty range part).
+pub fn prove_vector_claiming<R: CryptoRng + ?Sized>(
+    gens: &Generators,
+    bound: &RangeBound,
+    xs: &[i128],
+    claimed: &[i128],
+    b0: &Scalar,
+    binding: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>, CryptoError> {
+    let d = xs.len();
+    if d == 0 || d > MAX_PROVEN_DIM || claimed.len() != d || gens.len() < d {
+        return Err(CryptoError::LengthMismatch {
+            expected: gens.len().min(MAX_PROVEN_DIM),
+            got: d,
+        });
+    }
+    let g = gens.g();
+    let x: Vec<Scalar> = xs.iter().map(|&v| scalar_of(v)).collect();
+    let c0 = RistrettoPoint::multiscalar_mul(
+        x.iter().chain(std::iter::once(b0)),
+        g.iter().take(d).chain(std::iter::once(gens.h())),
+    );
+    let betas: Vec<Scalar> = (0..d).map(|_| Scalar::random(rng)).collect();
+    let e: Vec<RistrettoPoint> = claimed
+        .iter()
+        .zip(&betas)
+        .map(|(&v, beta)| scalar_of(v) * g[0] + beta * gens.h())
+        .collect();
+    let link = link::prove(gens, binding, &c0, &e, &x, b0, &betas, rng);
+    let statement = vector_statement(gens, bound, &e)?;
+    let m = statement.commitments.len();
+    let mut openings: Vec<CommitmentOpening> = claimed
+        .iter()
+        .zip(&betas)
+        .map(|(&v, beta)| CommitmentOpening::new(shifted_value(bound, v), vec![*beta]))
+        .collect();
+    openings.resize_with(m, || {
+        CommitmentOpening::new(pad_value(bound), vec![Scalar::ZERO])
+    });
+    let mut rng = rng;
+    let range = RangeWitness::init(openings)
+        .ok()
+        .and_then(|witness| {
+            RangeProof::prove_with_rng(&mut transcript(binding), &statement, &witness, &mut rng)
+                .ok()
+        })
+        .map(|p| p.to_bytes())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(64 * d + 128 + range.len());
+    for p in &e {
+        out.extend_from_slice(p.compress().as_bytes());
+    }
+    out.extend_from_slice(&link);
+    out.extend_from_slice(&range);
+    Ok(out)
+}
+
 /// The value a proof for input `x` would prove, whether or not `x` is in range (for forgeries):
 /// `x + 2^n − 1 − max`, wrapped to 64 bits.
 pub fn shifted_value(bound: &RangeBound, x: i128) -> u64 {
     (x + bound.offset()) as u64
 }
 
-/// One DP's claim: its constant-coefficient commitment, its proof and the binding bytes.
+/// One DP's claim: its constant-coefficient commitment `C_0`, its proof and the binding bytes.
 pub struct RangeClaim<'a> {
     /// `C_0`, the commitment to the input.
     pub commitment: RistrettoPoint,
@@ -224,18 +344,60 @@ pub struct RangeClaim<'a> {
     pub binding: Vec<u8>,
 }
 
-/// Checks every claim against `bound`; returns, in order, whether each proof is valid. One batched
-/// check for all; only if it fails, each is checked alone.
-pub fn verify_batch(gens: &Generators, bound: &RangeBound, claims: &[RangeClaim<'_>]) -> Vec<bool> {
+/// The range statement and proof of a scalar claim (the proof is about `C_0` itself).
+fn parse_scalar(
+    gens: &Generators,
+    bound: &RangeBound,
+    claim: &RangeClaim<'_>,
+) -> Option<(RangeStatement<RistrettoPoint>, RangeProof<RistrettoPoint>)> {
+    if claim.proof.len() > MAX_PROOF_LEN {
+        return None;
+    }
+    let proof = RangeProof::from_bytes(claim.proof).ok()?;
+    Some((statement(gens, bound, &claim.commitment).ok()?, proof))
+}
+
+/// The range statement and proof of a vector claim of `d` elements, once its link proof checks.
+fn parse_vector(
+    gens: &Generators,
+    bound: &RangeBound,
+    d: usize,
+    claim: &RangeClaim<'_>,
+) -> Option<(RangeStatement<RistrettoPoint>, RangeProof<RistrettoPoint>)> {
+    if d > MAX_PROVEN_DIM || gens.len() < d {
+        return None;
+    }
+    let (e_bytes, rest) = claim.proof.split_at_checked(32 * d)?;
+    let (link_bytes, range_bytes) = rest.split_at_checked(32 * d + 128)?;
+    if range_bytes.len() > MAX_PROOF_LEN {
+        return None;
+    }
+    let e = e_bytes
+        .chunks_exact(32)
+        .map(|c| decompress(c.try_into().ok()?))
+        .collect::<Option<Vec<_>>>()?;
+    let link = link::decode(link_bytes, d)?;
+    if !link::verify(gens, &claim.binding, &claim.commitment, &e, &link) {
+        return None;
+    }
+    let proof = RangeProof::from_bytes(range_bytes).ok()?;
+    Some((vector_statement(gens, bound, &e).ok()?, proof))
+}
+
+/// Checks every claim (each of `d` elements) against `bound`; returns, in order, whether each
+/// proof is valid. One batched check of the range proofs for all; only if it fails, each is
+/// checked alone. (A vector's link proof is checked on its own first.)
+pub fn verify_batch(
+    gens: &Generators,
+    bound: &RangeBound,
+    d: usize,
+    claims: &[RangeClaim<'_>],
+) -> Vec<bool> {
     let parsed: Vec<Option<(RangeStatement<RistrettoPoint>, RangeProof<RistrettoPoint>)>> = claims
         .iter()
-        .map(|c| {
-            if c.proof.len() > MAX_PROOF_LEN {
-                return None;
-            }
-            let proof = RangeProof::from_bytes(c.proof).ok()?;
-            let statement = statement(gens, bound, &c.commitment).ok()?;
-            Some((statement, proof))
+        .map(|c| match d {
+            1 => parse_scalar(gens, bound, c),
+            _ => parse_vector(gens, bound, d, c),
         })
         .collect();
     let valid: Vec<usize> = (0..claims.len()).filter(|&i| parsed[i].is_some()).collect();

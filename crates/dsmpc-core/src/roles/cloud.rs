@@ -520,8 +520,7 @@ impl Cloud {
             // Upheld only when the proof, public in the DP's signed core, really fails.
             let upheld = match (state.task.body.range_bound(), core, gens) {
                 (Some(bound), Some(core), Some(gens)) => {
-                    let t = state.task.body.params.t;
-                    !super::range_proofs_valid(task, &bound, gens, t, &[(dp, core)])[0]
+                    !super::range_proofs_valid(&state.task.body, &bound, gens, &[(dp, core)])[0]
                 }
                 _ => false,
             };

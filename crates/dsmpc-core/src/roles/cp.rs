@@ -283,8 +283,7 @@ impl<F: Field> CpTask<F> {
             .iter()
             .map(|&i| (&opened[i].dp, &from[i].core.body))
             .collect();
-        let verdicts =
-            super::range_proofs_valid(&self.task.id, &bound, gens, self.task.params.t, &cores);
+        let verdicts = super::range_proofs_valid(&self.task, &bound, gens, &cores);
         checked
             .into_iter()
             .zip(verdicts)

@@ -144,7 +144,7 @@ impl Dp {
         if input.len() != task.dim() || task.range_bound().is_none() {
             return Err(Error::ProtocolViolation {
                 task: task.id,
-                reason: "an out-of-range forgery needs a task that validates scalar inputs".into(),
+                reason: "an out-of-range forgery needs a task that validates inputs".into(),
             });
         }
         let secret: Vec<F> = input.iter().map(|&x| F::from_i128(x)).collect();
@@ -222,7 +222,7 @@ impl Dp {
         let range_proof = match task.range_bound() {
             Some(bound) => {
                 let blind = F::as_ristretto(&blinding[..1]).ok_or_else(|| not_ristretto(task))?;
-                self.range_proof(task, &bound, input[0], &blind[0].0, gens, forgery, rng)?
+                self.range_proof(task, &bound, input, &blind[0].0, gens, forgery, rng)?
             }
             None => Vec::new(),
         };
@@ -233,14 +233,15 @@ impl Dp {
         })
     }
 
-    /// The proof that `x`, committed with `blind` as `C_0`, lies in `bound` — or, for a cheating
-    /// DP, the `forgery`.
+    /// The proof that the input `xs`, committed with `blind` as `C_0`, lies in `bound` — or, for
+    /// a cheating DP, the `forgery`: a proof claiming the range's minimum, or the clipped values,
+    /// for every element outside the range.
     #[allow(clippy::too_many_arguments)]
     fn range_proof<R: CryptoRng + ?Sized>(
         &self,
         task: &Task,
         bound: &range::RangeBound,
-        x: i128,
+        xs: &[i128],
         blind: &curve25519_dalek::Scalar,
         gens: &Generators,
         forgery: Option<Forgery>,
@@ -251,14 +252,31 @@ impl Dp {
             task: task.id,
             reason: format!("range proof: {e}"),
         };
-        let claimed = match forgery {
-            None => return range::prove(gens, bound, x, blind, &binding, rng).map_err(violation),
+        let inside = |x: i128| (bound.min()..=bound.max()).contains(&x);
+        let claimed: Vec<i128> = match forgery {
+            None if xs.len() == 1 => {
+                return range::prove(gens, bound, xs[0], blind, &binding, rng).map_err(violation);
+            }
+            None => {
+                return range::prove_vector(gens, bound, xs, blind, &binding, rng)
+                    .map_err(violation);
+            }
             Some(Forgery::NoProof) => return Ok(Vec::new()),
-            Some(Forgery::OtherValue) => bound.min(),
-            Some(Forgery::Clipped) => x.clamp(bound.min(), bound.max()),
+            Some(Forgery::OtherValue) => xs
+                .iter()
+                .map(|&x| if inside(x) { x } else { bound.min() })
+                .collect(),
+            Some(Forgery::Clipped) => xs
+                .iter()
+                .map(|&x| x.clamp(bound.min(), bound.max()))
+                .collect(),
         };
-        let c0 = scalar_of(x) * gens.g()[0] + blind * gens.h();
-        let v = range::shifted_value(bound, claimed);
+        if xs.len() > 1 {
+            return range::prove_vector_claiming(gens, bound, xs, &claimed, blind, &binding, rng)
+                .map_err(violation);
+        }
+        let c0 = scalar_of(xs[0]) * gens.g()[0] + blind * gens.h();
+        let v = range::shifted_value(bound, claimed[0]);
         // The prover may refuse the false statement; the forger then sends no proof.
         Ok(range::prove_shifted(gens, bound, &c0, v, blind, &binding, rng).unwrap_or_default())
     }

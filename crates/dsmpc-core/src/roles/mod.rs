@@ -38,12 +38,12 @@ pub fn range_binding(task: &TaskId, dp: &PartyId) -> Vec<u8> {
 /// commitments decode; returns whether each proof shows the DP's input inside `bound`. A core
 /// whose commitments do not decode fails.
 pub fn range_proofs_valid(
-    task: &TaskId,
+    task: &Task,
     bound: &RangeBound,
     gens: &Generators,
-    t: u32,
     cores: &[(&PartyId, &BundleCore)],
 ) -> Vec<bool> {
+    let t = task.params.t;
     let claims: Vec<Option<RangeClaim<'_>>> = cores
         .iter()
         .map(|(dp, core)| {
@@ -51,7 +51,7 @@ pub fn range_proofs_valid(
             Some(RangeClaim {
                 commitment: c0,
                 proof: &core.range_proof,
-                binding: range_binding(task, dp),
+                binding: range_binding(&task.id, dp),
             })
         })
         .collect();
@@ -64,7 +64,7 @@ pub fn range_proofs_valid(
             binding: c.binding.clone(),
         })
         .collect();
-    let mut verdicts = range::verify_batch(gens, bound, &present).into_iter();
+    let mut verdicts = range::verify_batch(gens, bound, task.dim(), &present).into_iter();
     claims
         .iter()
         .map(|c| c.is_some() && verdicts.next().unwrap_or(false))

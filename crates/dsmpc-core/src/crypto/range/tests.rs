@@ -2,6 +2,8 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 
+use curve25519_dalek::ristretto::RistrettoPoint;
+
 use super::*;
 
 fn gens() -> Generators {
@@ -52,6 +54,7 @@ fn in_range_inputs_verify_at_both_ends_and_an_honest_dp_will_not_prove_outside()
         let verdict = verify_batch(
             &gens,
             &bound,
+            1,
             &[claim(&gens, x, &blind, &proof, b"task|dp1")],
         );
         assert_eq!(verdict, vec![true], "x = {x}");
@@ -128,7 +131,7 @@ fn forged_replayed_truncated_and_mismatched_proofs_are_refused() {
     claims.push(claim(&gens, 42, &blind, &honest_proof, &binding));
     claims.push(claim(&gens, 7, &blind, &honest_other, b"task|dp3"));
     claims.push(claim(&gens, 42, &blind, &bound_to_dp3, b"task|dp2")); // bound to another DP
-    let verdicts = verify_batch(&gens, &bound, &claims);
+    let verdicts = verify_batch(&gens, &bound, 1, &claims);
     assert!(verdicts[..forged].iter().all(|v| !v), "{verdicts:?}");
     assert_eq!(verdicts[forged..], [true, true, false]);
 }
@@ -142,11 +145,16 @@ fn a_proof_for_the_range_of_another_task_is_refused() {
     let blind = Scalar::from(3u64);
     let proof = prove(&gens, &wide, 500, &blind, b"b", &mut rng).unwrap();
     assert_eq!(
-        verify_batch(&gens, &narrow, &[claim(&gens, 500, &blind, &proof, b"b")]),
+        verify_batch(
+            &gens,
+            &narrow,
+            1,
+            &[claim(&gens, 500, &blind, &proof, b"b")]
+        ),
         vec![false]
     );
     assert_eq!(
-        verify_batch(&gens, &wide, &[claim(&gens, 500, &blind, &proof, b"b")]),
+        verify_batch(&gens, &wide, 1, &[claim(&gens, 500, &blind, &proof, b"b")]),
         vec![true]
     );
 }
@@ -164,8 +172,97 @@ proptest! {
         let x = min + (width as f64 * pick) as i128;
         let blind = Scalar::from(seed);
         let proof = prove(&gens, &bound, x, &blind, b"p", &mut rng).unwrap();
-        prop_assert_eq!(verify_batch(&gens, &bound, &[claim(&gens, x, &blind, &proof, b"p")]), vec![true]);
+        prop_assert_eq!(verify_batch(&gens, &bound, 1, &[claim(&gens, x, &blind, &proof, b"p")]), vec![true]);
         let outside = min + width + 1;
-        prop_assert_eq!(verify_batch(&gens, &bound, &[claim(&gens, outside, &blind, &proof, b"p")]), vec![false]);
+        prop_assert_eq!(verify_batch(&gens, &bound, 1, &[claim(&gens, outside, &blind, &proof, b"p")]), vec![false]);
     }
+}
+
+/// `C_0 = Σ x_j·G_j + b0·H`, the vector commitment the CPs check shares against.
+fn vector_commitment(gens: &Generators, xs: &[i128], b0: &Scalar) -> RistrettoPoint {
+    xs.iter()
+        .zip(gens.g())
+        .map(|(&x, g)| scalar_of(x) * g)
+        .sum::<RistrettoPoint>()
+        + b0 * gens.h()
+}
+
+fn vector_claim<'a>(
+    gens: &Generators,
+    xs: &[i128],
+    b0: &Scalar,
+    proof: &'a [u8],
+) -> RangeClaim<'a> {
+    RangeClaim {
+        commitment: vector_commitment(gens, xs, b0),
+        proof,
+        binding: b"task|dpv".to_vec(),
+    }
+}
+
+/// Vectors (d = 3, 5: padded to 4, 8 statements): an honest vector proof verifies, in a batch
+/// with others; it is about `64·d` bytes plus one aggregated proof.
+#[test]
+fn honest_vectors_verify_alone_and_in_a_batch() {
+    let gens = Generators::derive(5).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(10);
+    let bound = RangeBound::new(-100, 100).unwrap();
+    let b0 = Scalar::from(77u64);
+    let a = [-100, 0, 100, 5, -7];
+    let b = [1, 2, 3, 4, 5];
+    let pa = prove_vector(&gens, &bound, &a, &b0, b"task|dpv", &mut rng).unwrap();
+    let pb = prove_vector(&gens, &bound, &b, &b0, b"task|dpv", &mut rng).unwrap();
+    assert!(pa.len() <= 64 * 5 + 128 + 1024, "{} bytes", pa.len());
+    let claims = [
+        vector_claim(&gens, &a, &b0, &pa),
+        vector_claim(&gens, &b, &b0, &pb),
+    ];
+    assert_eq!(verify_batch(&gens, &bound, 5, &claims), vec![true, true]);
+    let short = prove_vector(&gens, &bound, &a[..3], &b0, b"task|dpv", &mut rng).unwrap();
+    let claim = vector_claim(&gens, &a[..3], &b0, &short);
+    assert_eq!(verify_batch(&gens, &bound, 3, &[claim]), vec![true]);
+    let err = prove_vector(&gens, &bound, &[1, 101], &b0, b"x", &mut rng).unwrap_err();
+    assert!(matches!(err, CryptoError::OutOfRange { .. }), "{err}");
+}
+
+/// A vector with one element out of range: per-element commitments to the clipped values (whose
+/// range proof is valid) do not link to `C_0`; a proof of the true values has an invalid range
+/// part; a proof for another DP's vector, another binding, a flipped byte of the link, swapped
+/// per-element commitments or a truncated proof all fail; the honest claim beside them passes.
+#[test]
+fn forged_vector_proofs_are_refused() {
+    let gens = Generators::derive(4).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let bound = RangeBound::new(0, 1000).unwrap();
+    let b0 = Scalar::from(9u64);
+    let bad = [10, 2000, 30, 40];
+    let clipped = [10, 1000, 30, 40];
+    let binding = b"task|dpv";
+    let clip =
+        prove_vector_claiming(&gens, &bound, &bad, &clipped, &b0, binding, &mut rng).unwrap();
+    let truth = prove_vector_claiming(&gens, &bound, &bad, &bad, &b0, binding, &mut rng).unwrap();
+    let good = [10, 20, 30, 40];
+    let honest = prove_vector(&gens, &bound, &good, &b0, binding, &mut rng).unwrap();
+    let mut flipped = honest.clone();
+    flipped[32 * 4 + 70] ^= 1; // inside the link proof's first response
+    let mut swapped = honest.clone();
+    let (first, second) = swapped.split_at_mut(32);
+    first.swap_with_slice(&mut second[..32]);
+    let truncated = honest[..honest.len() - 10].to_vec();
+    let mut claims: Vec<RangeClaim<'_>> = [&clip, &truth, &honest, &flipped, &swapped, &truncated]
+        .into_iter()
+        .map(|p| vector_claim(&gens, &bad, &b0, p))
+        .collect();
+    claims[2] = vector_claim(&gens, &good, &b0, &honest);
+    claims[3] = vector_claim(&gens, &good, &b0, &flipped);
+    claims[4] = vector_claim(&gens, &good, &b0, &swapped);
+    claims[5] = vector_claim(&gens, &good, &b0, &truncated);
+    let mut rebound = vector_claim(&gens, &good, &b0, &honest);
+    rebound.binding = b"task|other".to_vec();
+    claims.push(rebound);
+    claims.push(vector_claim(&gens, &[10, 20, 30, 41], &b0, &honest)); // another vector
+    assert_eq!(
+        verify_batch(&gens, &bound, 4, &claims),
+        vec![false, false, true, false, false, false, false, false]
+    );
 }
