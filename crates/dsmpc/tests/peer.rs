@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod cluster;
+
 fn dsmpc() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("dsmpc"))
+    Command::new(cluster::dsmpc())
 }
 
+/// A port free now, below the ephemeral range (see `cluster::free_ports`): binding port 0 and
+/// dropping the listener left the port to any client socket until the participant bound it.
 fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    cluster::free_ports(1)
 }
 
 fn participant(port: u16, value: i64) -> Child {

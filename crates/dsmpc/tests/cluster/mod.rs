@@ -22,15 +22,19 @@ pub struct Cluster {
     children: BTreeMap<String, Child>,
 }
 
-/// A base port P such that P..P+span are all free right now. Every call in this process takes a
-/// different block (the tests run as threads of one process, in parallel).
+/// A base port P such that P..P+span (span ≤ 16) are all free right now. Every call in this
+/// process takes a different block (the tests run as threads of one process, in parallel), and
+/// the blocks lie below Linux's ephemeral range (32768–60999), so no client socket of another
+/// test can take a port between this check and the server's bind.
 pub fn free_ports(span: u16) -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    // Every block in the range, if need be: right after a benchmark, tens of thousands of
-    // sockets in TIME_WAIT can hold most of the ports (they refuse a listener's bind).
-    for _ in 0..40_000 / 16 {
+    const FIRST: u32 = 20_000;
+    const PORTS: u32 = 12_000;
+    // Every block in the range, if need be: right after a benchmark, sockets in TIME_WAIT can
+    // hold many of the ports (they refuse a listener's bind).
+    for _ in 0..PORTS / 16 {
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let base = 20_000 + ((std::process::id() * 131 + k * 16) % 40_000) as u16;
+        let base = (FIRST + (std::process::id() * 131 * 16 + k * 16) % PORTS) as u16;
         if (0..span).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }
