@@ -310,6 +310,29 @@ impl Pending {
     }
 }
 
+mod budget;
+use budget::{LogBudget, Verdict};
+
+/// The warning budgets of one server: the kinds a stranger can provoke at will.
+#[derive(Debug, Default)]
+struct Warnings {
+    refused: LogBudget,
+    full: LogBudget,
+    accept: LogBudget,
+}
+
+/// Writes a warning within `budget` (see [`LogBudget`]).
+macro_rules! budgeted_warn {
+    ($budget:expr, $($arg:tt)+) => {
+        if let Verdict::Write { suppressed } = $budget.verdict(std::time::Instant::now()) {
+            if suppressed > 0 {
+                warn!(suppressed, "{suppressed} more warnings like the next were left out");
+            }
+            warn!($($arg)+);
+        }
+    };
+}
+
 /// Serves `listener` until `shutdown` completes.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
@@ -320,6 +343,7 @@ pub async fn serve<H: Handler>(
     let context = Arc::new(context);
     let permits = Arc::new(Semaphore::new(context.max_connections.max(1)));
     let handshakes = Arc::new(Handshakes::new(context.max_handshakes));
+    let warnings = Arc::new(Warnings::default());
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -330,7 +354,7 @@ pub async fn serve<H: Handler>(
             Ok(pair) => pair,
             Err(e) => {
                 // Out of file descriptors, for instance: pause rather than spin on the error.
-                warn!("accept failed: {e}");
+                budgeted_warn!(warnings.accept, "accept failed: {e}");
                 tokio::time::sleep(ACCEPT_PAUSE).await;
                 continue;
             }
@@ -341,13 +365,20 @@ pub async fn serve<H: Handler>(
         let place = handshakes.admit(addr.ip(), probe);
         let (context, handler) = (context.clone(), handler.clone());
         let (permits, handshakes) = (permits.clone(), handshakes.clone());
+        let warnings = warnings.clone();
         tokio::spawn(async move {
-            let authenticated = authenticate(stream, addr, &context, place, &handshakes).await;
+            let authenticated =
+                authenticate(stream, addr, &context, place, &handshakes, &warnings).await;
             let Some((channel, peer)) = authenticated else {
                 return;
             };
             let Ok(permit) = permits.try_acquire_owned() else {
-                warn!(%addr, peer = %peer.id, "connection limit reached; dropping the connection");
+                budgeted_warn!(
+                    warnings.full,
+                    %addr,
+                    peer = %peer.id,
+                    "connection limit reached; dropping the connection"
+                );
                 return;
             };
             serve_connection(channel, peer, &context, handler).await;
@@ -378,6 +409,7 @@ async fn authenticate(
     context: &ServerContext,
     mut place: Place,
     handshakes: &Handshakes,
+    warnings: &Warnings,
 ) -> Option<(Channel, IdentityCard)> {
     let directory = &context.directory;
     let local = StaticKey::of(&context.identity);
@@ -430,7 +462,7 @@ async fn authenticate(
     let (channel, key) = match accepted {
         Ok(pair) => pair,
         Err(e) => {
-            warn!(%addr, "refused connection: {e}");
+            budgeted_warn!(warnings.refused, %addr, "refused connection: {e}");
             return None;
         }
     };

@@ -154,6 +154,27 @@ fn a_committee_that_cannot_fill_fails_the_task_clearly() {
     );
 }
 
+/// A stream of garbage connections writes at most 10 refusal warnings per 10 s, not one per
+/// connection: a flood cannot fill the disk the logs go to.
+#[test]
+fn refusal_warnings_are_budgeted_under_a_flood_of_garbage() {
+    let mut c = Cluster::new(3, 1, 2);
+    c.start_all(3);
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..15 {
+        send_garbage(c.base_port);
+    }
+    let task = c.create_task(&["--func", "sum", "--mode", "fast"]);
+    c.submit("dp1", &task, "2");
+    assert_eq!(strings(&c.result(&task)["result"]), vec!["2"]);
+    let cloud_log = std::fs::read_to_string(c.log("cloud")).unwrap();
+    let refusals = cloud_log.matches("refused connection").count();
+    assert!(
+        (1..=10).contains(&refusals),
+        "{refusals} refusal lines:\n{cloud_log}"
+    );
+}
+
 #[test]
 fn the_cloud_survives_sigkill_between_submissions() {
     let mut c = Cluster::new(3, 3, 2);
