@@ -313,12 +313,75 @@ impl Pending {
 mod budget;
 use budget::{LogBudget, Verdict};
 
+/// The most connections one data provider may hold open at a server. A DP needs one or two; the
+/// cap keeps one registered DP (authenticated, so not subject to the handshake budget) from
+/// taking the server's [`ServerContext::max_connections`] places. Roster parties (the cloud's
+/// operator, the edge, CPs) are not capped: a CP opens a connection per task it waits on.
+pub const MAX_CONNECTIONS_PER_DP: usize = 16;
+
+/// How many connections each data provider holds open.
+#[derive(Debug, Default)]
+struct DpConnections {
+    open: std::sync::Mutex<std::collections::HashMap<dsmpc_core::identity::PartyId, usize>>,
+}
+
+/// One DP's place in [`DpConnections`], given back when dropped.
+struct DpPlace {
+    table: Arc<DpConnections>,
+    dp: dsmpc_core::identity::PartyId,
+}
+
+impl DpConnections {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<dsmpc_core::identity::PartyId, usize>>
+    {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place for `peer`: always for a roster party, for a DP while it holds fewer than `cap`.
+    fn take(
+        table: &Arc<DpConnections>,
+        peer: &IdentityCard,
+        cap: usize,
+    ) -> Option<Option<DpPlace>> {
+        if peer.role != dsmpc_core::identity::Role::Dp {
+            return Some(None);
+        }
+        let mut open = table.lock();
+        let count = open.entry(peer.id.clone()).or_default();
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(Some(DpPlace {
+            table: table.clone(),
+            dp: peer.id.clone(),
+        }))
+    }
+}
+
+impl Drop for DpPlace {
+    fn drop(&mut self) {
+        let mut open = self.table.lock();
+        if let Some(count) = open.get_mut(&self.dp) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.dp);
+            }
+        }
+    }
+}
+
 /// The warning budgets of one server: the kinds a stranger can provoke at will.
 #[derive(Debug, Default)]
 struct Warnings {
     refused: LogBudget,
     full: LogBudget,
     accept: LogBudget,
+    per_dp: LogBudget,
 }
 
 /// Writes a warning within `budget` (see [`LogBudget`]).
@@ -344,6 +407,7 @@ pub async fn serve<H: Handler>(
     let permits = Arc::new(Semaphore::new(context.max_connections.max(1)));
     let handshakes = Arc::new(Handshakes::new(context.max_handshakes));
     let warnings = Arc::new(Warnings::default());
+    let dp_connections = Arc::new(DpConnections::default());
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -366,6 +430,7 @@ pub async fn serve<H: Handler>(
         let (context, handler) = (context.clone(), handler.clone());
         let (permits, handshakes) = (permits.clone(), handshakes.clone());
         let warnings = warnings.clone();
+        let dp_connections = dp_connections.clone();
         tokio::spawn(async move {
             let authenticated =
                 authenticate(stream, addr, &context, place, &handshakes, &warnings).await;
@@ -378,6 +443,18 @@ pub async fn serve<H: Handler>(
                     %addr,
                     peer = %peer.id,
                     "connection limit reached; dropping the connection"
+                );
+                return;
+            };
+            let Some(_dp_place) =
+                DpConnections::take(&dp_connections, &peer, MAX_CONNECTIONS_PER_DP)
+            else {
+                budgeted_warn!(
+                    warnings.per_dp,
+                    %addr,
+                    peer = %peer.id,
+                    "{} holds {MAX_CONNECTIONS_PER_DP} connections already; dropping this one",
+                    peer.id
                 );
                 return;
             };
@@ -630,6 +707,55 @@ mod tests {
 
     /// When every place is taken, the oldest handshake of the source holding the most makes
     /// room; another source's handshakes keep theirs.
+    fn card(name: &str, role: dsmpc_core::identity::Role) -> IdentityCard {
+        let id = dsmpc_core::identity::PartyId::new(name).unwrap();
+        SecretIdentity::generate(id, role, &mut dsmpc_core::rng::fast_rng())
+            .card()
+            .clone()
+    }
+
+    /// A DP gets at most the cap of places, and one back for each it gives up; another DP and
+    /// roster parties are not held back by it.
+    #[test]
+    fn a_dp_holds_at_most_its_cap_of_connections() {
+        use dsmpc_core::identity::Role;
+        let table = Arc::new(DpConnections::default());
+        let (dp1, dp2, cp) = (
+            card("dp1", Role::Dp),
+            card("dp2", Role::Dp),
+            card("cp1", Role::Cp),
+        );
+        let mut held: Vec<_> = (0..3)
+            .map(|_| DpConnections::take(&table, &dp1, 3).expect("room"))
+            .collect();
+        assert!(
+            DpConnections::take(&table, &dp1, 3).is_none(),
+            "dp1 is at its cap"
+        );
+        assert!(
+            DpConnections::take(&table, &dp2, 3).is_some(),
+            "dp2 is not held back"
+        );
+        let cp_places: Vec<_> = (0..10)
+            .map(|_| DpConnections::take(&table, &cp, 3))
+            .collect();
+        assert!(
+            cp_places.iter().all(|p| matches!(p, Some(None))),
+            "roster parties are not capped"
+        );
+        held.pop();
+        assert!(
+            DpConnections::take(&table, &dp1, 3).is_some(),
+            "a place given back is free"
+        );
+        drop(held);
+        assert!(
+            table.lock().is_empty(),
+            "every place given back: {:?}",
+            table.lock()
+        );
+    }
+
     #[test]
     fn a_full_budget_evicts_the_busiest_sources_oldest_handshake() {
         let handshakes = Handshakes::new(3);
