@@ -400,30 +400,37 @@ pub fn verify_batch(
             _ => parse_vector(gens, bound, d, c),
         })
         .collect();
-    let valid: Vec<usize> = (0..claims.len()).filter(|&i| parsed[i].is_some()).collect();
-    let check = |indices: &[usize]| -> bool {
-        if indices.is_empty() {
+    // The parsed claims, side by side, so that the whole batch and each single one are slices
+    // (no statement is copied).
+    let mut index = Vec::with_capacity(claims.len());
+    let (mut statements, mut proofs) = (Vec::new(), Vec::new());
+    for (i, p) in parsed.into_iter().enumerate() {
+        if let Some((statement, proof)) = p {
+            index.push(i);
+            statements.push(statement);
+            proofs.push(proof);
+        }
+    }
+    let check = |range: std::ops::Range<usize>| -> bool {
+        if range.is_empty() {
             return true;
         }
-        let mut transcripts: Vec<Transcript> = indices
+        let mut transcripts: Vec<Transcript> = index[range.clone()]
             .iter()
             .map(|&i| transcript(&claims[i].binding))
             .collect();
-        let (statements, proofs): (Vec<_>, Vec<_>) =
-            indices.iter().filter_map(|&i| parsed[i].clone()).unzip();
         RangeProof::verify_batch(
             &mut transcripts,
-            &statements,
-            &proofs,
+            &statements[range.clone()],
+            &proofs[range],
             VerifyAction::VerifyOnly,
         )
         .is_ok()
     };
-    let mut verdicts: Vec<bool> = parsed.iter().map(Option::is_some).collect();
-    if !check(&valid) {
-        for &i in &valid {
-            verdicts[i] = check(&[i]);
-        }
+    let mut verdicts = vec![false; claims.len()];
+    let all = check(0..index.len());
+    for (k, &i) in index.iter().enumerate() {
+        verdicts[i] = all || check(k..k + 1);
     }
     verdicts
 }
