@@ -184,8 +184,8 @@ pub struct TaskParams {
     pub admission_deadline: u64,
     /// Seconds (Unix time) at which the input set closes.
     pub submission_deadline: u64,
-    /// Whether every DP must prove its input inside the declared range (range proofs; only
-    /// scalar inputs in verifiable mode so far).
+    /// Whether every DP must prove its input inside the declared range, element by element
+    /// (range proofs; verifiable mode, at most [`MAX_PROVEN_DIM`] elements).
     pub validate: bool,
 }
 

@@ -125,7 +125,7 @@ impl RangeBound {
 }
 
 /// `x` as a scalar (negative values as `ℓ − |x|`).
-fn scalar_of(x: i128) -> Scalar {
+pub fn scalar_of(x: i128) -> Scalar {
     let magnitude = Scalar::from(x.unsigned_abs());
     if x < 0 { -magnitude } else { magnitude }
 }
@@ -134,9 +134,10 @@ fn scalar_of(x: i128) -> Scalar {
 /// and `H` of `gens`, made once per shape (the generators are derived by hashing) and shared.
 fn parameters(
     gens: &Generators,
-    bits: u32,
+    bound: &RangeBound,
     m: usize,
 ) -> Result<RangeParameters<RistrettoPoint>, CryptoError> {
+    let bits = bound.bits;
     type Cache = Mutex<BTreeMap<(u32, usize, [u8; 32]), Arc<RangeParameters<RistrettoPoint>>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let g0 = gens.g().first().ok_or(CryptoError::LengthMismatch {
@@ -155,8 +156,12 @@ fn parameters(
         g_base_compressed_vec: vec![gens.h().compress()],
         extension_degree: ExtensionDegree::DefaultPedersen,
     };
-    let made = RangeParameters::init(bits as usize, m, pc_gens)
-        .map_err(|_| CryptoError::RangeTooWide { min: 0, max: 0 })?;
+    let made = RangeParameters::init(bits as usize, m, pc_gens).map_err(|_| {
+        CryptoError::RangeTooWide {
+            min: bound.min,
+            max: bound.max,
+        }
+    })?;
     cache
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -186,7 +191,7 @@ fn vector_statement(
     e: &[RistrettoPoint],
 ) -> Result<RangeStatement<RistrettoPoint>, CryptoError> {
     let m = e.len().next_power_of_two();
-    let params = parameters(gens, bound.bits, m)?;
+    let params = parameters(gens, bound, m)?;
     let mut commitments: Vec<RistrettoPoint> = e
         .iter()
         .map(|p| bound.statement_commitment(gens, p))

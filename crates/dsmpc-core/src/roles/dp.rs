@@ -45,15 +45,6 @@ pub enum Forgery {
 impl Forgery {
     /// Every forgery, in the order `simulate` assigns them to successive cheating DPs.
     pub const ALL: [Forgery; 3] = [Forgery::OtherValue, Forgery::Clipped, Forgery::NoProof];
-
-    /// Its name in `simulate`'s output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Forgery::OtherValue => "proof-for-another-value",
-            Forgery::Clipped => "proof-for-the-clipped-value",
-            Forgery::NoProof => "no-proof",
-        }
-    }
 }
 
 /// Shares made but not yet sealed: one payload per CP (index i at position i-1) and the
@@ -275,7 +266,7 @@ impl Dp {
             return range::prove_vector_claiming(gens, bound, xs, &claimed, blind, &binding, rng)
                 .map_err(violation);
         }
-        let c0 = scalar_of(xs[0]) * gens.g()[0] + blind * gens.h();
+        let c0 = range::scalar_of(xs[0]) * gens.g()[0] + blind * gens.h();
         let v = range::shifted_value(bound, claimed[0]);
         // The prover may refuse the false statement; the forger then sends no proof.
         Ok(range::prove_shifted(gens, bound, &c0, v, blind, &binding, rng).unwrap_or_default())
@@ -345,12 +336,6 @@ impl Dp {
         let prepared = self.prepare::<F, R>(task, input, gens, rng)?;
         Ok(self.seal(task, committee, &prepared, rng))
     }
-}
-
-/// `x` as a ristretto255 scalar (negative values as `ℓ − |x|`).
-fn scalar_of(x: i128) -> curve25519_dalek::Scalar {
-    let magnitude = curve25519_dalek::Scalar::from(x.unsigned_abs());
-    if x < 0 { -magnitude } else { magnitude }
 }
 
 fn not_ristretto(task: &Task) -> Error {

@@ -44,31 +44,28 @@ pub fn range_proofs_valid(
     cores: &[(&PartyId, &BundleCore)],
 ) -> Vec<bool> {
     let t = task.params.t;
-    let claims: Vec<Option<RangeClaim<'_>>> = cores
+    let (positions, claims): (Vec<usize>, Vec<RangeClaim<'_>>) = cores
         .iter()
-        .map(|(dp, core)| {
+        .enumerate()
+        .filter_map(|(i, (dp, core))| {
             let c0 = *arbiter::commitments_of(core, t)?.first()?;
-            Some(RangeClaim {
+            let claim = RangeClaim {
                 commitment: c0,
                 proof: &core.range_proof,
                 binding: range_binding(&task.id, dp),
-            })
+            };
+            Some((i, claim))
         })
-        .collect();
-    let present: Vec<RangeClaim<'_>> = claims
-        .iter()
-        .flatten()
-        .map(|c| RangeClaim {
-            commitment: c.commitment,
-            proof: c.proof,
-            binding: c.binding.clone(),
-        })
-        .collect();
-    let mut verdicts = range::verify_batch(gens, bound, task.dim(), &present).into_iter();
-    claims
-        .iter()
-        .map(|c| c.is_some() && verdicts.next().unwrap_or(false))
-        .collect()
+        .unzip();
+    let mut verdicts = vec![false; cores.len()];
+    for (i, valid) in
+        positions
+            .into_iter()
+            .zip(range::verify_batch(gens, bound, task.dim(), &claims))
+    {
+        verdicts[i] = valid;
+    }
+    verdicts
 }
 
 /// Runs `$body` with `$f` bound to the field type named by `$field` (a [`crate::field::FieldId`]).

@@ -205,14 +205,14 @@ impl CpWorker {
     /// Joins `task` and works through its rounds, waiting for news (and joining) over `waits`.
     async fn drive(self: Arc<Self>, task: Signed<Task>, waits: Link) {
         let id = task.body.id;
-        match self.record(id).await {
+        let record = match self.record(id).await {
             Ok(Some(r)) if r.stage == CpStage::Done => return,
-            Ok(_) => {}
+            Ok(record) => record,
             Err(e) => {
                 warn!(task = %id, "cannot read the saved state: {e}");
                 return;
             }
-        }
+        };
         match self.join(&task, &waits).await {
             Ok(Some(index)) => info!(task = %id, index, "admitted"),
             Ok(None) => return,
@@ -221,7 +221,8 @@ impl CpWorker {
                 return;
             }
         }
-        let outcome = with_field!(task.body.field(), F => self.work::<F>(task, &waits).await);
+        let outcome =
+            with_field!(task.body.field(), F => self.work::<F>(task, record, &waits).await);
         match outcome {
             Ok(()) => info!(task = %id, "result share sent"),
             Err(e) => warn!(task = %id, "gave up on the task: {e}"),
@@ -278,11 +279,16 @@ impl CpWorker {
     }
 
     /// The task's rounds, waiting for news over `waits`.
-    async fn work<F: Field>(&self, task: Signed<Task>, waits: &Link) -> Result<(), NetError> {
+    async fn work<F: Field>(
+        &self,
+        task: Signed<Task>,
+        record: Option<CpTaskState>,
+        waits: &Link,
+    ) -> Result<(), NetError> {
         let id = task.body.id;
         let committee = self.committee(waits, id).await?;
         let gens = self.gens.for_task(&task.body)?;
-        let (mut cp, stage, cursor) = self.start_or_resume::<F>(task, &committee).await?;
+        let (mut cp, stage, cursor) = self.start_or_resume::<F>(task, &committee, record)?;
         if stage == CpStage::Receiving {
             let started = Instant::now();
             cp = self
@@ -328,12 +334,13 @@ impl CpWorker {
         self.save_done(id).await
     }
 
-    /// A new [`CpTask`] for `task`, or the one saved before a crash, with its stage and the DP
-    /// after which deliveries are still to be pulled.
-    async fn start_or_resume<F: Field>(
+    /// A new [`CpTask`] for `task`, or the one `record` saved before a crash, with its stage and
+    /// the DP after which deliveries are still to be pulled.
+    fn start_or_resume<F: Field>(
         &self,
         task: Signed<Task>,
         committee: &Signed<Committee>,
+        record: Option<CpTaskState>,
     ) -> Result<(CpTask<F>, CpStage, Option<PartyId>), NetError> {
         let id = task.body.id;
         let (identity, roster) = (self.identity.clone(), self.roster.clone());
@@ -341,7 +348,7 @@ impl CpWorker {
             stage,
             cursor,
             sealed: Some(sealed),
-        }) = self.record(id).await?
+        }) = record
         else {
             return Ok((
                 CpTask::new(identity, roster, task, committee)?,

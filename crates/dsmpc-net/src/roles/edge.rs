@@ -221,10 +221,10 @@ impl EdgeServer {
     /// Runs `write` on the store on tokio's blocking pool: its commit waits for an `fsync`
     /// (milliseconds), which must not hold up this runtime's workers, which in a simulation also
     /// serve the cloud and drive the CPs.
-    async fn write_store(
+    async fn write_store<T: Send + 'static>(
         self: &Arc<Self>,
-        write: impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static,
-    ) -> Result<(), String> {
+        write: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, String> {
         let server = self.clone();
         let joined =
             tokio::task::spawn_blocking(move || write(&mut server.store.blocking_lock())).await;
@@ -433,22 +433,17 @@ impl EdgeServer {
         }
         let inbox = self.inbox.lock().await;
         let (cp, body) = (share.signer.as_str().to_owned(), share.to_bytes());
-        let added = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = added.clone();
-        let recorded = self
-            .write_store(move |store| {
-                let new = store.put_result_share(&task.0, &cp, &body)?;
-                flag.store(new, std::sync::atomic::Ordering::SeqCst);
-                Ok(())
-            })
+        let added = self
+            .write_store(move |store| store.put_result_share(&task.0, &cp, &body))
             .await;
-        if let Err(e) = recorded {
-            return Response::Refused(format!("cannot record the result share: {e}"));
-        }
-        if added.load(std::sync::atomic::Ordering::SeqCst)
-            && let Some(tx) = inbox.senders.get(&task)
-        {
-            let _ = tx.send(share);
+        match added {
+            Err(e) => return Response::Refused(format!("cannot record the result share: {e}")),
+            Ok(true) => {
+                if let Some(tx) = inbox.senders.get(&task) {
+                    let _ = tx.send(share);
+                }
+            }
+            Ok(false) => {}
         }
         Response::Ok
     }
