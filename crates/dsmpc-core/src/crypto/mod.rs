@@ -16,6 +16,7 @@
 //! string starts with `dsmpc/v1/`.
 
 pub mod dleq;
+pub mod flp;
 pub mod kem;
 pub mod pedersen;
 pub mod range;
