@@ -141,6 +141,9 @@ pub enum FieldPolicy {
     Smallest,
     /// The ristretto255 scalar field, which Pedersen commitments need (verifiable mode).
     Verifiable,
+    /// The smallest field of at least 61 bits that holds the result (fast mode with validated
+    /// inputs: the proof's soundness error per try is about `1/p`).
+    Validated,
 }
 
 impl FieldPolicy {
@@ -148,6 +151,7 @@ impl FieldPolicy {
         match self {
             FieldPolicy::Smallest => &FieldId::ALL,
             FieldPolicy::Verifiable => &[FieldId::Ristretto255],
+            FieldPolicy::Validated => &[FieldId::M61, FieldId::Ristretto255],
         }
     }
 }

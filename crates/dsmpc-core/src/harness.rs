@@ -479,11 +479,9 @@ fn submit_all<F: Field, R: CryptoRng + ?Sized>(
             .iter()
             .find(|(cheater, _)| *cheater == k + 1)
             .map(|&(_, forgery)| forgery);
-        let mut prepared = match (forgery, gens) {
-            (Some(forgery), Some(gens)) => {
-                dp.prepare_out_of_range::<F, R>(&task.body, input, forgery, gens, rng)?
-            }
-            _ => dp.prepare::<F, R>(&task.body, input, gens, rng)?,
+        let mut prepared = match forgery {
+            Some(forgery) => dp.prepare_out_of_range::<F, R>(&task.body, input, forgery, gens, rng)?,
+            None => dp.prepare::<F, R>(&task.body, input, gens, rng)?,
         };
         for &(cheater, target) in &scenario.faults.cheat_dps {
             if cheater == k + 1

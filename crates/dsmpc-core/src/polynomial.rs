@@ -66,6 +66,76 @@ pub fn lagrange_at_zero<F: Field>(ids: &[u64]) -> Result<Vec<F>, Error> {
     lagrange_coefficients(&nodes, F::ZERO)
 }
 
+/// Largest number of t-subsets [`best_agreement`] tries.
+pub const MAX_SUBSETS: usize = 20_000;
+
+/// The largest set of indices whose points lie on one polynomial of degree below `t`, found by
+/// trying t-subsets (at most [`MAX_SUBSETS`]).
+pub fn best_agreement<F: Field>(points: &[(u32, F)], t: usize) -> Result<BTreeSet<u32>, Error> {
+    let ids: Vec<u64> = points.iter().map(|(i, _)| u64::from(*i)).collect();
+    let xs = id_points::<F>(&ids)?;
+    let mut best = BTreeSet::new();
+    for subset in Subsets::new(points.len(), t).take(MAX_SUBSETS) {
+        let nodes: Vec<F> = subset.iter().map(|&k| xs[k]).collect();
+        let agree: BTreeSet<u32> = points
+            .iter()
+            .zip(&xs)
+            .filter(|((_, y), x)| {
+                lagrange_coefficients(&nodes, **x)
+                    .map(|l| {
+                        subset
+                            .iter()
+                            .zip(&l)
+                            .fold(F::ZERO, |acc, (&k, &c)| acc + c * points[k].1)
+                            == *y
+                    })
+                    .unwrap_or(false)
+            })
+            .map(|((i, _), _)| *i)
+            .collect();
+        if agree.len() > best.len() {
+            best = agree;
+        }
+        if best.len() == points.len() {
+            break;
+        }
+    }
+    Ok(best)
+}
+
+/// Iterates over the k-element subsets of `0..n` in lexicographic order.
+struct Subsets {
+    n: usize,
+    current: Option<Vec<usize>>,
+}
+
+impl Subsets {
+    fn new(n: usize, k: usize) -> Subsets {
+        Subsets {
+            n,
+            current: (k <= n).then(|| (0..k).collect()),
+        }
+    }
+}
+
+impl Iterator for Subsets {
+    type Item = Vec<usize>;
+
+    fn next(&mut self) -> Option<Vec<usize>> {
+        let out = self.current.clone()?;
+        let k = out.len();
+        let mut next = out.clone();
+        let advanced = (0..k).rev().find(|&i| next[i] < self.n - k + i).map(|i| {
+            next[i] += 1;
+            for j in i + 1..k {
+                next[j] = next[j - 1] + 1;
+            }
+        });
+        self.current = advanced.map(|_| next);
+        Some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,16 +30,19 @@ pub struct BundleCore {
     pub commitments: Vec<[u8; 32]>,
     /// `digests[i-1]` is [`share_digest`] of the share sealed to CP i.
     pub digests: Vec<[u8; 32]>,
-    /// The Bulletproofs+ proof that the input committed by `C_0` lies in the task's range
-    /// ([`crate::crypto::range`]); empty when the task does not validate inputs.
-    pub range_proof: Vec<u8>,
+    /// What makes the input checkable against the task's range, empty when the task does not
+    /// validate inputs. Verifiable mode: the Bulletproofs+ proof that the input committed by
+    /// `C_0` lies in the range ([`crate::crypto::range`]). Fast mode: the joint-randomness parts
+    /// `part_1 ‖ … ‖ part_n` (32 bytes each, [`crate::roles::validity_part`]) that bind the
+    /// fully linear proof's joint randomness to the input shares ([`crate::crypto::flp`]).
+    pub validity: Vec<u8>,
 }
 
 impl Encode for BundleCore {
     fn encode(&self, w: &mut Writer) {
         w.list(&self.commitments, |w, c| w.fixed(c));
         w.list(&self.digests, |w, d| w.fixed(d));
-        w.bytes(&self.range_proof);
+        w.bytes(&self.validity);
     }
 }
 
@@ -48,7 +51,7 @@ impl Decode for BundleCore {
         Ok(BundleCore {
             commitments: r.list("commitments", 32, |r| r.array("commitment"))?,
             digests: r.list("digests", 32, |r| r.array("digest"))?,
-            range_proof: r.bytes("range proof")?.to_vec(),
+            validity: r.bytes("validity")?.to_vec(),
         })
     }
 }
@@ -173,36 +176,70 @@ impl Decode for ShareDelivery {
     }
 }
 
-/// The plaintext sealed to one CP: its share and, in verifiable mode, its blinding share.
+/// The plaintext sealed to one CP: its share and, in verifiable mode, its blinding share; in a
+/// fast task that validates inputs, its share of the proof.
 ///
-/// Layout: `tag u8 (1 = explicit: u32 count ‖ elements; 2 = seed: 32 bytes)` ‖
-/// `blind flag u8 (0 | 1)` ‖ `blind element if 1`.
+/// Layout: `share` ‖ `blind flag u8 (0 | 1)` ‖ `blind element if 1` ‖ `validity flag u8 (0 | 1)`
+/// ‖ `if 1: proof share ‖ part blind [32]`, where a share (and a proof share) is
+/// `tag u8 (1 = explicit: u32 count ‖ elements; 2 = seed: 32 bytes)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharePayload<F: Field> {
-    /// The share of the input vector.
+    /// The share of the input vector (in a fast task that validates inputs, of its bits).
     pub share: ShareValue<F>,
     /// The blinding polynomial's value at the CP's index (verifiable mode).
     pub blind: Option<F>,
+    /// The share of the fully linear proof (fast mode, validated inputs).
+    pub validity: Option<ValidityShare<F>>,
+}
+
+/// One CP's share of a DP's fully linear proof ([`crate::crypto::flp`]) and the blind of its
+/// joint-randomness part, which keeps the public part from revealing a low-entropy share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidityShare<F: Field> {
+    /// The share of the proof.
+    pub proof: ShareValue<F>,
+    /// The blind hashed into this CP's part ([`crate::roles::validity_part`]).
+    pub blind: Seed,
+}
+
+pub(crate) fn write_share_value<F: Field>(w: &mut Writer, value: &ShareValue<F>) {
+    match value {
+        ShareValue::Explicit(v) => {
+            w.u8(1);
+            w.field_elements(v.as_slice());
+        }
+        ShareValue::Seeded(seed) => {
+            w.u8(2);
+            w.fixed(seed.as_bytes());
+        }
+    }
+}
+
+fn read_share_value<F: Field>(r: &mut Reader<'_>) -> Result<ShareValue<F>, CodecError> {
+    Ok(match r.u8("share tag")? {
+        1 => ShareValue::Explicit(SecretVec::from_vec(r.field_elements("share")?)),
+        2 => ShareValue::Seeded(Seed::from_bytes(r.array("seed")?)),
+        _ => return Err(CodecError::InvalidValue { what: "share tag" }),
+    })
 }
 
 impl<F: Field> SharePayload<F> {
     /// The encoding, in memory that is zeroized when dropped.
     pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::new();
-        match &self.share {
-            ShareValue::Explicit(v) => {
-                w.u8(1);
-                w.field_elements(v.as_slice());
-            }
-            ShareValue::Seeded(seed) => {
-                w.u8(2);
-                w.fixed(seed.as_bytes());
-            }
-        }
+        write_share_value(&mut w, &self.share);
         match &self.blind {
             Some(b) => {
                 w.u8(1);
                 w.field_element(b);
+            }
+            None => w.u8(0),
+        }
+        match &self.validity {
+            Some(v) => {
+                w.u8(1);
+                write_share_value(&mut w, &v.proof);
+                w.fixed(v.blind.as_bytes());
             }
             None => w.u8(0),
         }
@@ -225,16 +262,24 @@ impl<F: Field> SharePayload<F> {
 
 impl<F: Field> Decode for SharePayload<F> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let share = match r.u8("share tag")? {
-            1 => ShareValue::Explicit(SecretVec::from_vec(r.field_elements("share")?)),
-            2 => ShareValue::Seeded(Seed::from_bytes(r.array("seed")?)),
-            _ => return Err(CodecError::InvalidValue { what: "share tag" }),
-        };
+        let share = read_share_value(r)?;
         let blind = match r.u8("blind flag")? {
             0 => None,
             1 => Some(r.field_element("blind")?),
             _ => return Err(CodecError::InvalidValue { what: "blind flag" }),
         };
-        Ok(SharePayload { share, blind })
+        let validity = match r.u8("validity flag")? {
+            0 => None,
+            1 => Some(ValidityShare {
+                proof: read_share_value(r)?,
+                blind: Seed::from_bytes(r.array("part blind")?),
+            }),
+            _ => return Err(CodecError::InvalidValue { what: "validity flag" }),
+        };
+        Ok(SharePayload {
+            share,
+            blind,
+            validity,
+        })
     }
 }

@@ -58,6 +58,9 @@ pub struct VerificationReport {
     /// DPs whose shares verified but whose range proofs did not (tasks that validate inputs),
     /// in id order. Anyone can re-check: the proof is in the DP's signed bundle core.
     pub range_complaints: Vec<PartyId>,
+    /// Fast tasks that validate inputs: this CP's share of the verifier of every DP it accepted,
+    /// in the task's field ([`crate::roles::validity::encode_verifiers`]); empty otherwise.
+    pub verifiers: Vec<u8>,
 }
 
 impl Encode for VerificationReport {
@@ -66,6 +69,7 @@ impl Encode for VerificationReport {
         self.accepted.encode(w);
         w.list(&self.complaints, |w, c| c.encode(w));
         w.list(&self.range_complaints, |w, dp| dp.encode(w));
+        w.bytes(&self.verifiers);
     }
 }
 
@@ -76,6 +80,7 @@ impl Decode for VerificationReport {
             accepted: DpSet::decode(r)?,
             complaints: r.list("complaints", 102, Complaint::decode)?,
             range_complaints: r.list("range complaints", 2, PartyId::decode)?,
+            verifiers: r.bytes("verifier shares")?.to_vec(),
         })
     }
 }
@@ -97,6 +102,11 @@ named_enum!(
         InconsistentResultShare = (4, "inconsistent-result-share"),
         /// A DP's range proof (verifiable mode) does not show its input inside the task's range.
         InvalidRangeProof = (5, "invalid-range-proof"),
+        /// A DP's fully linear proof rejected: its shared input is not in the task's range
+        /// (fast mode, validated inputs).
+        InvalidValidityProof = (6, "invalid-validity-proof"),
+        /// A CP's verifier share is off the polynomial the other CPs' shares agree on.
+        InconsistentVerifierShare = (7, "inconsistent-verifier-share"),
     }
 );
 

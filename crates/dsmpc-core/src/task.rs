@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crate::Error;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::crypto::flp::RangeCircuit;
 use crate::crypto::range::{MAX_PROVEN_DIM, RangeBound};
 use crate::dpset::DpSet;
 use crate::encoding::{Encoding, FieldPolicy, InputRange, MAX_SCALE, Plan};
-use crate::field::FieldId;
+use crate::field::{Field, FieldId};
 use crate::identity::{PartyId, Role, Signers};
 use crate::merkle;
+use crate::roles::validity::MAX_REPORT_VERIFIER;
 use crate::sharing::{MAX_DIM, Scheme};
 use crate::signed::Signable;
 
@@ -514,14 +516,16 @@ impl Task {
             });
         }
         Self::check_validation(params)?;
-        Ok(match params.mode {
-            Mode::Verifiable => FieldPolicy::Verifiable,
-            Mode::Fast => FieldPolicy::Smallest,
+        Ok(match (params.mode, params.validate) {
+            (Mode::Verifiable, _) => FieldPolicy::Verifiable,
+            (Mode::Fast, true) => FieldPolicy::Validated,
+            (Mode::Fast, false) => FieldPolicy::Smallest,
         })
     }
 
-    /// Range validation needs what the proofs are built for: verifiable mode, vectors of at most
-    /// [`MAX_PROVEN_DIM`] elements, and a declared range no wider than 2^64.
+    /// Range validation needs what the proofs are built for: a declared range no wider than
+    /// 2^64; in verifiable mode vectors of at most [`MAX_PROVEN_DIM`] elements, in fast mode
+    /// bits and proof that fit in a share ([`MAX_DIM`] elements each).
     fn check_validation(params: &TaskParams) -> Result<(), Error> {
         if !params.validate {
             return Ok(());
@@ -531,38 +535,89 @@ impl Task {
                 reason: format!("{reason}; give --no-validate to run it without range proofs"),
             })
         };
-        if params.mode != Mode::Verifiable {
-            return refuse(
-                "range proofs of inputs are built for verifiable mode only so far".into(),
-            );
+        let range = match params.encoding {
+            Encoding::Exact { range, .. } => range,
+            Encoding::Modular { .. } => {
+                return refuse("modular tasks declare no input range".into());
+            }
+        };
+        if let Err(e) = RangeBound::new(range.min, range.max) {
+            return refuse(e.to_string());
         }
-        if params.dim as usize > MAX_PROVEN_DIM {
-            return refuse(format!(
+        match params.mode {
+            Mode::Verifiable if params.dim as usize > MAX_PROVEN_DIM => refuse(format!(
                 "range proofs cover vectors of at most {MAX_PROVEN_DIM} elements"
-            ));
-        }
-        match params.encoding {
-            Encoding::Exact { range, .. } => match RangeBound::new(range.min, range.max) {
-                Ok(_) => Ok(()),
-                Err(e) => refuse(e.to_string()),
-            },
-            Encoding::Modular { .. } => refuse("modular tasks declare no input range".into()),
+            )),
+            Mode::Verifiable => Ok(()),
+            Mode::Fast => {
+                let width = range.max.abs_diff(range.min);
+                let circuit = RangeCircuit::new::<crate::field::M61>(params.dim as usize, width);
+                let fits = circuit.is_some_and(|c| c.input_len().max(c.proof_len()) <= MAX_DIM);
+                let verifier = circuit.map_or(u64::MAX, |c| c.verifier_len() as u64);
+                if !fits {
+                    return refuse(format!(
+                        "the bits of {} elements of {} bits each exceed a share's {MAX_DIM} \
+                         elements",
+                        params.dim,
+                        128 - width.leading_zeros()
+                    ));
+                }
+                if verifier.saturating_mul(params.weights.len() as u64) > MAX_REPORT_VERIFIER {
+                    return refuse(format!(
+                        "a CP's verifier shares for {} DPs ({verifier} elements each) exceed \
+                         one report's {MAX_REPORT_VERIFIER} elements",
+                        params.weights.len()
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 
-    /// Whether a task of this shape proves its inputs in range unless told otherwise: verifiable
-    /// mode and at most [`VALIDATED_BY_DEFAULT_DIM`] elements (a DP proves 16 elements in about
-    /// 13 ms and a CP checks them in about 2 ms; at 256 elements it is 0.2 s and 0.08 s, so
-    /// longer vectors validate only when asked to).
+    /// Whether a task of this shape proves its inputs in range unless told otherwise: vectors of
+    /// at most [`VALIDATED_BY_DEFAULT_DIM`] elements, in either mode. Verifiable mode: a DP proves
+    /// 16 elements in about 13 ms and a CP checks them in about 2 ms (0.2 s and 0.08 s at 256);
+    /// fast mode: the DP shares every bit of its input (16 times the upload at 16 bits), so
+    /// longer vectors validate only when asked to.
     pub fn validates_by_default(mode: Mode, dim: u32) -> bool {
-        mode == Mode::Verifiable && dim as usize <= VALIDATED_BY_DEFAULT_DIM
+        let _ = mode;
+        dim as usize <= VALIDATED_BY_DEFAULT_DIM
     }
 
-    /// The range every input must be proven in, for a task that validates inputs.
+    /// The range every input must be proven in, for a verifiable task that validates inputs
+    /// (Bulletproofs+, [`crate::crypto::range`]).
     pub fn range_bound(&self) -> Option<RangeBound> {
-        match (self.params.validate, self.params.encoding) {
-            (true, Encoding::Exact { range, .. }) => RangeBound::new(range.min, range.max).ok(),
+        match (self.params.validate, self.params.mode, self.params.encoding) {
+            (true, Mode::Verifiable, Encoding::Exact { range, .. }) => {
+                RangeBound::new(range.min, range.max).ok()
+            }
             _ => None,
+        }
+    }
+
+    /// The statement a DP proves in a fast task that validates inputs (a fully linear proof
+    /// over the shares, [`crate::crypto::flp`]), for the task's field `F`.
+    pub fn validity_circuit<F: Field>(&self) -> Option<RangeCircuit> {
+        match (self.params.validate, self.params.mode, self.params.encoding) {
+            (true, Mode::Fast, Encoding::Exact { range, .. }) => {
+                RangeCircuit::new::<F>(self.dim(), range.max.abs_diff(range.min))
+            }
+            _ => None,
+        }
+    }
+
+    /// Elements of the input part of a DP's share: the vector's length, or in a fast task that
+    /// validates inputs the number of bits shared.
+    pub fn share_len<F: Field>(&self) -> usize {
+        self.validity_circuit::<F>()
+            .map_or(self.dim(), |c| c.input_len())
+    }
+
+    /// The smallest input mantissa of an exact task's declared range.
+    pub fn range_min(&self) -> Option<i128> {
+        match self.params.encoding {
+            Encoding::Exact { range, .. } => Some(range.min),
+            Encoding::Modular { .. } => None,
         }
     }
 

@@ -15,7 +15,7 @@ use crate::signed::Signed;
 use crate::task::{Task, TaskId};
 
 /// The protocol version this build speaks; the first byte of every envelope.
-pub const VERSION: u8 = 5;
+pub const VERSION: u8 = 6;
 
 impl Encode for SealedBox {
     fn encode(&self, w: &mut Writer) {

@@ -19,7 +19,7 @@ use dsmpc_core::field::{Field, M31, M61, Ristretto};
 use dsmpc_core::harness::Outcome;
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, SecretIdentity};
 use dsmpc_core::prg::Seed;
-use dsmpc_core::round2::SharePayload;
+use dsmpc_core::round2::{SharePayload, ValidityShare};
 use dsmpc_core::round4::ResultPayload;
 use dsmpc_core::sharing::{SecretVec, ShareValue};
 use dsmpc_core::wire::Envelope;
@@ -174,25 +174,39 @@ fn element<F: Field>() -> impl Strategy<Value = F> {
     ]
 }
 
-/// The encoding of a share payload and its dimension: explicit or seeded, blinded or not.
-fn share_payload<F: Field>() -> impl Strategy<Value = (Vec<u8>, usize)> {
+fn share_value<F: Field>() -> impl Strategy<Value = ShareValue<F>> {
     let explicit = prop::collection::vec(element::<F>(), 1..=6)
         .prop_map(|v| ShareValue::Explicit(SecretVec::from_vec(v)));
     let seeded = any::<[u8; 32]>().prop_map(|s| ShareValue::Seeded(Seed::from_bytes(s)));
+    prop_oneof![explicit, seeded]
+}
+
+/// The encoding of a share payload and its dimension: explicit or seeded, blinded or not, with
+/// a proof share or not.
+fn share_payload<F: Field>() -> impl Strategy<Value = (Vec<u8>, usize)> {
+    let validity = (share_value::<F>(), any::<[u8; 32]>()).prop_map(|(proof, blind)| {
+        ValidityShare {
+            proof,
+            blind: Seed::from_bytes(blind),
+        }
+    });
     (
-        prop_oneof![explicit, seeded],
+        share_value::<F>(),
         prop::option::of(element::<F>()),
+        prop::option::of(validity),
         1usize..=6,
     )
-        .prop_map(|(share, blind, dim)| {
+        .prop_map(|(share, blind, validity, dim)| {
             let dim = match &share {
                 ShareValue::Explicit(v) => v.len(),
                 ShareValue::Seeded(_) => dim,
             };
-            (
-                SharePayload { share, blind }.to_secret_bytes().to_vec(),
-                dim,
-            )
+            let payload = SharePayload {
+                share,
+                blind,
+                validity,
+            };
+            (payload.to_secret_bytes().to_vec(), dim)
         })
 }
 

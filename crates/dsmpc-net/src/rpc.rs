@@ -796,7 +796,7 @@ mod tests {
                 body: BundleCore {
                     commitments: vec![[1; 32]],
                     digests: vec![[2; 32], [3; 32]],
-                    range_proof: vec![6; 3],
+                    validity: vec![6; 3],
                 },
                 signature: ed25519_dalek::Signature::from_bytes(&[4; 64]),
             },

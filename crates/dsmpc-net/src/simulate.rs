@@ -607,15 +607,15 @@ impl Upload {
         identity: &Arc<SecretIdentity>,
     ) -> Result<dsmpc_core::round2::Bundle, SimError> {
         let dp = Dp::new(identity.clone(), self.roster.clone());
-        let mut prepared = match (self.forgery, self.gens.as_deref()) {
-            (Some(forgery), Some(gens)) => dp.prepare_out_of_range::<F, _>(
+        let mut prepared = match self.forgery {
+            Some(forgery) => dp.prepare_out_of_range::<F, _>(
                 &self.task,
                 &self.values,
                 forgery,
-                gens,
+                self.gens.as_deref(),
                 &mut fast_rng(),
             )?,
-            _ => dp.prepare::<F, _>(
+            None => dp.prepare::<F, _>(
                 &self.task,
                 &self.values,
                 self.gens.as_deref(),

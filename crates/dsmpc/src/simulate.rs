@@ -270,8 +270,8 @@ fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
     }
     if !config.out_of_range_dps.is_empty() && !config.validate {
         bail!(
-            "--out-of-range-dp needs range proofs, which are built for verifiable mode (on by \
-             default up to 16 elements, with --validate beyond; off with --no-validate)"
+            "--out-of-range-dp needs validated inputs (on by default up to 16 elements, with \
+             --validate beyond; off with --no-validate)"
         );
     }
     if let Some(id) = config
@@ -505,8 +505,8 @@ fn print_table(
         dsmpc_core::encoding::Encoding::Modular { .. } => "none (modular)".into(),
     };
     let validation = match (p.validate, p.mode) {
-        (true, _) => "every input proven inside it (range proofs)",
-        (false, Mode::Fast) => "not validated (range proofs are built for verifiable mode)",
+        (true, Mode::Verifiable) => "every input proven inside it (range proofs)",
+        (true, Mode::Fast) => "every input proven inside it (a proof over the shares)",
         (false, _) if Task::validates_by_default(p.mode, p.dim) => "not validated (--no-validate)",
         (false, _) => "not validated (give --validate for vectors beyond 16 elements)",
     };

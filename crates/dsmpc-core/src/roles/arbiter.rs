@@ -12,13 +12,15 @@ use crate::crypto::dleq::{self, DleqProof};
 use crate::crypto::kem::{self, SharedSecret};
 use crate::crypto::pedersen::{self, Generators};
 use crate::field::Field;
-use crate::identity::Role;
+use crate::identity::{PartyId, Role};
 use crate::round1::Committee;
 use crate::round2::{BundleCore, SHARE_PURPOSE, ShareDelivery, SharePayload};
 use crate::round3::Complaint;
 use crate::sharing::ShareValue;
 use crate::task::{Mode, Task};
 use crate::wire::seal_context;
+
+use super::validity;
 
 /// The outcome of checking a complaint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,28 +84,36 @@ pub fn judge<F: Field>(
     else {
         return Verdict::Upheld;
     };
-    let Ok(payload) = SharePayload::<F>::from_bytes(&plaintext, task.dim()) else {
+    let Ok(payload) = SharePayload::<F>::from_bytes(&plaintext, task.share_len::<F>()) else {
         return Verdict::Upheld;
     };
-    if share_is_valid(task, &delivery.core.body, complaint.index, &payload, gens) {
+    let signed = &delivery.core;
+    if share_is_valid(task, &signed.signer, &signed.body, complaint.index, &payload, gens) {
         Verdict::Rejected
     } else {
         Verdict::Upheld
     }
 }
 
-/// Whether a decrypted share is valid for CP `index`: in verifiable mode, an explicit share with a
-/// blinding share that matches the commitments; in fast mode, a share without blinding (nothing
-/// more can be checked there).
+/// Whether `dp`'s decrypted share is valid for CP `index`: in verifiable mode, an explicit share
+/// with a blinding share that matches the commitments; in fast mode, a share without blinding
+/// and, when the task validates inputs, with a proof share whose part matches the DP's core
+/// ([`validity::check_share`]; nothing more can be checked there).
 pub fn share_is_valid<F: Field>(
     task: &Task,
+    dp: &PartyId,
     core: &BundleCore,
     index: u32,
     payload: &SharePayload<F>,
     gens: Option<&Generators>,
 ) -> bool {
     match (task.params.mode, gens) {
-        (Mode::Fast, _) => payload.blind.is_none(),
+        (Mode::Fast, _) => match task.validity_circuit::<F>() {
+            Some(circuit) => {
+                validity::check_share(task, &circuit, dp, core, index, payload).is_some()
+            }
+            None => payload.blind.is_none() && payload.validity.is_none(),
+        },
         (Mode::Verifiable, Some(gens)) => {
             let (ShareValue::Explicit(share), Some(blind)) = (&payload.share, &payload.blind)
             else {

@@ -11,10 +11,13 @@ use std::sync::Arc;
 use rand_core::CryptoRng;
 
 use super::arbiter::{self, Verdict, commitments_of};
+use super::validity;
 use crate::codec::Encode;
 use crate::crypto::kem;
 use crate::crypto::pedersen::Generators;
 use crate::dpset::DpSet;
+use crate::field::Field;
+use crate::prg::Seed;
 use crate::error::AdmissionRefusal;
 use crate::identity::{PartyId, Role, Roster, SecretIdentity};
 use crate::round1::{
@@ -47,6 +50,9 @@ pub struct Admission {
 struct Received {
     arrival: u64,
     digest: [u8; 32],
+    /// The seed of the DP's joint randomness (fast tasks that validate inputs): public, derived
+    /// from the parts in its core.
+    joint: Option<[u8; 32]>,
 }
 
 /// The bundles themselves, for a cloud that keeps them in memory (the one-process harness and
@@ -302,7 +308,8 @@ impl Cloud {
         }
         let bundle = checked.bundle;
         let digest = core_digest(&bundle.core);
-        let Some(arrival) = state.receive(&bundle.core.signer, digest)? else {
+        let joint = joint_of(&state.task.body, &bundle.core);
+        let Some(arrival) = state.receive(&bundle.core.signer, digest, joint)? else {
             return Ok(Accepted::Resend);
         };
         match &mut state.shelf {
@@ -330,8 +337,9 @@ impl Cloud {
         core: &Signed<BundleCore>,
     ) -> Result<u64, Error> {
         let state = self.state_mut(task)?;
+        let joint = joint_of(&state.task.body, core);
         state
-            .receive(&core.signer, core_digest(core))?
+            .receive(&core.signer, core_digest(core), joint)?
             .ok_or_else(|| Error::ProtocolViolation {
                 task: *task,
                 reason: format!("{} restored twice", core.signer),
@@ -475,6 +483,7 @@ impl Cloud {
             .clone();
         report.verify(task, &roster, Role::Cp)?;
         super::check_set_len(&state.task.body, &report.body.accepted, "report")?;
+        check_verifiers(&state.task.body, &report.body)?;
         if committee.index_of(&report.signer) != Some(report.body.index) {
             return Err(violation(format!(
                 "{} reported for another index",
@@ -554,6 +563,8 @@ impl Cloud {
         if let Some(existing) = &state.input_set {
             return Ok(existing.clone());
         }
+        let field = state.task.body.field();
+        with_field!(field, F => state.judge_validity::<F>())?;
         let list = &state.task.body.params.weights;
         let included = DpSet::from_positions(
             state.task.body.dps,
@@ -701,6 +712,26 @@ fn check_contents(task: &Signed<Task>, bundle: Bundle) -> Result<CheckedBundle, 
             ),
         });
     }
+    let parts = bundle.core.body.validity.len();
+    let parts_ok = match (params.mode, params.validate) {
+        (Mode::Fast, true) => parts == params.n as usize * validity::PART_LEN,
+        (Mode::Fast, false) => parts == 0,
+        (Mode::Verifiable, _) => true,
+    };
+    if !parts_ok {
+        return Err(Error::ProtocolViolation {
+            task: id,
+            reason: format!(
+                "bundle from {} has {parts} bytes of joint-randomness parts, the task takes {}",
+                bundle.core.signer,
+                if params.validate {
+                    params.n as usize * validity::PART_LEN
+                } else {
+                    0
+                }
+            ),
+        });
+    }
     Ok(CheckedBundle {
         task: id,
         task_signature: task.signature,
@@ -708,7 +739,98 @@ fn check_contents(task: &Signed<Task>, bundle: Bundle) -> Result<CheckedBundle, 
     })
 }
 
+/// Refuses a report whose verifier shares (fast tasks that validate inputs) do not decode or do
+/// not cover exactly the DPs it accepted.
+fn check_verifiers(task: &Task, report: &VerificationReport) -> Result<(), Error> {
+    let problem = with_field!(task.field(), F => {
+        match task.validity_circuit::<F>() {
+            None if report.verifiers.is_empty() => None,
+            None => Some("verifier shares for a task that takes none".to_string()),
+            Some(circuit) => {
+                match validity::decode_verifiers::<F>(&report.verifiers, circuit.verifier_len()) {
+                    Err(e) => Some(format!("verifier shares do not decode: {e}")),
+                    Ok(v) if !v.iter().map(|(i, _)| *i).eq(report.accepted.iter()) => {
+                        Some("verifier shares do not match the accepted DPs".to_string())
+                    }
+                    Ok(_) => None,
+                }
+            }
+        }
+    });
+    match problem {
+        None => Ok(()),
+        Some(reason) => Err(Error::ProtocolViolation {
+            task: task.id,
+            reason: format!("the report of CP {}: {reason}", report.index),
+        }),
+    }
+}
+
 impl CloudTask {
+    /// Fast tasks that validate inputs: decides every DP that submitted from the reported
+    /// verifier shares ([`validity::decide`]); an invalid one is upheld and named, a CP whose
+    /// share is inconsistent is named. A DP whose verifier cannot be reconstructed (fewer than
+    /// t consistent shares) is left out unnamed: its input is unchecked.
+    fn judge_validity<F: Field>(&mut self) -> Result<(), Error> {
+        let task = &self.task.body;
+        let Some(circuit) = task.validity_circuit::<F>() else {
+            return Ok(());
+        };
+        let mut by_dp: BTreeMap<u64, Vec<(u32, Vec<F>)>> = BTreeMap::new();
+        for (index, report) in &self.reports {
+            let shares =
+                validity::decode_verifiers::<F>(&report.body.verifiers, circuit.verifier_len())
+                    .map_err(|e| Error::ProtocolViolation {
+                        task: task.id,
+                        reason: format!("a stored report does not decode: {e}"),
+                    })?;
+            for (position, share) in shares {
+                by_dp.entry(position).or_default().push((*index, share));
+            }
+        }
+        let mut rng = crate::rng::os_rng();
+        let weights: Vec<F> = (0..circuit.verifier_len())
+            .map(|_| F::random(&mut rng))
+            .collect();
+        let committee = self.committee.as_ref().map(|c| c.body.clone());
+        for (position, (dp, _)) in task.params.weights.iter().enumerate() {
+            let Some(joint) = self.received.get(dp).and_then(|r| r.joint).map(Seed::from_bytes)
+            else {
+                continue;
+            };
+            if self.upheld.contains(dp) {
+                continue;
+            }
+            let shares: Vec<(u32, &[F])> = by_dp
+                .get(&(position as u64))
+                .map(|v| v.iter().map(|(i, s)| (*i, s.as_slice())).collect())
+                .unwrap_or_default();
+            let decision = validity::decide(task, &circuit, &joint, &shares, &weights);
+            for index in decision.inconsistent {
+                if let Some(m) = committee.as_ref().and_then(|c| c.member(index)) {
+                    self.culprits.insert(Culprit {
+                        party: m.card.id.clone(),
+                        reason: CulpritReason::InconsistentVerifierShare,
+                    });
+                }
+            }
+            match decision.valid {
+                Some(true) => {}
+                Some(false) => {
+                    self.upheld.insert(dp.clone());
+                    self.culprits.insert(Culprit {
+                        party: dp.clone(),
+                        reason: CulpritReason::InvalidValidityProof,
+                    });
+                }
+                None => {
+                    self.upheld.insert(dp.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn new(task: Arc<Signed<Task>>, keeps_bundles: bool) -> CloudTask {
         CloudTask {
             task,
@@ -727,7 +849,12 @@ impl CloudTask {
     /// Records `dp`'s bundle (with core digest `digest`) if the task takes bundles now: the
     /// committee is complete and the input set still open. Returns its arrival position, or
     /// `None` for an identical resend; a different second bundle is refused.
-    fn receive(&mut self, dp: &PartyId, digest: [u8; 32]) -> Result<Option<u64>, Error> {
+    fn receive(
+        &mut self,
+        dp: &PartyId,
+        digest: [u8; 32],
+        joint: Option<[u8; 32]>,
+    ) -> Result<Option<u64>, Error> {
         let task = self.task.body.id;
         let violation = |reason: String| Error::ProtocolViolation { task, reason };
         if self.committee.is_none() {
@@ -743,12 +870,24 @@ impl CloudTask {
             ))),
             None => {
                 let arrival = self.received.len() as u64;
-                self.received
-                    .insert(dp.clone(), Received { arrival, digest });
+                self.received.insert(
+                    dp.clone(),
+                    Received {
+                        arrival,
+                        digest,
+                        joint,
+                    },
+                );
                 Ok(Some(arrival))
             }
         }
     }
+}
+
+/// The seed of a DP's joint randomness, for a fast task that validates inputs.
+fn joint_of(task: &Task, core: &Signed<BundleCore>) -> Option<[u8; 32]> {
+    (task.params.mode == Mode::Fast && task.params.validate)
+        .then(|| *validity::joint_seed(&task.id, &core.signer, &core.body.validity).as_bytes())
 }
 
 /// SHA-256 of a bundle's signed core: equal for equal bundles (the core signs every share's

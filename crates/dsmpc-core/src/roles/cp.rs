@@ -15,9 +15,11 @@ use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use super::arbiter::{commitments_of, share_is_valid};
+use super::validity;
 use crate::Error;
 use crate::codec::{Decode, Encode, Reader, Writer, decode_exact};
 use crate::crypto::dleq;
+use crate::crypto::flp::RangeCircuit;
 use crate::crypto::pedersen::{self, BatchItem, Generators};
 use crate::crypto::{CryptoError, kem};
 use crate::dpset::DpSet;
@@ -120,9 +122,12 @@ pub struct Rejection {
 struct Opened<F: Field> {
     dp: PartyId,
     weight: F,
+    /// The share of the input (in a fast task that validates inputs, decoded from the bits).
     share: SecretVec<F>,
     blind: Option<F>,
     commitments: Vec<RistrettoPoint>,
+    /// The share of the DP's verifier (fast mode, validated inputs).
+    verifier: Option<Vec<F>>,
 }
 
 /// What a delivery's checks before decryption found: the DP, its weight, its commitments
@@ -132,6 +137,8 @@ struct Prechecked {
     weight: i128,
     commitments: Vec<RistrettoPoint>,
     context: Vec<u8>,
+    /// The DP's signed core, which a fast task that validates inputs checks the share against.
+    core: Option<crate::round2::BundleCore>,
 }
 
 /// Why a delivery could not be opened.
@@ -158,6 +165,10 @@ pub struct CpTask<F: Field> {
     /// DPs whose shares verified but whose range proofs did not: left out of the aggregate and
     /// named in the report.
     range_complaints: BTreeSet<PartyId>,
+    /// The statement a fast task that validates inputs has its DPs prove.
+    circuit: Option<RangeCircuit>,
+    /// This CP's verifier shares of the accepted DPs, by position (fast mode, validated inputs).
+    verifiers: BTreeMap<u64, Vec<F>>,
 }
 
 impl<F: Field> CpTask<F> {
@@ -186,11 +197,13 @@ impl<F: Field> CpTask<F> {
             roster,
             committee: committee.body.clone(),
             index,
-            task: task_body,
             blind_aggregate: F::ZERO,
             accepted: DpSet::empty(dps),
             complaints: BTreeMap::new(),
             range_complaints: BTreeSet::new(),
+            circuit: task_body.validity_circuit::<F>(),
+            verifiers: BTreeMap::new(),
+            task: task_body,
         })
     }
 
@@ -475,6 +488,7 @@ impl<F: Field> CpTask<F> {
             weight,
             commitments,
             context,
+            core: self.circuit.map(|_| delivery.core.body.clone()),
         })
     }
 
@@ -486,9 +500,33 @@ impl<F: Field> CpTask<F> {
     ) -> Result<Opened<F>, Fault> {
         let plaintext = plaintext.map_err(|_| Fault::Dp)?;
         let payload =
-            SharePayload::<F>::from_bytes(&plaintext, self.task.dim()).map_err(|_| Fault::Dp)?;
+            SharePayload::<F>::from_bytes(&plaintext, self.task.share_len::<F>()).map_err(|_| Fault::Dp)?;
         if !share_is_valid_shape(&self.task, &payload) {
             return Err(Fault::Dp);
+        }
+        let weight = self
+            .task
+            .plan
+            .encode_weight::<F>(checked.weight)
+            .map_err(Fault::Relay)?;
+        if let (Some(circuit), Some(core)) = (&self.circuit, &checked.core) {
+            let opened = validity::check_share(
+                &self.task,
+                circuit,
+                &checked.dp,
+                core,
+                self.index,
+                &payload,
+            )
+            .ok_or(Fault::Dp)?;
+            return Ok(Opened {
+                dp: checked.dp,
+                weight,
+                share: SecretVec::from_vec(opened.input),
+                blind: None,
+                commitments: Vec::new(),
+                verifier: Some(opened.verifier),
+            });
         }
         let share = crate::sharing::Share {
             id: self.index,
@@ -496,17 +534,13 @@ impl<F: Field> CpTask<F> {
         }
         .expand(self.task.dim())
         .map_err(|_| Fault::Dp)?;
-        let weight = self
-            .task
-            .plan
-            .encode_weight::<F>(checked.weight)
-            .map_err(Fault::Relay)?;
         Ok(Opened {
             dp: checked.dp,
             weight,
             share,
             blind: payload.blind,
             commitments: checked.commitments,
+            verifier: None,
         })
     }
 
@@ -522,6 +556,9 @@ impl<F: Field> CpTask<F> {
             if let Some(b) = o.blind {
                 self.blind_aggregate += o.weight * b;
             }
+            if let (Some(v), Some(i)) = (o.verifier, self.task.position_of(&o.dp)) {
+                self.verifiers.insert(i as u64, v);
+            }
             self.set_accepted(&o.dp, true);
         }
     }
@@ -530,6 +567,9 @@ impl<F: Field> CpTask<F> {
         self.aggregate.add_scaled(-o.weight, &o.share);
         if let Some(b) = o.blind {
             self.blind_aggregate -= o.weight * b;
+        }
+        if let Some(i) = self.task.position_of(&o.dp) {
+            self.verifiers.remove(&(i as u64));
         }
         self.set_accepted(&o.dp, false);
     }
@@ -567,8 +607,24 @@ impl<F: Field> CpTask<F> {
             accepted: self.accepted.clone(),
             complaints: self.complaints.values().cloned().collect(),
             range_complaints: self.range_complaints.iter().cloned().collect(),
+            verifiers: self.encoded_verifiers(),
         };
         Signed::sign(&self.task.id, &self.identity, body)
+    }
+
+    /// The verifier shares of the accepted DPs, for the report (empty unless the task is fast
+    /// and validates inputs).
+    fn encoded_verifiers(&self) -> Vec<u8> {
+        if self.circuit.is_none() {
+            return Vec::new();
+        }
+        let entries: Vec<(u64, &[F])> = self
+            .verifiers
+            .iter()
+            .filter(|(i, _)| self.accepted.contains(**i))
+            .map(|(i, v)| (*i, v.as_slice()))
+            .collect();
+        validity::encode_verifiers(&entries)
     }
 
     /// The DPs whose deliveries [`CpTask::finish`] needs again: accepted but not in the input set,
@@ -634,13 +690,20 @@ impl<F: Field> CpTask<F> {
         redeliveries: &[ShareDelivery],
         gens: Option<&Generators>,
     ) -> Result<(), Error> {
+        // In fast mode opening the share checked all there is to check.
+        if self.task.params.mode == Mode::Fast {
+            return Ok(());
+        }
         let delivery = redeliveries.iter().find(|d| &d.core.signer == dp);
         let payload = SharePayload {
             share: crate::sharing::ShareValue::Explicit(opened.share.clone()),
             blind: opened.blind,
+            validity: None,
         };
         let valid = delivery
-            .is_some_and(|d| share_is_valid(&self.task, &d.core.body, self.index, &payload, gens));
+            .is_some_and(|d| {
+            share_is_valid(&self.task, dp, &d.core.body, self.index, &payload, gens)
+        });
         if !valid {
             return Err(self.violation(format!(
                 "the input set includes {dp}, whose share to this CP is invalid"
@@ -700,6 +763,9 @@ impl<F: Field> CpTask<F> {
             &self.range_complaints.iter().cloned().collect::<Vec<_>>(),
             |w, dp| dp.encode(w),
         );
+        let verifiers: Vec<(u64, &[F])> =
+            self.verifiers.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+        w.bytes(&validity::encode_verifiers(&verifiers));
         let plaintext = Zeroizing::new(w.into_bytes());
         let own = self.identity.card();
         let sealed = kem::seal(&own.kem_key, &self.state_context(), &plaintext, rng);
@@ -728,10 +794,12 @@ impl<F: Field> CpTask<F> {
             let accepted = DpSet::decode(&mut r)?;
             let complaints = r.list("complaints", 4 + 32 + 64, Complaint::decode)?;
             let range_complaints = r.list("range complaints", 2, PartyId::decode)?;
+            let verifier_len = cp.circuit.map_or(0, |c| c.verifier_len());
+            let verifiers = validity::decode_verifiers::<F>(r.bytes("verifiers")?, verifier_len)?;
             r.finish()?;
-            Ok((sums, blind, accepted, complaints, range_complaints))
+            Ok((sums, blind, accepted, complaints, range_complaints, verifiers))
         };
-        let (sums, blind, accepted, complaints, range_complaints) =
+        let (sums, blind, accepted, complaints, range_complaints, verifiers) =
             read().map_err(|e| bad(&format!("is malformed: {e}")))?;
         if sums.len() != cp.task.dim() || accepted.list_len() != cp.task.dps {
             return Err(bad("has the wrong length for this task"));
@@ -741,6 +809,7 @@ impl<F: Field> CpTask<F> {
         cp.accepted = accepted;
         cp.complaints = complaints.into_iter().map(|c| (c.dp.clone(), c)).collect();
         cp.range_complaints = range_complaints.into_iter().collect();
+        cp.verifiers = verifiers.into_iter().collect();
         Ok(cp)
     }
 
@@ -750,13 +819,15 @@ impl<F: Field> CpTask<F> {
     }
 }
 
-/// Verifiable mode needs an explicit share and a blinding share; fast mode no blinding share.
+/// Verifiable mode needs an explicit share and a blinding share; fast mode no blinding share,
+/// and a proof share exactly when the task validates inputs.
 fn share_is_valid_shape<F: Field>(task: &Task, payload: &SharePayload<F>) -> bool {
     match task.params.mode {
         Mode::Verifiable => {
             matches!(payload.share, crate::sharing::ShareValue::Explicit(_))
                 && payload.blind.is_some()
+                && payload.validity.is_none()
         }
-        Mode::Fast => payload.blind.is_none(),
+        Mode::Fast => payload.blind.is_none() && payload.validity.is_some() == task.params.validate,
     }
 }

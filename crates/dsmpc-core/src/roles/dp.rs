@@ -11,17 +11,21 @@ use rand_core::CryptoRng;
 use crate::Error;
 use crate::crypto::kem;
 use crate::crypto::pedersen::{self, Generators, ValueRange};
+use crate::crypto::flp::RangeCircuit;
 use crate::crypto::range;
 use crate::encoding::Encoding;
 use crate::field::{Field, FieldId};
 use crate::identity::{Role, Roster, SecretIdentity};
 use crate::polynomial::horner;
 use crate::round1::Committee;
-use crate::round2::{Bundle, BundleCore, SHARE_PURPOSE, SharePayload, share_digest};
+use crate::prg::Seed;
+use crate::round2::{Bundle, BundleCore, SHARE_PURPOSE, SharePayload, ValidityShare, share_digest};
 use crate::sharing::{self, ShareValue, VectorPolynomial};
 use crate::signed::Signed;
 use crate::task::{DpEntry, Mode, Task};
 use crate::wire::seal_context;
+
+use super::validity;
 
 /// A data provider's long-term state.
 #[derive(Debug, Clone)]
@@ -54,7 +58,7 @@ pub struct PreparedShares<F: Field> {
     /// Compressed Pedersen commitments `C_0..C_{t-1}`.
     pub commitments: Vec<[u8; 32]>,
     /// The range proof of the input (tasks that validate inputs), else empty.
-    pub range_proof: Vec<u8>,
+    pub validity: Vec<u8>,
     /// The plaintext for each CP.
     pub payloads: Vec<SharePayload<F>>,
 }
@@ -116,48 +120,114 @@ impl Dp {
             (Mode::Verifiable, Some(gens)) => {
                 self.prepare_verifiable(task, input, &secret, gens, None, rng)
             }
-            _ => Self::prepare_fast(task, &secret, rng),
+            _ => self.prepare_fast(task, input, &secret, rng),
         }
     }
 
     /// Fault injection: shares `input` although it lies outside the task's range (skipping the
-    /// check an honest DP makes) and attaches the `forgery` instead of a range proof. Only for
-    /// verifiable tasks that validate inputs, the case the forgery attacks.
+    /// check an honest DP makes) and attaches the `forgery` instead of a proof. Only for tasks
+    /// that validate inputs, the case the forgery attacks; verifiable tasks need `gens`.
     pub fn prepare_out_of_range<F: Field, R: CryptoRng + ?Sized>(
         &self,
         task: &Task,
         input: &[i128],
         forgery: Forgery,
-        gens: &Generators,
+        gens: Option<&Generators>,
         rng: &mut R,
     ) -> Result<PreparedShares<F>, Error> {
-        super::check_field::<F>(task, Some(gens))?;
-        if input.len() != task.dim() || task.range_bound().is_none() {
-            return Err(Error::ProtocolViolation {
-                task: task.id,
-                reason: "an out-of-range forgery needs a task that validates inputs".into(),
-            });
+        super::check_field::<F>(task, gens)?;
+        let refuse = || Error::ProtocolViolation {
+            task: task.id,
+            reason: "an out-of-range forgery needs a task that validates inputs".into(),
+        };
+        if input.len() != task.dim() {
+            return Err(refuse());
         }
-        let secret: Vec<F> = input.iter().map(|&x| F::from_i128(x)).collect();
-        self.prepare_verifiable(task, input, &secret, gens, Some(forgery), rng)
+        match (task.range_bound(), task.validity_circuit::<F>(), gens) {
+            (Some(_), _, Some(gens)) => {
+                let secret: Vec<F> = input.iter().map(|&x| F::from_i128(x)).collect();
+                self.prepare_verifiable(task, input, &secret, gens, Some(forgery), rng)
+            }
+            (None, Some(circuit), _) => {
+                let (bits, claimed) = forged_bits::<F>(task, &circuit, input, forgery);
+                self.prepare_validated(task, &circuit, &bits, claimed.as_deref(), rng)
+            }
+            _ => Err(refuse()),
+        }
     }
 
     fn prepare_fast<F: Field, R: CryptoRng + ?Sized>(
+        &self,
         task: &Task,
+        input: &[i128],
         secret: &[F],
         rng: &mut R,
     ) -> Result<PreparedShares<F>, Error> {
+        if let Some(circuit) = task.validity_circuit::<F>() {
+            let min = task.range_min().unwrap_or_default();
+            // `prepare` checked every input against the range.
+            let values: Vec<u128> = input.iter().map(|&x| x.abs_diff(min)).collect();
+            let bits = circuit.encode::<F>(&values);
+            return self.prepare_validated(task, &circuit, &bits, None, rng);
+        }
         let shares = sharing::share(secret, task.scheme(), true, rng)?;
         let payloads = shares
             .into_iter()
             .map(|s| SharePayload {
                 share: s.value,
                 blind: None,
+                validity: None,
             })
             .collect();
         Ok(PreparedShares {
             commitments: Vec::new(),
-            range_proof: Vec::new(),
+            validity: Vec::new(),
+            payloads,
+        })
+    }
+
+    /// Fast mode with validated inputs: shares the `bits`, publishes one part per CP, and shares
+    /// the fully linear proof — of `claimed` bits instead when a forger passes them (an empty
+    /// slice: an all-zero proof).
+    fn prepare_validated<F: Field, R: CryptoRng + ?Sized>(
+        &self,
+        task: &Task,
+        circuit: &RangeCircuit,
+        bits: &[F],
+        claimed: Option<&[F]>,
+        rng: &mut R,
+    ) -> Result<PreparedShares<F>, Error> {
+        let me = self.identity.id();
+        let shares = sharing::share(bits, task.scheme(), true, rng)?;
+        let blinds: Vec<Seed> = shares.iter().map(|_| Seed::random(rng)).collect();
+        let parts: Vec<u8> = shares
+            .iter()
+            .zip(&blinds)
+            .flat_map(|(s, blind)| validity::part(&task.id, me, s.id, blind, &s.value))
+            .collect();
+        let joint = circuit.joint_rand::<F>(&validity::joint_seed(&task.id, me, &parts));
+        let proof = match claimed {
+            None => circuit.prove(bits, &joint, rng),
+            Some([]) => vec![F::ZERO; circuit.proof_len()],
+            Some(claimed) => circuit.prove(claimed, &joint, rng),
+        };
+        let proofs = sharing::share(&proof, task.scheme(), true, rng)?;
+        let payloads = shares
+            .into_iter()
+            .zip(proofs)
+            .zip(blinds)
+            .map(|((s, p), blind)| SharePayload {
+                share: s.value,
+                blind: None,
+                validity: Some(ValidityShare {
+                    proof: p.value,
+                    blind,
+                }),
+            })
+            .collect();
+        Ok(PreparedShares {
+            commitments: Vec::new(),
+            validity: parts,
             payloads,
         })
     }
@@ -207,6 +277,7 @@ impl Dp {
                 SharePayload {
                     share: ShareValue::Explicit(poly.evaluate(x)),
                     blind: Some(horner(&blinding, x)),
+                    validity: None,
                 }
             })
             .collect();
@@ -219,7 +290,7 @@ impl Dp {
         };
         Ok(PreparedShares {
             commitments,
-            range_proof,
+            validity: range_proof,
             payloads,
         })
     }
@@ -316,7 +387,7 @@ impl Dp {
         let core = BundleCore {
             commitments: prepared.commitments.clone(),
             digests: shares.iter().map(share_digest).collect(),
-            range_proof: prepared.range_proof.clone(),
+            validity: prepared.validity.clone(),
         };
         Bundle {
             core: Signed::sign(&task.id, &self.identity, core),
@@ -336,6 +407,43 @@ impl Dp {
         let prepared = self.prepare::<F, R>(task, input, gens, rng)?;
         Ok(self.seal(task, committee, &prepared, rng))
     }
+}
+
+/// The bits a cheating DP shares for `input` (outside the range) in a fast task, and what its
+/// `forgery` proves instead. Each element's bits are those of its value clipped to the range,
+/// with the difference added to the lowest bit of both decompositions: the bits decode to the
+/// out-of-range value and the two decompositions still differ by the offset, so only the bit
+/// check can catch it. The forgeries: a proof for the range's minimum, a proof for the clipped
+/// bits, or an all-zero proof (an empty claim).
+fn forged_bits<F: Field>(
+    task: &Task,
+    circuit: &RangeCircuit,
+    input: &[i128],
+    forgery: Forgery,
+) -> (Vec<F>, Option<Vec<F>>) {
+    let min = task.range_min().unwrap_or_default();
+    let width = i128::try_from((1u128 << circuit.bits) - 1 - circuit.offset.unwrap_or(0))
+        .unwrap_or(i128::MAX);
+    let clipped: Vec<u128> = input
+        .iter()
+        .map(|&x| (x.saturating_sub(min)).clamp(0, width) as u128)
+        .collect();
+    let valid = circuit.encode::<F>(&clipped);
+    let mut bits = valid.clone();
+    let n = circuit.bits as usize;
+    for (e, &x) in input.iter().enumerate() {
+        let excess = F::from_i128(x.saturating_sub(min) - clipped[e] as i128);
+        bits[e * n] += excess;
+        if circuit.offset.is_some() {
+            bits[(input.len() + e) * n] += excess;
+        }
+    }
+    let claimed = match forgery {
+        Forgery::OtherValue => circuit.encode::<F>(&vec![0; input.len()]),
+        Forgery::Clipped => valid,
+        Forgery::NoProof => Vec::new(),
+    };
+    (bits, Some(claimed))
 }
 
 fn not_ristretto(task: &Task) -> Error {

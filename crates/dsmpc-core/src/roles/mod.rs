@@ -15,6 +15,7 @@ pub mod cloud;
 pub mod cp;
 pub mod dp;
 pub mod edge;
+pub mod validity;
 
 use crate::Error;
 use crate::crypto::pedersen::Generators;
@@ -51,7 +52,7 @@ pub fn range_proofs_valid(
             let c0 = *arbiter::commitments_of(core, t)?.first()?;
             let claim = RangeClaim {
                 commitment: c0,
-                proof: &core.range_proof,
+                proof: &core.validity,
                 binding: range_binding(&task.id, dp),
             };
             Some((i, claim))
