@@ -58,6 +58,9 @@ pub struct Faults {
     pub out_of_range_dps: Vec<(usize, crate::roles::dp::Forgery)>,
     /// (CP, DP): the CP claims the DP's valid range proof is invalid.
     pub false_range_complaints: Vec<(u32, usize)>,
+    /// (CP, DP): the CP alters its verifier share of the DP's fully linear proof (fast mode,
+    /// validated inputs), trying to get an honest DP excluded.
+    pub false_verifier_cps: Vec<(u32, usize)>,
 }
 
 /// One task to run: parameters, inputs and faults.
@@ -579,6 +582,11 @@ fn verify_all<F: Field, R: CryptoRng + ?Sized>(
         for &(liar, victim) in &scenario.faults.false_range_complaints {
             if liar == cp.index() {
                 cp.range_complain(&Scenario::dp_id(victim));
+            }
+        }
+        for &(liar, victim) in &scenario.faults.false_verifier_cps {
+            if liar == cp.index() {
+                cp.alter_verifier(&Scenario::dp_id(victim));
             }
         }
         if let Message::VerificationReport(report) =

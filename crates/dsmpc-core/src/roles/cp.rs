@@ -310,6 +310,17 @@ impl<F: Field> CpTask<F> {
         self.range_complaints.insert(dp.clone());
     }
 
+    /// Fault injection: adds 1 to this CP's verifier share of `dp`'s proof (fast mode, validated
+    /// inputs), as a CP would that tries to get an honest DP excluded.
+    pub fn alter_verifier(&mut self, dp: &PartyId) {
+        let position = self.task.position_of(dp).map(|i| i as u64);
+        if let Some(v) = position.and_then(|i| self.verifiers.get_mut(&i))
+            && let Some(first) = v.first_mut()
+        {
+            *first += F::ONE;
+        }
+    }
+
     /// The checks of a batch that depend on this CP's state and on the order of the deliveries:
     /// the index, and that no DP delivers twice. Each delivery that passes is returned for
     /// [`CpTask::open`].
