@@ -58,15 +58,16 @@ fn unknown_versions_and_kinds_are_refused() {
     let mut bytes = run.samples["task"].clone();
     // Version 1 (whose task listed every DP), version 2 (whose DP list named no keys), version 3
     // (whose input sets, reports and results listed ids), version 4 (whose tasks, bundles and
-    // reports had no range validation) and a future version 6 are all refused.
-    for other in [1, 2, 3, 4, 6] {
+    // reports had no range validation), version 5 (whose fast tasks could not validate inputs)
+    // and a future version 7 are all refused.
+    for other in [1, 2, 3, 4, 5, 7] {
         bytes[0] = other;
         assert_eq!(
             Envelope::from_bytes(&bytes),
             Err(CodecError::UnknownVersion(other))
         );
     }
-    bytes[0] = 5;
+    bytes[0] = 6;
     bytes[1] = 99;
     assert_eq!(
         Envelope::from_bytes(&bytes),
