@@ -483,7 +483,9 @@ fn submit_all<F: Field, R: CryptoRng + ?Sized>(
             .find(|(cheater, _)| *cheater == k + 1)
             .map(|&(_, forgery)| forgery);
         let mut prepared = match forgery {
-            Some(forgery) => dp.prepare_out_of_range::<F, R>(&task.body, input, forgery, gens, rng)?,
+            Some(forgery) => {
+                dp.prepare_out_of_range::<F, R>(&task.body, input, forgery, gens, rng)?
+            }
             None => dp.prepare::<F, R>(&task.body, input, gens, rng)?,
         };
         for &(cheater, target) in &scenario.faults.cheat_dps {

@@ -274,7 +274,11 @@ impl<F: Field> Decode for SharePayload<F> {
                 proof: read_share_value(r)?,
                 blind: Seed::from_bytes(r.array("part blind")?),
             }),
-            _ => return Err(CodecError::InvalidValue { what: "validity flag" }),
+            _ => {
+                return Err(CodecError::InvalidValue {
+                    what: "validity flag",
+                });
+            }
         };
         Ok(SharePayload {
             share,

@@ -184,12 +184,11 @@ fn share_value<F: Field>() -> impl Strategy<Value = ShareValue<F>> {
 /// The encoding of a share payload and its dimension: explicit or seeded, blinded or not, with
 /// a proof share or not.
 fn share_payload<F: Field>() -> impl Strategy<Value = (Vec<u8>, usize)> {
-    let validity = (share_value::<F>(), any::<[u8; 32]>()).prop_map(|(proof, blind)| {
-        ValidityShare {
+    let validity =
+        (share_value::<F>(), any::<[u8; 32]>()).prop_map(|(proof, blind)| ValidityShare {
             proof,
             blind: Seed::from_bytes(blind),
-        }
-    });
+        });
     (
         share_value::<F>(),
         prop::option::of(element::<F>()),

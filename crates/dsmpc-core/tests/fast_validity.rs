@@ -52,7 +52,14 @@ fn check(
     let task = &world.task.body;
     let circuit = task.validity_circuit::<M61>().unwrap();
     let id = world.parties.dps[dp].id();
-    validity::check_share(task, &circuit, id, core, index, &prepared.payloads[index as usize - 1])
+    validity::check_share(
+        task,
+        &circuit,
+        id,
+        core,
+        index,
+        &prepared.payloads[index as usize - 1],
+    )
 }
 
 #[test]
@@ -95,7 +102,10 @@ fn every_cp_opens_an_honest_share_and_t_verifier_shares_accept() {
     assert_eq!(decision.inconsistent, vec![4]);
     // The input shares reconstruct the inputs.
     let ids = [1u64, 2, 3];
-    let vectors: Vec<&[M61]> = opened[..3].iter().map(|(_, c)| c.input.as_slice()).collect();
+    let vectors: Vec<&[M61]> = opened[..3]
+        .iter()
+        .map(|(_, c)| c.input.as_slice())
+        .collect();
     let x = dsmpc_core::sharing::interpolate_at_zero(&ids, &vectors).unwrap();
     assert_eq!(x.as_slice(), &[M61::from_i128(1), M61::from_i128(-2)]);
 }
@@ -160,7 +170,10 @@ fn verifier_shares_that_do_not_decode_are_refused() {
     let entries: Vec<(u64, &[M61])> = vec![(2, &shares[0]), (7, &shares[1])];
     let bytes = validity::encode_verifiers(&entries);
     let decoded = validity::decode_verifiers::<M61>(&bytes, 3).unwrap();
-    assert_eq!(decoded, vec![(2, shares[0].clone()), (7, shares[1].clone())]);
+    assert_eq!(
+        decoded,
+        vec![(2, shares[0].clone()), (7, shares[1].clone())]
+    );
     assert!(validity::decode_verifiers::<M61>(&bytes, 4).is_err());
     assert!(validity::decode_verifiers::<M61>(&bytes[..bytes.len() - 1], 3).is_err());
     let backwards: Vec<(u64, &[M61])> = vec![(7, &shares[0]), (2, &shares[1])];
@@ -191,7 +204,13 @@ fn the_cloud_refuses_a_report_whose_verifier_shares_miss_an_accepted_dp() {
     for (k, input) in [[1, 2], [3, 4]].iter().enumerate() {
         let dp = Dp::new(world.parties.dps[k].clone(), world.parties.roster.clone());
         let bundle = dp
-            .submit::<M61, _>(&world.task.body, &world.committee.body, input, None, &mut rng)
+            .submit::<M61, _>(
+                &world.task.body,
+                &world.committee.body,
+                input,
+                None,
+                &mut rng,
+            )
             .unwrap();
         world.cloud.accept_bundle(&id, bundle).unwrap();
     }
@@ -208,7 +227,8 @@ fn the_cloud_refuses_a_report_whose_verifier_shares_miss_an_accepted_dp() {
     let honest = cp.report().body;
     assert_eq!(honest.accepted.count(), 2);
     let circuit = world.task.body.validity_circuit::<M61>().unwrap();
-    let shares = validity::decode_verifiers::<M61>(&honest.verifiers, circuit.verifier_len()).unwrap();
+    let shares =
+        validity::decode_verifiers::<M61>(&honest.verifiers, circuit.verifier_len()).unwrap();
     let one: Vec<(u64, &[M61])> = vec![(shares[0].0, shares[0].1.as_slice())];
     let body = VerificationReport {
         verifiers: validity::encode_verifiers(&one),
@@ -216,7 +236,10 @@ fn the_cloud_refuses_a_report_whose_verifier_shares_miss_an_accepted_dp() {
     };
     let forged = Signed::sign(&id, &identity, body);
     let err = world.cloud.accept_report(&id, forged, None).unwrap_err();
-    assert!(err.to_string().contains("do not match the accepted DPs"), "{err}");
+    assert!(
+        err.to_string().contains("do not match the accepted DPs"),
+        "{err}"
+    );
     // Sanity: the encoding of a report carries the verifier shares.
     assert!(cp.report().body.to_bytes().len() > 2 * circuit.verifier_len() * 7);
 }

@@ -481,15 +481,17 @@ pub struct ProtocolShape {
     pub mode: Mode,
     /// Sum or weighted sum.
     pub function: Function,
-    /// Whether DPs prove their inputs in range (range proofs).
+    /// Whether DPs prove their inputs in range.
     pub validate: bool,
+    /// The declared input range.
+    pub range: (i128, i128),
 }
 
 /// The shape of the protocol scenario `name`, or `None` if `name` is not one.
 pub fn protocol_shape(name: &str) -> Option<ProtocolShape> {
     let (dps, cps, threshold, dim, mode, function) = match name {
         "p1" | "p1-validated" => (1000, 5, 3, 1, Mode::Verifiable, Function::WeightedSum),
-        "p3" => (1000, 3, 2, 1000, Mode::Fast, Function::Sum),
+        "p3" | "p3-validated" => (1000, 3, 2, 1000, Mode::Fast, Function::Sum),
         "p3v" => (1000, 3, 2, 1000, Mode::Verifiable, Function::Sum),
         "p5" => (100_000, 7, 4, 1, Mode::Verifiable, Function::WeightedSum),
         "scale-d" => (1000, 3, 2, 1_000_000, Mode::Fast, Function::Sum),
@@ -503,7 +505,13 @@ pub fn protocol_shape(name: &str) -> Option<ProtocolShape> {
         dim,
         mode,
         function,
-        validate: name == "p1-validated",
+        validate: name.ends_with("-validated"),
+        // p3-validated proves 16 bits an element, as Prio3SumVec of 16 bits does.
+        range: if name == "p3-validated" {
+            (0, 65_535)
+        } else {
+            (-1000, 1000)
+        },
     })
 }
 

@@ -21,6 +21,8 @@ use dsmpc_net::flow::{FlowLog, FlowTotals};
 use dsmpc_net::simulate::{self, SimConfig};
 use serde_json::{Value, json};
 
+mod client;
+
 /// `dsmpc bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -64,6 +66,9 @@ pub enum Scenario {
     P1Validated,
     /// 1000 DPs, 3 CPs, t = 2, d = 1000, fast; with the MPyC baseline.
     P3,
+    /// `p3` with every element proven in a 16-bit range (a fully linear proof over the shares,
+    /// issue 20), with a DP compared with a Prio3SumVec client of the same shape.
+    P3Validated,
     /// 1000 DPs, 3 CPs, t = 2, d = 1000, verifiable.
     P3v,
     /// 100,000 DPs, 7 CPs, t = 4, d = 1, verifiable.
@@ -88,6 +93,8 @@ struct Target {
     peak_rss_bytes: Option<u64>,
     per_second: Option<f64>,
     mpyc_speedup: Option<f64>,
+    /// Largest ratio of dsmpc's DP upload and CPU to a Prio3SumVec client's.
+    client_ratio: Option<f64>,
 }
 
 impl Scenario {
@@ -96,6 +103,7 @@ impl Scenario {
             Scenario::P1 => "p1",
             Scenario::P1Validated => "p1-validated",
             Scenario::P3 => "p3",
+            Scenario::P3Validated => "p3-validated",
             Scenario::P3v => "p3v",
             Scenario::P5 => "p5",
             Scenario::ScaleD => "scale-d",
@@ -123,6 +131,10 @@ impl Scenario {
                 bytes_per_dp: Some(8300.0),
                 mpyc_speedup: Some(4.0),
                 ..wall(0.5)
+            },
+            Scenario::P3Validated => Target {
+                client_ratio: Some(1.0),
+                ..wall(3.0)
             },
             Scenario::P3v => wall(3.0),
             Scenario::P5 => Target {
@@ -204,6 +216,9 @@ impl Drop for WorkDir {
 }
 
 /// The median of `values` (the upper one of an even count).
+/// Alternating rounds of the DP-against-Prio3 comparison of `p3-validated`.
+const CLIENT_ROUNDS: usize = 15;
+
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -379,6 +394,18 @@ fn protocol_scenario(
         }
         report.insert("mpyc".into(), baseline);
     }
+    if args.scenario == Scenario::P3Validated {
+        let max = u64::try_from(shape.range.1).context("the range's maximum")?;
+        let rounds = CLIENT_ROUNDS.max(args.runs as usize);
+        let versus = client::compare(shape, max, rounds)?;
+        for (key, ratio) in [
+            ("upload_vs_prio3", "upload_ratio"),
+            ("cpu_vs_prio3", "cpu_ratio_share_and_prove"),
+        ] {
+            report.insert(key.into(), versus[ratio].clone());
+        }
+        report.insert("prio3".into(), versus);
+    }
     Ok(report)
 }
 
@@ -392,7 +419,7 @@ fn simulate_once(shape: ProtocolShape, dir: &Path) -> Result<SimRun> {
         mode: shape.mode,
         scale: 0,
         weight_scale: 0,
-        range: (-1000, 1000),
+        range: shape.range,
         dps,
         dim: shape.dim,
         inputs: simulate::Inputs::Random {
@@ -721,6 +748,14 @@ fn judge(target: Target, report: &mut serde_json::Map<String, Value>) -> Vec<Str
     }
     if let (Some(got), Some(want)) = (get("speedup_vs_mpyc"), target.mpyc_speedup) {
         checks.push((format!("{got:.1}× MPyC ≥ {want}×"), got >= want));
+    }
+    for (key, what) in [("upload_vs_prio3", "DP upload"), ("cpu_vs_prio3", "DP CPU")] {
+        if let (Some(got), Some(want)) = (get(key), target.client_ratio) {
+            checks.push((
+                format!("{what} {got:.2}× Prio3SumVec's ≤ {want}×"),
+                got <= want,
+            ));
+        }
     }
     let misses = checks
         .iter()

@@ -326,6 +326,37 @@ fn out_of_range_vectors_are_excluded_and_named() {
     );
 }
 
+/// Fast mode validates too (a proof over the shares): scalars and vectors, several cheaters,
+/// each excluded and named `invalid-validity-proof`, the result exact over the others.
+#[test]
+fn fast_out_of_range_dps_are_excluded_and_named() {
+    for dim in ["1", "3"] {
+        let v = json(&[
+            "--mode",
+            "fast",
+            "--dps",
+            "8",
+            "--cps",
+            "5",
+            "--threshold",
+            "3",
+            "--dim",
+            dim,
+            "--out-of-range-dp",
+            "dp3",
+            "--out-of-range-dp",
+            "dp6",
+        ]);
+        assert_eq!(v["match"], true, "{v}");
+        assert_eq!(v["validated"], true);
+        assert_eq!(strings(&v["excluded"]), vec!["dp3", "dp6"]);
+        for c in v["culprit_reasons"].as_array().unwrap() {
+            assert_eq!(c["reason"], "invalid-validity-proof", "{v}");
+        }
+        assert_eq!(v["culprit_reasons"].as_array().unwrap().len(), 2);
+    }
+}
+
 /// Without validation an out-of-range DP is refused as a fault that cannot be played, and
 /// `--no-validate` is recorded as such in the JSON.
 #[test]
@@ -335,7 +366,7 @@ fn out_of_range_dps_need_validation() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--out-of-range-dp needs range proofs"),
+        err.contains("--out-of-range-dp needs validated inputs"),
         "{err}"
     );
     let v = json(&["--no-validate", "--dps", "3"]);

@@ -88,7 +88,14 @@ pub fn judge<F: Field>(
         return Verdict::Upheld;
     };
     let signed = &delivery.core;
-    if share_is_valid(task, &signed.signer, &signed.body, complaint.index, &payload, gens) {
+    if share_is_valid(
+        task,
+        &signed.signer,
+        &signed.body,
+        complaint.index,
+        &payload,
+        gens,
+    ) {
         Verdict::Rejected
     } else {
         Verdict::Upheld

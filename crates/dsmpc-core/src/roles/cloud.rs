@@ -16,10 +16,10 @@ use crate::codec::Encode;
 use crate::crypto::kem;
 use crate::crypto::pedersen::Generators;
 use crate::dpset::DpSet;
-use crate::field::Field;
-use crate::prg::Seed;
 use crate::error::AdmissionRefusal;
+use crate::field::Field;
 use crate::identity::{PartyId, Role, Roster, SecretIdentity};
+use crate::prg::Seed;
 use crate::round1::{
     AdmissionGrant, AdmissionRequest, Committee, CommitteeMember, INDEX_PURPOSE, TOKEN_PURPOSE,
 };
@@ -794,7 +794,11 @@ impl CloudTask {
             .collect();
         let committee = self.committee.as_ref().map(|c| c.body.clone());
         for (position, (dp, _)) in task.params.weights.iter().enumerate() {
-            let Some(joint) = self.received.get(dp).and_then(|r| r.joint).map(Seed::from_bytes)
+            let Some(joint) = self
+                .received
+                .get(dp)
+                .and_then(|r| r.joint)
+                .map(Seed::from_bytes)
             else {
                 continue;
             };

@@ -510,8 +510,8 @@ impl<F: Field> CpTask<F> {
         plaintext: Result<Zeroizing<Vec<u8>>, CryptoError>,
     ) -> Result<Opened<F>, Fault> {
         let plaintext = plaintext.map_err(|_| Fault::Dp)?;
-        let payload =
-            SharePayload::<F>::from_bytes(&plaintext, self.task.share_len::<F>()).map_err(|_| Fault::Dp)?;
+        let payload = SharePayload::<F>::from_bytes(&plaintext, self.task.share_len::<F>())
+            .map_err(|_| Fault::Dp)?;
         if !share_is_valid_shape(&self.task, &payload) {
             return Err(Fault::Dp);
         }
@@ -521,15 +521,9 @@ impl<F: Field> CpTask<F> {
             .encode_weight::<F>(checked.weight)
             .map_err(Fault::Relay)?;
         if let (Some(circuit), Some(core)) = (&self.circuit, &checked.core) {
-            let opened = validity::check_share(
-                &self.task,
-                circuit,
-                &checked.dp,
-                core,
-                self.index,
-                &payload,
-            )
-            .ok_or(Fault::Dp)?;
+            let opened =
+                validity::check_share(&self.task, circuit, &checked.dp, core, self.index, &payload)
+                    .ok_or(Fault::Dp)?;
             return Ok(Opened {
                 dp: checked.dp,
                 weight,
@@ -711,8 +705,7 @@ impl<F: Field> CpTask<F> {
             blind: opened.blind,
             validity: None,
         };
-        let valid = delivery
-            .is_some_and(|d| {
+        let valid = delivery.is_some_and(|d| {
             share_is_valid(&self.task, dp, &d.core.body, self.index, &payload, gens)
         });
         if !valid {
@@ -774,8 +767,11 @@ impl<F: Field> CpTask<F> {
             &self.range_complaints.iter().cloned().collect::<Vec<_>>(),
             |w, dp| dp.encode(w),
         );
-        let verifiers: Vec<(u64, &[F])> =
-            self.verifiers.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+        let verifiers: Vec<(u64, &[F])> = self
+            .verifiers
+            .iter()
+            .map(|(i, v)| (*i, v.as_slice()))
+            .collect();
         w.bytes(&validity::encode_verifiers(&verifiers));
         let plaintext = Zeroizing::new(w.into_bytes());
         let own = self.identity.card();
@@ -808,7 +804,14 @@ impl<F: Field> CpTask<F> {
             let verifier_len = cp.circuit.map_or(0, |c| c.verifier_len());
             let verifiers = validity::decode_verifiers::<F>(r.bytes("verifiers")?, verifier_len)?;
             r.finish()?;
-            Ok((sums, blind, accepted, complaints, range_complaints, verifiers))
+            Ok((
+                sums,
+                blind,
+                accepted,
+                complaints,
+                range_complaints,
+                verifiers,
+            ))
         };
         let (sums, blind, accepted, complaints, range_complaints, verifiers) =
             read().map_err(|e| bad(&format!("is malformed: {e}")))?;

@@ -9,16 +9,16 @@ use std::sync::Arc;
 use rand_core::CryptoRng;
 
 use crate::Error;
+use crate::crypto::flp::RangeCircuit;
 use crate::crypto::kem;
 use crate::crypto::pedersen::{self, Generators, ValueRange};
-use crate::crypto::flp::RangeCircuit;
 use crate::crypto::range;
 use crate::encoding::Encoding;
 use crate::field::{Field, FieldId};
 use crate::identity::{Role, Roster, SecretIdentity};
 use crate::polynomial::horner;
-use crate::round1::Committee;
 use crate::prg::Seed;
+use crate::round1::Committee;
 use crate::round2::{Bundle, BundleCore, SHARE_PURPOSE, SharePayload, ValidityShare, share_digest};
 use crate::sharing::{self, ShareValue, VectorPolynomial};
 use crate::signed::Signed;

@@ -21,12 +21,12 @@ use crate::crypto::pedersen::{self, Generators};
 use crate::encoding::Encoding;
 use crate::field::{Field, Ristretto};
 use crate::identity::{PartyId, Role, Roster, SecretIdentity};
+use crate::polynomial::best_agreement;
 use crate::rng::fast_rng;
 use crate::round1::Committee;
 use crate::round2::BundleCore;
 use crate::round3::{Culprit, CulpritReason, InputSet};
 use crate::round4::{RESULT_PURPOSE, ResultPayload, ResultShare, TaskFailure, TaskResult};
-use crate::polynomial::best_agreement;
 use crate::sharing::interpolate_at_zero;
 use crate::signed::Signed;
 use crate::task::{Mode, Task, TaskId};
@@ -446,4 +446,3 @@ impl<F: Field> EdgeTask<F> {
         Ok(())
     }
 }
-

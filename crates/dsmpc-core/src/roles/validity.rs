@@ -134,11 +134,7 @@ pub fn check_share<F: Field>(
     let one = share_of_one::<F>(task, index);
     let verifier = circuit.query(&bits, &proof, &joint, &query, one)?;
     let min = F::from_i128(task.range_min()?) * one;
-    let input = circuit
-        .decode(&bits)
-        .into_iter()
-        .map(|y| y + min)
-        .collect();
+    let input = circuit.decode(&bits).into_iter().map(|y| y + min).collect();
     Some(CheckedShare { input, verifier })
 }
 
@@ -227,7 +223,10 @@ pub fn decide<F: Field>(
     let mut inconsistent = Vec::new();
     let mut kept: Vec<(u32, &[F])> = shares.to_vec();
     if shares.len() > t {
-        let points: Vec<(u32, F)> = shares.iter().map(|(i, s)| (*i, F::dot(s, weights))).collect();
+        let points: Vec<(u32, F)> = shares
+            .iter()
+            .map(|(i, s)| (*i, F::dot(s, weights)))
+            .collect();
         let Ok(best) = best_agreement(&points, t) else {
             return undecided(Vec::new());
         };

@@ -877,8 +877,9 @@ enum Step {
         task: Arc<Signed<Task>>,
         body: Option<Vec<u8>>,
     },
-    /// Any other request, dispatched in its turn.
-    Dispatch(Request, Vec<u8>),
+    /// Any other request, dispatched in its turn (boxed: a request is much larger than a
+    /// bundle step).
+    Dispatch(Box<Request>, Vec<u8>),
 }
 
 impl CloudServer {
@@ -894,7 +895,7 @@ impl CloudServer {
         let (mut tasks, mut bundles) = (Vec::new(), Vec::new());
         for (request, encoded) in requests {
             let Request::SubmitBundle(task, bundle) = request else {
-                steps.push(Step::Dispatch(request, encoded));
+                steps.push(Step::Dispatch(Box::new(request), encoded));
                 continue;
             };
             match self.bundle_task(&peer, &task, &bundle) {
@@ -905,7 +906,10 @@ impl CloudServer {
                     steps.push(Step::Bundle { task: signed, body });
                 }
                 // Refused again in its turn, the way a lone request is.
-                Err(_) => steps.push(Step::Dispatch(Request::SubmitBundle(task, bundle), encoded)),
+                Err(_) => steps.push(Step::Dispatch(
+                    Box::new(Request::SubmitBundle(task, bundle)),
+                    encoded,
+                )),
             }
         }
         let items = tasks.iter().map(|task| &**task).zip(bundles).collect();
@@ -919,7 +923,7 @@ impl CloudServer {
                     None => refuse("the cloud lost this bundle's verdict"),
                 },
                 Step::Dispatch(request, encoded) => {
-                    self.dispatch(peer.clone(), request, Some(encoded)).await
+                    self.dispatch(peer.clone(), *request, Some(encoded)).await
                 }
             };
             replies.push(reply);

@@ -75,7 +75,10 @@ fn decode_gives_the_value_above_the_minimum() {
     assert_eq!(circuit.offset, None);
     let input = circuit.encode::<M61>(&[0, 12_345, 65_535]);
     let values = circuit.decode(&input);
-    assert_eq!(values, vec![M61::ZERO, M61::from_u64(12_345), M61::from_u64(65_535)]);
+    assert_eq!(
+        values,
+        vec![M61::ZERO, M61::from_u64(12_345), M61::from_u64(65_535)]
+    );
 }
 
 #[test]
@@ -132,7 +135,11 @@ fn a_tampered_or_truncated_proof_fails() {
     let joint = circuit.joint_rand::<M61>(&seed(1));
     let query = circuit.query_rand::<M61>(&seed(2));
     let short = &proof[..proof.len() - 1];
-    assert!(circuit.query(&input, short, &joint, &query, M61::ONE).is_none());
+    assert!(
+        circuit
+            .query(&input, short, &joint, &query, M61::ONE)
+            .is_none()
+    );
     assert!(!circuit.decide(&[M61::ZERO], &joint));
 }
 
@@ -154,7 +161,13 @@ fn ristretto_uses_one_query_point_and_m61_two() {
     assert_eq!(big.verifier_len(), 1 + big.chunk + 1);
     let input = big.encode::<Ristretto>(&[7; 1000]);
     let proof = prove(&big, &input);
-    assert!(verify_shared(&big, &input, &proof, Scheme::shamir(3, 2).unwrap(), 2));
+    assert!(verify_shared(
+        &big,
+        &input,
+        &proof,
+        Scheme::shamir(3, 2).unwrap(),
+        2
+    ));
 }
 
 #[test]
@@ -162,7 +175,11 @@ fn consecutive_basis_interpolates() {
     let coeffs = [M61::from_u64(3), M61::from_u64(5), M61::from_u64(11)];
     let f = |x: M61| crate::polynomial::horner(&coeffs, x);
     let values: Vec<M61> = (0..=2).map(|i| f(M61::from_u64(i))).collect();
-    for x in [M61::from_u64(1), M61::from_u64(9), M61::from_u64(123_456_789)] {
+    for x in [
+        M61::from_u64(1),
+        M61::from_u64(9),
+        M61::from_u64(123_456_789),
+    ] {
         let basis = consecutive_basis(2, x);
         assert_eq!(M61::dot(&basis, &values), f(x));
     }
