@@ -68,7 +68,11 @@ fn json_has_every_field() {
     assert_eq!(v["match"], true);
     assert_eq!(v["result"], v["expected"]);
     assert_eq!(strings(&v["result"]).len(), 3);
-    assert_eq!(v["field"], "m31");
+    // Validated by default (3 elements), so at least the 61-bit field; m31 without validation.
+    assert_eq!(v["validated"], true);
+    assert_eq!(v["field"], "m61");
+    let unvalidated = json(&["--dps", "3", "--mode", "fast", "--no-validate"]);
+    assert_eq!(unvalidated["field"], "m31");
     for key in [
         "included",
         "excluded",
@@ -222,6 +226,7 @@ fn dropped_cps_still_give_the_exact_result() {
 fn cps_that_report_after_the_deadline_still_send_their_result_shares() {
     // With t = n = 3 the result needs every CP's share, so it exists only if the two CPs whose
     // reports the cloud refuses (the input set was fixed without them) go on to the result.
+    // (Without validation: a validating fast task needs t reports to decide its DPs.)
     let v = json(&[
         "--dps",
         "5",
@@ -233,6 +238,7 @@ fn cps_that_report_after_the_deadline_still_send_their_result_shares() {
         "2",
         "--mode",
         "fast",
+        "--no-validate",
     ]);
     assert_eq!(v["match"], true);
     assert_eq!(strings(&v["included"]).len(), 5);

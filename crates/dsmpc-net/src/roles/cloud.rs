@@ -82,6 +82,22 @@ use registry::Registry;
 mod readers;
 mod registry;
 
+/// A fast task that validates inputs decides its DPs from t CPs' verifier shares, so at the
+/// report deadline its input set waits for t reports, up to this many report timeouts in all;
+/// then it closes anyway and the edge fails the task for too few reports.
+const VALIDATION_REPORT_WAIT: u64 = 5;
+
+/// Whether `task`'s input set may close at the report deadline: t reports are in, or the task
+/// needs none to decide its DPs (it does not validate in fast mode).
+fn enough_to_decide(cloud: &Cloud, task: &TaskId) -> bool {
+    let Ok(signed) = cloud.task(task) else {
+        return true;
+    };
+    let params = &signed.body.params;
+    let validating_fast = params.validate && params.mode == dsmpc_core::task::Mode::Fast;
+    !validating_fast || cloud.reported(task).is_ok_and(|r| r.len() >= params.t as usize)
+}
+
 struct Meta {
     phase: Phase,
     verifying_since: u64,
@@ -240,7 +256,11 @@ impl CloudServer {
                         .task(id)
                         .is_ok_and(|t| now >= t.body.params.submission_deadline),
                     Phase::Verifying => {
-                        now >= m.verifying_since + self.config.report_timeout.as_secs()
+                        let waited = now.saturating_sub(m.verifying_since);
+                        let timeout = self.config.report_timeout.as_secs();
+                        waited >= timeout
+                            && (waited >= timeout * VALIDATION_REPORT_WAIT
+                                || enough_to_decide(&state.cloud, id))
                     }
                     _ => false,
                 })

@@ -116,7 +116,7 @@ pub async fn submit_showing(
         let mut lines = Vec::new();
         for (payload, member) in prepared.payloads.iter().zip(&committee.body.members) {
             let share = dsmpc_core::sharing::Share { id: 0, value: payload.share.clone() };
-            let elements = share.expand(input.len())?;
+            let elements = share.expand(task.body.share_len::<F>())?;
             let text: Vec<String> = elements
                 .as_slice()
                 .iter()

@@ -298,6 +298,7 @@ impl EdgeServer {
         let id = task.body.id;
         let (n, t) = (task.body.params.n as usize, task.body.params.t as usize);
         let verifiable = task.body.params.mode == Mode::Verifiable;
+        let validating_fast = task.body.params.validate && !verifiable;
         let gens = self.gens.for_task(&task.body)?;
         // Until the admission deadline (and the grace): after it the committee cannot complete.
         let admission_left = Duration::from_secs(
@@ -349,6 +350,11 @@ impl EdgeServer {
         // align their aggregates with the input set and answer at once) or not at all: they get
         // `late_share_wait`, not the whole timeout.
         let short = edge.too_few_reported();
+        // A fast task that validates inputs decided its DPs from the reports' verifier shares:
+        // with fewer than t reports it could not, and late result shares cannot make up for it.
+        if validating_fast && let Some(short) = short {
+            return Ok(Some(short));
+        }
         let wait = match short {
             Some(_) => self.config.late_share_wait,
             None => self.config.timeout,
