@@ -245,6 +245,28 @@ fn cps_that_report_after_the_deadline_still_send_their_result_shares() {
     assert!(strings(&v["culprits"]).is_empty(), "{v}");
 }
 
+/// A validating fast task decides its DPs from t CPs' verifier shares: at the report deadline
+/// its input set waits for the late CPs' reports instead of closing without them.
+#[test]
+fn a_validating_fast_task_waits_for_t_reports() {
+    let v = json(&[
+        "--dps",
+        "5",
+        "--cps",
+        "3",
+        "--threshold",
+        "3",
+        "--late-cps",
+        "2",
+        "--mode",
+        "fast",
+    ]);
+    assert_eq!(v["validated"], true);
+    assert_eq!(v["match"], true, "{v}");
+    assert_eq!(strings(&v["included"]).len(), 5);
+    assert!(strings(&v["culprits"]).is_empty(), "{v}");
+}
+
 #[test]
 fn dps_dropped_mid_upload_are_excluded() {
     let v = json(&["--dps", "6", "--drop-dps", "2", "--mode", "fast"]);
