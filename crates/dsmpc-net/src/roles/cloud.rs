@@ -95,7 +95,10 @@ fn enough_to_decide(cloud: &Cloud, task: &TaskId) -> bool {
     };
     let params = &signed.body.params;
     let validating_fast = params.validate && params.mode == dsmpc_core::task::Mode::Fast;
-    !validating_fast || cloud.reported(task).is_ok_and(|r| r.len() >= params.t as usize)
+    !validating_fast
+        || cloud
+            .reported(task)
+            .is_ok_and(|r| r.len() >= params.t as usize)
 }
 
 struct Meta {
