@@ -180,6 +180,9 @@ pub struct InitOptions {
     pub base_port: u16,
     /// Replace an existing deployment (roster, defaults and key files) in the directory.
     pub force: bool,
+    /// The PostgreSQL database the cloud will keep its state in (`dsmpc cloud --database`):
+    /// the DPs are registered there instead of in `cloud.db`.
+    pub database: Option<String>,
 }
 
 /// Task defaults of a deployment, from `deployment.toml`.
@@ -336,7 +339,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Deployment, DeploymentErro
         Access::Public,
         existing,
     )?;
-    register_in_store(dir, &identities)?;
+    register_in_store(dir, opts.database.as_deref(), &identities)?;
     // The roster goes last: a directory with a roster holds a complete deployment.
     let roster = format::roster_text(
         identities
@@ -359,17 +362,32 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Deployment, DeploymentErro
     load(dir)
 }
 
-/// Registers the DPs among `identities` in the cloud's default store, `dir/cloud.db`.
-fn register_in_store(dir: &Path, identities: &[SecretIdentity]) -> Result<(), DeploymentError> {
+/// Registers the DPs among `identities` in the cloud's store: the PostgreSQL `database` if
+/// given, else the default SQLite file `dir/cloud.db`.
+fn register_in_store(
+    dir: &Path,
+    database: Option<&str>,
+    identities: &[SecretIdentity],
+) -> Result<(), DeploymentError> {
     let path = dir.join(CLOUD_DB);
+    let location = match database {
+        Some(url) => crate::store::StoreLocation::Postgres(url.to_owned()),
+        None => crate::store::StoreLocation::Sqlite(path.clone()),
+    };
     let cards: Vec<IdentityCard> = identities
         .iter()
         .map(|i| i.card().clone())
         .filter(|c| c.role == Role::Dp)
         .collect();
-    crate::store::Store::open(&path)
+    location
+        .open()
         .and_then(|mut store| store.register_dps(&cards))
-        .map_err(|e| invalid(&path, format!("cannot register the data providers: {e}")))?;
+        .map_err(|e| {
+            invalid(
+                &path,
+                format!("cannot register the data providers in {location}: {e}"),
+            )
+        })?;
     Ok(())
 }
 

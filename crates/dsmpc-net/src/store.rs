@@ -183,6 +183,10 @@ pub enum StoreError {
     /// A registration the registry refuses (see `Store::register_dps`).
     #[error("{0}")]
     Registry(String),
+    /// PostgreSQL refused a connection or a query (the message names the database, without
+    /// its password).
+    #[error("PostgreSQL store: {0}")]
+    Postgres(String),
 }
 
 impl StoreError {
@@ -949,10 +953,13 @@ pub use registry::Registration;
 pub fn segments_dir(db: &Path) -> PathBuf {
     Segments::dir_for(db)
 }
+mod backend;
 mod parties;
+pub mod pg;
 mod segments;
 #[cfg(test)]
 mod tests;
 
+pub use backend::{CloudStore, StoreLocation};
 pub use parties::{CpStage, CpTaskState};
 pub(crate) use segments::Segments;

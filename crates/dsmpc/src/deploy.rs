@@ -30,6 +30,10 @@ pub struct InitArgs {
     /// Replace an existing deployment in DIR (new keys for every party).
     #[arg(long)]
     force: bool,
+    /// Register the DPs in this PostgreSQL database, for a cloud run with
+    /// `dsmpc cloud --database URL` (postgresql://USER[:PASSWORD]@HOST:PORT/DB).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 /// Arguments of `dsmpc keygen`.
@@ -92,6 +96,7 @@ pub fn run_init(args: &InitArgs) -> Result<()> {
         host: args.host.clone(),
         base_port: args.base_port,
         force: args.force,
+        database: args.database.clone(),
     };
     let made = deployment::init(&args.dir, &opts)
         .with_context(|| format!("cannot initialise a deployment in {}", args.dir.display()))?;

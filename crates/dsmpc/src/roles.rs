@@ -21,7 +21,7 @@ use dsmpc_net::roles::cp::CpWorker;
 use dsmpc_net::roles::edge::{EdgeConfig, EdgeServer};
 use dsmpc_net::roles::{dp, unix_now};
 use dsmpc_net::server::{ServerContext, shutdown_signal};
-use dsmpc_net::store::Store;
+use dsmpc_net::store::{Store, StoreLocation};
 use dsmpc_net::values::Values;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -117,11 +117,25 @@ pub struct CloudArgs {
     #[command(flatten)]
     common: Common,
     /// The SQLite database (default: DIR/cloud.db).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "database")]
     db: Option<PathBuf>,
+    /// Keep the cloud's state in this PostgreSQL database instead
+    /// (postgresql://USER[:PASSWORD]@HOST:PORT/DB; the schema is created or migrated on start,
+    /// and a database written by a newer dsmpc is refused).
+    #[arg(long, value_name = "URL", value_parser = postgres_url)]
+    database: Option<String>,
     /// Seconds to wait for CPs' verification reports after submissions close.
     #[arg(long, default_value_t = 10)]
     report_timeout: u64,
+}
+
+/// Accepts a PostgreSQL connection URL, refusing anything else with the form it needs.
+fn postgres_url(url: &str) -> Result<String, String> {
+    if StoreLocation::is_postgres_url(url) {
+        Ok(url.to_owned())
+    } else {
+        Err("expected postgresql://USER[:PASSWORD]@HOST:PORT/DB".into())
+    }
 }
 
 /// Runs the cloud server until SIGINT or SIGTERM.
@@ -129,20 +143,23 @@ pub fn run_cloud(args: &CloudArgs) -> Result<()> {
     let dep = args.common.load()?;
     let flow = args.common.flow()?;
     let me = identity(&dep, "cloud")?;
-    let db = args.db.clone().unwrap_or_else(|| dep.dir.join("cloud.db"));
+    let location = match &args.database {
+        Some(url) => StoreLocation::Postgres(url.clone()),
+        None => StoreLocation::Sqlite(args.db.clone().unwrap_or_else(|| dep.dir.join("cloud.db"))),
+    };
     let config = CloudConfig {
         report_timeout: Duration::from_secs(args.report_timeout),
     };
     runtime()?.block_on(async {
         let server = Arc::new(
-            CloudServer::open(
+            CloudServer::open_at(
                 me.clone(),
                 Arc::new(dep.roster.clone()),
-                &db,
+                &location,
                 config,
                 flow.clone(),
             )
-            .with_context(|| format!("opening the cloud database {}", db.display()))?,
+            .with_context(|| format!("opening the cloud's store {location}"))?,
         );
         let listener = listen(&dep, me.id()).await?;
         info!(address = %listener.local_addr()?, "cloud listening");

@@ -20,6 +20,7 @@ fn opts(cps: u32, dps: u32, threshold: u32) -> InitOptions {
         host: "127.0.0.1".into(),
         base_port: 7400,
         force: false,
+        database: None,
     }
 }
 

@@ -54,7 +54,7 @@ use crate::rpc::{
     Status, Until, take_bundle_bytes,
 };
 use crate::server::Handler;
-use crate::store::{Store, StoreError, StoredShare, TaskStatus};
+use crate::store::{CloudStore, StoreError, StoreLocation, StoredShare, TaskStatus};
 
 /// Timing of the cloud's decisions.
 #[derive(Debug, Clone)]
@@ -141,8 +141,8 @@ pub struct CloudServer {
     readers: Arc<Readers>,
     /// Who may connect: the roster's servers and the registered DPs.
     registry: Arc<Registry>,
-    /// The store's file, for registrations (on a connection of their own).
-    path: std::path::PathBuf,
+    /// Where the store is, for registrations (on a connection of their own).
+    location: StoreLocation,
 }
 
 fn refused(e: impl std::fmt::Display) -> Response {
@@ -158,8 +158,7 @@ fn refuse(e: impl std::fmt::Display) -> Reply {
 }
 
 impl CloudServer {
-    /// Opens the store at `path`, replays every task in it, and starts the writer thread that
-    /// commits the log from then on.
+    /// Opens the SQLite store at `path` ([`CloudServer::open_at`]).
     pub fn open(
         identity: Arc<SecretIdentity>,
         roster: Arc<Roster>,
@@ -167,7 +166,20 @@ impl CloudServer {
         config: CloudConfig,
         flow: FlowLog,
     ) -> Result<CloudServer, StoreError> {
-        let mut store = Store::open(path)?;
+        let location = StoreLocation::Sqlite(path.to_owned());
+        CloudServer::open_at(identity, roster, &location, config, flow)
+    }
+
+    /// Opens the store at `location` (a SQLite file or a PostgreSQL database), replays every
+    /// task in it, and starts the writer thread that commits the log from then on.
+    pub fn open_at(
+        identity: Arc<SecretIdentity>,
+        roster: Arc<Roster>,
+        location: &StoreLocation,
+        config: CloudConfig,
+        flow: FlowLog,
+    ) -> Result<CloudServer, StoreError> {
+        let mut store = location.open()?;
         let cut = store.trim_segments()?;
         if cut > 0 {
             warn!(
@@ -185,7 +197,7 @@ impl CloudServer {
                 continue;
             }
             let id = TaskId(id);
-            match replay(&mut cloud, &mut rng, &store, &server_gens, id, &spec) {
+            match replay(&mut cloud, &mut rng, &mut store, &server_gens, id, &spec) {
                 Ok(m) => {
                     meta.insert(id, m);
                 }
@@ -215,9 +227,9 @@ impl CloudServer {
             gens: server_gens,
             flow,
             news: tokio::sync::watch::Sender::new(()),
-            readers: Arc::new(Readers::new(path)),
-            registry: Arc::new(Registry::new(roster, path)),
-            path: path.to_owned(),
+            readers: Arc::new(Readers::new(location)),
+            registry: Arc::new(Registry::new(roster, location)),
+            location: location.clone(),
         })
     }
 
@@ -413,9 +425,10 @@ impl CloudServer {
                 ));
             }
         }
-        let path = self.path.clone();
+        let location = self.location.clone();
         let registered = tokio::task::spawn_blocking(move || {
-            Store::open(&path)
+            location
+                .open()
                 .and_then(|mut store| store.register_dps(&cards))
                 .map(|done| (done, cards))
         })
@@ -741,7 +754,7 @@ fn close_submissions(state: &mut State, id: &TaskId, now: u64) -> Ack {
 fn replay(
     cloud: &mut Cloud,
     rng: &mut ChaCha20Rng,
-    store: &Store,
+    store: &mut CloudStore,
     gens: &GeneratorCache,
     id: TaskId,
     spec: &[u8],
@@ -821,7 +834,7 @@ fn replay(
 /// Replays one `report` event, judging its complaints against the stored shares again.
 fn replay_report(
     cloud: &mut Cloud,
-    store: &Store,
+    store: &mut CloudStore,
     id: &TaskId,
     body: &[u8],
     gens: Option<&dsmpc_core::crypto::pedersen::Generators>,

@@ -149,7 +149,7 @@ impl Store {
     }
 }
 
-fn to_key(bytes: &[u8]) -> Result<DpKey, StoreError> {
+pub(super) fn to_key(bytes: &[u8]) -> Result<DpKey, StoreError> {
     bytes
         .try_into()
         .map_err(|_| StoreError::Corrupt(format!("a verifying key of {} bytes", bytes.len())))

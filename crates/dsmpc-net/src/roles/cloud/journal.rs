@@ -1,4 +1,4 @@
-//! The cloud's group commit: one writer thread owns the [`Store`] and commits whatever the handlers
+//! The cloud's group commit: one writer thread owns the [`CloudStore`] and commits whatever the handlers
 //! queued while the previous commit ran, in one transaction.
 //!
 //! A handler applies a message to the in-memory [`Cloud`](dsmpc_core::roles::cloud::Cloud) and,
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::error;
 
-use crate::store::{BundleWrite, Store, StoreError, TaskStatus, Write};
+use crate::store::{BundleWrite, CloudStore, StoreError, TaskStatus, Write};
 
 /// The most records one transaction holds.
 const MAX_BATCH: usize = 8192;
@@ -179,7 +179,7 @@ impl Ack {
 impl Journal {
     /// Starts the writer thread, which owns `store` until the journal is dropped (it commits
     /// what is still queued, then closes the store).
-    pub(crate) fn start(store: Store) -> Result<Journal, StoreError> {
+    pub(crate) fn start(store: CloudStore) -> Result<Journal, StoreError> {
         let (sender, receiver) = mpsc::channel();
         let shared = Arc::new(Shared::default());
         let writer = shared.clone();
@@ -238,7 +238,7 @@ impl Journal {
 /// The writer thread: waits for an entry, takes every entry queued since (up to
 /// [`MAX_BATCH`]; for [`LINGER`] more after a batch of several), commits them in one transaction
 /// and answers each.
-fn write_loop(mut store: Store, receiver: &mpsc::Receiver<Entry>, shared: &Shared) {
+fn write_loop(mut store: CloudStore, receiver: &mpsc::Receiver<Entry>, shared: &Shared) {
     let mut batch = Vec::new();
     let mut busy = false;
     while let Ok(first) = receiver.recv() {
@@ -273,7 +273,7 @@ fn gather(receiver: &mpsc::Receiver<Entry>, batch: &mut Vec<Entry>, until: Optio
 }
 
 /// Commits one batch, or fails the journal for good.
-fn commit(store: &mut Store, batch: &[Entry], shared: &Shared) -> Result<(), StoreFailed> {
+fn commit(store: &mut CloudStore, batch: &[Entry], shared: &Shared) -> Result<(), StoreFailed> {
     if let Some(failed) = shared.failure.get() {
         return Err(failed.clone());
     }

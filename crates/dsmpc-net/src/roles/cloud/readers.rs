@@ -6,25 +6,24 @@
 //! transactions, and a committed bundle's shares were synced to its segment file before the commit
 //! (see `store::segments`), so whatever a reader finds is durable.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::store::{Store, StoreError};
+use crate::store::{CloudStore, StoreError, StoreLocation};
 
 /// How many idle reader connections are kept open for the next read.
 const IDLE_READERS: usize = 4;
 
 /// A small pool of reading connections to one store.
 pub(crate) struct Readers {
-    path: PathBuf,
-    idle: Mutex<Vec<Store>>,
+    location: StoreLocation,
+    idle: Mutex<Vec<CloudStore>>,
 }
 
 impl Readers {
-    /// Readers of the store at `path` (opened when first needed).
-    pub(crate) fn new(path: &Path) -> Readers {
+    /// Readers of the store at `location` (opened when first needed).
+    pub(crate) fn new(location: &StoreLocation) -> Readers {
         Readers {
-            path: path.to_owned(),
+            location: location.clone(),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -33,13 +32,16 @@ impl Readers {
     /// the store, becomes the refusal's text.
     pub(crate) async fn read<T: Send + 'static>(
         self: &Arc<Self>,
-        read: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        read: impl FnOnce(&mut CloudStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, String> {
         let readers = self.clone();
         tokio::task::spawn_blocking(move || {
-            let store = readers.take()?;
-            let outcome = read(&store);
-            readers.put_back(store);
+            let mut store = readers.take()?;
+            let outcome = read(&mut store);
+            // A connection that failed (PostgreSQL restarted, say) is dropped, not reused.
+            if outcome.is_ok() {
+                readers.put_back(store);
+            }
             outcome
         })
         .await
@@ -47,7 +49,7 @@ impl Readers {
         .map_err(|e| e.to_string())
     }
 
-    fn take(&self) -> Result<Store, StoreError> {
+    fn take(&self) -> Result<CloudStore, StoreError> {
         let idle = self
             .idle
             .lock()
@@ -55,11 +57,11 @@ impl Readers {
             .pop();
         match idle {
             Some(store) => Ok(store),
-            None => Store::open(&self.path),
+            None => self.location.open(),
         }
     }
 
-    fn put_back(&self, store: Store) {
+    fn put_back(&self, store: CloudStore) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < IDLE_READERS {
             idle.push(store);

@@ -3,20 +3,19 @@
 //! names one, on a connection of its own (the journal's writer owns the writing one).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dsmpc_core::identity::{IdentityCard, Roster};
 use tracing::warn;
 
 use crate::server::Directory;
-use crate::store::Store;
+use crate::store::{CloudStore, StoreLocation};
 
 /// The roster and the store's DP registry, as one [`Directory`].
 pub(crate) struct Registry {
     roster: Arc<Roster>,
-    path: PathBuf,
-    lookup: Mutex<Option<Store>>,
+    location: StoreLocation,
+    lookup: Mutex<Option<CloudStore>>,
     /// Cards registered or looked up lately, by Noise key: a DP that connects again, or soon
     /// after its registration, costs no query and no decoding of its card's two points (about
     /// 10 µs on the handshake). At most [`RECENT_CARDS`]; emptied when full.
@@ -27,11 +26,11 @@ pub(crate) struct Registry {
 const RECENT_CARDS: usize = 16_384;
 
 impl Registry {
-    /// The roster's servers and the DPs registered in the store at `path`.
-    pub(crate) fn new(roster: Arc<Roster>, path: &Path) -> Registry {
+    /// The roster's servers and the DPs registered in the store at `location`.
+    pub(crate) fn new(roster: Arc<Roster>, location: &StoreLocation) -> Registry {
         Registry {
             roster,
-            path: path.to_owned(),
+            location: location.clone(),
             lookup: Mutex::new(None),
             recent: Mutex::new(HashMap::new()),
         }
@@ -56,7 +55,7 @@ impl Registry {
     fn registered(&self, key: &[u8; 32]) -> Option<IdentityCard> {
         let mut lookup = self.lookup.lock().unwrap_or_else(PoisonError::into_inner);
         if lookup.is_none() {
-            match Store::open(&self.path) {
+            match self.location.open() {
                 Ok(store) => *lookup = Some(store),
                 Err(e) => {
                     warn!("cannot read the DP registry: {e}");
@@ -64,7 +63,7 @@ impl Registry {
                 }
             }
         }
-        match lookup.as_ref()?.dp_by_noise_key(key) {
+        match lookup.as_mut()?.dp_by_noise_key(key) {
             Ok(card) => {
                 drop(lookup);
                 if let Some(card) = &card {
@@ -93,6 +92,7 @@ impl Directory for Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
     use crate::store::registry::tests::card;
     use dsmpc_core::identity::Role;
 
@@ -116,7 +116,7 @@ mod tests {
             .unwrap()
             .register_dps(std::slice::from_ref(&stored))
             .unwrap();
-        let registry = Registry::new(roster, &path);
+        let registry = Registry::new(roster, &StoreLocation::Sqlite(path.clone()));
         assert_eq!(
             registry.by_noise_key(&stored.noise_key),
             Some(stored.clone())

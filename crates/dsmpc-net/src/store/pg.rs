@@ -1,0 +1,632 @@
+//! The cloud's store in PostgreSQL (`dsmpc cloud --database postgresql://…`): the same operations
+//! and guarantees as the SQLite backend, for a cloud whose state must outlive its machine.
+//!
+//! * Tasks, events, bundles, results and the DP registry are tables of the same names; a
+//!   bundle's sealed shares are one row each in `bundle_shares` (`idx` = the CP index), so a CP's
+//!   page of deliveries is one indexed join and no file lives beside the database.
+//! * [`PgStore::commit`] applies a batch in one transaction; events and bundles go in with one
+//!   `INSERT … SELECT FROM unnest(…)` per table and run of writes, so a batch of thousands costs
+//!   a handful of round trips. `seq` comes from a sequence: unique and increasing in commit order
+//!   for this one writer (a rolled-back batch leaves a gap; replay sorts, it never counts).
+//! * The schema is versioned in `dsmpc_schema`; migrations run in one transaction under an
+//!   advisory lock, and a database newer than this binary is refused.
+//!
+//! Synchronous (`postgres`, the blocking face of `tokio-postgres`): the cloud's journal writer
+//! and its readers run on threads of their own, as they do over SQLite.
+
+use std::collections::HashSet;
+
+use dsmpc_core::codec::{Encode, decode_exact};
+use dsmpc_core::identity::{IdentityCard, PartyId, Role};
+use dsmpc_core::task::DpKey;
+use postgres::{Client, NoTls, Transaction};
+
+use super::registry::Registration;
+use super::{
+    BundleWrite, Event, StoreError, StoredCore, StoredShare, TaskRow, TaskStatus, Write,
+    parse_status, task_id, to_seq,
+};
+
+/// Migrations of the PostgreSQL schema; migration `i` takes `dsmpc_schema.version` from `i` to
+/// `i + 1`.
+const MIGRATIONS: &[&str] = &["CREATE TABLE tasks (
+         num    bigserial PRIMARY KEY,
+         id     bytea NOT NULL UNIQUE CHECK (length(id) = 16),
+         status text NOT NULL CHECK (status IN ('open', 'closed', 'failed')),
+         spec   bytea NOT NULL
+     );
+     CREATE TABLE events (
+         seq  bigserial PRIMARY KEY,
+         task bytea NOT NULL REFERENCES tasks (id),
+         kind text NOT NULL,
+         body bytea NOT NULL
+     );
+     CREATE INDEX events_by_task ON events (task, seq);
+     CREATE TABLE results (
+         task bytea PRIMARY KEY REFERENCES tasks (id),
+         body bytea NOT NULL
+     );
+     CREATE TABLE bundles (
+         task bytea NOT NULL REFERENCES tasks (id),
+         pos  bigint NOT NULL CHECK (pos >= 0),
+         dp   text NOT NULL,
+         core bytea NOT NULL,
+         PRIMARY KEY (task, pos),
+         UNIQUE (task, dp)
+     );
+     CREATE TABLE bundle_shares (
+         task  bytea NOT NULL,
+         pos   bigint NOT NULL,
+         idx   integer NOT NULL CHECK (idx >= 1),
+         share bytea NOT NULL,
+         PRIMARY KEY (task, idx, pos),
+         FOREIGN KEY (task, pos) REFERENCES bundles (task, pos)
+     );
+     CREATE TABLE dps (
+         id            text PRIMARY KEY,
+         card          bytea NOT NULL,
+         noise_key     bytea NOT NULL UNIQUE CHECK (length(noise_key) = 32),
+         verifying_key bytea NOT NULL CHECK (length(verifying_key) = 32)
+     );"];
+
+/// The schema version this code writes.
+pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Any number that names this application's migration lock (`pg_advisory_xact_lock`).
+const MIGRATION_LOCK: i64 = 0x6473_6d70_6373_7431;
+
+/// A connection to the cloud's PostgreSQL store.
+pub struct PgStore {
+    client: Client,
+    url: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("database", &redacted(&self.url))
+            .finish()
+    }
+}
+
+/// The URL without its password (`postgresql://user:secret@host/db` → `…user:***@host/db`).
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let auth = &url[scheme + 3..at];
+            match auth.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &auth[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn pg(url: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
+    move |e| StoreError::Postgres(format!("{}: {e}", redacted(url)))
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and brings its schema to [`PG_SCHEMA_VERSION`];
+    /// refuses a newer one.
+    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let client = Client::connect(url, NoTls).map_err(pg(url))?;
+        let mut store = PgStore {
+            client,
+            url: url.to_owned(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn err(&self) -> impl Fn(postgres::Error) -> StoreError + '_ {
+        pg(&self.url)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let url = self.url.clone();
+        let e = pg(&url);
+        let mut tx = self.client.transaction().map_err(&e)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(&e)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS dsmpc_schema (version bigint NOT NULL)")
+            .map_err(&e)?;
+        let found: Option<i64> = tx
+            .query_opt("SELECT version FROM dsmpc_schema", &[])
+            .map_err(&e)?
+            .map(|r| r.get(0));
+        let found = found.unwrap_or(0);
+        if found > PG_SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: redacted(&url).into(),
+                found,
+                supported: PG_SCHEMA_VERSION,
+            });
+        }
+        let from = usize::try_from(found)
+            .map_err(|_| StoreError::Corrupt(format!("negative schema version {found}")))?;
+        for sql in &MIGRATIONS[from..] {
+            tx.batch_execute(sql).map_err(&e)?;
+        }
+        tx.execute("DELETE FROM dsmpc_schema", &[]).map_err(&e)?;
+        tx.execute(
+            "INSERT INTO dsmpc_schema (version) VALUES ($1)",
+            &[&PG_SCHEMA_VERSION],
+        )
+        .map_err(&e)?;
+        tx.commit().map_err(&e)
+    }
+
+    /// See [`super::Store::tasks`].
+    pub fn tasks(&mut self, status: Option<TaskStatus>) -> Result<Vec<TaskRow>, StoreError> {
+        let status = status.map(TaskStatus::as_str);
+        let rows = self
+            .client
+            .query(
+                "SELECT id, status, spec FROM tasks
+                 WHERE $1::text IS NULL OR status = $1 ORDER BY num",
+                &[&status],
+            )
+            .map_err(pg(&self.url))?;
+        rows.iter()
+            .map(|r| {
+                let id: Vec<u8> = r.get(0);
+                let status: String = r.get(1);
+                Ok((task_id(&id)?, parse_status(&status)?, r.get(2)))
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::commit`]: the writes in order, in one transaction.
+    pub fn commit(&mut self, writes: &[Write<'_>]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let url = self.url.clone();
+        let e = pg(&url);
+        let mut tx = self.client.transaction().map_err(&e)?;
+        let mut pending = Pending::default();
+        let mut created = HashSet::new();
+        for write in writes {
+            match *write {
+                Write::CreateTask { task, spec } => {
+                    pending.flush(&mut tx, &e)?;
+                    insert_task(&mut tx, task, spec, &e)?;
+                    created.insert(*task);
+                }
+                Write::SetStatus { task, status } => {
+                    pending.flush(&mut tx, &e)?;
+                    update_status(&mut tx, task, status, &e)?;
+                }
+                Write::Append { task, kind, body } => {
+                    if created.insert(*task) {
+                        ensure_task(&mut tx, task, &e)?;
+                    }
+                    pending.events.push((task.to_vec(), kind.to_owned(), body.to_vec()));
+                }
+                Write::Bundle(bundle) => pending.bundle(&bundle)?,
+            }
+        }
+        pending.flush(&mut tx, &e)?;
+        tx.commit().map_err(&e)
+    }
+
+    /// See [`super::Store::events`].
+    pub fn events(&mut self, task: &[u8; 16]) -> Result<Vec<Event>, StoreError> {
+        let url = self.url.clone();
+        let e = pg(&url);
+        let mut tx = self.client.transaction().map_err(&e)?;
+        ensure_task(&mut tx, task, &e)?;
+        let rows = tx
+            .query(
+                "SELECT seq, kind, body FROM events WHERE task = $1 ORDER BY seq",
+                &[&&task[..]],
+            )
+            .map_err(&e)?;
+        tx.commit().map_err(&e)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Event {
+                    seq: to_seq(r.get(0))?,
+                    kind: r.get(1),
+                    body: r.get(2),
+                })
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::bundle_cores`].
+    pub fn bundle_cores(&mut self, task: &[u8; 16]) -> Result<Vec<StoredCore>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT pos, dp, core FROM bundles WHERE task = $1 ORDER BY pos",
+                &[&&task[..]],
+            )
+            .map_err(self.err())?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredCore {
+                    pos: to_seq(r.get(0))?,
+                    dp: r.get(1),
+                    core: r.get(2),
+                })
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::bundle_count`].
+    pub fn bundle_count(&mut self, task: &[u8; 16]) -> Result<u64, StoreError> {
+        let row = self
+            .client
+            .query_one("SELECT count(*) FROM bundles WHERE task = $1", &[&&task[..]])
+            .map_err(self.err())?;
+        to_seq(row.get(0))
+    }
+
+    /// See [`super::Store::cores_of`].
+    pub fn cores_of(
+        &mut self,
+        task: &[u8; 16],
+        dps: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let names: Vec<&str> = dps.to_vec();
+        let rows = self
+            .client
+            .query(
+                "SELECT dp, core FROM bundles WHERE task = $1 AND dp = ANY($2)",
+                &[&&task[..], &names],
+            )
+            .map_err(self.err())?;
+        let mut found: std::collections::HashMap<String, Vec<u8>> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(dps.iter().map(|dp| found.remove(*dp)).collect())
+    }
+
+    /// See [`super::Store::shares_after`].
+    pub fn shares_after(
+        &mut self,
+        task: &[u8; 16],
+        index: u32,
+        after: Option<u64>,
+        limit: usize,
+        budget: usize,
+    ) -> Result<Vec<StoredShare>, StoreError> {
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        let start = i64::try_from(start).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let idx = i32::try_from(index).unwrap_or(i32::MAX);
+        let rows = self
+            .client
+            .query(
+                "SELECT b.pos, b.dp, b.core, s.share FROM bundles b
+                 JOIN bundle_shares s ON s.task = b.task AND s.pos = b.pos AND s.idx = $2
+                 WHERE b.task = $1 AND b.pos >= $3 ORDER BY b.pos LIMIT $4",
+                &[&&task[..], &idx, &start, &limit],
+            )
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        for r in &rows {
+            let share: Vec<u8> = r.get(3);
+            total = total.saturating_add(share.len());
+            if total > budget && !out.is_empty() {
+                break;
+            }
+            out.push(StoredShare {
+                pos: to_seq(r.get(0))?,
+                dp: r.get(1),
+                core: r.get(2),
+                share,
+            });
+        }
+        Ok(out)
+    }
+
+    /// See [`super::Store::share_of`].
+    pub fn share_of(
+        &mut self,
+        task: &[u8; 16],
+        dp: &str,
+        index: u32,
+    ) -> Result<Option<StoredShare>, StoreError> {
+        let idx = i32::try_from(index).unwrap_or(i32::MAX);
+        let row = self
+            .client
+            .query_opt(
+                "SELECT b.pos, b.dp, b.core, s.share FROM bundles b
+                 JOIN bundle_shares s ON s.task = b.task AND s.pos = b.pos AND s.idx = $3
+                 WHERE b.task = $1 AND b.dp = $2",
+                &[&&task[..], &dp, &idx],
+            )
+            .map_err(self.err())?;
+        row.map(|r| {
+            Ok(StoredShare {
+                pos: to_seq(r.get(0))?,
+                dp: r.get(1),
+                core: r.get(2),
+                share: r.get(3),
+            })
+        })
+        .transpose()
+    }
+
+    /// See [`super::Store::register_dps`]: all or none, in one transaction.
+    pub fn register_dps(&mut self, cards: &[IdentityCard]) -> Result<Registration, StoreError> {
+        let url = self.url.clone();
+        let e = pg(&url);
+        let refuse = |reason: String| Err(StoreError::Registry(reason));
+        let mut tx = self.client.transaction().map_err(&e)?;
+        let mut outcome = Registration::default();
+        for card in cards {
+            if card.role != Role::Dp {
+                return refuse(format!(
+                    "{} is a {}, not a data provider: only DPs are registered",
+                    card.id, card.role
+                ));
+            }
+            let bytes = card.to_bytes();
+            let inserted = tx
+                .execute(
+                    "INSERT INTO dps (id, card, noise_key, verifying_key) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING",
+                    &[
+                        &card.id.as_str(),
+                        &bytes,
+                        &&card.noise_key[..],
+                        &&card.verifying_key.to_bytes()[..],
+                    ],
+                )
+                .map_err(&e)?;
+            if inserted == 1 {
+                outcome.added += 1;
+                continue;
+            }
+            let existing: Option<Vec<u8>> = tx
+                .query_opt("SELECT card FROM dps WHERE id = $1", &[&card.id.as_str()])
+                .map_err(&e)?
+                .map(|r| r.get(0));
+            match existing {
+                Some(stored) if stored == bytes => outcome.already += 1,
+                Some(_) => {
+                    return refuse(format!(
+                        "{} is already registered with other keys; a DP's keys are never \
+                         replaced (register the new key under a new id)",
+                        card.id
+                    ));
+                }
+                None => {
+                    return refuse(format!(
+                        "{} has the Noise key of another DP, registered already",
+                        card.id
+                    ));
+                }
+            }
+        }
+        tx.commit().map_err(&e)?;
+        Ok(outcome)
+    }
+
+    /// See [`super::Store::dp_by_noise_key`].
+    pub fn dp_by_noise_key(&mut self, key: &[u8; 32]) -> Result<Option<IdentityCard>, StoreError> {
+        let row = self
+            .client
+            .query_opt("SELECT card FROM dps WHERE noise_key = $1", &[&&key[..]])
+            .map_err(self.err())?;
+        row.map(|r| decode_card(&r.get::<_, Vec<u8>>(0))).transpose()
+    }
+
+    /// See [`super::Store::dp_keys`].
+    pub fn dp_keys<'a>(
+        &mut self,
+        dps: impl IntoIterator<Item = &'a PartyId>,
+    ) -> Result<Result<Vec<DpKey>, PartyId>, StoreError> {
+        let dps: Vec<&PartyId> = dps.into_iter().collect();
+        let names: Vec<&str> = dps.iter().map(|d| d.as_str()).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT id, verifying_key FROM dps WHERE id = ANY($1)",
+                &[&names],
+            )
+            .map_err(self.err())?;
+        let mut found: std::collections::HashMap<String, Vec<u8>> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut keys = Vec::with_capacity(dps.len());
+        for dp in dps {
+            match found.remove(dp.as_str()) {
+                Some(key) => keys.push(super::registry::to_key(&key)?),
+                None => return Ok(Err(dp.clone())),
+            }
+        }
+        Ok(Ok(keys))
+    }
+
+    /// See [`super::Store::registered_dps`].
+    pub fn registered_dps(&mut self) -> Result<Vec<(PartyId, DpKey)>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT id, verifying_key FROM dps ORDER BY id", &[])
+            .map_err(self.err())?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                let key: Vec<u8> = r.get(1);
+                let id = PartyId::new(&id)
+                    .map_err(|_| StoreError::Corrupt(format!("registered id {id:?}")))?;
+                Ok((id, super::registry::to_key(&key)?))
+            })
+            .collect()
+    }
+}
+
+fn decode_card(bytes: &[u8]) -> Result<IdentityCard, StoreError> {
+    decode_exact(bytes).map_err(|e| StoreError::Corrupt(format!("a registered card: {e}")))
+}
+
+/// Events and bundles of a batch not yet sent, flushed as one statement per table.
+#[derive(Default)]
+struct Pending {
+    events: Vec<(Vec<u8>, String, Vec<u8>)>,
+    bundles: Vec<(Vec<u8>, i64, String, Vec<u8>)>,
+    shares: Vec<(Vec<u8>, i64, i32, Vec<u8>)>,
+}
+
+impl Pending {
+    fn bundle(&mut self, b: &BundleWrite<'_>) -> Result<(), StoreError> {
+        if b.share_lens.iter().sum::<u64>() != b.shares.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "{}'s share lengths do not add up to its shares",
+                b.dp
+            )));
+        }
+        let pos = i64::try_from(b.pos)
+            .map_err(|_| StoreError::Corrupt(format!("bundle position {} too large", b.pos)))?;
+        self.bundles
+            .push((b.task.to_vec(), pos, b.dp.to_owned(), b.core.to_vec()));
+        let mut start = 0usize;
+        for (i, &len) in b.share_lens.iter().enumerate() {
+            let end = start + len as usize;
+            let idx = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            self.shares
+                .push((b.task.to_vec(), pos, idx, b.shares[start..end].to_vec()));
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        e: &impl Fn(postgres::Error) -> StoreError,
+    ) -> Result<(), StoreError> {
+        if !self.events.is_empty() {
+            let (tasks, kinds, bodies) = unzip3(std::mem::take(&mut self.events));
+            tx.execute(
+                "INSERT INTO events (task, kind, body)
+                 SELECT t, k, b FROM unnest($1::bytea[], $2::text[], $3::bytea[])
+                     WITH ORDINALITY AS u (t, k, b, n) ORDER BY n",
+                &[&tasks, &kinds, &bodies],
+            )
+            .map_err(e)?;
+        }
+        if !self.bundles.is_empty() {
+            let mut tasks = Vec::new();
+            let mut positions = Vec::new();
+            let mut dps = Vec::new();
+            let mut cores = Vec::new();
+            for (t, p, d, c) in std::mem::take(&mut self.bundles) {
+                tasks.push(t);
+                positions.push(p);
+                dps.push(d);
+                cores.push(c);
+            }
+            tx.execute(
+                "INSERT INTO bundles (task, pos, dp, core)
+                 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::bytea[])",
+                &[&tasks, &positions, &dps, &cores],
+            )
+            .map_err(e)?;
+            let mut tasks = Vec::new();
+            let mut positions = Vec::new();
+            let mut indices = Vec::new();
+            let mut shares = Vec::new();
+            for (t, p, i, s) in std::mem::take(&mut self.shares) {
+                tasks.push(t);
+                positions.push(p);
+                indices.push(i);
+                shares.push(s);
+            }
+            tx.execute(
+                "INSERT INTO bundle_shares (task, pos, idx, share)
+                 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::integer[], $4::bytea[])",
+                &[&tasks, &positions, &indices, &shares],
+            )
+            .map_err(e)?;
+        }
+        Ok(())
+    }
+}
+
+fn unzip3<A, B, C>(items: Vec<(A, B, C)>) -> (Vec<A>, Vec<B>, Vec<C>) {
+    let mut a = Vec::with_capacity(items.len());
+    let mut b = Vec::with_capacity(items.len());
+    let mut c = Vec::with_capacity(items.len());
+    for (x, y, z) in items {
+        a.push(x);
+        b.push(y);
+        c.push(z);
+    }
+    (a, b, c)
+}
+
+fn insert_task(
+    tx: &mut Transaction<'_>,
+    task: &[u8; 16],
+    spec: &[u8],
+    e: &impl Fn(postgres::Error) -> StoreError,
+) -> Result<(), StoreError> {
+    let existing: Option<Vec<u8>> = tx
+        .query_opt("SELECT spec FROM tasks WHERE id = $1", &[&&task[..]])
+        .map_err(e)?
+        .map(|r| r.get(0));
+    match existing {
+        Some(stored) if stored == spec => return Ok(()),
+        Some(_) => return Err(StoreError::TaskConflict(*task)),
+        None => {}
+    }
+    tx.execute(
+        "INSERT INTO tasks (id, status, spec) VALUES ($1, $2, $3)",
+        &[&&task[..], &TaskStatus::Open.as_str(), &spec],
+    )
+    .map_err(e)?;
+    Ok(())
+}
+
+fn status_of(
+    tx: &mut Transaction<'_>,
+    task: &[u8; 16],
+    e: &impl Fn(postgres::Error) -> StoreError,
+) -> Result<TaskStatus, StoreError> {
+    let status: Option<String> = tx
+        .query_opt("SELECT status FROM tasks WHERE id = $1", &[&&task[..]])
+        .map_err(e)?
+        .map(|r| r.get(0));
+    parse_status(&status.ok_or(StoreError::UnknownTask(*task))?)
+}
+
+fn ensure_task(
+    tx: &mut Transaction<'_>,
+    task: &[u8; 16],
+    e: &impl Fn(postgres::Error) -> StoreError,
+) -> Result<(), StoreError> {
+    status_of(tx, task, e).map(|_| ())
+}
+
+fn update_status(
+    tx: &mut Transaction<'_>,
+    task: &[u8; 16],
+    status: TaskStatus,
+    e: &impl Fn(postgres::Error) -> StoreError,
+) -> Result<(), StoreError> {
+    let from = status_of(tx, task, e)?;
+    if !from.may_become(status) {
+        return Err(StoreError::InvalidTransition {
+            task: *task,
+            from,
+            to: status,
+        });
+    }
+    tx.execute(
+        "UPDATE tasks SET status = $2 WHERE id = $1",
+        &[&&task[..], &status.as_str()],
+    )
+    .map_err(e)?;
+    Ok(())
+}
