@@ -5,9 +5,7 @@
 mod pg;
 
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, SecretIdentity};
-use dsmpc_net::store::{
-    BundleWrite, CloudStore, StoreError, StoreLocation, TaskStatus, Write,
-};
+use dsmpc_net::store::{BundleWrite, CloudStore, StoreError, StoreLocation, TaskStatus, Write};
 
 const A: [u8; 16] = [0xaa; 16];
 const B: [u8; 16] = [0xbb; 16];
@@ -15,7 +13,9 @@ const B: [u8; 16] = [0xbb; 16];
 fn backends(test: &str) -> Option<(CloudStore, CloudStore, String)> {
     let url = pg::fresh_database(test)?;
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = StoreLocation::Sqlite(dir.path().join("cloud.db")).open().unwrap();
+    let sqlite = StoreLocation::Sqlite(dir.path().join("cloud.db"))
+        .open()
+        .unwrap();
     // The directory must outlive the store: leak it for the test's duration.
     std::mem::forget(dir);
     let postgres = StoreLocation::Postgres(url.clone()).open().unwrap();
@@ -113,7 +113,9 @@ fn the_same_writes_read_back_the_same_on_both_backends() {
         for after in [None, Some(0), Some(1), Some(2)] {
             for (limit, budget) in [(10, usize::MAX), (1, usize::MAX), (10, 5)] {
                 assert_eq!(
-                    sqlite.shares_after(&A, index, after, limit, budget).unwrap(),
+                    sqlite
+                        .shares_after(&A, index, after, limit, budget)
+                        .unwrap(),
                     postgres
                         .shares_after(&A, index, after, limit, budget)
                         .unwrap(),
@@ -152,7 +154,10 @@ fn refusals_are_the_same_on_both_backends() {
                 spec: b"other",
             }])
             .unwrap_err();
-        assert!(matches!(err, StoreError::TaskConflict(t) if t == A), "{err}");
+        assert!(
+            matches!(err, StoreError::TaskConflict(t) if t == A),
+            "{err}"
+        );
         // A failed batch leaves nothing behind: the event before the bad status is gone too.
         let err = store
             .commit(&[
@@ -171,10 +176,7 @@ fn refusals_are_the_same_on_both_backends() {
                 },
             ])
             .unwrap_err();
-        assert!(
-            matches!(err, StoreError::InvalidTransition { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::InvalidTransition { .. }), "{err}");
         assert!(store.events(&A).unwrap().is_empty());
         assert!(matches!(
             store.events(&B).unwrap_err(),
@@ -191,7 +193,10 @@ fn refusals_are_the_same_on_both_backends() {
         assert!(err.to_string().contains("other keys"), "{err}");
         let err = store.register_dps(&[card("cp9", Role::Cp)]).unwrap_err();
         assert!(err.to_string().contains("not a data provider"), "{err}");
-        assert_eq!(store.dp_by_noise_key(&dp1.noise_key).unwrap(), Some(dp1.clone()));
+        assert_eq!(
+            store.dp_by_noise_key(&dp1.noise_key).unwrap(),
+            Some(dp1.clone())
+        );
         assert_eq!(store.dp_by_noise_key(&[7; 32]).unwrap(), None);
         let ids = [dp1.id.clone(), PartyId::new("dp2").unwrap()];
         assert_eq!(store.dp_keys(&ids).unwrap(), Err(ids[1].clone()));

@@ -150,29 +150,48 @@ pub fn run_cloud(args: &CloudArgs) -> Result<()> {
     let config = CloudConfig {
         report_timeout: Duration::from_secs(args.report_timeout),
     };
+    // Opened before the runtime starts: the PostgreSQL client blocks, which a runtime's
+    // threads must not.
+    let server = Arc::new(
+        CloudServer::open_at(
+            me.clone(),
+            Arc::new(dep.roster.clone()),
+            &location,
+            config,
+            flow.clone(),
+        )
+        .with_context(|| format!("opening the cloud's store {location}"))?,
+    );
     runtime()?.block_on(async {
-        let server = Arc::new(
-            CloudServer::open_at(
-                me.clone(),
-                Arc::new(dep.roster.clone()),
-                &location,
-                config,
-                flow.clone(),
-            )
-            .with_context(|| format!("opening the cloud's store {location}"))?,
-        );
         let listener = listen(&dep, me.id()).await?;
         info!(address = %listener.local_addr()?, "cloud listening");
         let context = context(&dep, &me, &flow);
+        let watched = server.clone();
+        let failed = async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if let Some(reason) = watched.store_failure().await {
+                    return reason;
+                }
+            }
+        };
+        let (stop, failure) = tokio::sync::oneshot::channel();
+        let until = async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                reason = failed => {
+                    let _ = stop.send(reason);
+                }
+            }
+        };
         server
-            .serve_until(
-                listener,
-                context,
-                Duration::from_millis(200),
-                shutdown_signal(),
-            )
+            .serve_until(listener, context, Duration::from_millis(200), until)
             .await;
-        Ok(())
+        match failure.await {
+            // Exit, so that a supervisor restarts the cloud and it replays its log.
+            Ok(reason) => bail!("{reason}; exiting so that the cloud is restarted"),
+            Err(_) => Ok(()),
+        }
     })
 }
 

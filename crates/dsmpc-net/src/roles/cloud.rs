@@ -233,6 +233,14 @@ impl CloudServer {
         })
     }
 
+    /// Why the store failed, once a commit failed: from then on the cloud refuses everything,
+    /// and only a restart (which replays the log) brings it back. `dsmpc cloud` exits then, so
+    /// that its supervisor restarts it.
+    pub async fn store_failure(&self) -> Option<String> {
+        let state = self.state.lock().await;
+        state.journal.check().err().map(|e| e.to_string())
+    }
+
     /// Serves `listener` and applies deadlines every `tick` (see [`CloudServer::tick`]) until
     /// `shutdown` completes (or this future is dropped). Registered DPs may connect besides the
     /// servers of `context`'s roster.

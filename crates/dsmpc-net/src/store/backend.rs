@@ -24,9 +24,19 @@ pub enum StoreLocation {
 impl StoreLocation {
     /// Opens a connection to the store, creating or migrating its schema.
     pub fn open(&self) -> Result<CloudStore, StoreError> {
+        self.open_with(false)
+    }
+
+    /// [`StoreLocation::open`] for a cloud that is serving: a PostgreSQL server that refuses
+    /// connections (restarting) is tried again for a while before this gives up.
+    pub fn reopen(&self) -> Result<CloudStore, StoreError> {
+        self.open_with(true)
+    }
+
+    fn open_with(&self, patient: bool) -> Result<CloudStore, StoreError> {
         Ok(match self {
             StoreLocation::Sqlite(path) => CloudStore::Sqlite(Store::open(path)?),
-            StoreLocation::Postgres(url) => CloudStore::Postgres(PgStore::connect(url)?),
+            StoreLocation::Postgres(url) => CloudStore::Postgres(PgStore::connect(url, patient)?),
         })
     }
 

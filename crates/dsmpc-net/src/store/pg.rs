@@ -72,6 +72,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE tasks (
 /// The schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// How long a store whose connection closed (PostgreSQL restarted) keeps trying to connect
+/// again before it reports the failure.
+const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Any number that names this application's migration lock (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x6473_6d70_6373_7431;
 
@@ -95,17 +99,37 @@ pub fn redacted(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let auth = &url[scheme + 3..at];
             match auth.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &auth[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => {
+                    format!("{}{}:***{}", &url[..scheme + 3], &auth[..colon], &url[at..])
+                }
                 None => url.to_owned(),
             }
         }
         _ => url.to_owned(),
     }
+}
+
+/// A connection to `url`, trying again for [`RECONNECT_FOR`] while the server refuses
+/// connections (restarting, recovering) — but not when it refuses the credentials or the
+/// database, which waiting does not change.
+fn connect_retrying(url: &str) -> Result<Client, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match Client::connect(url, NoTls) {
+            Ok(client) => return Ok(client),
+            Err(e) if e.as_db_error().is_some_and(|db| !is_transient(db.code())) => {
+                return Err(pg(url)(e));
+            }
+            Err(e) if started.elapsed() >= RECONNECT_FOR => return Err(pg(url)(e)),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Whether a server's refusal may pass by itself: it is starting up, shutting down or
+/// recovering (class 57P: operator intervention), or out of connections.
+fn is_transient(code: &postgres::error::SqlState) -> bool {
+    code.code().starts_with("57P") || *code == postgres::error::SqlState::TOO_MANY_CONNECTIONS
 }
 
 fn pg(url: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
@@ -114,9 +138,14 @@ fn pg(url: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
 
 impl PgStore {
     /// Connects to the database at `url` and brings its schema to [`PG_SCHEMA_VERSION`];
-    /// refuses a newer one.
-    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let client = Client::connect(url, NoTls).map_err(pg(url))?;
+    /// refuses a newer one. With `patient`, keeps trying for [`RECONNECT_FOR`] while the server
+    /// refuses connections (a connection the cloud opens while it serves); without, fails at
+    /// once (the cloud starting, told a wrong address).
+    pub fn connect(url: &str, patient: bool) -> Result<PgStore, StoreError> {
+        let client = match patient {
+            true => connect_retrying(url)?,
+            false => Client::connect(url, NoTls).map_err(pg(url))?,
+        };
         let mut store = PgStore {
             client,
             url: url.to_owned(),
@@ -129,14 +158,32 @@ impl PgStore {
         pg(&self.url)
     }
 
+    /// Connects again if the server closed the connection (a restart, a crash): nothing of an
+    /// operation has been sent yet, so it runs on the new connection exactly once. Retries for
+    /// [`RECONNECT_FOR`] while the server comes back.
+    fn ensure_connected(&mut self) -> Result<(), StoreError> {
+        if !self.client.is_closed() {
+            return Ok(());
+        }
+        self.client = connect_retrying(&self.url)?;
+        tracing::info!(database = %redacted(&self.url), "reconnected to PostgreSQL");
+        Ok(())
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
         let url = self.url.clone();
         let e = pg(&url);
         let mut tx = self.client.transaction().map_err(&e)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .map_err(&e)?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS dsmpc_schema (version bigint NOT NULL)")
-            .map_err(&e)?;
+        let exists: bool = tx
+            .query_one("SELECT to_regclass('dsmpc_schema') IS NOT NULL", &[])
+            .map_err(&e)?
+            .get(0);
+        if !exists {
+            tx.batch_execute("CREATE TABLE dsmpc_schema (version bigint NOT NULL)")
+                .map_err(&e)?;
+        }
         let found: Option<i64> = tx
             .query_opt("SELECT version FROM dsmpc_schema", &[])
             .map_err(&e)?
@@ -165,6 +212,7 @@ impl PgStore {
 
     /// See [`super::Store::tasks`].
     pub fn tasks(&mut self, status: Option<TaskStatus>) -> Result<Vec<TaskRow>, StoreError> {
+        self.ensure_connected()?;
         let status = status.map(TaskStatus::as_str);
         let rows = self
             .client
@@ -183,42 +231,61 @@ impl PgStore {
             .collect()
     }
 
-    /// See [`super::Store::commit`]: the writes in order, in one transaction.
+    /// See [`super::Store::commit`]: the writes in order, in one transaction. When the
+    /// connection turns out closed before the transaction's `COMMIT` was sent (the server
+    /// restarted since the last batch), nothing was committed: the batch runs again, once, on a
+    /// new connection. A failure at `COMMIT` itself is reported (whether it committed is
+    /// unknown; the cloud then stops and replays).
     pub fn commit(&mut self, writes: &[Write<'_>]) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
+        self.ensure_connected()?;
+        match self.commit_once(writes) {
+            Err(Attempt::BeforeCommit(_)) if self.client.is_closed() => {
+                self.ensure_connected()?;
+                self.commit_once(writes).map_err(Attempt::into_error)
+            }
+            other => other.map_err(Attempt::into_error),
+        }
+    }
+
+    fn commit_once(&mut self, writes: &[Write<'_>]) -> Result<(), Attempt> {
         let url = self.url.clone();
         let e = pg(&url);
-        let mut tx = self.client.transaction().map_err(&e)?;
+        let before = |err: StoreError| Attempt::BeforeCommit(err);
+        let mut tx = self.client.transaction().map_err(&e).map_err(before)?;
         let mut pending = Pending::default();
         let mut created = HashSet::new();
         for write in writes {
             match *write {
                 Write::CreateTask { task, spec } => {
-                    pending.flush(&mut tx, &e)?;
-                    insert_task(&mut tx, task, spec, &e)?;
+                    pending.flush(&mut tx, &e).map_err(before)?;
+                    insert_task(&mut tx, task, spec, &e).map_err(before)?;
                     created.insert(*task);
                 }
                 Write::SetStatus { task, status } => {
-                    pending.flush(&mut tx, &e)?;
-                    update_status(&mut tx, task, status, &e)?;
+                    pending.flush(&mut tx, &e).map_err(before)?;
+                    update_status(&mut tx, task, status, &e).map_err(before)?;
                 }
                 Write::Append { task, kind, body } => {
                     if created.insert(*task) {
-                        ensure_task(&mut tx, task, &e)?;
+                        ensure_task(&mut tx, task, &e).map_err(before)?;
                     }
-                    pending.events.push((task.to_vec(), kind.to_owned(), body.to_vec()));
+                    pending
+                        .events
+                        .push((task.to_vec(), kind.to_owned(), body.to_vec()));
                 }
-                Write::Bundle(bundle) => pending.bundle(&bundle)?,
+                Write::Bundle(bundle) => pending.bundle(&bundle).map_err(before)?,
             }
         }
-        pending.flush(&mut tx, &e)?;
-        tx.commit().map_err(&e)
+        pending.flush(&mut tx, &e).map_err(before)?;
+        tx.commit().map_err(&e).map_err(Attempt::AtCommit)
     }
 
     /// See [`super::Store::events`].
     pub fn events(&mut self, task: &[u8; 16]) -> Result<Vec<Event>, StoreError> {
+        self.ensure_connected()?;
         let url = self.url.clone();
         let e = pg(&url);
         let mut tx = self.client.transaction().map_err(&e)?;
@@ -243,6 +310,7 @@ impl PgStore {
 
     /// See [`super::Store::bundle_cores`].
     pub fn bundle_cores(&mut self, task: &[u8; 16]) -> Result<Vec<StoredCore>, StoreError> {
+        self.ensure_connected()?;
         let rows = self
             .client
             .query(
@@ -263,9 +331,13 @@ impl PgStore {
 
     /// See [`super::Store::bundle_count`].
     pub fn bundle_count(&mut self, task: &[u8; 16]) -> Result<u64, StoreError> {
+        self.ensure_connected()?;
         let row = self
             .client
-            .query_one("SELECT count(*) FROM bundles WHERE task = $1", &[&&task[..]])
+            .query_one(
+                "SELECT count(*) FROM bundles WHERE task = $1",
+                &[&&task[..]],
+            )
             .map_err(self.err())?;
         to_seq(row.get(0))
     }
@@ -276,6 +348,7 @@ impl PgStore {
         task: &[u8; 16],
         dps: &[&str],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.ensure_connected()?;
         let names: Vec<&str> = dps.to_vec();
         let rows = self
             .client
@@ -298,6 +371,7 @@ impl PgStore {
         limit: usize,
         budget: usize,
     ) -> Result<Vec<StoredShare>, StoreError> {
+        self.ensure_connected()?;
         let start = after.map_or(0, |a| a.saturating_add(1));
         let start = i64::try_from(start).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -336,6 +410,7 @@ impl PgStore {
         dp: &str,
         index: u32,
     ) -> Result<Option<StoredShare>, StoreError> {
+        self.ensure_connected()?;
         let idx = i32::try_from(index).unwrap_or(i32::MAX);
         let row = self
             .client
@@ -359,6 +434,7 @@ impl PgStore {
 
     /// See [`super::Store::register_dps`]: all or none, in one transaction.
     pub fn register_dps(&mut self, cards: &[IdentityCard]) -> Result<Registration, StoreError> {
+        self.ensure_connected()?;
         let url = self.url.clone();
         let e = pg(&url);
         let refuse = |reason: String| Err(StoreError::Registry(reason));
@@ -415,11 +491,13 @@ impl PgStore {
 
     /// See [`super::Store::dp_by_noise_key`].
     pub fn dp_by_noise_key(&mut self, key: &[u8; 32]) -> Result<Option<IdentityCard>, StoreError> {
+        self.ensure_connected()?;
         let row = self
             .client
             .query_opt("SELECT card FROM dps WHERE noise_key = $1", &[&&key[..]])
             .map_err(self.err())?;
-        row.map(|r| decode_card(&r.get::<_, Vec<u8>>(0))).transpose()
+        row.map(|r| decode_card(&r.get::<_, Vec<u8>>(0)))
+            .transpose()
     }
 
     /// See [`super::Store::dp_keys`].
@@ -427,6 +505,7 @@ impl PgStore {
         &mut self,
         dps: impl IntoIterator<Item = &'a PartyId>,
     ) -> Result<Result<Vec<DpKey>, PartyId>, StoreError> {
+        self.ensure_connected()?;
         let dps: Vec<&PartyId> = dps.into_iter().collect();
         let names: Vec<&str> = dps.iter().map(|d| d.as_str()).collect();
         let rows = self
@@ -450,6 +529,7 @@ impl PgStore {
 
     /// See [`super::Store::registered_dps`].
     pub fn registered_dps(&mut self) -> Result<Vec<(PartyId, DpKey)>, StoreError> {
+        self.ensure_connected()?;
         let rows = self
             .client
             .query("SELECT id, verifying_key FROM dps ORDER BY id", &[])
@@ -463,6 +543,20 @@ impl PgStore {
                 Ok((id, super::registry::to_key(&key)?))
             })
             .collect()
+    }
+}
+
+/// How a commit attempt failed: before its `COMMIT` was sent (nothing committed) or at it.
+enum Attempt {
+    BeforeCommit(StoreError),
+    AtCommit(StoreError),
+}
+
+impl Attempt {
+    fn into_error(self) -> StoreError {
+        match self {
+            Attempt::BeforeCommit(e) | Attempt::AtCommit(e) => e,
+        }
     }
 }
 

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// The variable naming the test server.
 pub const VAR: &str = "DSMPC_TEST_DATABASE";
 
+/// The variable naming a script that restarts the test server as a crash would.
+pub const RESTART_VAR: &str = "DSMPC_TEST_PG_RESTART";
+
 /// A URL to a new, empty database, or `None` (after printing why) when no server is configured.
 pub fn fresh_database(test: &str) -> Option<String> {
     let Ok(admin) = std::env::var(VAR) else {

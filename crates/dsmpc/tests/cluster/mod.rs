@@ -19,6 +19,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     /// The cloud's port; the edge and the CPs have the next ones.
     pub base_port: u16,
+    /// The PostgreSQL database the cloud keeps its state in, if not its SQLite file.
+    pub database: Option<String>,
     children: BTreeMap<String, Child>,
 }
 
@@ -44,8 +46,18 @@ pub fn free_ports(span: u16) -> u16 {
 
 impl Cluster {
     pub fn new(cps: u32, dps: u32, threshold: u32) -> Cluster {
+        Cluster::with_database(cps, dps, threshold, None)
+    }
+
+    /// A cluster whose cloud keeps its state in the PostgreSQL `database` (`init --database`,
+    /// `cloud --database`), or in its SQLite file when `None`.
+    pub fn with_database(cps: u32, dps: u32, threshold: u32, database: Option<&str>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let base_port = free_ports(2 + cps as u16);
+        let database_args: Vec<&str> = match database {
+            Some(url) => vec!["--database", url],
+            None => Vec::new(),
+        };
         let out = Command::new(dsmpc())
             .args([
                 "init",
@@ -61,6 +73,7 @@ impl Cluster {
                 "--base-port",
                 &base_port.to_string(),
             ])
+            .args(&database_args)
             .current_dir(dir.path())
             .output()
             .unwrap();
@@ -72,6 +85,7 @@ impl Cluster {
         Cluster {
             dir,
             base_port,
+            database: database.map(str::to_owned),
             children: BTreeMap::new(),
         }
     }
@@ -104,16 +118,19 @@ impl Cluster {
     }
 
     pub fn start_cloud(&mut self) {
-        self.start(
-            "cloud",
-            &[
-                "cloud",
-                "--report-timeout",
-                "2",
-                "--flow-log",
-                self.dir.path().join("flow.jsonl").to_str().unwrap(),
-            ],
-        );
+        let flow = self.dir.path().join("flow.jsonl");
+        let mut args = vec![
+            "cloud".to_owned(),
+            "--report-timeout".to_owned(),
+            "2".to_owned(),
+            "--flow-log".to_owned(),
+            flow.to_str().unwrap().to_owned(),
+        ];
+        if let Some(url) = &self.database {
+            args.extend(["--database".to_owned(), url.clone()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.start("cloud", &args);
     }
 
     pub fn start_all(&mut self, cps: u32) {
@@ -190,6 +207,11 @@ impl Cluster {
         }
         args.extend_from_slice(extra);
         self.ok(&args).lines().last().unwrap().trim().to_owned()
+    }
+
+    /// Submits, accepting a refusal (a cloud whose store failed refuses until restarted).
+    pub fn submit_refused_or_ok(&self, dp: &str, task: &str, value: &str) {
+        let _ = self.run(&["dp", "--id", dp, "--task", task, "--values", value]);
     }
 
     pub fn submit(&self, dp: &str, task: &str, value: &str) {

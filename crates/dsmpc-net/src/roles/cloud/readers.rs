@@ -38,8 +38,9 @@ impl Readers {
         tokio::task::spawn_blocking(move || {
             let mut store = readers.take()?;
             let outcome = read(&mut store);
-            // A connection that failed (PostgreSQL restarted, say) is dropped, not reused.
-            if outcome.is_ok() {
+            // A connection that failed (PostgreSQL restarted, say) is dropped, not reused; the
+            // PostgreSQL store connects again on its next use.
+            if outcome.is_ok() || matches!(store, CloudStore::Postgres(_)) {
                 readers.put_back(store);
             }
             outcome
@@ -57,7 +58,7 @@ impl Readers {
             .pop();
         match idle {
             Some(store) => Ok(store),
-            None => self.location.open(),
+            None => self.location.reopen(),
         }
     }
 

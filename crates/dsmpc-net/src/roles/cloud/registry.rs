@@ -52,10 +52,22 @@ impl Registry {
         recent.get(key).cloned()
     }
 
+    /// The registered DP with this Noise key. A handshake asks from a runtime thread, which a
+    /// blocking PostgreSQL connection or query must leave first.
     fn registered(&self, key: &[u8; 32]) -> Option<IdentityCard> {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread && matches!(self.location, StoreLocation::Postgres(_)) {
+            tokio::task::block_in_place(|| self.look_up(key))
+        } else {
+            self.look_up(key)
+        }
+    }
+
+    fn look_up(&self, key: &[u8; 32]) -> Option<IdentityCard> {
         let mut lookup = self.lookup.lock().unwrap_or_else(PoisonError::into_inner);
         if lookup.is_none() {
-            match self.location.open() {
+            match self.location.reopen() {
                 Ok(store) => *lookup = Some(store),
                 Err(e) => {
                     warn!("cannot read the DP registry: {e}");

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::store::Store;
+
 use dsmpc_core::encoding::{Encoding, InputRange};
 use dsmpc_core::rng::fast_rng;
 use dsmpc_core::roles::cp::admission_request;
