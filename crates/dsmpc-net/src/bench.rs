@@ -8,7 +8,7 @@
 //!
 //! 1. **Deployment (untimed).** One real [`CloudServer`](crate::roles::cloud::CloudServer) starts
 //!    in-process on a 127.0.0.1 port, exactly as `simulate` starts it
-//!    ([`spawn_cloud`]): Noise channels, its SQLite event log (WAL,
+//!    ([`crate::simulate::spawn_cloud`]): Noise channels, its SQLite event log (WAL,
 //!    `synchronous=FULL`) in a work directory. The roster holds the cloud, `cps` CPs and `dps`
 //!    DPs (and an edge, which is not started), each with freshly generated keys.
 //! 2. **Tasks and committees (untimed).** The operator creates `tasks` tasks over all `dps` DPs
@@ -64,8 +64,8 @@ use crate::peer::{AbortOnDrop, RemoveOnDrop};
 use crate::roles::{GeneratorCache, unix_now};
 use crate::rpc::{Request, Response};
 use crate::server::wire_len;
-use crate::simulate::{SimError, party, spawn_cloud};
-use crate::store::{Store, StoreError};
+use crate::simulate::{SimError, party, spawn_cloud_at};
+use crate::store::{StoreError, StoreLocation};
 
 /// Bytes a Noise initiator sends during the handshake: `-> e` (32) and `-> s, se` (64), each
 /// behind a 2-byte length.
@@ -88,6 +88,9 @@ pub struct IngestConfig {
     /// temporary directory, removed afterwards. A given directory is kept (with `cloud.db`), and
     /// must not hold a `cloud.db` already: a cloud reopening an earlier run's log would replay it.
     pub work_dir: Option<PathBuf>,
+    /// A PostgreSQL database (empty: a cloud reopening an earlier run's log would replay it) to
+    /// keep the cloud's state in instead of `cloud.db`.
+    pub database: Option<String>,
 }
 
 impl Default for IngestConfig {
@@ -99,6 +102,7 @@ impl Default for IngestConfig {
             threshold: 3,
             concurrency: 64,
             work_dir: None,
+            database: None,
         }
     }
 }
@@ -204,7 +208,9 @@ pub async fn ingest_async(config: &IngestConfig) -> Result<IngestReport, BenchEr
     deployment.stop();
     let expected: BTreeSet<PartyId> = deployment.dps.iter().map(|d| d.id().clone()).collect();
     let task_ids: Vec<TaskId> = tasks.iter().map(|(t, _)| t.body.id).collect();
-    let stored = count_stored(&deployment.db, &task_ids, &expected)?;
+    // Reading a PostgreSQL store blocks: off the runtime's thread.
+    let stored =
+        tokio::task::block_in_place(|| count_stored(&deployment.db, &task_ids, &expected))?;
     let bundles = config.dps * config.tasks;
     Ok(IngestReport {
         bundles,
@@ -263,7 +269,7 @@ struct Deployment {
     cps: Vec<Arc<SecretIdentity>>,
     dps: Vec<Arc<SecretIdentity>>,
     address: String,
-    db: PathBuf,
+    db: StoreLocation,
     servers: Option<AbortOnDrop>,
 }
 
@@ -292,8 +298,11 @@ impl Deployment {
         let setup = |e: std::io::Error| BenchError::Setup(format!("binding 127.0.0.1: {e}"));
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(setup)?;
         let address = listener.local_addr().map_err(setup)?.to_string();
-        let db = dir.join("cloud.db");
-        let servers = spawn_cloud(&cloud, &roster, listener, &db, &FlowLog::disabled())?;
+        let db = match &config.database {
+            Some(url) => StoreLocation::Postgres(url.clone()),
+            None => StoreLocation::Sqlite(dir.join("cloud.db")),
+        };
+        let servers = spawn_cloud_at(&cloud, &roster, listener, &db, &FlowLog::disabled())?;
         let operator = Link::new(
             cloud.clone(),
             roster.cloud().clone(),
@@ -531,11 +540,11 @@ pub fn process_cpu_seconds() -> Option<f64> {
 /// Reopens the store and counts, per task, the distinct expected DPs with a stored bundle; fails
 /// unless every task holds every DP's bundle.
 fn count_stored(
-    db: &Path,
+    db: &StoreLocation,
     tasks: &[TaskId],
     expected: &BTreeSet<PartyId>,
 ) -> Result<usize, BenchError> {
-    let store = Store::open(db)?;
+    let mut store = db.open()?;
     let mut total = 0;
     for task in tasks {
         let mut seen = BTreeSet::new();

@@ -353,16 +353,35 @@ pub fn spawn_cloud(
     db: &std::path::Path,
     flow: &FlowLog,
 ) -> Result<Vec<JoinHandle<()>>, SimError> {
+    let location = crate::store::StoreLocation::Sqlite(db.to_owned());
+    spawn_cloud_at(cloud, roster, listener, &location, flow)
+}
+
+/// [`spawn_cloud`] with its store at `location` (SQLite or PostgreSQL). On a multi-threaded
+/// runtime: opening a PostgreSQL store blocks, and leaves the runtime's thread to do it.
+pub fn spawn_cloud_at(
+    cloud: &Arc<SecretIdentity>,
+    roster: &Arc<Roster>,
+    listener: TcpListener,
+    location: &crate::store::StoreLocation,
+    flow: &FlowLog,
+) -> Result<Vec<JoinHandle<()>>, SimError> {
     let cloud_config = CloudConfig {
         report_timeout: SIM_REPORT_TIMEOUT,
     };
-    let server = CloudServer::open(
-        cloud.clone(),
-        roster.clone(),
-        db,
-        cloud_config,
-        flow.clone(),
-    )
+    let open = || {
+        CloudServer::open_at(
+            cloud.clone(),
+            roster.clone(),
+            location,
+            cloud_config,
+            flow.clone(),
+        )
+    };
+    let server = match location {
+        crate::store::StoreLocation::Postgres(_) => tokio::task::block_in_place(open),
+        crate::store::StoreLocation::Sqlite(_) => open(),
+    }
     .map_err(|e| SimError::Setup(e.to_string()))?;
     let serving = Arc::new(server).serve_until(
         listener,

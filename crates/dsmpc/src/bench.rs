@@ -51,6 +51,11 @@ pub struct BenchArgs {
     /// Exit with status 1 if a target is missed.
     #[arg(long)]
     check: bool,
+    /// `ingest` only: keep the cloud's state in this PostgreSQL server instead of SQLite (an
+    /// administrator's URL, postgresql://USER@HOST:PORT/DB; each run creates and drops a fresh
+    /// database there).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// Internal: run the protocol scenario once in this directory and print the run as JSON
     /// (how `bench` runs each measured run in a fresh process).
     #[arg(long, hide = true, value_name = "DIR")]
@@ -656,8 +661,14 @@ fn ingest_scenario(args: &BenchArgs, work: &Path) -> Result<serde_json::Map<Stri
     for run in 0..args.runs {
         // A fresh database per run: a cloud reopening the previous run's would replay it.
         config.work_dir = Some(work.join(format!("run-{run}")));
+        let fresh = match &args.database {
+            Some(admin) => Some(FreshDatabase::create(admin, run)?),
+            None => None,
+        };
+        config.database = fresh.as_ref().map(|f| f.url.clone());
         reset_peak_rss();
         let outcome = dsmpc_net::bench::ingest(&config).context("the ingest benchmark failed")?;
+        drop(fresh);
         rss.push(peak_rss_bytes(None));
         rates.push(outcome.per_second);
         walls.push(outcome.seconds);
@@ -666,6 +677,14 @@ fn ingest_scenario(args: &BenchArgs, work: &Path) -> Result<serde_json::Map<Stri
     let last = last.context("no run")?;
     let mut report = serde_json::Map::new();
     report.insert("scenario".into(), json!("ingest"));
+    report.insert(
+        "store".into(),
+        json!(if args.database.is_some() {
+            "postgresql"
+        } else {
+            "sqlite"
+        }),
+    );
     report.insert(
         "shape".into(),
         json!({
@@ -686,6 +705,57 @@ fn ingest_scenario(args: &BenchArgs, work: &Path) -> Result<serde_json::Map<Stri
     );
     report.insert("peak_rss_bytes".into(), json!(rss.iter().flatten().max()));
     Ok(report)
+}
+
+/// A database made on a PostgreSQL server for one benchmark run, dropped afterwards.
+struct FreshDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl FreshDatabase {
+    /// Runs `sql` on the administrator's connection, on a thread of its own (the blocking
+    /// client must not run on a runtime's thread).
+    fn admin(admin: &str, sql: Vec<String>) -> Result<()> {
+        let admin = admin.to_owned();
+        std::thread::spawn(move || -> Result<()> {
+            let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+                .context("connecting to --database")?;
+            for statement in sql {
+                client.batch_execute(&statement)?;
+            }
+            Ok(())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the PostgreSQL thread panicked"))?
+    }
+
+    fn create(admin: &str, run: u32) -> Result<FreshDatabase> {
+        let name = format!("dsmpc_bench_{}_{run}", std::process::id());
+        FreshDatabase::admin(
+            admin,
+            vec![
+                format!("DROP DATABASE IF EXISTS {name}"),
+                format!("CREATE DATABASE {name}"),
+            ],
+        )?;
+        let (base, _) = admin
+            .rsplit_once('/')
+            .context("--database needs /DB at its end")?;
+        Ok(FreshDatabase {
+            admin: admin.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        let drop_it = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = FreshDatabase::admin(&self.admin, vec![drop_it]);
+    }
 }
 
 fn flood_scenario(args: &BenchArgs) -> Result<serde_json::Map<String, Value>> {

@@ -83,6 +83,7 @@ pub async fn flood_async(config: &FloodConfig) -> Result<FloodReport, BenchError
         threshold: 2,
         concurrency: 1,
         work_dir: None,
+        database: None,
     };
     let (dir, _cleanup) = work_dir(&cloud_config)?;
     let deployment = Deployment::start(&cloud_config, &dir).await?;

@@ -81,8 +81,40 @@ const MIGRATION_LOCK: i64 = 0x6473_6d70_6373_7431;
 
 /// A connection to the cloud's PostgreSQL store.
 pub struct PgStore {
-    client: Client,
+    client: Conn,
     url: String,
+}
+
+/// A blocking client that may be dropped anywhere: `postgres::Client` closes its connection by
+/// blocking on its own runtime, which a tokio worker thread must not do, so on such a thread
+/// the client is handed to a short-lived thread of its own to drop.
+struct Conn(Option<Client>);
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0
+            .as_ref()
+            .expect("a connection is present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("a connection is present until dropped")
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::spawn(move || drop(client));
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -147,7 +179,7 @@ impl PgStore {
             false => Client::connect(url, NoTls).map_err(pg(url))?,
         };
         let mut store = PgStore {
-            client,
+            client: Conn(Some(client)),
             url: url.to_owned(),
         };
         store.migrate()?;
@@ -165,7 +197,7 @@ impl PgStore {
         if !self.client.is_closed() {
             return Ok(());
         }
-        self.client = connect_retrying(&self.url)?;
+        self.client = Conn(Some(connect_retrying(&self.url)?));
         tracing::info!(database = %redacted(&self.url), "reconnected to PostgreSQL");
         Ok(())
     }
