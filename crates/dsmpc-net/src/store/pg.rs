@@ -469,15 +469,11 @@ impl PgStore {
         self.ensure_connected()?;
         let url = self.url.clone();
         let e = pg(&url);
-        let refuse = |reason: String| Err(StoreError::Registry(reason));
         let mut tx = self.client.transaction().map_err(&e)?;
         let mut outcome = Registration::default();
         for card in cards {
             if card.role != Role::Dp {
-                return refuse(format!(
-                    "{} is a {}, not a data provider: only DPs are registered",
-                    card.id, card.role
-                ));
+                return Err(super::registry::not_a_dp(card));
             }
             let bytes = card.to_bytes();
             let inserted = tx
@@ -502,18 +498,16 @@ impl PgStore {
                 .map(|r| r.get(0));
             match existing {
                 Some(stored) if stored == bytes => outcome.already += 1,
-                Some(_) => {
-                    return refuse(format!(
-                        "{} is already registered with other keys; a DP's keys are never \
-                         replaced (register the new key under a new id)",
-                        card.id
-                    ));
-                }
+                Some(_) => return Err(super::registry::other_keys(card)),
                 None => {
-                    return refuse(format!(
-                        "{} has the Noise key of another DP, registered already",
-                        card.id
-                    ));
+                    let holder: Option<String> = tx
+                        .query_opt(
+                            "SELECT id FROM dps WHERE noise_key = $1",
+                            &[&&card.noise_key[..]],
+                        )
+                        .map_err(&e)?
+                        .map(|r| r.get(0));
+                    return Err(super::registry::noise_key_taken(card, holder.as_deref()));
                 }
             }
         }

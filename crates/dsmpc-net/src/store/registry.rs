@@ -26,7 +26,6 @@ impl Store {
     /// Registers the data providers of `cards`, all or none, in one transaction. Refuses a card
     /// whose role is not `dp`, an id registered with other keys, and a Noise key another DP has.
     pub fn register_dps(&mut self, cards: &[IdentityCard]) -> Result<Registration, StoreError> {
-        let refuse = |reason: String| Err(StoreError::Registry(reason));
         let tx = self.write()?;
         let mut outcome = Registration::default();
         {
@@ -40,10 +39,7 @@ impl Store {
             let mut owner = tx.prepare_cached("SELECT id FROM dps WHERE noise_key = ?1")?;
             for card in cards {
                 if card.role != Role::Dp {
-                    return refuse(format!(
-                        "{} is a {}, not a data provider: only DPs are registered",
-                        card.id, card.role
-                    ));
+                    return Err(not_a_dp(card));
                 }
                 let bytes = card.to_bytes();
                 let inserted = insert.execute(params![
@@ -61,22 +57,12 @@ impl Store {
                     .optional()?;
                 match existing {
                     Some(stored) if stored == bytes => outcome.already += 1,
-                    Some(_) => {
-                        return refuse(format!(
-                            "{} is already registered with other keys; a DP's keys are never \
-                             replaced (register the new key under a new id)",
-                            card.id
-                        ));
-                    }
+                    Some(_) => return Err(other_keys(card)),
                     None => {
                         let holder: Option<String> = owner
                             .query_row([&card.noise_key[..]], |r| r.get(0))
                             .optional()?;
-                        return refuse(format!(
-                            "{} has the Noise key of {}, registered already",
-                            card.id,
-                            holder.as_deref().unwrap_or("another DP")
-                        ));
+                        return Err(noise_key_taken(card, holder.as_deref()));
                     }
                 }
             }
@@ -147,6 +133,32 @@ impl Store {
             .query_row("SELECT count(*) FROM dps", [], |r| r.get(0))?;
         Ok(count.unsigned_abs())
     }
+}
+
+/// The refusal of a card that is not a DP's (both backends).
+pub(super) fn not_a_dp(card: &IdentityCard) -> StoreError {
+    StoreError::Registry(format!(
+        "{} is a {}, not a data provider: only DPs are registered",
+        card.id, card.role
+    ))
+}
+
+/// The refusal of an id registered already with other keys (both backends).
+pub(super) fn other_keys(card: &IdentityCard) -> StoreError {
+    StoreError::Registry(format!(
+        "{} is already registered with other keys; a DP's keys are never replaced (register \
+         the new key under a new id)",
+        card.id
+    ))
+}
+
+/// The refusal of a Noise key another DP (`holder`, if known) has (both backends).
+pub(super) fn noise_key_taken(card: &IdentityCard, holder: Option<&str>) -> StoreError {
+    StoreError::Registry(format!(
+        "{} has the Noise key of {}, registered already",
+        card.id,
+        holder.unwrap_or("another DP")
+    ))
 }
 
 pub(super) fn to_key(bytes: &[u8]) -> Result<DpKey, StoreError> {
