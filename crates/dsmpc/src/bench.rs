@@ -657,6 +657,7 @@ fn ingest_scenario(args: &BenchArgs, work: &Path) -> Result<serde_json::Map<Stri
     let mut rates = Vec::new();
     let mut walls = Vec::new();
     let mut rss = Vec::new();
+    let mut db_bytes = Vec::new();
     let mut last = None;
     for run in 0..args.runs {
         // A fresh database per run: a cloud reopening the previous run's would replay it.
@@ -668,6 +669,9 @@ fn ingest_scenario(args: &BenchArgs, work: &Path) -> Result<serde_json::Map<Stri
         config.database = fresh.as_ref().map(|f| f.url.clone());
         reset_peak_rss();
         let outcome = dsmpc_net::bench::ingest(&config).context("the ingest benchmark failed")?;
+        if let Some(fresh) = &fresh {
+            db_bytes.push(fresh.size()?);
+        }
         drop(fresh);
         rss.push(peak_rss_bytes(None));
         rates.push(outcome.per_second);
@@ -704,6 +708,13 @@ fn ingest_scenario(args: &BenchArgs, work: &Path) -> Result<serde_json::Map<Stri
         json!(last.bytes_received as f64 / last.bundles.max(1) as f64),
     );
     report.insert("peak_rss_bytes".into(), json!(rss.iter().flatten().max()));
+    if let Some(&bytes) = db_bytes.last() {
+        report.insert("database_bytes".into(), json!(bytes));
+        report.insert(
+            "database_bytes_per_bundle".into(),
+            json!(bytes as f64 / last.bundles.max(1) as f64),
+        );
+    }
     Ok(report)
 }
 
@@ -726,6 +737,19 @@ impl FreshDatabase {
                 client.batch_execute(&statement)?;
             }
             Ok(())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the PostgreSQL thread panicked"))?
+    }
+
+    /// The database's size on disk (`pg_database_size`), tables, indexes and TOAST included.
+    fn size(&self) -> Result<i64> {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        std::thread::spawn(move || -> Result<i64> {
+            let mut client = postgres::Client::connect(&admin, postgres::NoTls)?;
+            Ok(client
+                .query_one("SELECT pg_database_size($1)", &[&name])?
+                .get(0))
         })
         .join()
         .map_err(|_| anyhow::anyhow!("the PostgreSQL thread panicked"))?
