@@ -251,9 +251,14 @@ impl Client {
     }
 }
 
-/// Whether an error may go away by reconnecting (the server restarting, a dropped connection).
+/// Whether an error may go away by reconnecting (the server restarting, a dropped connection)
+/// or by asking again (a refusal marked [`crate::rpc::UNAVAILABLE`]).
 pub fn is_transient(error: &NetError) -> bool {
-    matches!(error, NetError::Channel { .. } | NetError::Closed { .. })
+    match error {
+        NetError::Channel { .. } | NetError::Closed { .. } => true,
+        NetError::Refused { reason, .. } => reason.starts_with(crate::rpc::UNAVAILABLE),
+        _ => false,
+    }
 }
 
 /// Runs `attempt` until it succeeds, fails with a non-transient error, or `deadline` passes;
@@ -433,5 +438,27 @@ mod wait_tests {
             ..config
         };
         assert_eq!(wait_millis(Duration::from_secs(600), &impatient), 2_000);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refusal marked unavailable (the store for a moment, or failed until the cloud is
+    /// restarted) is retried like a dropped connection; any other refusal is final.
+    #[test]
+    fn only_refusals_marked_unavailable_are_transient() {
+        let peer = PartyId::new("cloud").unwrap();
+        let refused = |reason: String| NetError::Refused {
+            peer: peer.clone(),
+            reason,
+        };
+        let marked = format!(
+            "{}PostgreSQL store: connection closed",
+            crate::rpc::UNAVAILABLE
+        );
+        assert!(is_transient(&refused(marked)));
+        assert!(!is_transient(&refused("the input set is closed".into())));
     }
 }

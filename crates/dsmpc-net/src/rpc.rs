@@ -39,6 +39,11 @@ pub const PAGE_BYTES: usize = 16 * 1024 * 1024;
 /// mistakes a quiet server for a stalled one.
 pub const MAX_AWAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How a refusal that may pass by itself starts: the cloud's store is unreachable for a moment
+/// (PostgreSQL restarting) or failed (the cloud exits and is restarted to replay). Clients treat
+/// such a refusal as they treat a dropped connection: they retry ([`crate::client::is_transient`]).
+pub const UNAVAILABLE: &str = "temporarily unavailable: ";
+
 /// How long a server holds an [`Request::Await`] of `millis`: at most [`MAX_AWAIT`].
 pub fn await_limit(millis: u32) -> std::time::Duration {
     std::time::Duration::from_millis(u64::from(millis)).min(MAX_AWAIT)

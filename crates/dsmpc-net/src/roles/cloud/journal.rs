@@ -112,7 +112,8 @@ impl Record {
 /// The store failed; the cloud refuses everything until it is restarted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the cloud's store failed ({reason}); it refuses every message until restarted to replay its log"
+    "temporarily unavailable: the cloud's store failed ({reason}); it refuses every message until \
+     restarted to replay its log"
 )]
 pub(crate) struct StoreFailed {
     reason: String,

@@ -47,7 +47,11 @@ impl Readers {
         })
         .await
         .map_err(|e| format!("a store reader failed: {e}"))?
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e {
+            // The database unreachable for a moment: the client asks again.
+            StoreError::Postgres(_) => format!("{}{e}", crate::rpc::UNAVAILABLE),
+            e => e.to_string(),
+        })
     }
 
     fn take(&self) -> Result<CloudStore, StoreError> {
