@@ -303,6 +303,17 @@ fn commit(store: &mut CloudStore, batch: &[Entry], shared: &Shared) -> Result<()
 mod tests {
     use super::*;
 
+    /// A failed store's refusal is marked unavailable: clients retry it until the cloud, which
+    /// exits, is restarted by its supervisor.
+    #[test]
+    fn a_failed_store_is_reported_as_temporarily_unavailable() {
+        let failed = StoreFailed {
+            reason: "disk full".into(),
+        };
+        assert!(failed.to_string().starts_with(crate::rpc::UNAVAILABLE));
+        assert!(failed.to_string().contains("disk full"));
+    }
+
     fn entry(ticket: u64) -> Entry {
         Entry {
             ticket,
