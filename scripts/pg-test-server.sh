@@ -11,6 +11,7 @@
 set -euo pipefail
 
 if [ "${1:-}" = "stop" ]; then
+    : "${2:?usage: scripts/pg-test-server.sh stop DIR (the DSMPC_TEST_PG_DIR it printed)}"
     su postgres -c "$(cat "$2/bin")/pg_ctl -D '$2/data' -m fast stop" >/dev/null || true
     exit 0
 fi

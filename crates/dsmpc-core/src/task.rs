@@ -579,8 +579,7 @@ impl Task {
     /// 16 elements in about 13 ms and a CP checks them in about 2 ms (0.2 s and 0.08 s at 256);
     /// fast mode: the DP shares every bit of its input (16 times the upload at 16 bits), so
     /// longer vectors validate only when asked to.
-    pub fn validates_by_default(mode: Mode, dim: u32) -> bool {
-        let _ = mode;
+    pub fn validates_by_default(dim: u32) -> bool {
         dim as usize <= VALIDATED_BY_DEFAULT_DIM
     }
 

@@ -10,16 +10,27 @@ use dsmpc_net::store::{BundleWrite, CloudStore, StoreError, StoreLocation, TaskS
 const A: [u8; 16] = [0xaa; 16];
 const B: [u8; 16] = [0xbb; 16];
 
-fn backends(test: &str) -> Option<(CloudStore, CloudStore, String)> {
+/// Both backends, fresh; the directory holds the SQLite file and must outlive it.
+struct Backends {
+    sqlite: CloudStore,
+    postgres: CloudStore,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+fn backends(test: &str) -> Option<Backends> {
     let url = pg::fresh_database(test)?;
     let dir = tempfile::tempdir().unwrap();
     let sqlite = StoreLocation::Sqlite(dir.path().join("cloud.db"))
         .open()
         .unwrap();
-    // The directory must outlive the store: leak it for the test's duration.
-    std::mem::forget(dir);
     let postgres = StoreLocation::Postgres(url.clone()).open().unwrap();
-    Some((sqlite, postgres, url))
+    Some(Backends {
+        sqlite,
+        postgres,
+        url,
+        _dir: dir,
+    })
 }
 
 fn card(id: &str, role: Role) -> IdentityCard {
@@ -85,7 +96,12 @@ fn bundle_data() -> (Vec<Vec<u8>>, Vec<Vec<u64>>) {
 
 #[test]
 fn the_same_writes_read_back_the_same_on_both_backends() {
-    let Some((mut sqlite, mut postgres, _)) = backends("postgres_store::same_reads") else {
+    let Some(Backends {
+        mut sqlite,
+        mut postgres,
+        ..
+    }) = backends("postgres_store::same_reads")
+    else {
         return;
     };
     let (shares, lens) = bundle_data();
@@ -137,7 +153,12 @@ fn the_same_writes_read_back_the_same_on_both_backends() {
 
 #[test]
 fn refusals_are_the_same_on_both_backends() {
-    let Some((mut sqlite, mut postgres, _)) = backends("postgres_store::refusals") else {
+    let Some(Backends {
+        mut sqlite,
+        mut postgres,
+        ..
+    }) = backends("postgres_store::refusals")
+    else {
         return;
     };
     for store in [&mut sqlite, &mut postgres] {
@@ -206,7 +227,7 @@ fn refusals_are_the_same_on_both_backends() {
 
 #[test]
 fn a_database_written_by_a_newer_dsmpc_is_refused() {
-    let Some((_, postgres, url)) = backends("postgres_store::newer_schema") else {
+    let Some(Backends { postgres, url, .. }) = backends("postgres_store::newer_schema") else {
         return;
     };
     drop(postgres);

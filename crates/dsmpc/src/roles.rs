@@ -482,8 +482,7 @@ impl CreateArgs {
         let (admission, submission) = self.windows(dep.defaults.submission_secs)?;
         let mode = self.mode.map_or(dep.defaults.mode, Mode::from);
         Ok(TaskParams {
-            validate: self.validate
-                || (!self.no_validate && Task::validates_by_default(mode, self.dim)),
+            validate: self.validate || (!self.no_validate && Task::validates_by_default(self.dim)),
             function,
             dim: self.dim,
             encoding: Encoding::Exact {

@@ -182,8 +182,7 @@ fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
             .collect::<Result<Vec<_>, _>>()
     };
     let range = declared_range(args, range)?;
-    let validate =
-        args.validate || (!args.no_validate && Task::validates_by_default(args.mode(), dim));
+    let validate = args.validate || (!args.no_validate && Task::validates_by_default(dim));
     let flow_path = dir.join("flow.jsonl");
     let _ = std::fs::remove_file(&flow_path);
     Ok(SimConfig {
@@ -507,7 +506,7 @@ fn print_table(
     let validation = match (p.validate, p.mode) {
         (true, Mode::Verifiable) => "every input proven inside it (range proofs)",
         (true, Mode::Fast) => "every input proven inside it (a proof over the shares)",
-        (false, _) if Task::validates_by_default(p.mode, p.dim) => "not validated (--no-validate)",
+        (false, _) if Task::validates_by_default(p.dim) => "not validated (--no-validate)",
         (false, _) => "not validated (give --validate for vectors beyond 16 elements)",
     };
     row("input range", format!("{range}: {validation}"));

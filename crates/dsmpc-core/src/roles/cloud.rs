@@ -713,22 +713,19 @@ fn check_contents(task: &Signed<Task>, bundle: Bundle) -> Result<CheckedBundle, 
         });
     }
     let parts = bundle.core.body.validity.len();
-    let parts_ok = match (params.mode, params.validate) {
-        (Mode::Fast, true) => parts == params.n as usize * validity::PART_LEN,
-        (Mode::Fast, false) => parts == 0,
-        (Mode::Verifiable, _) => true,
-    };
-    if !parts_ok {
+    // Fast mode: one part per CP exactly when the task validates (verifiable mode's range
+    // proofs are checked by the CPs).
+    let expected = (params.mode == Mode::Fast)
+        .then(|| usize::from(params.validate) * params.n as usize * validity::PART_LEN);
+    if let Some(expected) = expected
+        && parts != expected
+    {
         return Err(Error::ProtocolViolation {
             task: id,
             reason: format!(
-                "bundle from {} has {parts} bytes of joint-randomness parts, the task takes {}",
-                bundle.core.signer,
-                if params.validate {
-                    params.n as usize * validity::PART_LEN
-                } else {
-                    0
-                }
+                "bundle from {} has {parts} bytes of joint-randomness parts, the task takes \
+                 {expected}",
+                bundle.core.signer
             ),
         });
     }

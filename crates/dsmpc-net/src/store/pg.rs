@@ -637,32 +637,14 @@ impl Pending {
             .map_err(e)?;
         }
         if !self.bundles.is_empty() {
-            let mut tasks = Vec::new();
-            let mut positions = Vec::new();
-            let mut dps = Vec::new();
-            let mut cores = Vec::new();
-            for (t, p, d, c) in std::mem::take(&mut self.bundles) {
-                tasks.push(t);
-                positions.push(p);
-                dps.push(d);
-                cores.push(c);
-            }
+            let (tasks, positions, dps, cores) = unzip4(std::mem::take(&mut self.bundles));
             tx.execute(
                 "INSERT INTO bundles (task, pos, dp, core)
                  SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::bytea[])",
                 &[&tasks, &positions, &dps, &cores],
             )
             .map_err(e)?;
-            let mut tasks = Vec::new();
-            let mut positions = Vec::new();
-            let mut indices = Vec::new();
-            let mut shares = Vec::new();
-            for (t, p, i, s) in std::mem::take(&mut self.shares) {
-                tasks.push(t);
-                positions.push(p);
-                indices.push(i);
-                shares.push(s);
-            }
+            let (tasks, positions, indices, shares) = unzip4(std::mem::take(&mut self.shares));
             tx.execute(
                 "INSERT INTO bundle_shares (task, pos, idx, share)
                  SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::integer[], $4::bytea[])",
@@ -674,16 +656,19 @@ impl Pending {
     }
 }
 
+/// Columns from rows, for `unnest`: one vector per field.
 fn unzip3<A, B, C>(items: Vec<(A, B, C)>) -> (Vec<A>, Vec<B>, Vec<C>) {
-    let mut a = Vec::with_capacity(items.len());
-    let mut b = Vec::with_capacity(items.len());
-    let mut c = Vec::with_capacity(items.len());
-    for (x, y, z) in items {
-        a.push(x);
-        b.push(y);
-        c.push(z);
-    }
+    let (ab, c): (Vec<(A, B)>, Vec<C>) = items.into_iter().map(|(a, b, c)| ((a, b), c)).unzip();
+    let (a, b) = ab.into_iter().unzip();
     (a, b, c)
+}
+
+/// [`unzip3`] for rows of four.
+fn unzip4<A, B, C, D>(items: Vec<(A, B, C, D)>) -> (Vec<A>, Vec<B>, Vec<C>, Vec<D>) {
+    let (abc, d): (Vec<(A, B, C)>, Vec<D>) =
+        items.into_iter().map(|(a, b, c, d)| ((a, b, c), d)).unzip();
+    let (a, b, c) = unzip3(abc);
+    (a, b, c, d)
 }
 
 fn insert_task(
