@@ -956,6 +956,7 @@ pub fn segments_dir(db: &Path) -> PathBuf {
 mod backend;
 mod parties;
 pub mod pg;
+pub mod pg_shared;
 mod segments;
 #[cfg(test)]
 mod tests;

@@ -54,7 +54,10 @@ use crate::rpc::{
     Status, Until, take_bundle_bytes,
 };
 use crate::server::Handler;
-use crate::store::{CloudStore, StoreError, StoreLocation, StoredShare, TaskStatus};
+use crate::store::pg_shared::TaskTxError;
+use crate::store::{
+    CloudStore, Event, StoreError, StoreLocation, StoredCore, StoredShare, TaskStatus,
+};
 
 /// Timing of the cloud's decisions.
 #[derive(Debug, Clone)]
@@ -81,6 +84,7 @@ use registry::Registry;
 
 mod readers;
 mod registry;
+mod shared;
 
 /// A fast task that validates inputs decides its DPs from t CPs' verifier shares, so at the
 /// report deadline its input set waits for t reports, up to this many report timeouts in all;
@@ -120,6 +124,10 @@ struct State {
     journal: Journal,
     meta: BTreeMap<TaskId, Meta>,
     rng: ChaCha20Rng,
+    /// How far each task's replica has read a shared database (several front-ends).
+    marks: BTreeMap<TaskId, Mark>,
+    /// The creation number of the newest task loaded from a shared database.
+    last_num: i64,
 }
 
 /// The cloud server.
@@ -143,6 +151,9 @@ pub struct CloudServer {
     registry: Arc<Registry>,
     /// Where the store is, for registrations (on a connection of their own).
     location: StoreLocation,
+    /// The shared database's connection, when the store is PostgreSQL: any number of
+    /// front-ends may serve the same tasks from it ([`shared`]).
+    shared: Option<shared::SharedDb>,
 }
 
 fn refused(e: impl std::fmt::Display) -> Response {
@@ -190,7 +201,7 @@ impl CloudServer {
         let mut cloud =
             Cloud::streaming(identity.clone(), roster.clone(), DEFAULT_ADMISSION_WINDOW);
         let mut rng = fast_rng();
-        let mut meta = BTreeMap::new();
+        let (mut meta, mut marks) = (BTreeMap::new(), BTreeMap::new());
         let server_gens = GeneratorCache::default();
         for (id, status, spec) in store.tasks(None)? {
             if status == TaskStatus::Failed {
@@ -198,12 +209,14 @@ impl CloudServer {
             }
             let id = TaskId(id);
             match replay(&mut cloud, &mut rng, &mut store, &server_gens, id, &spec) {
-                Ok(m) => {
+                Ok((m, mark)) => {
                     meta.insert(id, m);
+                    marks.insert(id, mark);
                 }
                 Err(e) => warn!(task = %id, "could not restore the task: {e}"),
             }
         }
+        let (shared, last_num) = shared::SharedDb::open(location, &identity)?;
         info!(tasks = meta.len(), "cloud state restored");
         let tasks: BTreeMap<TaskId, Arc<Signed<Task>>> =
             cloud.tasks().map(|t| (t.body.id, t.clone())).collect();
@@ -216,6 +229,8 @@ impl CloudServer {
             journal: Journal::start(store)?,
             meta,
             rng,
+            marks,
+            last_num,
         };
         Ok(CloudServer {
             state: Mutex::new(state),
@@ -230,6 +245,7 @@ impl CloudServer {
             readers: Arc::new(Readers::new(location)),
             registry: Arc::new(Registry::new(roster, location)),
             location: location.clone(),
+            shared,
         })
     }
 
@@ -253,12 +269,24 @@ impl CloudServer {
     ) {
         context.directory = self.registry.clone();
         let ticker = self.clone();
-        let _ticking = AbortOnDrop(vec![tokio::spawn(async move {
+        let mut background = vec![tokio::spawn(async move {
             loop {
                 tokio::time::sleep(tick).await;
                 ticker.tick().await;
             }
-        })]);
+        })];
+        if self.shared.is_some() {
+            let syncer = self.clone();
+            background.push(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(shared::SYNC_EVERY).await;
+                    if let Err(e) = syncer.refresh(None).await {
+                        warn!("{e}");
+                    }
+                }
+            }));
+        }
+        let _background = AbortOnDrop(background);
         crate::server::serve(listener, context, self, shutdown).await;
     }
 
@@ -270,25 +298,13 @@ impl CloudServer {
             if state.journal.check().is_err() {
                 return;
             }
-            let due: Vec<(TaskId, Phase)> = state
-                .meta
-                .iter()
-                .filter(|(id, m)| match m.phase {
-                    Phase::Collecting => state
-                        .cloud
-                        .task(id)
-                        .is_ok_and(|t| now >= t.body.params.submission_deadline),
-                    Phase::Verifying => {
-                        let waited = now.saturating_sub(m.verifying_since);
-                        let timeout = self.config.report_timeout.as_secs();
-                        waited >= timeout
-                            && (waited >= timeout * VALIDATION_REPORT_WAIT
-                                || enough_to_decide(&state.cloud, id))
-                    }
-                    _ => false,
-                })
-                .map(|(id, m)| (*id, m.phase))
-                .collect();
+            if self.shared.is_some() {
+                if self.tick_shared(&mut state, now) {
+                    self.announce();
+                }
+                return;
+            }
+            let due = self.due(&state, now);
             let advanced = !due.is_empty();
             for (id, phase) in due {
                 let outcome = match phase {
@@ -309,26 +325,86 @@ impl CloudServer {
         }
     }
 
+    /// The tasks whose phase is due to end at `now`: submissions past their deadline, and
+    /// input sets whose reports are in or overdue.
+    fn due(&self, state: &State, now: u64) -> Vec<(TaskId, Phase)> {
+        state
+            .meta
+            .iter()
+            .filter(|(id, m)| match m.phase {
+                Phase::Collecting => state
+                    .cloud
+                    .task(id)
+                    .is_ok_and(|t| now >= t.body.params.submission_deadline),
+                Phase::Verifying => {
+                    let waited = now.saturating_sub(m.verifying_since);
+                    let timeout = self.config.report_timeout.as_secs();
+                    waited >= timeout
+                        && (waited >= timeout * VALIDATION_REPORT_WAIT
+                            || enough_to_decide(&state.cloud, id))
+                }
+                _ => false,
+            })
+            .map(|(id, m)| (*id, m.phase))
+            .collect()
+    }
+
     fn close_input_set(&self, state: &mut State, id: &TaskId) -> Result<Ack, String> {
-        let started = std::time::Instant::now();
-        let input_set = state.cloud.close_input_set(id).map_err(|e| e.to_string())?;
+        let body = self.input_set_event(state, id)?;
         // The status change is committed with or after the event: its ack covers both.
         let _ = state.journal.record(Record::Append {
             task: id.0,
             kind: "input-set",
-            body: input_set.to_bytes(),
+            body,
         });
-        let ack = state.journal.record(Record::SetStatus {
+        Ok(state.journal.record(Record::SetStatus {
             task: id.0,
             status: TaskStatus::Closed,
-        });
+        }))
+    }
+
+    /// Closes task `id`'s input set in the state; the `input-set` event's body.
+    fn input_set_event(&self, state: &mut State, id: &TaskId) -> Result<Vec<u8>, String> {
+        let started = std::time::Instant::now();
+        let input_set = state.cloud.close_input_set(id).map_err(|e| e.to_string())?;
         if let Some(m) = state.meta.get_mut(id) {
             m.phase = Phase::Aggregating;
         }
         self.flow
             .phase(Some(*id), "cloud", "input-set", started.elapsed());
         info!(task = %id, included = input_set.body.included.count(), "input set closed");
-        Ok(ack)
+        Ok(input_set.to_bytes())
+    }
+
+    /// Makes `task` readable without the state lock (for bundles' checks and DP entries).
+    fn remember_task(&self, task: &Arc<Signed<Task>>) {
+        let id = task.body.id;
+        self.trees
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::new(task.body.dp_tree()));
+        self.tasks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, task.clone());
+    }
+
+    /// On a shared database, catches task `task` (or, with `None`, every open task) up with
+    /// what other front-ends committed, and wakes the waits if anything changed.
+    async fn refresh(&self, task: Option<TaskId>) -> Result<(), String> {
+        if self.shared.is_none() {
+            return Ok(());
+        }
+        let mut state = self.state.lock().await;
+        state.journal.check().map_err(|e| e.to_string())?;
+        let changed = match task {
+            Some(id) => self.sync_task(&mut state, &id)?,
+            None => self.sync_all(&mut state)?,
+        };
+        if changed {
+            self.announce();
+        }
+        Ok(())
     }
 
     /// The signed task `id`, without taking the state lock.
@@ -355,25 +431,33 @@ impl CloudServer {
             Err(e) => return refuse(e),
         };
         let id = task.body.id;
-        let _ = state.journal.record(Record::CreateTask {
-            task: id.0,
-            spec: task.to_bytes(),
-        });
         // The signed task is a header; its DP list is kept beside it for replay.
-        let ack = state.journal.record(Record::Append {
-            task: id.0,
-            kind: "dp-list",
-            body: encode_dp_list(&task.body.listed_dps(0, usize::MAX)),
-        });
-        self.trees
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, Arc::new(task.body.dp_tree()));
+        let dp_list = encode_dp_list(&task.body.listed_dps(0, usize::MAX));
+        let ack = match &self.shared {
+            Some(db) => match db.create_task(&id, &task.to_bytes(), &dp_list) {
+                Ok(seq) => {
+                    state.marks.insert(id, Self::created_mark(seq));
+                    Ack::none()
+                }
+                Err(e) => {
+                    let reason = format!("writing task {id} to the shared database failed: {e}");
+                    return refuse(state.journal.fail(reason));
+                }
+            },
+            None => {
+                let _ = state.journal.record(Record::CreateTask {
+                    task: id.0,
+                    spec: task.to_bytes(),
+                });
+                state.journal.record(Record::Append {
+                    task: id.0,
+                    kind: "dp-list",
+                    body: dp_list,
+                })
+            }
+        };
         state.meta.insert(id, Meta::new());
-        self.tasks
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, task.clone());
+        self.remember_task(&task);
         info!(task = %id, function = %task.body.params.function, "task created");
         self.announce();
         (Response::Task(task.header()), ack)
@@ -469,6 +553,9 @@ impl CloudServer {
         if let Err(e) = state.journal.check() {
             return refuse(e);
         }
+        if self.shared.is_some() {
+            return self.admit_shared(state, task, &request, now, &event);
+        }
         let admission = match state.cloud.admit(&task, &request, now, &mut state.rng) {
             Ok(a) => a,
             Err(e) => return (refused(e), state.journal.barrier()),
@@ -488,6 +575,38 @@ impl CloudServer {
         (Response::Grant(admission.grant), ack)
     }
 
+    /// [`CloudServer::admit`] on a shared database: under the task's row lock.
+    fn admit_shared(
+        &self,
+        state: &mut State,
+        task: TaskId,
+        request: &Signed<AdmissionRequest>,
+        now: u64,
+        event: &[u8],
+    ) -> Reply {
+        let granted = self.locked(state, task, None, |_, state, ttx| {
+            let admission = state
+                .cloud
+                .admit(&task, request, now, &mut state.rng)
+                .map_err(|e| TaskTxError::Refused(e.to_string()))?;
+            Self::append_in(state, &task, "admission", event, ttx)?;
+            if admission.committee.is_some()
+                && let Some(m) = state.meta.get_mut(&task)
+            {
+                m.phase = Phase::Collecting;
+                info!(task = %task, "committee complete");
+            }
+            Ok(admission.grant)
+        });
+        match granted {
+            Ok(grant) => {
+                self.announce();
+                (Response::Grant(grant), Ack::none())
+            }
+            Err(e) => refuse(e),
+        }
+    }
+
     /// Checks the bundle before taking the state lock (signature, digests, commitments: the
     /// costly part), then applies and queues it under the lock.
     /// `body` is the bundle's encoding as it arrived, if known.
@@ -498,6 +617,11 @@ impl CloudServer {
         bundle: Bundle,
         body: Option<Vec<u8>>,
     ) -> Reply {
+        if self.task(&task).is_none()
+            && let Err(e) = self.refresh(Some(task)).await
+        {
+            return refuse(e);
+        }
         let signed = match self.bundle_task(peer, &task, &bundle) {
             Ok(signed) => signed,
             Err(reason) => return refuse(reason),
@@ -546,6 +670,9 @@ impl CloudServer {
         {
             return (refused("submissions are closed"), state.journal.barrier());
         }
+        if self.shared.is_some() {
+            return self.place_checked(state, signed, checked, body);
+        }
         let (arrival, bundle) = match state.cloud.accept_checked_bundle(checked) {
             Ok(Accepted::New {
                 arrival,
@@ -570,6 +697,30 @@ impl CloudServer {
         (Response::Ok, ack)
     }
 
+    /// [`CloudServer::apply_bundle`] on a shared database: the database places the bundle (or
+    /// refuses it); the replica learns of it when it catches up.
+    fn place_checked(
+        &self,
+        state: &mut State,
+        signed: &Signed<Task>,
+        checked: CheckedBundle,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let task = signed.body.id;
+        let complete = |state: &State| state.cloud.committee(&task).is_ok_and(|c| c.is_some());
+        if !complete(state) {
+            if let Err(e) = self.sync_task(state, &task) {
+                return refuse(e);
+            }
+            if !complete(state) {
+                return refuse("the committee is not complete yet");
+            }
+        }
+        let listed = signed.body.params.weights.len() as u64;
+        let record = bundle_record(task, 0, checked.bundle(), body);
+        (Response::Ok, Self::place_bundle(state, listed, record))
+    }
+
     async fn report(&self, task: TaskId, report: Signed<VerificationReport>) -> Reply {
         let bytes = report.to_bytes();
         let wanted = Cloud::complained_about(&report.body);
@@ -581,6 +732,9 @@ impl CloudServer {
         let state = &mut *state;
         if let Err(e) = state.journal.check() {
             return refuse(e);
+        }
+        if self.shared.is_some() {
+            return self.report_shared(state, task, report, &bytes, &stored);
         }
         if state.meta.get(&task).map(|m| m.phase) != Some(Phase::Verifying) {
             let refusal = refused("the task is not waiting for verification reports");
@@ -615,6 +769,51 @@ impl CloudServer {
         }
         self.announce();
         (Response::Ok, ack)
+    }
+
+    /// [`CloudServer::report`] on a shared database: under the task's row lock, closing the
+    /// input set in the same transaction when the report is the last.
+    fn report_shared(
+        &self,
+        state: &mut State,
+        task: TaskId,
+        report: Signed<VerificationReport>,
+        bytes: &[u8],
+        stored: &[ShareDelivery],
+    ) -> Reply {
+        let accepted = self.locked(state, task, None, |this, state, ttx| {
+            let refused = |e: String| TaskTxError::Refused(e);
+            if state.meta.get(&task).map(|m| m.phase) != Some(Phase::Verifying) {
+                return Err(refused(
+                    "the task is not waiting for verification reports".into(),
+                ));
+            }
+            let signed = state
+                .cloud
+                .task(&task)
+                .map_err(|e| refused(e.to_string()))?;
+            let gens = this
+                .gens
+                .for_task(&signed.body)
+                .map_err(|e| refused(e.to_string()))?;
+            let n = signed.body.params.n as usize;
+            state
+                .cloud
+                .accept_report_judging(&task, report, gens.as_deref(), stored)
+                .map_err(|e| refused(e.to_string()))?;
+            Self::append_in(state, &task, "report", bytes, ttx)?;
+            if state.cloud.reported(&task).is_ok_and(|r| r.len() == n) {
+                this.close_input_set_in(state, &task, ttx)?;
+            }
+            Ok(())
+        });
+        match accepted {
+            Ok(()) => {
+                self.announce();
+                (Response::Ok, Ack::none())
+            }
+            Err(e) => refuse(e),
+        }
     }
 
     /// Answers a request that only reads the state, once everything it could have seen is
@@ -755,20 +954,21 @@ fn close_submissions(state: &mut State, id: &TaskId, now: u64) -> Ack {
     ack
 }
 
-/// Rebuilds one task from its signed spec, its events and its stored bundles; returns its
-/// phase. Admissions come first (bundles are taken only once the committee is complete), then the
-/// bundles in their order of arrival, then the other events (submissions close before any report
-/// is taken, and no bundle is taken after that).
-fn replay(
-    cloud: &mut Cloud,
-    rng: &mut ChaCha20Rng,
-    store: &mut CloudStore,
-    gens: &GeneratorCache,
-    id: TaskId,
-    spec: &[u8],
-) -> Result<Meta, String> {
+/// How far a front-end's replica of a task has read the store: the last event it applied and
+/// how many bundles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Mark {
+    seq: u64,
+    bundles: u64,
+}
+
+/// Where a replayed report's complaints find the shares they judge: DP, CP index → the stored
+/// share, if any.
+type ShareSource<'a> = dyn FnMut(&str, u32) -> Result<Option<StoredShare>, String> + 'a;
+
+/// The signed task in `spec`, with the DP list of its `dp-list` event among `events`.
+fn restore_spec(spec: &[u8], events: &[Event]) -> Result<Signed<Task>, String> {
     let mut task: Signed<Task> = decode_exact(spec).map_err(|e| e.to_string())?;
-    let events = store.events(&id.0).map_err(|e| e.to_string())?;
     let list = events
         .iter()
         .find(|e| e.kind == "dp-list")
@@ -776,11 +976,6 @@ fn replay(
     task.body
         .attach_dp_list(decode_dp_list(&list.body)?)
         .map_err(|e| e.to_string())?;
-    cloud
-        .restore_task(task.clone())
-        .map_err(|e| e.to_string())?;
-    let mut meta = Meta::new();
-    let generators = gens.for_task(&task.body).map_err(|e| e.to_string())?;
     if events.iter().any(|e| e.kind == "bundle") {
         return Err(
             "its bundles were stored by an older dsmpc (in the event log, schema 1); \
@@ -788,61 +983,125 @@ fn replay(
                 .into(),
         );
     }
-    let (admissions, rest): (Vec<_>, Vec<_>) =
-        events.into_iter().partition(|e| e.kind == "admission");
-    for event in &admissions {
-        match replay_admission(cloud, rng, &id, &event.body) {
-            Ok(true) => meta.phase = Phase::Collecting,
-            Ok(false) => {}
-            Err(e) => warn!(task = %id, seq = event.seq, "admission did not replay: {e}"),
-        }
-    }
-    for stored in store.bundle_cores(&id.0).map_err(|e| e.to_string())? {
-        let restored = decode_exact::<Signed<BundleCore>>(&stored.core)
-            .map_err(|e| e.to_string())
-            .and_then(|core| cloud.restore_bundle(&id, &core).map_err(|e| e.to_string()));
-        match restored {
-            Ok(arrival) if arrival == stored.pos => {}
-            Ok(arrival) => {
-                return Err(format!(
-                    "{}'s bundle is stored at position {} but replayed at {arrival}",
-                    stored.dp, stored.pos
-                ));
+    Ok(task)
+}
+
+/// Rebuilds one task from its signed spec, its events and its stored bundles; returns its
+/// phase and how far it read.
+fn replay(
+    cloud: &mut Cloud,
+    rng: &mut ChaCha20Rng,
+    store: &mut CloudStore,
+    gens: &GeneratorCache,
+    id: TaskId,
+    spec: &[u8],
+) -> Result<(Meta, Mark), String> {
+    let events = store.events(&id.0).map_err(|e| e.to_string())?;
+    let task = restore_spec(spec, &events)?;
+    cloud
+        .restore_task(task.clone())
+        .map_err(|e| e.to_string())?;
+    let generators = gens.for_task(&task.body).map_err(|e| e.to_string())?;
+    let cores = store.bundle_cores(&id.0).map_err(|e| e.to_string())?;
+    let (mut meta, mut mark) = (Meta::new(), Mark::default());
+    let mut shares =
+        |dp: &str, index: u32| store.share_of(&id.0, dp, index).map_err(|e| e.to_string());
+    let replica = Replica {
+        cloud,
+        rng,
+        gens: generators.as_deref(),
+        id,
+    };
+    replica.catch_up(&mut meta, &mut mark, events, cores, &mut shares)?;
+    Ok((meta, mark))
+}
+
+/// One task of a [`Cloud`] being brought up to date with the store.
+struct Replica<'a> {
+    cloud: &'a mut Cloud,
+    rng: &'a mut ChaCha20Rng,
+    gens: Option<&'a dsmpc_core::crypto::pedersen::Generators>,
+    id: TaskId,
+}
+
+impl Replica<'_> {
+    /// Applies `events` and `cores` that follow `mark`: admissions first (bundles are taken
+    /// only once the committee is complete), then the bundles in their order of arrival, then
+    /// the other events (submissions close before any report is taken, and no bundle is taken
+    /// after that). An event that does not apply is skipped with a warning, as in replay.
+    fn catch_up(
+        self,
+        meta: &mut Meta,
+        mark: &mut Mark,
+        events: Vec<Event>,
+        cores: Vec<StoredCore>,
+        shares: &mut ShareSource<'_>,
+    ) -> Result<(), String> {
+        let id = self.id;
+        let last = events.last().map(|e| e.seq);
+        let (admissions, rest): (Vec<_>, Vec<_>) =
+            events.into_iter().partition(|e| e.kind == "admission");
+        for event in &admissions {
+            match replay_admission(self.cloud, self.rng, &id, &event.body) {
+                Ok(true) => meta.phase = meta.phase.max(Phase::Collecting),
+                Ok(false) => {}
+                Err(e) => warn!(task = %id, seq = event.seq, "admission did not replay: {e}"),
             }
-            Err(e) => return Err(format!("{}'s stored bundle did not replay: {e}", stored.dp)),
         }
-    }
-    for event in rest {
-        let body = &event.body;
-        let result = match event.kind.as_str() {
-            "dp-list" => Ok(()),
-            "close-submissions" => {
-                meta.phase = Phase::Verifying;
-                meta.verifying_since =
-                    u64::from_le_bytes(body.as_slice().try_into().unwrap_or_default());
-                Ok(())
+        for stored in cores {
+            let restored = decode_exact::<Signed<BundleCore>>(&stored.core)
+                .map_err(|e| e.to_string())
+                .and_then(|core| {
+                    self.cloud
+                        .restore_bundle(&id, &core)
+                        .map_err(|e| e.to_string())
+                });
+            match restored {
+                Ok(arrival) if arrival == stored.pos => mark.bundles = arrival + 1,
+                Ok(arrival) => {
+                    return Err(format!(
+                        "{}'s bundle is stored at position {} but replayed at {arrival}",
+                        stored.dp, stored.pos
+                    ));
+                }
+                Err(e) => return Err(format!("{}'s stored bundle did not replay: {e}", stored.dp)),
             }
-            "report" => replay_report(cloud, store, &id, body, generators.as_deref()),
-            "input-set" => {
-                meta.phase = Phase::Aggregating;
-                cloud
-                    .close_input_set(&id)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-            other => Err(format!("unknown event kind {other:?}")),
-        };
-        if let Err(e) = result {
-            warn!(task = %id, seq = event.seq, kind = %event.kind, "event did not replay: {e}");
         }
+        for event in rest {
+            let body = &event.body;
+            let result = match event.kind.as_str() {
+                "dp-list" => Ok(()),
+                "close-submissions" => {
+                    meta.phase = Phase::Verifying;
+                    meta.verifying_since =
+                        u64::from_le_bytes(body.as_slice().try_into().unwrap_or_default());
+                    Ok(())
+                }
+                "report" => replay_report(self.cloud, shares, &id, body, self.gens),
+                "input-set" => {
+                    meta.phase = Phase::Aggregating;
+                    self.cloud
+                        .close_input_set(&id)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+                other => Err(format!("unknown event kind {other:?}")),
+            };
+            if let Err(e) = result {
+                warn!(task = %id, seq = event.seq, kind = %event.kind, "event did not replay: {e}");
+            }
+        }
+        if let Some(last) = last {
+            mark.seq = mark.seq.max(last);
+        }
+        Ok(())
     }
-    Ok(meta)
 }
 
 /// Replays one `report` event, judging its complaints against the stored shares again.
 fn replay_report(
     cloud: &mut Cloud,
-    store: &mut CloudStore,
+    shares: &mut ShareSource<'_>,
     id: &TaskId,
     body: &[u8],
     gens: Option<&dsmpc_core::crypto::pedersen::Generators>,
@@ -850,10 +1109,7 @@ fn replay_report(
     let report = decode_exact::<Signed<VerificationReport>>(body).map_err(|e| e.to_string())?;
     let mut stored = Vec::new();
     for (dp, index) in Cloud::complained_about(&report.body) {
-        if let Some(s) = store
-            .share_of(&id.0, dp.as_str(), index)
-            .map_err(|e| e.to_string())?
-        {
+        if let Some(s) = shares(dp.as_str(), index)? {
             stored.push(to_delivery(s, index)?);
         }
     }
@@ -997,6 +1253,9 @@ impl CloudServer {
         request: Request,
         encoded: Option<Vec<u8>>,
     ) -> Reply {
+        if let Err(e) = self.refresh_for(&request).await {
+            return refuse(e);
+        }
         match request {
             Request::CreateTask(params) => self.create_task(&peer, params).await,
             Request::RegisterDps(cards) => self.register_dps(&peer, cards).await,
@@ -1040,6 +1299,30 @@ impl CloudServer {
             Request::SubmitResultShare(..) | Request::GetResult(_) => {
                 refuse("result shares and results are served by the edge")
             }
+        }
+    }
+
+    /// On a shared database, catches up what `request` reads where a stale answer would
+    /// mislead: a CP's cursor, a committee, a status, a task this front-end has not seen.
+    async fn refresh_for(&self, request: &Request) -> Result<(), String> {
+        if self.shared.is_none() {
+            return Ok(());
+        }
+        match request {
+            Request::ListTasks => self.refresh(None).await,
+            Request::GetCommittee(task)
+            | Request::GetStatus(task)
+            | Request::GetDeliveries { task, .. }
+            | Request::GetDelivery { task, .. }
+            | Request::GetSummaries { task, .. } => self.refresh(Some(*task)).await,
+            Request::GetTask(task)
+            | Request::GetDpEntry { task, .. }
+            | Request::GetDpList { task, .. }
+                if self.task(task).is_none() =>
+            {
+                self.refresh(Some(*task)).await
+            }
+            _ => Ok(()),
         }
     }
 

@@ -29,7 +29,8 @@ use super::{
 
 /// Migrations of the PostgreSQL schema; migration `i` takes `dsmpc_schema.version` from `i` to
 /// `i + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE tasks (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE tasks (
          num    bigserial PRIMARY KEY,
          id     bytea NOT NULL UNIQUE CHECK (length(id) = 16),
          status text NOT NULL CHECK (status IN ('open', 'closed', 'failed')),
@@ -67,7 +68,21 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE tasks (
          card          bytea NOT NULL,
          noise_key     bytea NOT NULL UNIQUE CHECK (length(noise_key) = 32),
          verifying_key bytea NOT NULL CHECK (length(verifying_key) = 32)
-     );"];
+     );",
+    // Several front-ends over one database (`pg_shared`): bundle positions are allocated from
+    // the task's row under its lock, submissions close on that row, and periodic work is leased.
+    "ALTER TABLE tasks
+         ADD COLUMN next_pos      bigint NOT NULL DEFAULT 0 CHECK (next_pos >= 0),
+         ADD COLUMN collecting    boolean NOT NULL DEFAULT true,
+         ADD COLUMN lease_holder  text,
+         ADD COLUMN lease_token   bigint,
+         ADD COLUMN lease_expires timestamptz;
+     UPDATE tasks t SET
+         next_pos = (SELECT count(*) FROM bundles b WHERE b.task = t.id),
+         collecting = NOT EXISTS (SELECT 1 FROM events e
+                                  WHERE e.task = t.id AND e.kind = 'close-submissions');
+     CREATE SEQUENCE lease_tokens;",
+];
 
 /// The schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -81,14 +96,14 @@ const MIGRATION_LOCK: i64 = 0x6473_6d70_6373_7431;
 
 /// A connection to the cloud's PostgreSQL store.
 pub struct PgStore {
-    client: Conn,
-    url: String,
+    pub(super) client: Conn,
+    pub(super) url: String,
 }
 
 /// A blocking client that may be dropped anywhere: `postgres::Client` closes its connection by
 /// blocking on its own runtime, which a tokio worker thread must not do, so on such a thread
 /// the client is handed to a short-lived thread of its own to drop.
-struct Conn(Option<Client>);
+pub(super) struct Conn(Option<Client>);
 
 impl std::ops::Deref for Conn {
     type Target = Client;
@@ -160,11 +175,11 @@ fn connect_retrying(url: &str) -> Result<Client, StoreError> {
 
 /// Whether a server's refusal may pass by itself: it is starting up, shutting down or
 /// recovering (class 57P: operator intervention), or out of connections.
-fn is_transient(code: &postgres::error::SqlState) -> bool {
+pub(super) fn is_transient(code: &postgres::error::SqlState) -> bool {
     code.code().starts_with("57P") || *code == postgres::error::SqlState::TOO_MANY_CONNECTIONS
 }
 
-fn pg(url: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
+pub(super) fn pg(url: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
     move |e| StoreError::Postgres(format!("{}: {e}", redacted(url)))
 }
 
@@ -193,7 +208,7 @@ impl PgStore {
     /// Connects again if the server closed the connection (a restart, a crash): nothing of an
     /// operation has been sent yet, so it runs on the new connection exactly once. Retries for
     /// [`RECONNECT_FOR`] while the server comes back.
-    fn ensure_connected(&mut self) -> Result<(), StoreError> {
+    pub(super) fn ensure_connected(&mut self) -> Result<(), StoreError> {
         if !self.client.is_closed() {
             return Ok(());
         }
@@ -592,14 +607,14 @@ fn decode_card(bytes: &[u8]) -> Result<IdentityCard, StoreError> {
 
 /// Events and bundles of a batch not yet sent, flushed as one statement per table.
 #[derive(Default)]
-struct Pending {
+pub(super) struct Pending {
     events: Vec<(Vec<u8>, String, Vec<u8>)>,
     bundles: Vec<(Vec<u8>, i64, String, Vec<u8>)>,
     shares: Vec<(Vec<u8>, i64, i32, Vec<u8>)>,
 }
 
 impl Pending {
-    fn bundle(&mut self, b: &BundleWrite<'_>) -> Result<(), StoreError> {
+    pub(super) fn bundle(&mut self, b: &BundleWrite<'_>) -> Result<(), StoreError> {
         if b.share_lens.iter().sum::<u64>() != b.shares.len() as u64 {
             return Err(StoreError::Corrupt(format!(
                 "{}'s share lengths do not add up to its shares",
@@ -635,22 +650,44 @@ impl Pending {
                 &[&tasks, &kinds, &bodies],
             )
             .map_err(e)?;
+            // Front-ends that share the database read whether a task still collects from its row.
+            tx.execute(
+                "UPDATE tasks SET collecting = false WHERE id IN
+                     (SELECT t FROM unnest($1::bytea[], $2::text[]) AS u (t, k)
+                      WHERE k = 'close-submissions')",
+                &[&tasks, &kinds],
+            )
+            .map_err(e)?;
         }
+        self.flush_bundles(tx).map_err(e)
+    }
+
+    /// Inserts the pending bundles and their shares, and moves their tasks' `next_pos` past
+    /// them.
+    pub(super) fn flush_bundles(
+        &mut self,
+        tx: &mut Transaction<'_>,
+    ) -> Result<(), postgres::Error> {
         if !self.bundles.is_empty() {
             let (tasks, positions, dps, cores) = unzip4(std::mem::take(&mut self.bundles));
             tx.execute(
                 "INSERT INTO bundles (task, pos, dp, core)
                  SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::bytea[])",
                 &[&tasks, &positions, &dps, &cores],
-            )
-            .map_err(e)?;
+            )?;
+            tx.execute(
+                "UPDATE tasks SET next_pos = GREATEST(next_pos, m.p) FROM
+                     (SELECT t, max(p) + 1 AS p FROM unnest($1::bytea[], $2::bigint[]) AS u (t, p)
+                      GROUP BY t) AS m
+                 WHERE id = m.t",
+                &[&tasks, &positions],
+            )?;
             let (tasks, positions, indices, shares) = unzip4(std::mem::take(&mut self.shares));
             tx.execute(
                 "INSERT INTO bundle_shares (task, pos, idx, share)
                  SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::integer[], $4::bytea[])",
                 &[&tasks, &positions, &indices, &shares],
-            )
-            .map_err(e)?;
+            )?;
         }
         Ok(())
     }
@@ -694,7 +731,7 @@ fn insert_task(
     Ok(())
 }
 
-fn status_of(
+pub(super) fn status_of(
     tx: &mut Transaction<'_>,
     task: &[u8; 16],
     e: &impl Fn(postgres::Error) -> StoreError,
@@ -714,7 +751,7 @@ fn ensure_task(
     status_of(tx, task, e).map(|_| ())
 }
 
-fn update_status(
+pub(super) fn update_status(
     tx: &mut Transaction<'_>,
     task: &[u8; 16],
     status: TaskStatus,

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::error;
 
+use crate::store::pg_shared::Placement;
 use crate::store::{BundleWrite, CloudStore, StoreError, TaskStatus, Write};
 
 /// The most records one transaction holds.
@@ -69,6 +70,15 @@ pub(crate) enum Record {
     },
     /// An accepted bundle.
     Bundle(BundleRecord),
+    /// A bundle whose position (and whether it is taken at all) the shared database decides:
+    /// several front-ends over PostgreSQL ([`crate::store::pg_shared`]). Its ack says what
+    /// became of it.
+    Placed {
+        /// The bundle (its `pos` is ignored).
+        bundle: BundleRecord,
+        /// How many DPs the task lists: the batch that stores the last one closes submissions.
+        listed: u64,
+    },
 }
 
 /// An accepted bundle as it arrived: its encoding, and where its core and shares lie in it.
@@ -88,26 +98,48 @@ pub(crate) struct BundleRecord {
     pub(crate) share_lens: Vec<u64>,
 }
 
+impl BundleRecord {
+    fn as_write(&self) -> BundleWrite<'_> {
+        BundleWrite {
+            task: &self.task,
+            pos: self.pos,
+            dp: &self.dp,
+            core: self.body.get(..self.core_len).unwrap_or_default(),
+            shares: self.body.get(self.core_len + 4..).unwrap_or_default(),
+            share_lens: &self.share_lens,
+        }
+    }
+}
+
 impl Record {
-    fn as_write(&self) -> Write<'_> {
-        match self {
+    /// The write of an ordinary record; `None` for a [`Record::Placed`] bundle.
+    fn as_write(&self) -> Option<Write<'_>> {
+        Some(match self {
             Record::CreateTask { task, spec } => Write::CreateTask { task, spec },
             Record::Append { task, kind, body } => Write::Append { task, kind, body },
             Record::SetStatus { task, status } => Write::SetStatus {
                 task,
                 status: *status,
             },
-            Record::Bundle(b) => Write::Bundle(BundleWrite {
-                task: &b.task,
-                pos: b.pos,
-                dp: &b.dp,
-                core: b.body.get(..b.core_len).unwrap_or_default(),
-                shares: b.body.get(b.core_len + 4..).unwrap_or_default(),
-                share_lens: &b.share_lens,
-            }),
-        }
+            Record::Bundle(b) => Write::Bundle(b.as_write()),
+            Record::Placed { .. } => return None,
+        })
     }
 }
+
+/// Why a record's ack did not complete with `Ok`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NotDone {
+    /// The store failed.
+    #[error(transparent)]
+    Failed(#[from] StoreFailed),
+    /// The shared database refused a placed bundle (see [`Record::Placed`]).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What a record's waiter learns once its batch is committed.
+pub(crate) type Outcome = Result<(), NotDone>;
 
 /// The store failed; the cloud refuses everything until it is restarted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,7 +155,7 @@ pub(crate) struct StoreFailed {
 struct Entry {
     ticket: u64,
     record: Option<Record>,
-    ack: oneshot::Sender<Result<(), StoreFailed>>,
+    ack: oneshot::Sender<Outcome>,
 }
 
 /// What the writer thread and the handlers share.
@@ -153,9 +185,9 @@ pub(crate) struct Journal {
 #[must_use = "a message is durable only once its ack completes"]
 pub(crate) enum Ack {
     /// Known already.
-    Ready(Result<(), StoreFailed>),
+    Ready(Outcome),
     /// Waiting for the writer thread.
-    Pending(oneshot::Receiver<Result<(), StoreFailed>>),
+    Pending(oneshot::Receiver<Outcome>),
 }
 
 impl Ack {
@@ -165,13 +197,13 @@ impl Ack {
     }
 
     /// Waits until the commit; `Err` when it failed (or had failed before).
-    pub(crate) async fn durable(self) -> Result<(), StoreFailed> {
+    pub(crate) async fn durable(self) -> Outcome {
         match self {
             Ack::Ready(outcome) => outcome,
             Ack::Pending(receiver) => receiver.await.unwrap_or_else(|_| {
-                Err(StoreFailed {
+                Err(NotDone::Failed(StoreFailed {
                     reason: "the store's writer thread stopped".into(),
-                })
+                }))
             }),
         }
     }
@@ -203,6 +235,12 @@ impl Journal {
         }
     }
 
+    /// Fails the journal for good, as a failed commit does: the state holds what the store
+    /// does not (a write outside the journal failed).
+    pub(crate) fn fail(&self, reason: String) -> StoreFailed {
+        self.shared.fail(reason)
+    }
+
     /// Queues `record` after everything queued before it.
     pub(crate) fn record(&mut self, record: Record) -> Ack {
         self.enqueue(Some(record))
@@ -212,14 +250,14 @@ impl Journal {
     /// is pending.
     pub(crate) fn barrier(&mut self) -> Ack {
         if self.shared.durable.load(Ordering::Acquire) == self.issued {
-            return Ack::Ready(self.check());
+            return Ack::Ready(self.check().map_err(NotDone::from));
         }
         self.enqueue(None)
     }
 
     fn enqueue(&mut self, record: Option<Record>) -> Ack {
         if let Err(failed) = self.check() {
-            return Ack::Ready(Err(failed));
+            return Ack::Ready(Err(failed.into()));
         }
         let (ack, receiver) = oneshot::channel();
         self.issued += 1;
@@ -230,7 +268,7 @@ impl Journal {
         };
         if self.sender.send(entry).is_err() {
             let failed = self.shared.fail("the store's writer thread stopped".into());
-            return Ack::Ready(Err(failed));
+            return Ack::Ready(Err(failed.into()));
         }
         Ack::Pending(receiver)
     }
@@ -246,10 +284,10 @@ fn write_loop(mut store: CloudStore, receiver: &mpsc::Receiver<Entry>, shared: &
         batch.push(first);
         gather(receiver, &mut batch, busy.then(|| Instant::now() + LINGER));
         busy = batch.len() > 1;
-        let outcome = commit(&mut store, &batch, shared);
-        for entry in batch.drain(..) {
+        let outcomes = commit(&mut store, &batch, shared);
+        for (entry, outcome) in batch.drain(..).zip(outcomes) {
             // A waiter that gave up (its connection closed) needs no answer.
-            let _ = entry.ack.send(outcome.clone());
+            let _ = entry.ack.send(outcome);
         }
     }
 }
@@ -273,29 +311,85 @@ fn gather(receiver: &mpsc::Receiver<Entry>, batch: &mut Vec<Entry>, until: Optio
     }
 }
 
-/// Commits one batch, or fails the journal for good.
-fn commit(store: &mut CloudStore, batch: &[Entry], shared: &Shared) -> Result<(), StoreFailed> {
+/// Commits one batch, or fails the journal for good; the outcome of each entry.
+fn commit(store: &mut CloudStore, batch: &[Entry], shared: &Shared) -> Vec<Outcome> {
+    let all = |outcome: Outcome| vec![outcome; batch.len()];
     if let Some(failed) = shared.failure.get() {
-        return Err(failed.clone());
+        return all(Err(failed.clone().into()));
     }
     let writes: Vec<Write<'_>> = batch
         .iter()
-        .filter_map(|e| e.record.as_ref().map(Record::as_write))
+        .filter_map(|e| e.record.as_ref().and_then(Record::as_write))
         .collect();
-    match store.commit(&writes) {
-        Ok(()) => {
+    let placed: Vec<(BundleWrite<'_>, u64)> = batch
+        .iter()
+        .filter_map(|e| match &e.record {
+            Some(Record::Placed { bundle, listed }) => Some((bundle.as_write(), *listed)),
+            _ => None,
+        })
+        .collect();
+    let committed = store.commit(&writes).and_then(|()| place(store, &placed));
+    match committed {
+        Ok(placements) => {
             if let Some(last) = batch.last() {
                 shared.durable.store(last.ticket, Ordering::Release);
             }
-            Ok(())
+            let mut placements = placements.into_iter();
+            batch
+                .iter()
+                .map(|e| match e.record {
+                    Some(Record::Placed { ref bundle, .. }) => {
+                        verdict(&bundle.dp, placements.next())
+                    }
+                    _ => Ok(()),
+                })
+                .collect()
         }
         Err(e) => {
             error!(
                 "committing {} records failed: {e}; refusing everything until restarted",
-                writes.len()
+                writes.len() + placed.len()
             );
-            Err(shared.fail(e.to_string()))
+            all(Err(shared.fail(e.to_string()).into()))
         }
+    }
+}
+
+/// Places `placed` bundles in the shared database, in one transaction.
+fn place(
+    store: &mut CloudStore,
+    placed: &[(BundleWrite<'_>, u64)],
+) -> Result<Vec<Placement>, StoreError> {
+    if placed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let CloudStore::Postgres(pg) = store else {
+        return Err(StoreError::Corrupt(
+            "bundles placed by a shared database need PostgreSQL".into(),
+        ));
+    };
+    let listed = |task: &[u8; 16]| {
+        placed
+            .iter()
+            .find(|(b, _)| b.task == task)
+            .map(|(_, listed)| *listed)
+    };
+    let bundles: Vec<BundleWrite<'_>> = placed.iter().map(|(b, _)| *b).collect();
+    pg.place_bundles(&bundles, &listed, super::unix_now())
+}
+
+/// The ack of a placed bundle of `dp`.
+fn verdict(dp: &str, placement: Option<Placement>) -> Outcome {
+    match placement {
+        Some(Placement::Placed(_) | Placement::Resent) => Ok(()),
+        Some(Placement::Different) => Err(NotDone::Refused(format!(
+            "{dp} already submitted a different bundle"
+        ))),
+        Some(Placement::Closed) => Err(NotDone::Refused("submissions are closed".into())),
+        Some(Placement::UnknownTask) => Err(NotDone::Refused("unknown task".into())),
+        None => Err(NotDone::Refused(
+            "the store lost this bundle's placement".into(),
+        )),
     }
 }
 

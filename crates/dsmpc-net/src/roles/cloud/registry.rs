@@ -55,10 +55,8 @@ impl Registry {
     /// The registered DP with this Noise key. A handshake asks from a runtime thread, which a
     /// blocking PostgreSQL connection or query must leave first.
     fn registered(&self, key: &[u8; 32]) -> Option<IdentityCard> {
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if multi_thread && matches!(self.location, StoreLocation::Postgres(_)) {
-            tokio::task::block_in_place(|| self.look_up(key))
+        if matches!(self.location, StoreLocation::Postgres(_)) {
+            super::shared::blocking(|| self.look_up(key))
         } else {
             self.look_up(key)
         }
