@@ -295,7 +295,13 @@ where
 pub struct Link {
     identity: std::sync::Arc<SecretIdentity>,
     peer: IdentityCard,
-    address: String,
+    /// Where the server accepts connections: one address, or one per front-end of a cloud
+    /// that several processes serve.
+    addresses: Vec<String>,
+    /// The address in use (an index into `addresses`, modulo its length): each client starts
+    /// at one picked from its own id, so that clients spread over front-ends, and moves to the
+    /// next after a failure that may be the front-end's.
+    current: std::sync::atomic::AtomicUsize,
     config: ChannelConfig,
     flow: FlowLog,
     patience: Duration,
@@ -303,7 +309,8 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link from `identity` to `peer` at `address`.
+    /// A link from `identity` to `peer` at `address` (or at any of several addresses separated
+    /// by commas: a cloud's front-ends).
     pub fn new(
         identity: std::sync::Arc<SecretIdentity>,
         peer: IdentityCard,
@@ -312,10 +319,16 @@ impl Link {
         flow: FlowLog,
         patience: Duration,
     ) -> Link {
+        let addresses: Vec<String> = crate::deployment::split_addresses(&address)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let start = spread(identity.id().as_str(), addresses.len());
         Link {
             identity,
             peer,
-            address,
+            addresses,
+            current: std::sync::atomic::AtomicUsize::new(start),
             config,
             flow,
             patience,
@@ -331,8 +344,11 @@ impl Link {
     /// Sends `request`, reconnecting as needed. A connection that was already open may have been
     /// closed by the server while it sat idle (servers drop a connection idle for their read
     /// timeout), so when it fails, a fresh one is tried at once, before any back-off.
+    ///
+    /// A server with several addresses (a cloud's front-ends) is left for the next address
+    /// whenever a fresh connection to it fails, or its answer is a transient refusal.
     pub async fn call(&self, request: &Request) -> Result<Response, NetError> {
-        let what = format!("{} at {}", self.peer.id, self.address);
+        let what = format!("{} at {}", self.peer.id, self.addresses.join(","));
         retry(&what, self.patience, || async {
             let mut guard = self.client.lock().await;
             if let Some(client) = guard.as_mut() {
@@ -341,21 +357,46 @@ impl Link {
                     outcome => return outcome,
                 }
             }
-            let mut client = Client::connect(
+            let address = self.address();
+            let connected = Client::connect(
                 &self.identity,
                 &self.peer,
-                &self.address,
+                address,
                 &self.config,
                 self.flow.clone(),
             )
-            .await?;
+            .await;
+            let mut client = match connected {
+                Ok(client) => client,
+                Err(e) => {
+                    self.fail_over(address, &e);
+                    return Err(e);
+                }
+            };
             let outcome = client.call(request).await;
-            if !outcome.as_ref().is_err_and(is_transient) {
-                *guard = Some(client);
+            match &outcome {
+                Err(e) if is_transient(e) => self.fail_over(address, e),
+                _ => *guard = Some(client),
             }
             outcome
         })
         .await
+    }
+
+    /// The address in use.
+    fn address(&self) -> &str {
+        let at = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        &self.addresses[at % self.addresses.len()]
+    }
+
+    /// Moves on from `address`, which failed with `e`, to the server's next address (if it has
+    /// several).
+    fn fail_over(&self, address: &str, e: &NetError) {
+        if self.addresses.len() > 1 {
+            self.current
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            debug!(peer = %self.peer.id, %address, next = %self.address(), "failing over: {e}");
+        }
     }
 
     /// A link to the same server over a connection of its own, opened on first use. A link
@@ -365,7 +406,7 @@ impl Link {
         Link::new(
             self.identity.clone(),
             self.peer.clone(),
-            self.address.clone(),
+            self.addresses.join(","),
             self.config.clone(),
             self.flow.clone(),
             self.patience,
@@ -411,6 +452,15 @@ impl Link {
             }
         }
     }
+}
+
+/// Which of `count` addresses a client named `id` starts at (FNV-1a of the id): fixed for a
+/// client, spread across clients.
+fn spread(id: &str, count: usize) -> usize {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    usize::try_from(hash % count.max(1) as u64).unwrap_or_default()
 }
 
 /// The pause after an answer without news that came before the wait asked for was over.

@@ -183,7 +183,14 @@ pub struct InitOptions {
     /// The PostgreSQL database the cloud will keep its state in (`dsmpc cloud --database`):
     /// the DPs are registered there instead of in `cloud.db`.
     pub database: Option<String>,
+    /// How many front-ends serve the cloud (1 to [`MAX_FRONTENDS`]; more than one needs
+    /// `database`): the roster lists that many addresses for the cloud, the first on
+    /// `base_port`, the others after the computing parties' ports.
+    pub cloud_frontends: u32,
 }
+
+/// The most front-ends a cloud may list.
+pub const MAX_FRONTENDS: u32 = 64;
 
 /// Task defaults of a deployment, from `deployment.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +252,23 @@ impl Deployment {
                 role: card.role,
                 path: self.roster_path(),
             })
+    }
+
+    /// Where front-end `frontend` (from 1) of `id` accepts connections: the `frontend`-th of
+    /// its addresses.
+    pub fn frontend_address(&self, id: &PartyId, frontend: u32) -> Result<&str, DeploymentError> {
+        let list = split_addresses(self.address(id)?);
+        let index = usize::try_from(frontend.saturating_sub(1)).unwrap_or(usize::MAX);
+        match (frontend, list.get(index)) {
+            (1.., Some(address)) => Ok(address),
+            _ => Err(invalid(
+                &self.roster_path(),
+                format!(
+                    "{id} has {} address(es) in the roster: there is no front-end {frontend}",
+                    list.len()
+                ),
+            )),
+        }
     }
 
     /// The path of `roster.toml`.
@@ -480,9 +504,23 @@ fn check_options(opts: &InitOptions) -> Result<(), DeploymentError> {
     if opts.base_port == 0 {
         return fail("base port 0 is not a usable port; pick one like --base-port 7400".into());
     }
-    let last = u32::from(opts.base_port) + 1 + opts.cps;
+    if opts.cloud_frontends == 0 || opts.cloud_frontends > MAX_FRONTENDS {
+        return fail(format!(
+            "cloud front-ends (--cloud-frontends) must be between 1 and {MAX_FRONTENDS}, not {}",
+            opts.cloud_frontends
+        ));
+    }
+    if opts.cloud_frontends > 1 && opts.database.is_none() {
+        return fail(
+            "several cloud front-ends share one PostgreSQL database: give --database URL \
+             (a SQLite file serves one front-end)"
+                .into(),
+        );
+    }
+    let ports = 1 + opts.cps + (opts.cloud_frontends - 1);
+    let last = u32::from(opts.base_port) + ports;
     if last > u32::from(u16::MAX) {
-        let highest = u32::from(u16::MAX) - 1 - opts.cps;
+        let highest = u32::from(u16::MAX) - ports;
         return fail(format!(
             "base port {} leaves no room for the cloud, the edge and {} computing parties \
              (the last would need port {last}, above 65535); use --base-port {highest} or lower",
@@ -504,8 +542,13 @@ fn init_parties(
         })?;
         Ok(Some(address))
     };
+    let mut cloud = address(0)?.unwrap_or_default();
+    for i in 2..=opts.cloud_frontends {
+        let extra = address(opts.cps + i)?.unwrap_or_default();
+        cloud = format!("{cloud},{extra}");
+    }
     let mut parties = vec![
-        (party_id("cloud")?, Role::Cloud, address(0)?),
+        (party_id("cloud")?, Role::Cloud, Some(cloud)),
         (party_id("edge")?, Role::Edge, address(1)?),
     ];
     for i in 1..=opts.cps {
@@ -588,11 +631,13 @@ fn roster_from_file(
             ));
         }
         if let Some(address) = address {
-            if let Some(other) = holders.insert(address.clone(), card.id.clone()) {
-                return Err(invalid(
-                    path,
-                    format!("address {address} is given to both {other} and {}", card.id),
-                ));
+            for one in split_addresses(&address) {
+                if let Some(other) = holders.insert(one.to_owned(), card.id.clone()) {
+                    return Err(invalid(
+                        path,
+                        format!("address {one} is given to both {other} and {}", card.id),
+                    ));
+                }
             }
             addresses.insert(card.id.clone(), address);
         }
@@ -663,12 +708,34 @@ fn check_entry_address(
             format!("{id} is a {role} and needs an address = \"HOST:PORT\" to accept connections"),
         )),
         (_, Some(a)) => {
-            let address = a.get_ref();
-            check_address(address)
-                .map_err(|what| (Some(a.span()), format!("address of {id}: {what}")))?;
-            Ok(Some(address.clone()))
+            let list = split_addresses(a.get_ref());
+            if list.len() > 1 && role != Role::Cloud {
+                return Err((
+                    Some(a.span()),
+                    format!(
+                        "{id} is a {role}: only the cloud may list several addresses (one per \
+                         front-end)"
+                    ),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for address in &list {
+                check_address(address)
+                    .map_err(|what| (Some(a.span()), format!("address of {id}: {what}")))?;
+                if !seen.insert(*address) {
+                    let what = format!("address {address} appears twice in {id}'s list");
+                    return Err((Some(a.span()), what));
+                }
+            }
+            Ok(Some(list.join(",")))
         }
     }
+}
+
+/// The addresses of a roster entry: one, or (the cloud's front-ends) several separated by
+/// commas.
+pub fn split_addresses(list: &str) -> Vec<&str> {
+    list.split(',').map(str::trim).collect()
 }
 
 /// 32 bytes from exactly 64 hex digits.

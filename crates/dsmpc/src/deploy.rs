@@ -34,6 +34,11 @@ pub struct InitArgs {
     /// `dsmpc cloud --database URL` (postgresql://USER[:PASSWORD]@HOST:PORT/DB).
     #[arg(long, value_name = "URL")]
     database: Option<String>,
+    /// Front-ends of the cloud (1 to 64; more than one needs --database): the roster lists
+    /// one address per front-end, the first on --base-port, the others after the computing
+    /// parties' ports. Start each with `dsmpc cloud --frontend I`.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    cloud_frontends: u32,
 }
 
 /// Arguments of `dsmpc keygen`.
@@ -97,6 +102,7 @@ pub fn run_init(args: &InitArgs) -> Result<()> {
         base_port: args.base_port,
         force: args.force,
         database: args.database.clone(),
+        cloud_frontends: args.cloud_frontends,
     };
     let made = deployment::init(&args.dir, &opts)
         .with_context(|| format!("cannot initialise a deployment in {}", args.dir.display()))?;

@@ -127,6 +127,10 @@ pub struct CloudArgs {
     /// Seconds to wait for CPs' verification reports after submissions close.
     #[arg(long, default_value_t = 10)]
     report_timeout: u64,
+    /// Which of the cloud's addresses in the roster this process serves (from 1). Several
+    /// front-ends share one --database; each serves any request.
+    #[arg(long, default_value_t = 1, value_name = "I")]
+    frontend: u32,
 }
 
 /// Accepts a PostgreSQL connection URL, refusing anything else with the form it needs.
@@ -162,9 +166,19 @@ pub fn run_cloud(args: &CloudArgs) -> Result<()> {
         )
         .with_context(|| format!("opening the cloud's store {location}"))?,
     );
+    let address = dep.frontend_address(me.id(), args.frontend)?.to_owned();
+    if args.frontend > 1 && args.database.is_none() {
+        bail!(
+            "front-end {} shares the cloud's state with the others: give --database URL \
+             (a SQLite file serves one front-end)",
+            args.frontend
+        );
+    }
     runtime()?.block_on(async {
-        let listener = listen(&dep, me.id()).await?;
-        info!(address = %listener.local_addr()?, "cloud listening");
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("binding {address} for front-end {}", args.frontend))?;
+        info!(address = %listener.local_addr()?, frontend = args.frontend, "cloud listening");
         let context = context(&dep, &me, &flow);
         let watched = server.clone();
         let failed = async move {

@@ -21,6 +21,7 @@ fn opts(cps: u32, dps: u32, threshold: u32) -> InitOptions {
         base_port: 7400,
         force: false,
         database: None,
+        cloud_frontends: 1,
     }
 }
 

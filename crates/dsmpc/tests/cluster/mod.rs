@@ -21,6 +21,8 @@ pub struct Cluster {
     pub base_port: u16,
     /// The PostgreSQL database the cloud keeps its state in, if not its SQLite file.
     pub database: Option<String>,
+    /// How many front-ends serve the cloud: `cloud` is the first, `cloud2`… the others.
+    pub frontends: u32,
     children: BTreeMap<String, Child>,
 }
 
@@ -52,12 +54,25 @@ impl Cluster {
     /// A cluster whose cloud keeps its state in the PostgreSQL `database` (`init --database`,
     /// `cloud --database`), or in its SQLite file when `None`.
     pub fn with_database(cps: u32, dps: u32, threshold: u32, database: Option<&str>) -> Cluster {
+        Cluster::with_frontends(cps, dps, threshold, database, 1)
+    }
+
+    /// A cluster whose cloud has `frontends` front-ends over the PostgreSQL `database`
+    /// (`init --cloud-frontends`); start the others with `restart("cloud2")`….
+    pub fn with_frontends(
+        cps: u32,
+        dps: u32,
+        threshold: u32,
+        database: Option<&str>,
+        frontends: u32,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let base_port = free_ports(2 + cps as u16);
-        let database_args: Vec<&str> = match database {
-            Some(url) => vec!["--database", url],
+        let base_port = free_ports(1 + cps as u16 + frontends as u16);
+        let mut database_args: Vec<String> = match database {
+            Some(url) => vec!["--database".into(), url.into()],
             None => Vec::new(),
         };
+        database_args.extend(["--cloud-frontends".into(), frontends.to_string()]);
         let out = Command::new(dsmpc())
             .args([
                 "init",
@@ -86,6 +101,7 @@ impl Cluster {
             dir,
             base_port,
             database: database.map(str::to_owned),
+            frontends,
             children: BTreeMap::new(),
         }
     }
@@ -118,6 +134,11 @@ impl Cluster {
     }
 
     pub fn start_cloud(&mut self) {
+        self.start_frontend(1);
+    }
+
+    /// Starts front-end `i` of the cloud: `cloud` for the first, `cloud{i}` for the others.
+    pub fn start_frontend(&mut self, i: u32) {
         let flow = self.dir.path().join("flow.jsonl");
         let mut args = vec![
             "cloud".to_owned(),
@@ -125,16 +146,25 @@ impl Cluster {
             "2".to_owned(),
             "--flow-log".to_owned(),
             flow.to_str().unwrap().to_owned(),
+            "--frontend".to_owned(),
+            i.to_string(),
         ];
         if let Some(url) = &self.database {
             args.extend(["--database".to_owned(), url.clone()]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.start("cloud", &args);
+        let name = if i == 1 {
+            "cloud".into()
+        } else {
+            format!("cloud{i}")
+        };
+        self.start(&name, &args);
     }
 
     pub fn start_all(&mut self, cps: u32) {
-        self.start_cloud();
+        for i in 1..=self.frontends {
+            self.start_frontend(i);
+        }
         self.restart("edge");
         for i in 1..=cps {
             self.restart(&format!("cp{i}"));
@@ -145,6 +175,9 @@ impl Cluster {
     pub fn restart(&mut self, name: &str) {
         match name {
             "cloud" => self.start_cloud(),
+            frontend if frontend.starts_with("cloud") => {
+                self.start_frontend(frontend["cloud".len()..].parse().unwrap());
+            }
             "edge" => self.start("edge", &["edge", "--grace", "1"]),
             cp => self.start(cp, &["cp", "--id", cp]),
         }
