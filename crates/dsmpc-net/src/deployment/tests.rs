@@ -531,3 +531,71 @@ fn debug_of_an_identity_hides_the_secret() {
     let secret = hex::encode(identity.secret_bytes().as_ref());
     assert!(!format!("{identity:?} {deployment:?}").contains(&secret[..16]));
 }
+
+/// The cloud may list one address per front-end; each is checked like any address, none may
+/// repeat, and no other server may list several.
+#[test]
+fn the_cloud_lists_one_address_per_front_end() {
+    let (dir, _) = fresh();
+    let path = dir.path().join(ROSTER_FILE);
+    rewrite(&path, |t| {
+        t.replace("\"127.0.0.1:7400\"", "\"127.0.0.1:7400, 127.0.0.1:7410\"")
+    });
+    let loaded = load(dir.path()).unwrap();
+    let cloud = id("cloud");
+    assert_eq!(
+        loaded.frontend_address(&cloud, 1).unwrap(),
+        "127.0.0.1:7400"
+    );
+    assert_eq!(
+        loaded.frontend_address(&cloud, 2).unwrap(),
+        "127.0.0.1:7410"
+    );
+    for missing in [0, 3] {
+        let err = error_text(loaded.frontend_address(&cloud, missing));
+        assert!(err.contains(&format!("no front-end {missing}")), "{err}");
+    }
+    assert_eq!(
+        loaded.frontend_address(&id("cp1"), 1).unwrap(),
+        "127.0.0.1:7402"
+    );
+
+    let refused = |from: &str, to: &str| {
+        let (dir, _) = fresh();
+        let path = dir.path().join(ROSTER_FILE);
+        rewrite(&path, |t| t.replace(from, to));
+        error_text(load(dir.path()))
+    };
+    let err = refused("\"127.0.0.1:7402\"", "\"127.0.0.1:7402,127.0.0.1:7411\"");
+    assert!(err.contains("only the cloud may list several"), "{err}");
+    let err = refused("\"127.0.0.1:7400\"", "\"127.0.0.1:7400,127.0.0.1:7400\"");
+    assert!(err.contains("appears twice in cloud's list"), "{err}");
+    let err = refused("\"127.0.0.1:7400\"", "\"127.0.0.1:7400,127.0.0.1:7403\"");
+    assert!(err.contains("given to both cloud and cp2"), "{err}");
+    let err = refused("\"127.0.0.1:7400\"", "\"127.0.0.1:7400,\"");
+    assert!(err.contains("address of cloud"), "{err}");
+}
+
+/// Several front-ends share one PostgreSQL database: `init` refuses them without one, and
+/// refuses a count out of range.
+#[test]
+fn several_front_ends_need_a_database() {
+    let dir = TempDir::new().unwrap();
+    let two = InitOptions {
+        cloud_frontends: 2,
+        ..opts(3, 2, 2)
+    };
+    let err = error_text(init(dir.path(), &two));
+    assert!(err.contains("--database"), "{err}");
+    for bad in [0, MAX_FRONTENDS + 1] {
+        let err = error_text(init(
+            dir.path(),
+            &InitOptions {
+                cloud_frontends: bad,
+                ..opts(3, 2, 2)
+            },
+        ));
+        assert!(err.contains("--cloud-frontends"), "{err}");
+    }
+    assert!(!dir.path().join(ROSTER_FILE).exists());
+}

@@ -982,3 +982,53 @@ async fn only_registered_dps_connect_and_are_listed() {
         "{err}"
     );
 }
+
+/// A link to a server with several addresses (a cloud's front-ends) gets through while one of
+/// them refuses connections, whichever it tries first, and keeps to the one that answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_fails_over_to_another_front_end() {
+    use crate::channel::ChannelConfig;
+    use crate::client::Link;
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 4);
+    let (live, _serving) = serve_on_loopback(&parties, &dir).await;
+    // A port nobody listens on: bound, then closed.
+    let dead = {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        closed.local_addr().unwrap().to_string()
+    };
+    for (list, who) in [
+        (format!("{dead},{live}"), &parties.cloud),
+        (format!("{live},{dead}"), &parties.cloud),
+        (format!("{dead},{live}"), &parties.cps[0]),
+        (format!("{live},{dead}"), &parties.cps[1]),
+    ] {
+        let link = Link::new(
+            who.clone(),
+            parties.roster.cloud().clone(),
+            list.clone(),
+            ChannelConfig::default(),
+            FlowLog::disabled(),
+            Duration::from_secs(5),
+        );
+        for _ in 0..3 {
+            let answer = link.call(&Request::ListTasks).await;
+            assert_eq!(answer.unwrap(), Response::TaskIds(Vec::new()), "{list}");
+        }
+    }
+    // With only dead addresses the link gives up at its patience, naming them.
+    let link = Link::new(
+        parties.cloud.clone(),
+        parties.roster.cloud().clone(),
+        format!("{dead},{dead}"),
+        ChannelConfig::default(),
+        FlowLog::disabled(),
+        Duration::from_millis(300),
+    );
+    let err = link
+        .call(&Request::ListTasks)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("{dead},{dead}")), "{err}");
+}
