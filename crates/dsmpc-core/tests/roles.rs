@@ -838,3 +838,65 @@ fn saved_state_that_is_altered_or_not_this_cps_is_refused() {
     .to_string();
     assert!(err.contains("does not open"), "{err}");
 }
+
+/// A CP that runs as two workers, each folding its part of the deliveries, ends with exactly
+/// the result share of a CP that folded them all: the lead absorbs the other worker's sealed
+/// part. A part absorbed twice, under another part's name, altered, or by another CP is refused.
+#[test]
+fn a_cp_group_of_two_workers_ends_as_one_cp() {
+    use dsmpc_core::roles::cp::WorkerPart;
+    let (mut world, mut rng) = world_with_bundles();
+    let id = world.task.body.id;
+    let d = deliveries(&world, 1);
+    let mut whole = cp(&world, 0);
+    whole.receive(&d, world.gens.as_ref(), &mut rng);
+    whole.complain(&d[2], &mut rng);
+
+    let (one, two) = (
+        WorkerPart::new(1, 2).unwrap(),
+        WorkerPart::new(2, 2).unwrap(),
+    );
+    let part_of = |part: WorkerPart| -> Vec<_> {
+        d.iter()
+            .enumerate()
+            .filter(|(pos, _)| part.holds(*pos as u64))
+            .map(|(_, d)| d.clone())
+            .collect()
+    };
+    let mut lead = cp(&world, 0);
+    lead.receive(&part_of(one), world.gens.as_ref(), &mut rng);
+    let mut worker = cp(&world, 0);
+    worker.receive(&part_of(two), world.gens.as_ref(), &mut rng);
+    worker.complain(&d[2], &mut rng);
+    assert!(two.holds(2) || one.holds(2));
+    let sealed = worker.seal_part(two, &mut rng);
+
+    // Refusals first: none of them changes the lead's state.
+    let err = |e: dsmpc_core::Error| e.to_string();
+    let as_one = err(lead.absorb_part(one, &sealed).unwrap_err());
+    assert!(as_one.contains("does not open"), "{as_one}");
+    let mut flipped = sealed.clone();
+    flipped[10] ^= 1;
+    assert!(err(lead.absorb_part(two, &flipped).unwrap_err()).contains("does not open"));
+    let mut other_cp = cp(&world, 1);
+    let by_cp2 = err(other_cp.absorb_part(two, &sealed).unwrap_err());
+    assert!(by_cp2.contains("does not open"), "{by_cp2}");
+    let state = lead.seal_state(&mut rng);
+    assert!(err(lead.absorb_part(two, &state).unwrap_err()).contains("does not open"));
+
+    lead.absorb_part(two, &sealed).unwrap();
+    let twice = err(lead.absorb_part(two, &sealed).unwrap_err());
+    assert!(twice.contains("overlaps"), "{twice}");
+
+    let (a, b) = (lead.report().body, whole.report().body);
+    assert_eq!(a.accepted, b.accepted);
+    assert_eq!(a.complaints.len(), b.complaints.len());
+    let input_set = world.cloud.close_input_set(&id).unwrap();
+    let gens = world.gens.as_ref();
+    let a = whole.finish(&input_set, &d, gens).unwrap();
+    let b = lead.finish(&input_set, &d, gens).unwrap();
+    assert_eq!(*a.to_secret_bytes(), *b.to_secret_bytes());
+    assert_eq!(WorkerPart::new(0, 2), None);
+    assert_eq!(WorkerPart::new(3, 2), None);
+    assert!(WorkerPart::WHOLE.holds(7) && WorkerPart::WHOLE.leads());
+}

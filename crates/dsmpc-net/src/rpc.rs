@@ -7,6 +7,7 @@
 use dsmpc_core::codec::{CodecError, Decode, Encode, Reader, Writer, decode_exact};
 use dsmpc_core::identity::IdentityCard;
 use dsmpc_core::identity::PartyId;
+use dsmpc_core::roles::cp::WorkerPart;
 use dsmpc_core::round1::{AdmissionGrant, AdmissionRequest, Committee};
 use dsmpc_core::round2::{Bundle, BundleCore, ShareDelivery};
 use dsmpc_core::round3::{InputSet, VerificationReport};
@@ -268,6 +269,40 @@ pub enum Request {
     SubmitResultShare(TaskId, Signed<ResultShare>),
     /// Anyone → edge: the result, once reconstructed.
     GetResult(TaskId),
+    /// CP worker → cloud: like [`Request::GetDeliveries`], but only the deliveries of the bundles
+    /// in `part` (a CP that runs as several workers; see [`WorkerPart`]).
+    GetPartDeliveries {
+        /// The task.
+        task: TaskId,
+        /// The CP's index.
+        index: u32,
+        /// Which part.
+        part: WorkerPart,
+        /// Resume after this DP.
+        after: Option<PartyId>,
+    },
+    /// CP worker → cloud: what this worker folded of `part`, sealed to the CP itself
+    /// ([`dsmpc_core::roles::cp::CpTask::seal_part`]), for the group's lead.
+    PutCpPart {
+        /// The task.
+        task: TaskId,
+        /// The CP's index.
+        index: u32,
+        /// Which part.
+        part: WorkerPart,
+        /// The sealed part.
+        sealed: Vec<u8>,
+    },
+    /// CP lead → cloud: another worker's sealed part, if it handed it in
+    /// ([`Response::CpPart`]).
+    GetCpPart {
+        /// The task.
+        task: TaskId,
+        /// The CP's index.
+        index: u32,
+        /// Which part.
+        part: WorkerPart,
+    },
     /// Anyone → cloud or edge: the answer `until` names, as soon as it has the news `until`
     /// waits for, or after `millis` (at most [`MAX_AWAIT`]) whatever it is then. Replaces
     /// polling: a waiting client learns of the news within a round trip, and asks once per
@@ -319,6 +354,8 @@ pub enum Response {
     },
     /// The edge's answer to a result request for a task that ended without one: why, signed.
     Failed(Signed<TaskFailure>),
+    /// A CP worker's sealed part, if handed in.
+    CpPart(Option<Vec<u8>>),
 }
 
 fn option<T>(w: &mut Writer, value: &Option<T>, each: impl Fn(&mut Writer, &T)) {
@@ -424,6 +461,36 @@ impl Encode for Request {
                 w.u8(17);
                 w.list(cards, |w, c| c.encode(w));
             }
+            Request::GetPartDeliveries {
+                task,
+                index,
+                part,
+                after,
+            } => {
+                w.u8(18);
+                task.encode(w);
+                w.u32(*index);
+                part.encode(w);
+                option(w, after, |w, p| p.encode(w));
+            }
+            Request::PutCpPart {
+                task,
+                index,
+                part,
+                sealed,
+            } => {
+                w.u8(19);
+                task.encode(w);
+                w.u32(*index);
+                part.encode(w);
+                w.bytes(sealed);
+            }
+            Request::GetCpPart { task, index, part } => {
+                w.u8(20);
+                task.encode(w);
+                w.u32(*index);
+                part.encode(w);
+            }
         }
     }
 }
@@ -468,6 +535,23 @@ impl Decode for Request {
                 from: r.u64("from")?,
             },
             17 => Request::RegisterDps(r.list("cards", 99, IdentityCard::decode)?),
+            18 => Request::GetPartDeliveries {
+                task: TaskId::decode(r)?,
+                index: r.u32("index")?,
+                part: WorkerPart::decode(r)?,
+                after: read_option(r, PartyId::decode)?,
+            },
+            19 => Request::PutCpPart {
+                task: TaskId::decode(r)?,
+                index: r.u32("index")?,
+                part: WorkerPart::decode(r)?,
+                sealed: r.bytes("sealed part")?.to_vec(),
+            },
+            20 => Request::GetCpPart {
+                task: TaskId::decode(r)?,
+                index: r.u32("index")?,
+                part: WorkerPart::decode(r)?,
+            },
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -493,6 +577,9 @@ impl Request {
             Request::GetDpEntry { .. } => "get-dp-entry",
             Request::GetDpList { .. } => "get-dp-list",
             Request::RegisterDps(_) => "register-dps",
+            Request::GetPartDeliveries { .. } => "get-part-deliveries",
+            Request::PutCpPart { .. } => "put-cp-part",
+            Request::GetCpPart { .. } => "get-cp-part",
             Request::Await { until, .. } => until.kind(),
         }
     }
@@ -510,6 +597,9 @@ impl Request {
             | Request::GetResult(t)
             | Request::GetTask(t) => Some(*t),
             Request::GetDeliveries { task, .. }
+            | Request::GetPartDeliveries { task, .. }
+            | Request::PutCpPart { task, .. }
+            | Request::GetCpPart { task, .. }
             | Request::GetDelivery { task, .. }
             | Request::GetSummaries { task, .. }
             | Request::GetDpEntry { task, .. }
@@ -605,6 +695,10 @@ impl Encode for Response {
                 w.u8(15);
                 failure.encode(w);
             }
+            Response::CpPart(part) => {
+                w.u8(16);
+                option(w, part, |w, p| w.bytes(p));
+            }
         }
     }
 }
@@ -634,6 +728,7 @@ impl Decode for Response {
                 already: r.u64("already")?,
             },
             15 => Response::Failed(Signed::decode(r)?),
+            16 => Response::CpPart(read_option(r, |r| Ok(r.bytes("sealed part")?.to_vec()))?),
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -658,6 +753,7 @@ impl Response {
             Response::DpList(_) => "dp-list",
             Response::Registered { .. } => "registered",
             Response::Failed(_) => "failed",
+            Response::CpPart(_) => "cp-part",
         }
     }
 

@@ -118,6 +118,16 @@ const MIGRATIONS: &[&str] = &[
          task BLOB PRIMARY KEY CHECK (length(task) = 16),
          body BLOB NOT NULL
      ) STRICT;",
+    // Version 5: the parts a CP that runs as several workers hands to its lead, each sealed
+    // to the CP itself (the cloud only carries them).
+    "CREATE TABLE cp_parts (
+         task    BLOB NOT NULL CHECK (length(task) = 16),
+         idx     INTEGER NOT NULL CHECK (idx >= 1),
+         worker  INTEGER NOT NULL CHECK (worker >= 1),
+         workers INTEGER NOT NULL CHECK (workers >= worker),
+         body    BLOB NOT NULL,
+         PRIMARY KEY (task, idx, worker, workers)
+     ) STRICT;",
 ];
 
 /// The schema version this code writes (SQLite's `PRAGMA user_version`).
@@ -622,14 +632,28 @@ impl Store {
         limit: usize,
         budget: usize,
     ) -> Result<Vec<StoredShare>, StoreError> {
+        self.part_shares_after(task, index, WorkerPart::WHOLE, after, limit, budget)
+    }
+
+    /// [`Store::shares_after`] for the bundles of one part only (a worker of a CP group).
+    pub fn part_shares_after(
+        &self,
+        task: &[u8; 16],
+        index: u32,
+        part: WorkerPart,
+        after: Option<u64>,
+        limit: usize,
+        budget: usize,
+    ) -> Result<Vec<StoredShare>, StoreError> {
         let start = after.map_or(0, |a| a.saturating_add(1));
         let mut stmt = self.conn.prepare_cached(
             "SELECT pos, dp, core, segment_offset, share_ends, inline_shares FROM bundles
-             WHERE task = ?1 AND pos >= ?2 ORDER BY pos LIMIT ?3",
+             WHERE task = ?1 AND pos >= ?2 AND pos % ?4 = ?5 ORDER BY pos LIMIT ?3",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let start = i64::try_from(start).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![task, start, limit], located)?;
+        let (workers, residue) = (i64::from(part.workers), i64::from(part.worker) - 1);
+        let rows = stmt.query_map(params![task, start, limit, workers, residue], located)?;
         let mut located_rows = Vec::new();
         let mut total = 0u64;
         for row in rows {
@@ -642,6 +666,40 @@ impl Store {
             located_rows.push(row);
         }
         self.read_shares(task, index, located_rows)
+    }
+
+    /// Stores (or replaces) the sealed part `part` of CP `index` in `task`.
+    pub fn put_cp_part(
+        &self,
+        task: &[u8; 16],
+        index: u32,
+        part: WorkerPart,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO cp_parts (task, idx, worker, workers, body) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (task, idx, worker, workers) DO UPDATE SET body = excluded.body",
+            params![task, index, part.worker, part.workers, body],
+        )?;
+        Ok(())
+    }
+
+    /// The sealed part `part` of CP `index` in `task`, if stored.
+    pub fn cp_part(
+        &self,
+        task: &[u8; 16],
+        index: u32,
+        part: WorkerPart,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT body FROM cp_parts WHERE task = ?1 AND idx = ?2 AND worker = ?3
+                 AND workers = ?4",
+                params![task, index, part.worker, part.workers],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// `dp`'s bundle of `task` with its share for CP `index`, if stored.
@@ -962,5 +1020,6 @@ mod segments;
 mod tests;
 
 pub use backend::{CloudStore, StoreLocation};
+pub use dsmpc_core::roles::cp::WorkerPart;
 pub use parties::{CpStage, CpTaskState};
 pub(crate) use segments::Segments;

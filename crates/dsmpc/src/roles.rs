@@ -11,6 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use dsmpc_core::dpset::DpSet;
 use dsmpc_core::encoding::{Encoding, InputRange, parse_fixed};
 use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
+use dsmpc_core::roles::cp::WorkerPart;
 use dsmpc_core::task::{Function, Mode, Task, TaskId, TaskParams};
 use dsmpc_net::channel::ChannelConfig;
 use dsmpc_net::client::Link;
@@ -265,9 +266,33 @@ pub struct CpArgs {
     #[arg(long)]
     id: String,
     /// The SQLite database of this CP's task state, from which it resumes its tasks after a
-    /// crash (default: DIR/ID.db).
+    /// crash (default: DIR/ID.db; worker I > 1 of a group: DIR/ID-wI.db).
     #[arg(long, value_name = "FILE")]
     db: Option<PathBuf>,
+    /// Run as worker I of a group of K that share this CP's identity (e.g. 2/3): each folds
+    /// its part of every task's deliveries; worker 1 leads — it joins the committee, gathers
+    /// the others' parts (through the cloud, sealed to this CP), reports and sends the one
+    /// result share.
+    #[arg(long, value_name = "I/K", value_parser = parse_worker_part, default_value = "1/1")]
+    worker: WorkerPart,
+    /// Seconds the lead waits for another worker's part once its own is folded, before it
+    /// folds that part itself.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    part_wait: u64,
+}
+
+/// Parses `I/K` (`1 ≤ I ≤ K ≤ 64`).
+fn parse_worker_part(text: &str) -> Result<WorkerPart, String> {
+    let usage = || format!("expected I/K with 1 <= I <= K <= 64, like 2/3, not {text:?}");
+    let (i, k) = text.split_once('/').ok_or_else(usage)?;
+    let (i, k): (u32, u32) = (
+        i.trim().parse().map_err(|_| usage())?,
+        k.trim().parse().map_err(|_| usage())?,
+    );
+    match k {
+        1..=64 => WorkerPart::new(i, k).ok_or_else(usage),
+        _ => Err(usage()),
+    }
 }
 
 /// Runs a CP worker until SIGINT or SIGTERM.
@@ -281,17 +306,21 @@ pub fn run_cp(args: &CpArgs) -> Result<()> {
     let patience = Duration::from_secs(3600);
     let cloud = link(&dep, &me, &dep.roster.cloud().id.clone(), &flow, patience)?;
     let edge = link(&dep, &me, &dep.roster.edge().id.clone(), &flow, patience)?;
-    let db = args
-        .db
-        .clone()
-        .unwrap_or_else(|| dep.dir.join(format!("{}.db", me.id())));
+    let db = args.db.clone().unwrap_or_else(|| {
+        let name = match args.worker.worker {
+            1 => format!("{}.db", me.id()),
+            i => format!("{}-w{i}.db", me.id()),
+        };
+        dep.dir.join(name)
+    });
     let state = Store::open(&db)
         .with_context(|| format!("opening the CP's state database {}", db.display()))?;
-    let worker = Arc::new(
-        CpWorker::new(me.clone(), Arc::new(dep.roster.clone()), cloud, edge, flow)
-            .with_state(state),
-    );
-    info!(id = %me.id(), "cp running");
+    let mut worker = CpWorker::new(me.clone(), Arc::new(dep.roster.clone()), cloud, edge, flow)
+        .with_state(state);
+    worker.part = args.worker;
+    worker.part_wait = Duration::from_secs(args.part_wait);
+    let worker = Arc::new(worker);
+    info!(id = %me.id(), worker = %args.worker, "cp running");
     runtime()?.block_on(worker.run(shutdown_signal()));
     Ok(())
 }

@@ -37,6 +37,10 @@ use crate::wire::seal_context;
 /// The purpose a CP seals its own saved state under ([`CpTask::seal_state`]).
 pub const STATE_PURPOSE: &str = "cp-state";
 
+/// The purpose of a worker's part of a CP's state, sealed to the CP itself for the group's lead
+/// ([`CpTask::seal_part`]).
+pub const PART_PURPOSE: &str = "cp-part";
+
 /// Pages of deliveries from this size on are opened on rayon's threads ([`CpTask::receive`]);
 /// smaller ones on the caller's, where handing them to rayon would cost more than it saves.
 const PARALLEL_OPENS: usize = 4;
@@ -147,6 +151,71 @@ enum Fault {
     Relay(Error),
     /// The DP's share does not decrypt or parse: complain.
     Dp,
+}
+
+/// A CP's state as [`CpTask::seal_state`] and [`CpTask::seal_part`] encode it.
+struct SavedState<F: Field> {
+    sums: Zeroizing<Vec<F>>,
+    blind: F,
+    accepted: DpSet,
+    complaints: Vec<Complaint>,
+    range_complaints: Vec<PartyId>,
+    verifiers: Vec<(u64, Vec<F>)>,
+}
+
+/// Which part of a task's deliveries one worker of a CP group folds: those whose position in
+/// the order of arrival is `worker − 1` modulo `workers` (worker 1 of 1: all of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerPart {
+    /// This worker, from 1.
+    pub worker: u32,
+    /// How many workers the CP runs as.
+    pub workers: u32,
+}
+
+impl WorkerPart {
+    /// The whole of the deliveries: a CP that runs as one worker.
+    pub const WHOLE: WorkerPart = WorkerPart {
+        worker: 1,
+        workers: 1,
+    };
+
+    /// Part `worker` of `workers`, if `1 ≤ worker ≤ workers`.
+    pub fn new(worker: u32, workers: u32) -> Option<WorkerPart> {
+        (worker >= 1 && worker <= workers).then_some(WorkerPart { worker, workers })
+    }
+
+    /// Whether the bundle at position `pos` belongs to this part.
+    pub fn holds(self, pos: u64) -> bool {
+        pos % u64::from(self.workers) == u64::from(self.worker - 1)
+    }
+
+    /// Whether this worker leads its group (worker 1): it reports and sends the result share.
+    pub fn leads(self) -> bool {
+        self.worker == 1
+    }
+}
+
+impl Encode for WorkerPart {
+    fn encode(&self, w: &mut Writer) {
+        w.u32(self.worker);
+        w.u32(self.workers);
+    }
+}
+
+impl Decode for WorkerPart {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, crate::codec::CodecError> {
+        let (worker, workers) = (r.u32("worker")?, r.u32("workers")?);
+        WorkerPart::new(worker, workers).ok_or(crate::codec::CodecError::InvalidValue {
+            what: "worker part",
+        })
+    }
+}
+
+impl std::fmt::Display for WorkerPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.worker, self.workers)
+    }
 }
 
 /// One CP's state for one task.
@@ -755,6 +824,52 @@ impl<F: Field> CpTask<F> {
     /// index, so a CP can keep it on disk ([`CpTask::resume`] reads it back after a crash)
     /// without the aggregate share being readable there by anyone without the CP's key.
     pub fn seal_state<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Vec<u8> {
+        let plaintext = self.encode_state();
+        let own = self.identity.card();
+        kem::seal(&own.kem_key, &self.state_context(), &plaintext, rng).to_bytes()
+    }
+
+    /// The state of a worker that folded `part` of the deliveries (see [`WorkerPart`]), sealed
+    /// to the CP's own key under a context naming the task, the index and the part, for the
+    /// group's lead to [`CpTask::absorb_part`]: whoever carries it (the cloud) reads nothing,
+    /// and cannot pass it off as another part.
+    pub fn seal_part<R: CryptoRng + ?Sized>(&mut self, part: WorkerPart, rng: &mut R) -> Vec<u8> {
+        let plaintext = self.encode_state();
+        let own = self.identity.card();
+        kem::seal(&own.kem_key, &self.part_context(part), &plaintext, rng).to_bytes()
+    }
+
+    /// Adds what another worker of this CP folded (its [`CpTask::seal_part`] of `part`) to this
+    /// CP's state: the aggregates add up (the aggregate is linear), the accepted DPs, complaints
+    /// and verifier shares join. Refuses a part sealed for another task, CP or part, altered,
+    /// or overlapping what this state holds (a DP counted twice would be a wrong result).
+    pub fn absorb_part(&mut self, part: WorkerPart, sealed: &[u8]) -> Result<(), Error> {
+        let context = self.part_context(part);
+        let state = self.open_state(sealed, &context, &format!("part {part}"))?;
+        if let Some(both) = state.accepted.iter().find(|&i| self.accepted.contains(i)) {
+            let dp = self
+                .task
+                .listed_id(both)
+                .map_or_else(|| format!("position {both}"), ToString::to_string);
+            return Err(self.violation(format!(
+                "part {part} overlaps this CP's state: both accepted {dp}"
+            )));
+        }
+        self.aggregate.add_scaled(F::ONE, &state.sums);
+        self.blind_aggregate += state.blind;
+        for i in state.accepted.iter() {
+            self.accepted.insert(i);
+        }
+        for c in state.complaints {
+            self.complaints.insert(c.dp.clone(), c);
+        }
+        self.range_complaints.extend(state.range_complaints);
+        self.verifiers.extend(state.verifiers);
+        Ok(())
+    }
+
+    /// This CP's state, encoded (in memory that is wiped on drop).
+    fn encode_state(&mut self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::new();
         w.field_elements(self.aggregate.sums());
         w.field_element(&self.blind_aggregate);
@@ -773,10 +888,40 @@ impl<F: Field> CpTask<F> {
             .map(|(i, v)| (*i, v.as_slice()))
             .collect();
         w.bytes(&validity::encode_verifiers(&verifiers));
-        let plaintext = Zeroizing::new(w.into_bytes());
-        let own = self.identity.card();
-        let sealed = kem::seal(&own.kem_key, &self.state_context(), &plaintext, rng);
-        sealed.to_bytes()
+        Zeroizing::new(w.into_bytes())
+    }
+
+    /// Opens and decodes a state sealed under `context`; `what` names it in errors.
+    fn open_state(
+        &self,
+        sealed: &[u8],
+        context: &[u8],
+        what: &str,
+    ) -> Result<SavedState<F>, Error> {
+        let bad = |how: &str| self.violation(format!("the {what} of this CP {how}"));
+        let sealed: kem::SealedBox =
+            decode_exact(sealed).map_err(|e| bad(&format!("does not decode: {e}")))?;
+        let plaintext = kem::open(self.identity.kem_secret(), context, &sealed)
+            .map_err(|_| bad("does not open (altered, or sealed for another task or CP)"))?;
+        let mut r = Reader::new(&plaintext);
+        let verifier_len = self.circuit.map_or(0, |c| c.verifier_len());
+        let mut read = || -> Result<_, crate::codec::CodecError> {
+            let state = SavedState {
+                sums: Zeroizing::new(r.field_elements::<F>("aggregate")?),
+                blind: r.field_element::<F>("blind aggregate")?,
+                accepted: DpSet::decode(&mut r)?,
+                complaints: r.list("complaints", 4 + 32 + 64, Complaint::decode)?,
+                range_complaints: r.list("range complaints", 2, PartyId::decode)?,
+                verifiers: validity::decode_verifiers::<F>(r.bytes("verifiers")?, verifier_len)?,
+            };
+            r.finish()?;
+            Ok(state)
+        };
+        let state = read().map_err(|e| bad(&format!("is malformed: {e}")))?;
+        if state.sums.len() != self.task.dim() || state.accepted.list_len() != self.task.dps {
+            return Err(bad("has the wrong length for this task"));
+        }
+        Ok(state)
     }
 
     /// The CP of `identity` back in `task` with the state [`CpTask::seal_state`] sealed. Refuses
@@ -789,42 +934,26 @@ impl<F: Field> CpTask<F> {
         sealed: &[u8],
     ) -> Result<Self, Error> {
         let mut cp = CpTask::new(identity, roster, task, committee)?;
-        let bad = |what: &str| cp.violation(format!("the saved state of this CP {what}"));
-        let sealed: kem::SealedBox =
-            decode_exact(sealed).map_err(|e| bad(&format!("does not decode: {e}")))?;
-        let plaintext = kem::open(cp.identity.kem_secret(), &cp.state_context(), &sealed)
-            .map_err(|_| bad("does not open (altered, or sealed for another task or CP)"))?;
-        let mut r = Reader::new(&plaintext);
-        let mut read = || -> Result<_, crate::codec::CodecError> {
-            let sums = Zeroizing::new(r.field_elements::<F>("aggregate")?);
-            let blind = r.field_element::<F>("blind aggregate")?;
-            let accepted = DpSet::decode(&mut r)?;
-            let complaints = r.list("complaints", 4 + 32 + 64, Complaint::decode)?;
-            let range_complaints = r.list("range complaints", 2, PartyId::decode)?;
-            let verifier_len = cp.circuit.map_or(0, |c| c.verifier_len());
-            let verifiers = validity::decode_verifiers::<F>(r.bytes("verifiers")?, verifier_len)?;
-            r.finish()?;
-            Ok((
-                sums,
-                blind,
-                accepted,
-                complaints,
-                range_complaints,
-                verifiers,
-            ))
-        };
-        let (sums, blind, accepted, complaints, range_complaints, verifiers) =
-            read().map_err(|e| bad(&format!("is malformed: {e}")))?;
-        if sums.len() != cp.task.dim() || accepted.list_len() != cp.task.dps {
-            return Err(bad("has the wrong length for this task"));
-        }
-        cp.aggregate.add_scaled(F::ONE, &sums);
-        cp.blind_aggregate = blind;
-        cp.accepted = accepted;
-        cp.complaints = complaints.into_iter().map(|c| (c.dp.clone(), c)).collect();
-        cp.range_complaints = range_complaints.into_iter().collect();
-        cp.verifiers = verifiers.into_iter().collect();
+        let state = cp.open_state(sealed, &cp.state_context(), "saved state")?;
+        cp.aggregate.add_scaled(F::ONE, &state.sums);
+        cp.blind_aggregate = state.blind;
+        cp.accepted = state.accepted;
+        cp.complaints = state
+            .complaints
+            .into_iter()
+            .map(|c| (c.dp.clone(), c))
+            .collect();
+        cp.range_complaints = state.range_complaints.into_iter().collect();
+        cp.verifiers = state.verifiers.into_iter().collect();
         Ok(cp)
+    }
+
+    fn part_context(&self, part: WorkerPart) -> Vec<u8> {
+        let me = (self.identity.id(), Role::Cp);
+        let mut context = seal_context(PART_PURPOSE, &self.task.id, me, me, self.index);
+        context.extend(part.worker.to_le_bytes());
+        context.extend(part.workers.to_le_bytes());
+        context
     }
 
     fn state_context(&self) -> Vec<u8> {

@@ -49,11 +49,13 @@ use tracing::{info, warn};
 use super::{GeneratorCache, unix_now};
 use crate::flow::FlowLog;
 use crate::peer::AbortOnDrop;
+use crate::rpc::UNAVAILABLE;
 use crate::rpc::{
     DP_LIST_PAGE, MAX_PAGE, PAGE_BYTES, Phase, REGISTER_PAGE, Request, Response, SUMMARY_PAGE,
     Status, Until, take_bundle_bytes,
 };
 use crate::server::Handler;
+use crate::store::WorkerPart;
 use crate::store::pg_shared::TaskTxError;
 use crate::store::{
     CloudStore, Event, StoreError, StoreLocation, StoredCore, StoredShare, TaskStatus,
@@ -1285,7 +1287,23 @@ impl CloudServer {
                 self.submit_bundle(&peer, task, bundle, body).await
             }
             Request::GetDeliveries { task, index, after } => {
-                self.deliveries(&peer.id, task, index, after).await
+                self.deliveries(&peer.id, task, index, WorkerPart::WHOLE, after)
+                    .await
+            }
+            Request::GetPartDeliveries {
+                task,
+                index,
+                part,
+                after,
+            } => self.deliveries(&peer.id, task, index, part, after).await,
+            Request::PutCpPart {
+                task,
+                index,
+                part,
+                sealed,
+            } => self.put_cp_part(&peer.id, task, index, part, sealed).await,
+            Request::GetCpPart { task, index, part } => {
+                self.cp_part(&peer.id, task, index, part).await
             }
             Request::GetDelivery { task, dp, index } => {
                 self.delivery(&peer.id, task, dp, index).await
@@ -1313,6 +1331,7 @@ impl CloudServer {
             Request::GetCommittee(task)
             | Request::GetStatus(task)
             | Request::GetDeliveries { task, .. }
+            | Request::GetPartDeliveries { task, .. }
             | Request::GetDelivery { task, .. }
             | Request::GetSummaries { task, .. } => self.refresh(Some(*task)).await,
             Request::GetTask(task)
@@ -1333,6 +1352,7 @@ impl CloudServer {
         peer: &PartyId,
         task: TaskId,
         index: u32,
+        part: WorkerPart,
         after: Option<PartyId>,
     ) -> Reply {
         let start = {
@@ -1360,7 +1380,7 @@ impl CloudServer {
         let read = self
             .readers
             .read(move |store| {
-                store.shares_after(&task.0, index, start, MAX_PAGE as usize, PAGE_BYTES)
+                store.part_shares_after(&task.0, index, part, start, MAX_PAGE as usize, PAGE_BYTES)
             })
             .await;
         let deliveries = read.and_then(|page| {
@@ -1372,6 +1392,59 @@ impl CloudServer {
             Ok(d) => (Response::Deliveries(d), Ack::none()),
             Err(e) => refuse(e),
         }
+    }
+
+    /// Keeps a CP worker's sealed part for its lead: only the CP at `index` may hand one in.
+    async fn put_cp_part(
+        &self,
+        peer: &PartyId,
+        task: TaskId,
+        index: u32,
+        part: WorkerPart,
+        sealed: Vec<u8>,
+    ) -> Reply {
+        if let Err(refusal) = self.check_cp(peer, &task, index).await {
+            return refusal;
+        }
+        let location = self.location.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            location
+                .open()
+                .and_then(|mut store| store.put_cp_part(&task.0, index, part, &sealed))
+        })
+        .await;
+        match stored {
+            Ok(Ok(())) => {
+                info!(task = %task, index, %part, "a CP worker handed in its part");
+                (Response::Ok, Ack::none())
+            }
+            Ok(Err(e)) => refuse(format!("{UNAVAILABLE}{e}")),
+            Err(e) => refuse(format!("storing the part failed: {e}")),
+        }
+    }
+
+    /// A CP worker's sealed part, for the CP at `index` only.
+    async fn cp_part(&self, peer: &PartyId, task: TaskId, index: u32, part: WorkerPart) -> Reply {
+        if let Err(refusal) = self.check_cp(peer, &task, index).await {
+            return refusal;
+        }
+        match self
+            .readers
+            .read(move |store| store.cp_part(&task.0, index, part))
+            .await
+        {
+            Ok(found) => (Response::CpPart(found), Ack::none()),
+            Err(e) => refuse(e),
+        }
+    }
+
+    /// `Err` with the refusal unless `peer` is CP `index` of `task`.
+    async fn check_cp(&self, peer: &PartyId, task: &TaskId, index: u32) -> Result<(), Reply> {
+        let state = self.state.lock().await;
+        if self.may_read_index(&state, peer, task, index) && peer != self.identity.id() {
+            return Ok(());
+        }
+        Err(refuse(format!("{peer} is not CP {index} of the task")))
     }
 
     /// DP `dp`'s delivery for CP `index`, from the store.

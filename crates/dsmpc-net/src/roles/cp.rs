@@ -19,7 +19,7 @@ use dsmpc_core::crypto::pedersen::Generators;
 use dsmpc_core::field::Field;
 use dsmpc_core::identity::{PartyId, Roster, SecretIdentity};
 use dsmpc_core::rng::fast_rng;
-use dsmpc_core::roles::cp::{CpTask, Rejection, admission_request, read_grant};
+use dsmpc_core::roles::cp::{CpTask, Rejection, WorkerPart, admission_request, read_grant};
 use dsmpc_core::round1::Committee;
 use dsmpc_core::round2::ShareDelivery;
 use dsmpc_core::round3::{InputSet, VerificationReport};
@@ -63,6 +63,13 @@ pub struct CpWorker {
     /// Fault injection for simulations: wait this long before reporting, as a CP still working
     /// through a backlog would.
     pub report_delay: Duration,
+    /// Which part of each task's deliveries this worker folds: all of them, or — a CP that runs
+    /// as several workers — one part. Worker 1 leads: it gathers the others' parts, reports and
+    /// sends the result share; the others hand their part in through the cloud.
+    pub part: WorkerPart,
+    /// How long the lead waits for another worker's part once submissions closed and its own
+    /// part is folded, before it folds that part itself (the worker died or lags).
+    pub part_wait: Duration,
     stopped: std::sync::atomic::AtomicBool,
     state: Option<StateStore>,
 }
@@ -88,6 +95,8 @@ impl CpWorker {
             step_timeout: Duration::from_secs(600),
             wrong_result: false,
             report_delay: Duration::ZERO,
+            part: WorkerPart::WHOLE,
+            part_wait: Duration::from_secs(5),
             stopped: std::sync::atomic::AtomicBool::new(false),
             state: None,
         }
@@ -213,8 +222,16 @@ impl CpWorker {
                 return;
             }
         };
-        match self.join(&task, &waits).await {
-            Ok(Some(index)) => info!(task = %id, index, "admitted"),
+        let joined = match self.part.leads() {
+            true => self.join(&task, &waits).await,
+            // The lead asks to join; the other workers find the CP's index in the committee.
+            false => self
+                .committee(&waits, id)
+                .await
+                .map(|c| c.body.index_of(self.identity.id())),
+        };
+        match joined {
+            Ok(Some(index)) => info!(task = %id, index, part = %self.part, "admitted"),
             Ok(None) => return,
             Err(e) => {
                 warn!(task = %id, "not admitted: {e}");
@@ -224,6 +241,7 @@ impl CpWorker {
         let outcome =
             with_field!(task.body.field(), F => self.work::<F>(task, record, &waits).await);
         match outcome {
+            Ok(()) if !self.part.leads() => info!(task = %id, part = %self.part, "part handed in"),
             Ok(()) => info!(task = %id, "result share sent"),
             Err(e) => warn!(task = %id, "gave up on the task: {e}"),
         }
@@ -292,8 +310,12 @@ impl CpWorker {
         if stage == CpStage::Receiving {
             let started = Instant::now();
             cp = self
-                .receive_all(cp, id, cursor, gens.clone(), waits)
+                .receive_all(cp, id, cursor, gens.clone(), waits, self.part, true)
                 .await?;
+            if !self.part.leads() {
+                return self.hand_in(id, cp).await;
+            }
+            cp = self.gather_parts(cp, id, gens.clone(), waits).await?;
             self.flow.phase(
                 Some(id),
                 "cp",
@@ -367,8 +389,84 @@ impl CpWorker {
         Ok((cp, stage, cursor))
     }
 
-    /// Pulls deliveries page by page, from the one after `after`, until submissions are closed
-    /// and every page is drained; saves the state every [`SAVE_EVERY`] and before each wait.
+    /// A worker that is not the lead: seals what it folded to the CP itself and hands it in
+    /// through the cloud, for the lead to absorb.
+    async fn hand_in<F: Field>(&self, id: TaskId, cp: CpTask<F>) -> Result<(), NetError> {
+        let part = self.part;
+        let index = cp.index();
+        let (_, sealed) = on_blocking(move || {
+            let mut cp = cp;
+            let sealed = cp.seal_part(part, &mut fast_rng());
+            (cp, sealed)
+        })
+        .await?;
+        self.check_alive()?;
+        let request = Request::PutCpPart {
+            task: id,
+            index,
+            part,
+            sealed,
+        };
+        self.cloud.call(&request).await?;
+        self.save_done(id).await
+    }
+
+    /// The lead: adds every other worker's part to `cp`. A part not handed in within
+    /// [`CpWorker::part_wait`] (or that does not open, or overlaps) is folded by the lead itself
+    /// from the cloud's deliveries, so a worker's death costs time, not the task.
+    async fn gather_parts<F: Field>(
+        &self,
+        mut cp: CpTask<F>,
+        id: TaskId,
+        gens: Option<Arc<Generators>>,
+        waits: &Link,
+    ) -> Result<CpTask<F>, NetError> {
+        let workers = self.part.workers;
+        for worker in 2..=workers {
+            let Some(part) = WorkerPart::new(worker, workers) else {
+                continue;
+            };
+            let waited = Instant::now();
+            loop {
+                self.check_alive()?;
+                let request = Request::GetCpPart {
+                    task: id,
+                    index: cp.index(),
+                    part,
+                };
+                if let Response::CpPart(Some(sealed)) = self.cloud.call(&request).await? {
+                    let absorbed;
+                    (cp, absorbed) = on_blocking(move || {
+                        let absorbed = cp.absorb_part(part, &sealed);
+                        (cp, absorbed)
+                    })
+                    .await?;
+                    match absorbed {
+                        Ok(()) => {
+                            info!(task = %id, %part, "absorbed a worker's part");
+                            break;
+                        }
+                        Err(e) => warn!(task = %id, %part, "a worker's part was refused: {e}"),
+                    }
+                } else if waited.elapsed() < self.part_wait {
+                    tokio::time::sleep(self.poll).await;
+                    continue;
+                }
+                warn!(task = %id, %part, "folding the part of a worker that did not hand it in");
+                cp = self
+                    .receive_all(cp, id, None, gens.clone(), waits, part, false)
+                    .await?;
+                break;
+            }
+        }
+        Ok(cp)
+    }
+
+    /// Pulls deliveries of `part` page by page, from the one after `after`, until submissions
+    /// are closed and every page is drained; with `save`, saves the state every [`SAVE_EVERY`]
+    /// and before each wait (a lead folding another worker's part does not: its saved cursor is
+    /// its own part's).
+    #[allow(clippy::too_many_arguments)]
     async fn receive_all<F: Field>(
         &self,
         mut cp: CpTask<F>,
@@ -376,6 +474,8 @@ impl CpWorker {
         mut after: Option<PartyId>,
         gens: Option<Arc<Generators>>,
         waits: &Link,
+        part: WorkerPart,
+        save: bool,
     ) -> Result<CpTask<F>, NetError> {
         let start = Instant::now();
         let mut closed = false;
@@ -383,10 +483,18 @@ impl CpWorker {
         let mut unsaved = false;
         loop {
             self.check_alive()?;
-            let request = Request::GetDeliveries {
-                task: id,
-                index: cp.index(),
-                after: after.clone(),
+            let request = match part {
+                WorkerPart::WHOLE => Request::GetDeliveries {
+                    task: id,
+                    index: cp.index(),
+                    after: after.clone(),
+                },
+                part => Request::GetPartDeliveries {
+                    task: id,
+                    index: cp.index(),
+                    part,
+                    after: after.clone(),
+                },
             };
             let Response::Deliveries(page) = self.cloud.call(&request).await? else {
                 return Err(NetError::Unexpected {
@@ -402,8 +510,8 @@ impl CpWorker {
                 for r in rejections {
                     warn!(task = %id, dp = %r.dp, "refused a delivery: {}", r.error);
                 }
-                unsaved = true;
-                if saved_at.elapsed() >= SAVE_EVERY {
+                unsaved = save;
+                if save && saved_at.elapsed() >= SAVE_EVERY {
                     cp = self.save(id, cp, CpStage::Receiving, after.clone()).await?;
                     (saved_at, unsaved) = (Instant::now(), false);
                 }

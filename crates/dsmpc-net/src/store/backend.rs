@@ -10,7 +10,9 @@ use dsmpc_core::task::DpKey;
 
 use super::pg::{PgStore, redacted};
 use super::registry::Registration;
-use super::{Event, Store, StoreError, StoredCore, StoredShare, TaskRow, TaskStatus, Write};
+use super::{
+    Event, Store, StoreError, StoredCore, StoredShare, TaskRow, TaskStatus, WorkerPart, Write,
+};
 
 /// Where a cloud's store is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +130,40 @@ impl CloudStore {
         budget: usize,
     ) -> Result<Vec<StoredShare>, StoreError> {
         on_backend!(self, s => s.shares_after(task, index, after, limit, budget))
+    }
+
+    /// See [`Store::part_shares_after`].
+    pub fn part_shares_after(
+        &mut self,
+        task: &[u8; 16],
+        index: u32,
+        part: WorkerPart,
+        after: Option<u64>,
+        limit: usize,
+        budget: usize,
+    ) -> Result<Vec<StoredShare>, StoreError> {
+        on_backend!(self, s => s.part_shares_after(task, index, part, after, limit, budget))
+    }
+
+    /// See [`Store::put_cp_part`].
+    pub fn put_cp_part(
+        &mut self,
+        task: &[u8; 16],
+        index: u32,
+        part: WorkerPart,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.put_cp_part(task, index, part, body))
+    }
+
+    /// See [`Store::cp_part`].
+    pub fn cp_part(
+        &mut self,
+        task: &[u8; 16],
+        index: u32,
+        part: WorkerPart,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        on_backend!(self, s => s.cp_part(task, index, part))
     }
 
     /// See [`Store::share_of`].

@@ -23,8 +23,8 @@ use postgres::{Client, NoTls, Transaction};
 
 use super::registry::Registration;
 use super::{
-    BundleWrite, Event, StoreError, StoredCore, StoredShare, TaskRow, TaskStatus, Write,
-    parse_status, task_id, to_seq,
+    BundleWrite, Event, StoreError, StoredCore, StoredShare, TaskRow, TaskStatus, WorkerPart,
+    Write, parse_status, task_id, to_seq,
 };
 
 /// Migrations of the PostgreSQL schema; migration `i` takes `dsmpc_schema.version` from `i` to
@@ -82,6 +82,15 @@ const MIGRATIONS: &[&str] = &[
          collecting = NOT EXISTS (SELECT 1 FROM events e
                                   WHERE e.task = t.id AND e.kind = 'close-submissions');
      CREATE SEQUENCE lease_tokens;",
+    // The parts a CP that runs as several workers hands to its lead (sealed to the CP).
+    "CREATE TABLE cp_parts (
+         task    bytea NOT NULL REFERENCES tasks (id),
+         idx     integer NOT NULL CHECK (idx >= 1),
+         worker  integer NOT NULL CHECK (worker >= 1),
+         workers integer NOT NULL CHECK (workers >= worker),
+         body    bytea NOT NULL,
+         PRIMARY KEY (task, idx, worker, workers)
+     );",
 ];
 
 /// The schema version this code writes.
@@ -418,18 +427,33 @@ impl PgStore {
         limit: usize,
         budget: usize,
     ) -> Result<Vec<StoredShare>, StoreError> {
+        self.part_shares_after(task, index, WorkerPart::WHOLE, after, limit, budget)
+    }
+
+    /// See [`super::Store::part_shares_after`].
+    pub fn part_shares_after(
+        &mut self,
+        task: &[u8; 16],
+        index: u32,
+        part: WorkerPart,
+        after: Option<u64>,
+        limit: usize,
+        budget: usize,
+    ) -> Result<Vec<StoredShare>, StoreError> {
         self.ensure_connected()?;
         let start = after.map_or(0, |a| a.saturating_add(1));
         let start = i64::try_from(start).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let idx = i32::try_from(index).unwrap_or(i32::MAX);
+        let (workers, residue) = (i64::from(part.workers), i64::from(part.worker) - 1);
         let rows = self
             .client
             .query(
                 "SELECT b.pos, b.dp, b.core, s.share FROM bundles b
                  JOIN bundle_shares s ON s.task = b.task AND s.pos = b.pos AND s.idx = $2
-                 WHERE b.task = $1 AND b.pos >= $3 ORDER BY b.pos LIMIT $4",
-                &[&&task[..], &idx, &start, &limit],
+                 WHERE b.task = $1 AND b.pos >= $3 AND b.pos % $5 = $6
+                 ORDER BY b.pos LIMIT $4",
+                &[&&task[..], &idx, &start, &limit, &workers, &residue],
             )
             .map_err(self.err())?;
         let mut out = Vec::new();
@@ -448,6 +472,47 @@ impl PgStore {
             });
         }
         Ok(out)
+    }
+
+    /// See [`super::Store::put_cp_part`].
+    pub fn put_cp_part(
+        &mut self,
+        task: &[u8; 16],
+        index: u32,
+        part: WorkerPart,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        self.ensure_connected()?;
+        let (idx, worker, workers) = part_key(index, part);
+        self.client
+            .execute(
+                "INSERT INTO cp_parts (task, idx, worker, workers, body)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (task, idx, worker, workers) DO UPDATE SET body = excluded.body",
+                &[&&task[..], &idx, &worker, &workers, &body],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// See [`super::Store::cp_part`].
+    pub fn cp_part(
+        &mut self,
+        task: &[u8; 16],
+        index: u32,
+        part: WorkerPart,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ensure_connected()?;
+        let (idx, worker, workers) = part_key(index, part);
+        let row = self
+            .client
+            .query_opt(
+                "SELECT body FROM cp_parts WHERE task = $1 AND idx = $2 AND worker = $3
+                 AND workers = $4",
+                &[&&task[..], &idx, &worker, &workers],
+            )
+            .map_err(self.err())?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// See [`super::Store::share_of`].
@@ -691,6 +756,12 @@ impl Pending {
         }
         Ok(())
     }
+}
+
+/// A CP part's key columns: the CP index, the worker and the group's size.
+fn part_key(index: u32, part: WorkerPart) -> (i32, i32, i32) {
+    let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    (int(index), int(part.worker), int(part.workers))
 }
 
 /// Columns from rows, for `unnest`: one vector per field.
