@@ -1,7 +1,8 @@
 //! Two cloud front-ends over one PostgreSQL database (issue 21): `dsmpc init --cloud-frontends 2`
 //! lists two addresses for the cloud, `dsmpc cloud --frontend 1|2` serves each, and every client
-//! spreads over them and fails over. A front-end is killed with SIGKILL mid-task, PostgreSQL is
-//! restarted as a crash would (`pg_ctl -m immediate`), the other front-end is killed later; every
+//! spreads over them and fails over; each CP runs as two workers (`dsmpc cp --worker I/2`). A
+//! front-end is killed with SIGKILL mid-task, PostgreSQL is restarted as a crash would
+//! (`pg_ctl -m immediate`), a CP's worker is killed, the other front-end is killed later; every
 //! task ends exactly and nothing acknowledged is lost. Needs a server (`DSMPC_TEST_DATABASE`,
 //! `DSMPC_TEST_PG_RESTART`: `scripts/pg-test-server.sh`); without one the test says it was left
 //! out. One test in this binary: it restarts the shared server.
@@ -39,7 +40,15 @@ fn two_frontends_over_one_database_survive_kills_and_a_database_crash() {
         .find(|l| l.starts_with("address") && l.contains(','))
         .unwrap_or_else(|| panic!("no front-end list in the roster:\n{roster}"));
     assert_eq!(listed.matches(':').count(), 2, "{listed}");
-    c.start_all(3);
+    c.start_frontend(1);
+    c.start_frontend(2);
+    c.restart("edge");
+    for cp in ["cp1", "cp2", "cp3"] {
+        for (name, worker) in [(cp.to_owned(), "1/2"), (format!("{cp}w2"), "2/2")] {
+            let args = ["cp", "--id", cp, "--worker", worker, "--part-wait", "1"];
+            c.start(&name, &args);
+        }
+    }
 
     let task = c.create_task(&["--func", "sum", "--mode", "fast", "--deadline", "120"]);
     let values = ["7", "8", "9", "-30", "4", "5", "6", "-1"];
@@ -61,6 +70,7 @@ fn two_frontends_over_one_database_survive_kills_and_a_database_crash() {
             pg::RESTART_VAR
         ),
     }
+    c.kill("cp3w2");
     c.submit("dp6", &task, values[5]);
     c.restart("cloud");
     c.kill("cloud2");
@@ -103,6 +113,16 @@ fn two_frontends_over_one_database_survive_kills_and_a_database_crash() {
         "{}",
         c.logs()
     );
+    // cp3's lead folded its dead worker's part; the other leads absorbed their workers' parts.
+    cluster::await_log_line(
+        &c,
+        "cp3",
+        &[
+            "folding the part of a worker that did not hand it in",
+            &task,
+        ],
+    );
+    cluster::await_log_line(&c, "cp1", &["absorbed a worker's part", &task]);
     if std::env::var(pg::RESTART_VAR).is_ok() {
         // cloud2 ran through the database's restart.
         let log = std::fs::read_to_string(c.log("cloud2")).unwrap();

@@ -1,7 +1,8 @@
-//! Roles on separate hosts (issue 21): PostgreSQL, the cloud, the edge and each CP run in a
-//! network namespace of their own (`ip netns`), joined by a bridge in the test's namespace, so
-//! every byte between them crosses a real interface, with addresses the test makes itself. The
-//! operator and the DPs run from the test's namespace. Needs root and `ip`; without them the test
+//! Roles on separate hosts (issue 21): PostgreSQL, two cloud front-ends, the edge and each CP's
+//! two workers run in a network namespace of their own (`ip netns`), joined by a bridge in the
+//! test's namespace, so every byte between them crosses a real interface, with addresses the test
+//! makes itself. The operator and the DPs run from the test's namespace; one front-end is killed
+//! mid-task and the clients fail over to the other host. Needs root and `ip`; without them the test
 //! says it was left out, unless `DSMPC_REQUIRE_NETNS=1` (CI), when it fails.
 
 use std::path::{Path, PathBuf};
@@ -144,8 +145,9 @@ fn roles_on_separate_hosts_with_postgres_compute_exactly() {
     let Some(bin) = pg_bin() else {
         return left_out("no PostgreSQL in /usr/lib/postgresql");
     };
-    // Hosts: 0 PostgreSQL, 1 cloud, 2 edge, 3..=5 cp1..cp3.
-    let Some(net) = Net::new(6) else {
+    // Hosts: 0 PostgreSQL, 1 cloud front-end 1, 2 edge, 3..=5 cp1..cp3 (their leads),
+    // 6 cloud front-end 2, 7..=9 the second workers of cp1..cp3.
+    let Some(net) = Net::new(10) else {
         return left_out("`ip netns` and veth pairs could not be set up");
     };
     let dir = tempfile::tempdir().unwrap();
@@ -195,14 +197,24 @@ fn roles_on_separate_hosts_with_postgres_compute_exactly() {
     let dep = dir.path().join("dep");
     ok(
         Command::new(dsmpc())
-            .args(["init", dep.to_str().unwrap(), "--cps", "3", "--dps", "3"])
-            .args(["--threshold", "2", "--database", &url])
+            .args(["init", dep.to_str().unwrap(), "--cps", "3", "--dps", "6"])
+            .args([
+                "--threshold",
+                "2",
+                "--database",
+                &url,
+                "--cloud-frontends",
+                "2",
+            ])
             .output(),
         "dsmpc init",
     );
     let roster_path = dep.join("roster.toml");
     let mut roster = std::fs::read_to_string(&roster_path).unwrap();
-    for (host, port) in (1..=5).zip(7400..) {
+    let frontends = format!("address = \"{}:7400,{}:7405\"", net.addr(1), net.addr(6));
+    assert!(roster.contains("address = \"127.0.0.1:7400,127.0.0.1:7405\""));
+    roster = roster.replacen("address = \"127.0.0.1:7400,127.0.0.1:7405\"", &frontends, 1);
+    for (host, port) in (2..=5).zip(7401..) {
         roster = roster.replacen(
             &format!("address = \"127.0.0.1:{port}\""),
             &format!("address = \"{}:{port}\"", net.addr(host)),
@@ -226,14 +238,29 @@ fn roles_on_separate_hosts_with_postgres_compute_exactly() {
             .unwrap();
         children.0.push((name.to_owned(), child));
     };
-    start_role(
-        1,
-        "cloud",
-        &["cloud", "--database", &url, "--report-timeout", "2"],
-    );
+    for (host, frontend) in [(1, "1"), (6, "2")] {
+        start_role(
+            host,
+            &format!("cloud{frontend}"),
+            &[
+                "cloud",
+                "--database",
+                &url,
+                "--report-timeout",
+                "2",
+                "--frontend",
+                frontend,
+            ],
+        );
+    }
     start_role(2, "edge", &["edge", "--grace", "1"]);
     for i in 1..=3 {
-        start_role(2 + i, &format!("cp{i}"), &["cp", "--id", &format!("cp{i}")]);
+        let cp = format!("cp{i}");
+        for (host, worker) in [(2 + i, "1/2"), (6 + i, "2/2")] {
+            let name = format!("{cp}-{}", &worker[..1]);
+            let args = ["cp", "--id", &cp, "--worker", worker, "--part-wait", "1"];
+            start_role(host, &name, &args);
+        }
     }
     let run = |args: &[&str]| {
         Command::new(dsmpc())
@@ -242,14 +269,16 @@ fn roles_on_separate_hosts_with_postgres_compute_exactly() {
             .output()
     };
     let logs = || {
-        ["cloud", "edge", "cp1", "cp2", "cp3"]
-            .iter()
-            .map(|n| {
-                let text = std::fs::read_to_string(dir.path().join(format!("{n}.log")))
-                    .unwrap_or_default();
-                format!("--- {n}\n{text}")
-            })
-            .collect::<String>()
+        [
+            "cloud1", "cloud2", "edge", "cp1-1", "cp1-2", "cp2-1", "cp2-2", "cp3-1", "cp3-2",
+        ]
+        .iter()
+        .map(|n| {
+            let text =
+                std::fs::read_to_string(dir.path().join(format!("{n}.log"))).unwrap_or_default();
+            format!("--- {n}\n{text}")
+        })
+        .collect::<String>()
     };
     let created = run(&[
         "task",
@@ -269,7 +298,15 @@ fn roles_on_separate_hosts_with_postgres_compute_exactly() {
         .unwrap()
         .trim()
         .to_owned();
-    for (dp, value) in [("dp1", "5"), ("dp2", "-12"), ("dp3", "100")] {
+    let values = [("dp1", "5"), ("dp2", "-12"), ("dp3", "100")];
+    let more = [("dp4", "1"), ("dp5", "2"), ("dp6", "-3")];
+    for (dp, value) in values.iter().chain(&more) {
+        if *dp == "dp4" {
+            // Front-end 1's host loses its cloud: the clients go to front-end 2's.
+            let (_, mut child) = children.0.remove(0);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         ok(
             run(&["dp", "--id", dp, "--task", &task, "--values", value]),
             &format!("{dp} submits\n{}", logs()),
@@ -289,7 +326,12 @@ fn roles_on_separate_hosts_with_postgres_compute_exactly() {
         .query_one("SELECT count(*) FROM bundles", &[])
         .unwrap()
         .get(0);
-    assert_eq!(bundles, 3);
+    assert_eq!(bundles, 6);
+    // Every CP's second worker, on a host of its own, handed in its part.
+    for i in 1..=3 {
+        let log = std::fs::read_to_string(dir.path().join(format!("cp{i}-2.log"))).unwrap();
+        assert!(log.contains("part handed in"), "{}", logs());
+    }
     drop(children);
 }
 
