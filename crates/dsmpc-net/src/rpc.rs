@@ -779,6 +779,61 @@ mod tests {
         assert_eq!(Response::from_bytes(&ok.to_bytes()).unwrap(), ok);
     }
 
+    /// The requests and answer of CP worker groups round-trip; a part numbered outside its
+    /// group is refused by the decoder.
+    #[test]
+    fn worker_part_messages_round_trip_and_bad_parts_are_refused() {
+        let part = WorkerPart::new(2, 3).unwrap();
+        let task = TaskId([5; 16]);
+        for request in [
+            Request::GetPartDeliveries {
+                task,
+                index: 1,
+                part,
+                after: Some(PartyId::new("dp3").unwrap()),
+            },
+            Request::PutCpPart {
+                task,
+                index: 2,
+                part,
+                sealed: vec![1, 2, 3],
+            },
+            Request::GetCpPart {
+                task,
+                index: 3,
+                part,
+            },
+        ] {
+            assert_eq!(Request::from_bytes(&request.to_bytes()).unwrap(), request);
+            assert_eq!(request.task(), Some(task));
+        }
+        for response in [Response::CpPart(None), Response::CpPart(Some(vec![9; 40]))] {
+            assert_eq!(
+                Response::from_bytes(&response.to_bytes()).unwrap(),
+                response
+            );
+        }
+        let good = Request::GetCpPart {
+            task,
+            index: 3,
+            part,
+        }
+        .to_bytes();
+        // The part's two u32s are the last 8 bytes: worker 0, and worker 4 of 3.
+        for (worker, workers) in [(0u32, 3u32), (4, 3), (1, 0)] {
+            let mut bad = good.clone();
+            let at = bad.len() - 8;
+            bad[at..at + 4].copy_from_slice(&worker.to_le_bytes());
+            bad[at + 4..].copy_from_slice(&workers.to_le_bytes());
+            assert_eq!(
+                Request::from_bytes(&bad),
+                Err(CodecError::InvalidValue {
+                    what: "worker part"
+                })
+            );
+        }
+    }
+
     #[test]
     fn requests_round_trip_and_refuse_trailing_bytes() {
         let request = Request::GetDeliveries {

@@ -1032,3 +1032,106 @@ async fn a_link_fails_over_to_another_front_end() {
         .to_string();
     assert!(err.contains(&format!("{dead},{dead}")), "{err}");
 }
+
+/// A CP's workers get disjoint parts of the deliveries that together are all of them, and only
+/// the CP at an index may hand in or fetch that index's sealed parts (not another CP, not the
+/// cloud's operator); a part handed in again replaces the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_get_disjoint_parts_and_only_their_cp_reads_its_parts() {
+    use crate::store::WorkerPart;
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 7);
+    let server = parties.open(&db_in(&dir));
+    let (task, committee) = parties.open_task(&server).await;
+    let id = task.body.id;
+    for (request, dp) in parties
+        .uploads(&task, &committee)
+        .into_iter()
+        .zip(&parties.dps)
+    {
+        assert_eq!(call(&server, dp, request).await, Response::Ok);
+    }
+    let cp2 = &parties.cps[1];
+    let index = committee.body.index_of(cp2.id()).unwrap();
+    let signers = |r: Response| -> Vec<String> {
+        match r {
+            Response::Deliveries(d) => d.iter().map(|d| d.core.signer.to_string()).collect(),
+            other => panic!("no deliveries: {other:?}"),
+        }
+    };
+    let whole = signers(
+        call(
+            &server,
+            cp2,
+            Request::GetDeliveries {
+                task: id,
+                index,
+                after: None,
+            },
+        )
+        .await,
+    );
+    assert_eq!(whole.len(), 7);
+    let mut parts = Vec::new();
+    for worker in 1..=3 {
+        let part = WorkerPart::new(worker, 3).unwrap();
+        let request = |after| Request::GetPartDeliveries {
+            task: id,
+            index,
+            part,
+            after,
+        };
+        let got = signers(call(&server, cp2, request(None)).await);
+        let expected: Vec<String> = whole
+            .iter()
+            .enumerate()
+            .filter(|(pos, _)| part.holds(*pos as u64))
+            .map(|(_, dp)| dp.clone())
+            .collect();
+        assert_eq!(got, expected, "part {part}");
+        // Paging after the part's first DP goes on within the part.
+        let first = PartyId::new(&got[0]).unwrap();
+        let rest = signers(call(&server, cp2, request(Some(first))).await);
+        assert_eq!(rest, got[1..]);
+        parts.extend(got);
+    }
+    parts.sort();
+    let mut all = whole.clone();
+    all.sort();
+    assert_eq!(parts, all);
+
+    let part = WorkerPart::new(2, 2).unwrap();
+    let put = |sealed: &[u8]| Request::PutCpPart {
+        task: id,
+        index,
+        part,
+        sealed: sealed.to_vec(),
+    };
+    let get = Request::GetCpPart {
+        task: id,
+        index,
+        part,
+    };
+    assert_eq!(
+        call(&server, cp2, get.clone()).await,
+        Response::CpPart(None)
+    );
+    assert_eq!(call(&server, cp2, put(b"first")).await, Response::Ok);
+    assert_eq!(call(&server, cp2, put(b"second")).await, Response::Ok);
+    assert_eq!(
+        call(&server, cp2, get.clone()).await,
+        Response::CpPart(Some(b"second".to_vec()))
+    );
+    for other in [&parties.cps[0], &parties.cloud] {
+        for request in [put(b"forged"), get.clone()] {
+            match call(&server, other, request).await {
+                Response::Refused(r) => assert!(r.contains("is not CP"), "{r}"),
+                answer => panic!("{} got {answer:?}", other.id()),
+            }
+        }
+    }
+    assert_eq!(
+        call(&server, cp2, get).await,
+        Response::CpPart(Some(b"second".to_vec()))
+    );
+}
