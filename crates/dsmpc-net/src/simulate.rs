@@ -13,6 +13,7 @@ use dsmpc_core::encoding::{Encoding, InputRange};
 use dsmpc_core::field::Field;
 use dsmpc_core::identity::{IdentityCard, PartyId, Role, Roster, SecretIdentity};
 use dsmpc_core::rng::{fast_rng, os_rng};
+use dsmpc_core::roles::cp::WorkerPart;
 use dsmpc_core::roles::dp::{Dp, Forgery};
 use dsmpc_core::round1::Committee;
 use dsmpc_core::round4::TaskResult;
@@ -79,6 +80,12 @@ pub struct SimConfig {
     pub out_of_range_dps: Vec<PartyId>,
     /// Where the servers keep their SQLite databases.
     pub work_dir: PathBuf,
+    /// A PostgreSQL database (empty) to keep the cloud's state in instead of its SQLite file.
+    pub database: Option<String>,
+    /// Cloud front-ends serving at once (more than one needs `database`).
+    pub frontends: u32,
+    /// Workers each CP runs as (`dsmpc cp --worker I/K`).
+    pub cp_workers: u32,
     /// The flow log every message is recorded in (once, by its receiving server).
     pub flow: FlowLog,
 }
@@ -130,12 +137,13 @@ struct Cluster {
     dp_seed: Arc<DpSeed>,
     addresses: BTreeMap<PartyId, String>,
     handles: Vec<JoinHandle<()>>,
-    workers: Vec<Arc<CpWorker>>,
+    /// Each CP's workers (one unless `cp_workers` says more), in CP order.
+    workers: Vec<Vec<Arc<CpWorker>>>,
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for w in &self.workers {
+        for w in self.workers.iter().flatten() {
             w.stop();
         }
         for h in &self.handles {
@@ -255,13 +263,18 @@ impl Cluster {
         let roster = Arc::new(Roster::new(cards)?);
         let setup =
             |e: std::io::Error| SimError::Setup(format!("binding a port on 127.0.0.1: {e}"));
-        let cloud_listener = TcpListener::bind("127.0.0.1:0").await.map_err(setup)?;
+        let mut cloud_listeners = Vec::new();
+        for _ in 0..config.frontends.max(1) {
+            cloud_listeners.push(TcpListener::bind("127.0.0.1:0").await.map_err(setup)?);
+        }
         let edge_listener = TcpListener::bind("127.0.0.1:0").await.map_err(setup)?;
         let mut addresses = BTreeMap::new();
-        addresses.insert(
-            cloud.id().clone(),
-            cloud_listener.local_addr().map_err(setup)?.to_string(),
-        );
+        let cloud_addresses: Vec<String> = cloud_listeners
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.to_string()))
+            .collect::<Result<_, _>>()
+            .map_err(setup)?;
+        addresses.insert(cloud.id().clone(), cloud_addresses.join(","));
         addresses.insert(
             edge.id().clone(),
             edge_listener.local_addr().map_err(setup)?.to_string(),
@@ -275,7 +288,9 @@ impl Cluster {
             handles: Vec::new(),
             workers: Vec::new(),
         };
-        cluster.start_cloud(config, cloud_listener)?;
+        for listener in cloud_listeners {
+            cluster.start_cloud(config, listener)?;
+        }
         cluster.start_edge(config, edge_listener)?;
         for cp in cps {
             cluster.start_cp(config, cp);
@@ -284,13 +299,11 @@ impl Cluster {
     }
 
     fn start_cloud(&mut self, config: &SimConfig, listener: TcpListener) -> Result<(), SimError> {
-        let handles = spawn_cloud(
-            &self.cloud,
-            &self.roster,
-            listener,
-            &config.work_dir.join("cloud.db"),
-            &config.flow,
-        )?;
+        let location = match &config.database {
+            Some(url) => crate::store::StoreLocation::Postgres(url.clone()),
+            None => crate::store::StoreLocation::Sqlite(config.work_dir.join("cloud.db")),
+        };
+        let handles = spawn_cloud_at(&self.cloud, &self.roster, listener, &location, &config.flow)?;
         self.handles.extend(handles);
         Ok(())
     }
@@ -310,24 +323,31 @@ impl Cluster {
 
     fn start_cp(&mut self, config: &SimConfig, cp: Arc<SecretIdentity>) {
         let patience = Duration::from_secs(30);
-        let cloud = self.link(&cp, self.roster.cloud(), patience);
-        let edge = self.link(&cp, self.roster.edge(), patience);
-        let mut worker = CpWorker::new(
-            cp.clone(),
-            self.roster.clone(),
-            cloud,
-            edge,
-            config.flow.clone(),
-        );
-        worker.poll = SIM_POLL;
-        worker.wrong_result = config.cheat_cps.contains(cp.id());
-        if self.workers.len() < config.late_cps as usize {
-            worker.report_delay = SIM_REPORT_TIMEOUT + Duration::from_secs(1);
+        let late = self.workers.len() < config.late_cps as usize;
+        let workers = config.cp_workers.max(1);
+        let mut group = Vec::new();
+        for part in (1..=workers).filter_map(|i| WorkerPart::new(i, workers)) {
+            let cloud = self.link(&cp, self.roster.cloud(), patience);
+            let edge = self.link(&cp, self.roster.edge(), patience);
+            let mut worker = CpWorker::new(
+                cp.clone(),
+                self.roster.clone(),
+                cloud,
+                edge,
+                config.flow.clone(),
+            );
+            worker.poll = SIM_POLL;
+            worker.part = part;
+            worker.wrong_result = config.cheat_cps.contains(cp.id());
+            if late {
+                worker.report_delay = SIM_REPORT_TIMEOUT + Duration::from_secs(1);
+            }
+            let worker = Arc::new(worker);
+            group.push(worker.clone());
+            self.handles
+                .push(tokio::spawn(worker.run(std::future::pending())));
         }
-        let worker = Arc::new(worker);
-        self.workers.push(worker.clone());
-        self.handles
-            .push(tokio::spawn(worker.run(std::future::pending())));
+        self.workers.push(group);
     }
 }
 
@@ -483,8 +503,10 @@ pub async fn run(
         Duration::from_secs(30),
     );
     let (task, committee) = dp::create_task(&operator, params, Duration::from_secs(60)).await?;
-    for worker in cluster.workers.iter().rev().take(config.drop_cps as usize) {
-        worker.stop();
+    for group in cluster.workers.iter().rev().take(config.drop_cps as usize) {
+        for worker in group {
+            worker.stop();
+        }
     }
     stages.push(("admission", clock.elapsed().as_secs_f64()));
 
@@ -680,10 +702,11 @@ impl Upload {
         let cloud = upload.roster.cloud();
         if upload.dies {
             // The upload stops halfway: the cloud receives a truncated frame and stores nothing.
+            let first = crate::deployment::split_addresses(&upload.address)[0].to_owned();
             let mut client = Client::connect(
                 &identity,
                 cloud,
-                &upload.address,
+                &first,
                 &ChannelConfig::default(),
                 FlowLog::disabled(),
             )

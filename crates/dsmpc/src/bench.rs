@@ -54,12 +54,23 @@ pub struct BenchArgs {
     /// `ingest` only: keep the cloud's state in this PostgreSQL server instead of SQLite (an
     /// administrator's URL, postgresql://USER@HOST:PORT/DB; each run creates and drops a fresh
     /// database there).
+    /// Also for the protocol scenarios, where each run's cloud keeps its state in a fresh
+    /// database there.
     #[arg(long, value_name = "URL")]
     database: Option<String>,
+    /// Protocol scenarios: cloud front-ends serving at once over --database (issue 21).
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=16))]
+    cloud_frontends: u32,
+    /// Protocol scenarios: workers each CP runs as (issue 21).
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=16))]
+    cp_workers: u32,
     /// Internal: run the protocol scenario once in this directory and print the run as JSON
     /// (how `bench` runs each measured run in a fresh process).
     #[arg(long, hide = true, value_name = "DIR")]
     one_run_in: Option<PathBuf>,
+    /// Internal: the database of that one run.
+    #[arg(long, hide = true, value_name = "URL")]
+    run_database: Option<String>,
 }
 
 /// The benchmark scenarios of issue 6.
@@ -172,7 +183,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .shape()
             .context("only the protocol scenarios run one run at a time")?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let run = simulate_once(shape_of(args, shape)?, dir)?;
+        let layout = Layout {
+            database: args.run_database.clone(),
+            frontends: args.cloud_frontends,
+            cp_workers: args.cp_workers,
+        };
+        let run = simulate_once(shape_of(args, shape)?, dir, &layout)?;
         println!("{}", run.to_json());
         return Ok(());
     }
@@ -317,12 +333,17 @@ fn shape_of(args: &BenchArgs, mut shape: ProtocolShape) -> Result<ProtocolShape>
 /// One run of the protocol scenario in a fresh `dsmpc bench --one-run-in` process, so that its
 /// peak memory is its own: heap one run freed but the allocator kept would otherwise count
 /// against the next.
-fn run_in_child(args: &BenchArgs, dir: &Path) -> Result<SimRun> {
+fn run_in_child(args: &BenchArgs, dir: &Path, database: Option<&str>) -> Result<SimRun> {
     let exe = std::env::current_exe().context("finding the dsmpc executable")?;
     let mut command = Command::new(exe);
     command
         .args(["bench", args.scenario.name(), "--one-run-in"])
-        .arg(dir);
+        .arg(dir)
+        .args(["--cloud-frontends", &args.cloud_frontends.to_string()])
+        .args(["--cp-workers", &args.cp_workers.to_string()]);
+    if let Some(url) = database {
+        command.args(["--run-database", url]);
+    }
     if let Some(dps) = args.dps {
         command.args(["--dps", &dps.to_string()]);
     }
@@ -347,11 +368,23 @@ fn protocol_scenario(
     work: &Path,
 ) -> Result<serde_json::Map<String, Value>> {
     let shape = shape_of(args, shape)?;
+    if args.cloud_frontends > 1 && args.database.is_none() {
+        bail!("several cloud front-ends share one PostgreSQL database: give --database URL");
+    }
     let mut runs = Vec::new();
     for i in 0..args.runs {
         let dir = work.join(format!("run{i}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        runs.push(run_in_child(args, &dir)?);
+        let fresh = match &args.database {
+            Some(admin) => Some(FreshDatabase::create(admin, i)?),
+            None => None,
+        };
+        runs.push(run_in_child(
+            args,
+            &dir,
+            fresh.as_ref().map(|f| f.url.as_str()),
+        )?);
+        drop(fresh);
         let _ = std::fs::remove_dir_all(&dir);
     }
     let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
@@ -370,6 +403,15 @@ fn protocol_scenario(
         }),
     );
     report.insert("runs".into(), json!(walls.len()));
+    report.insert(
+        "layout".into(),
+        json!({
+            "store": if args.database.is_some() { "postgresql" } else { "sqlite" },
+            "cloud_frontends": args.cloud_frontends,
+            "cp_workers": args.cp_workers,
+            "processes": 1,
+        }),
+    );
     report.insert("wall_s".into(), json!(wall));
     report.insert("wall_runs_s".into(), json!(walls));
     if let Some(cpu) = middle.cpu_s {
@@ -414,7 +456,14 @@ fn protocol_scenario(
     Ok(report)
 }
 
-fn simulate_once(shape: ProtocolShape, dir: &Path) -> Result<SimRun> {
+/// Where a protocol run keeps the cloud's state and how many front-ends and CP workers serve.
+struct Layout {
+    database: Option<String>,
+    frontends: u32,
+    cp_workers: u32,
+}
+
+fn simulate_once(shape: ProtocolShape, dir: &Path, layout: &Layout) -> Result<SimRun> {
     let dps = simulate::random_entries(shape.dps, shape.function.is_weighted(), 1);
     let flow = FlowLog::counting();
     let config = SimConfig {
@@ -438,6 +487,9 @@ fn simulate_once(shape: ProtocolShape, dir: &Path) -> Result<SimRun> {
         validate: shape.validate,
         out_of_range_dps: Vec::new(),
         work_dir: dir.to_path_buf(),
+        database: layout.database.clone(),
+        frontends: layout.frontends,
+        cp_workers: layout.cp_workers,
         flow: flow.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

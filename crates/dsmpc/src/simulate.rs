@@ -43,6 +43,16 @@ pub struct SimulateArgs {
     /// Decimal places of inputs and weights.
     #[arg(long, default_value_t = 0)]
     scale: u32,
+    /// Keep the cloud's state in this (empty) PostgreSQL database instead of SQLite
+    /// (postgresql://USER[:PASSWORD]@HOST:PORT/DB).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Cloud front-ends serving at once over --database.
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=16))]
+    cloud_frontends: u32,
+    /// Workers each CP runs as, each folding its part of the deliveries.
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=16))]
+    cp_workers: u32,
     /// CPs that die right after admission.
     #[arg(long, default_value_t = 0)]
     drop_cps: u32,
@@ -204,6 +214,9 @@ fn config(args: &SimulateArgs, dir: &Path) -> Result<SimConfig> {
         cheat_cps: ids(&args.cheat_cp)?,
         cheat_dps: ids(&args.cheat_dp)?,
         work_dir: dir.to_path_buf(),
+        database: args.database.clone(),
+        frontends: args.cloud_frontends,
+        cp_workers: args.cp_workers,
         flow: FlowLog::open(&flow_path)
             .with_context(|| format!("opening {}", flow_path.display()))?
             .with_totals(),
@@ -238,6 +251,12 @@ fn declared_range(args: &SimulateArgs, default: (i128, i128)) -> Result<(i128, i
 }
 
 fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
+    if args.cloud_frontends > 1 && args.database.is_none() {
+        bail!(
+            "--cloud-frontends {} shares one PostgreSQL database: give --database URL",
+            args.cloud_frontends
+        );
+    }
     if args.drop_cps >= args.cps {
         bail!("--drop-cps {} leaves no CP of {}", args.drop_cps, args.cps);
     }

@@ -165,14 +165,22 @@ fn cores_from<C: GenericClient>(
 }
 
 impl PgStore {
-    /// The head of every open task and of every task created after `after_num`, in creation
-    /// order.
-    pub fn heads(&mut self, after_num: i64) -> Result<Vec<TaskHead>, StoreError> {
+    /// The head of every open task, of every task created after `after_num`, and of the tasks
+    /// `watching` (those a replica has not seen closed: another front-end may have closed them
+    /// since), in creation order.
+    pub fn heads(
+        &mut self,
+        after_num: i64,
+        watching: &[[u8; 16]],
+    ) -> Result<Vec<TaskHead>, StoreError> {
         self.ensure_connected()?;
-        let sql = format!("{HEAD} WHERE t.status = 'open' OR t.num > $1 ORDER BY t.num");
+        let ids: Vec<&[u8]> = watching.iter().map(|id| &id[..]).collect();
+        let sql = format!(
+            "{HEAD} WHERE t.status = 'open' OR t.num > $1 OR t.id = ANY($2) ORDER BY t.num"
+        );
         let rows = self
             .client
-            .query(&sql, &[&after_num])
+            .query(&sql, &[&after_num, &ids])
             .map_err(pg(&self.url))?;
         rows.iter().map(head_of).collect()
     }

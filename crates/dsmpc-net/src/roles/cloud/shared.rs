@@ -57,7 +57,7 @@ impl SharedDb {
         };
         let mut conn = location.open()?;
         let last_num = pg(&mut conn)
-            .heads(0)?
+            .heads(0, &[])?
             .iter()
             .map(|h| h.num)
             .max()
@@ -115,7 +115,15 @@ impl CloudServer {
             return Ok(false);
         };
         let mut conn = db.lock();
-        let heads = blocking(|| pg(&mut conn).heads(state.last_num)).map_err(unavailable)?;
+        // Tasks this replica has not seen closed: another front-end may have closed them.
+        let watching: Vec<[u8; 16]> = state
+            .meta
+            .iter()
+            .filter(|(_, m)| m.phase < Phase::Aggregating)
+            .map(|(id, _)| id.0)
+            .collect();
+        let heads =
+            blocking(|| pg(&mut conn).heads(state.last_num, &watching)).map_err(unavailable)?;
         let mut changed = false;
         for head in heads {
             state.last_num = state.last_num.max(head.num);
