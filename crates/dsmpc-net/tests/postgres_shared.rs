@@ -249,23 +249,28 @@ fn a_refused_locked_write_leaves_nothing_and_concurrent_ones_serialise() {
         "only the DP list"
     );
     // Two connections append 40 events each under the lock, while bundles are placed: every
-    // event lands, and each transaction saw the ones committed before it.
+    // event lands, and each transaction sees every event committed before it got the lock —
+    // also those of a transaction it waited for (a snapshot taken before the wait would miss
+    // them, and a front-end would apply its message to a stale replica).
     let start = Arc::new(Barrier::new(3));
+    let committed = std::sync::atomic::AtomicUsize::new(1);
     std::thread::scope(|s| {
         for who in ["a", "b"] {
-            let (url, start) = (url.clone(), start.clone());
+            let (url, start, committed) = (url.clone(), start.clone(), &committed);
             s.spawn(move || {
                 let mut store = connect(&url);
                 start.wait();
                 for i in 0..40 {
                     store
                         .with_task(&T, None, |ttx| {
-                            // What the transaction reads is what its lock found.
+                            let before = committed.load(std::sync::atomic::Ordering::SeqCst);
                             let seen = ttx.events_after(0)?;
+                            assert!(seen.len() >= before, "{} < {before}", seen.len());
                             assert_eq!(seen.last().map(|e| e.seq), Some(ttx.head().last_seq));
                             ttx.append("report", format!("{who}{i}").as_bytes())
                         })
                         .unwrap();
+                    committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
             });
         }

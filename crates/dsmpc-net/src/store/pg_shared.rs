@@ -13,9 +13,10 @@
 //!   and a task whose `collecting` is false takes no more. The batch that fills the DP list
 //!   closes submissions in the same transaction.
 //! * **Events** (admissions, reports, closing) go through [`PgStore::with_task`]: a REPEATABLE
-//!   READ transaction that first locks the task's row. A lock that meets a concurrent update
-//!   fails with a serialization failure (or, in principle, a deadlock) before anything else
-//!   ran; it is retried with backoff. Under the lock the front-end reads what others committed,
+//!   READ transaction that first writes the task's row (which locks it). A write that meets a
+//!   concurrent one fails with a serialization failure (or, in principle, a deadlock) before
+//!   anything else ran; it is retried with backoff, on a snapshot that holds what the other
+//!   committed. Under the lock the front-end reads what others committed,
 //!   applies the message to its replica and appends the event: per task, events commit in
 //!   `seq` order.
 //! * **Periodic work** (deadlines) is leased: [`PgStore::claim_lease`] takes a task whose lease
@@ -405,11 +406,16 @@ fn lock_task(
     task: &[u8; 16],
     lease: Option<Lease>,
 ) -> Result<Option<TaskHead>, postgres::Error> {
+    // An update, not `SELECT … FOR UPDATE`: a transaction that merely locked the row and
+    // committed events would not conflict with this one's snapshot, taken before the lock was
+    // granted, and this one would read the task without those events. Writing the row makes
+    // every locked write conflict with the ones it waited for, so it fails and runs again on a
+    // snapshot that holds them.
     let row = tx.query_opt(
-        "SELECT t.num, t.id, t.status, t.next_pos, t.collecting,
+        "UPDATE tasks t SET next_pos = t.next_pos WHERE t.id = $1
+         RETURNING t.num, t.id, t.status, t.next_pos, t.collecting,
              (SELECT coalesce(max(e.seq), 0) FROM events e WHERE e.task = t.id),
-             t.lease_token, t.lease_expires > now()
-         FROM tasks t WHERE t.id = $1 FOR UPDATE",
+             t.lease_token, t.lease_expires > now()",
         &[&&task[..]],
     )?;
     let Some(row) = row else {
