@@ -733,19 +733,30 @@ impl Pending {
         &mut self,
         tx: &mut Transaction<'_>,
     ) -> Result<(), postgres::Error> {
-        if !self.bundles.is_empty() {
-            let (tasks, positions, dps, cores) = unzip4(std::mem::take(&mut self.bundles));
-            tx.execute(
-                "INSERT INTO bundles (task, pos, dp, core)
-                 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::bytea[])",
-                &[&tasks, &positions, &dps, &cores],
-            )?;
+        let (tasks, positions): (Vec<Vec<u8>>, Vec<i64>) =
+            self.bundles.iter().map(|b| (b.0.clone(), b.1)).unzip();
+        self.flush_rows(tx)?;
+        if !tasks.is_empty() {
             tx.execute(
                 "UPDATE tasks SET next_pos = GREATEST(next_pos, m.p) FROM
                      (SELECT t, max(p) + 1 AS p FROM unnest($1::bytea[], $2::bigint[]) AS u (t, p)
                       GROUP BY t) AS m
                  WHERE id = m.t",
                 &[&tasks, &positions],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the pending bundles and their shares (their positions already counted in their
+    /// tasks' `next_pos`).
+    pub(super) fn flush_rows(&mut self, tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
+        if !self.bundles.is_empty() {
+            let (tasks, positions, dps, cores) = unzip4(std::mem::take(&mut self.bundles));
+            tx.execute(
+                "INSERT INTO bundles (task, pos, dp, core)
+                 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::bytea[])",
+                &[&tasks, &positions, &dps, &cores],
             )?;
             let (tasks, positions, indices, shares) = unzip4(std::mem::take(&mut self.shares));
             tx.execute(

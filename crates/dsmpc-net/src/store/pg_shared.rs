@@ -25,6 +25,7 @@
 //!   row lock and clears the lease when it commits: a front-end that stalled past its lease
 //!   writes nothing.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use postgres::error::SqlState;
@@ -123,6 +124,11 @@ fn is_conflict(e: &postgres::Error) -> bool {
     e.code().is_some_and(|c| {
         *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
     })
+}
+
+/// [`is_conflict`], or a bundle of a DP that a concurrent batch stored first.
+fn is_placement_conflict(e: &postgres::Error) -> bool {
+    is_conflict(e) || e.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
 fn events_after<C: GenericClient>(
@@ -273,7 +279,9 @@ impl PgStore {
             });
             match placed {
                 Ok(placements) => return Ok(placements),
-                Err(err) if is_conflict(&err) && attempt < LOCK_ATTEMPTS => backoff(attempt),
+                Err(err) if is_placement_conflict(&err) && attempt < LOCK_ATTEMPTS => {
+                    backoff(attempt)
+                }
                 // The server restarted: run the batch again on a new connection. Even if the
                 // lost connection committed it, placing is idempotent (each bundle comes back
                 // as a resend).
@@ -431,97 +439,133 @@ fn lock_task(
     Ok(head_of(&row).ok())
 }
 
-/// The body of [`PgStore::place_bundles`]: one attempt.
+/// The body of [`PgStore::place_bundles`]: one attempt, in four statements however many tasks
+/// and bundles the batch holds (six when it fills a task's list).
+///
+/// 1. The DPs already stored are looked up; their bundles are resends or refused.
+/// 2. The positions of the new ones are reserved by one `UPDATE` of their tasks' rows, which
+///    locks them to the commit (so positions commit in order) and skips tasks that no longer
+///    collect. Two batches that lock the same rows in another order may deadlock: PostgreSQL
+///    breaks it (40P01) and the batch runs again.
+/// 3. The bundles and their shares go in. A DP stored by a concurrent batch since step 1 breaks
+///    the unique index (23505): the batch runs again and finds it in step 1.
 fn place_in(
     tx: &mut Transaction<'_>,
     bundles: &[BundleWrite<'_>],
     listed: &dyn Fn(&[u8; 16]) -> Option<u64>,
     now: u64,
 ) -> Result<Vec<Placement>, postgres::Error> {
-    let mut tasks: Vec<[u8; 16]> = bundles.iter().map(|b| *b.task).collect();
+    let (keys, names): (Vec<&[u8]>, Vec<&str>) =
+        bundles.iter().map(|b| (&b.task[..], b.dp)).unzip();
+    let mut stored: HashMap<([u8; 16], String), Vec<u8>> = HashMap::new();
+    for row in tx.query(
+        "SELECT b.task, b.dp, b.core FROM bundles b
+         JOIN unnest($1::bytea[], $2::text[]) AS u (t, d) ON b.task = u.t AND b.dp = u.d",
+        &[&keys, &names],
+    )? {
+        let task: Vec<u8> = row.get(0);
+        if let Ok(task) = <[u8; 16]>::try_from(task.as_slice()) {
+            stored.insert((task, row.get(1)), row.get(2));
+        }
+    }
+    // Which bundles are new (the first copy of a DP within the batch), per task.
+    let mut verdicts: Vec<Option<Placement>> = Vec::with_capacity(bundles.len());
+    let mut fresh: HashMap<([u8; 16], &str), &[u8]> = HashMap::new();
+    let mut wanted: HashMap<[u8; 16], i64> = HashMap::new();
+    for b in bundles {
+        let earlier = stored
+            .get(&(*b.task, b.dp.to_owned()))
+            .map(Vec::as_slice)
+            .or_else(|| fresh.get(&(*b.task, b.dp)).copied());
+        verdicts.push(match earlier {
+            Some(core) if core == b.core => Some(Placement::Resent),
+            Some(_) => Some(Placement::Different),
+            None if b.share_lens.iter().sum::<u64>() != b.shares.len() as u64 => {
+                // Share lengths that do not add up: stored as nothing, refused as different.
+                Some(Placement::Different)
+            }
+            None => {
+                fresh.insert((*b.task, b.dp), b.core);
+                *wanted.entry(*b.task).or_default() += 1;
+                None
+            }
+        });
+    }
+    let mut tasks: Vec<([u8; 16], i64)> = wanted.into_iter().collect();
     tasks.sort_unstable();
-    tasks.dedup();
-    let mut placements = vec![Placement::UnknownTask; bundles.len()];
-    for task in tasks {
-        let mine: Vec<usize> = (0..bundles.len())
-            .filter(|&i| *bundles[i].task == task)
-            .collect();
-        place_task(tx, &task, bundles, &mine, &mut placements, listed, now)?;
+    let (ids, counts): (Vec<&[u8]>, Vec<i64>) = tasks.iter().map(|(t, k)| (&t[..], *k)).unzip();
+    let mut first: HashMap<[u8; 16], i64> = HashMap::new();
+    if !ids.is_empty() {
+        for row in tx.query(
+            "UPDATE tasks t SET next_pos = t.next_pos + u.k
+             FROM unnest($1::bytea[], $2::bigint[]) AS u (id, k)
+             WHERE t.id = u.id AND t.collecting
+             RETURNING t.id, t.next_pos - u.k",
+            &[&ids, &counts],
+        )? {
+            let id: Vec<u8> = row.get(0);
+            if let Ok(id) = <[u8; 16]>::try_from(id.as_slice()) {
+                first.insert(id, row.get(1));
+            }
+        }
+    }
+    // Tasks that did not take their bundles: closed, or unknown.
+    let missing: Vec<&[u8]> = tasks
+        .iter()
+        .filter(|(t, _)| !first.contains_key(t))
+        .map(|(t, _)| &t[..])
+        .collect();
+    let known: std::collections::HashSet<Vec<u8>> = match missing.is_empty() {
+        true => Default::default(),
+        false => tx
+            .query("SELECT id FROM tasks WHERE id = ANY($1)", &[&missing])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+    };
+    let mut pending = super::pg::Pending::default();
+    let mut next = first.clone();
+    let mut placements = Vec::with_capacity(bundles.len());
+    for (b, verdict) in bundles.iter().zip(verdicts) {
+        if let Some(v) = verdict {
+            placements.push(v);
+            continue;
+        }
+        let Some(pos) = next.get_mut(b.task) else {
+            placements.push(match known.contains(&b.task[..]) {
+                true => Placement::Closed,
+                false => Placement::UnknownTask,
+            });
+            continue;
+        };
+        let at = u64::try_from(*pos).unwrap_or_default();
+        // Cannot fail: the share lengths were checked above.
+        let _ = pending.bundle(&BundleWrite { pos: at, ..*b });
+        *pos += 1;
+        placements.push(Placement::Placed(at));
+    }
+    pending.flush_rows(tx)?;
+    let full: Vec<&[u8]> = tasks
+        .iter()
+        .filter(|(t, _)| {
+            next.get(t)
+                .is_some_and(|n| listed(t).is_some_and(|l| u64::try_from(*n).is_ok_and(|n| n >= l)))
+        })
+        .map(|(t, _)| &t[..])
+        .collect();
+    if !full.is_empty() {
+        // The batch that stores a task's last listed DP closes its submissions.
+        tx.execute(
+            "UPDATE tasks SET collecting = false WHERE id = ANY($1)",
+            &[&full],
+        )?;
+        tx.execute(
+            "INSERT INTO events (task, kind, body)
+             SELECT t, 'close-submissions', $2 FROM unnest($1::bytea[]) AS u (t)",
+            &[&full, &now.to_le_bytes().to_vec()],
+        )?;
     }
     Ok(placements)
-}
-
-/// Places the bundles `mine` (indices into `bundles`) of one task.
-fn place_task(
-    tx: &mut Transaction<'_>,
-    task: &[u8; 16],
-    bundles: &[BundleWrite<'_>],
-    mine: &[usize],
-    placements: &mut [Placement],
-    listed: &dyn Fn(&[u8; 16]) -> Option<u64>,
-    now: u64,
-) -> Result<(), postgres::Error> {
-    let row = tx.query_opt(
-        "SELECT next_pos, collecting FROM tasks WHERE id = $1 FOR UPDATE",
-        &[&&task[..]],
-    )?;
-    let Some(row) = row else {
-        return Ok(());
-    };
-    let (mut next, collecting): (i64, bool) = (row.get(0), row.get(1));
-    if !collecting {
-        for &i in mine {
-            placements[i] = Placement::Closed;
-        }
-        return Ok(());
-    }
-    let names: Vec<&str> = mine.iter().map(|&i| bundles[i].dp).collect();
-    let stored: std::collections::HashMap<String, Vec<u8>> = tx
-        .query(
-            "SELECT dp, core FROM bundles WHERE task = $1 AND dp = ANY($2)",
-            &[&&task[..], &names],
-        )?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let mut fresh: std::collections::HashMap<&str, &[u8]> = std::collections::HashMap::new();
-    let mut rows = super::pg::Pending::default();
-    for &i in mine {
-        let b = &bundles[i];
-        let earlier = stored
-            .get(b.dp)
-            .map(Vec::as_slice)
-            .or_else(|| fresh.get(b.dp).copied());
-        placements[i] = match earlier {
-            Some(core) if core == b.core => Placement::Resent,
-            Some(_) => Placement::Different,
-            None => {
-                let pos = u64::try_from(next).unwrap_or_default();
-                let placed = BundleWrite { pos, ..*b };
-                if rows.bundle(&placed).is_err() {
-                    // Share lengths that do not add up: stored as nothing, refused as different.
-                    placements[i] = Placement::Different;
-                    continue;
-                }
-                fresh.insert(b.dp, b.core);
-                next += 1;
-                Placement::Placed(pos)
-            }
-        };
-    }
-    rows.flush_bundles(tx)?;
-    let full = listed(task).is_some_and(|n| u64::try_from(next).is_ok_and(|next| next >= n));
-    if full {
-        tx.execute(
-            "UPDATE tasks SET collecting = false WHERE id = $1",
-            &[&&task[..]],
-        )?;
-        tx.execute(
-            "INSERT INTO events (task, kind, body) VALUES ($1, 'close-submissions', $2)",
-            &[&&task[..], &now.to_le_bytes().to_vec()],
-        )?;
-    }
-    Ok(())
 }
 
 /// A transaction holding one task's row lock ([`PgStore::with_task`]).

@@ -133,7 +133,11 @@ impl CloudServer {
                 Some(mark) => head.last_seq > mark.seq || head.next_pos > mark.bundles,
             };
             if behind && head.status != TaskStatus::Failed {
-                changed |= self.catch_up(&mut conn, state, id)?;
+                // While a task collects, its bundles are read when a request needs them (a
+                // CP's page, a status) or the task's next event does: reading every new core
+                // ten times a second would cost the database as much as storing them.
+                let cores = !head.collecting;
+                changed |= self.catch_up(&mut conn, state, id, cores)?;
             }
         }
         Ok(changed)
@@ -157,15 +161,18 @@ impl CloudServer {
         if !behind {
             return Ok(false);
         }
-        self.catch_up(&mut conn, state, *id)
+        self.catch_up(&mut conn, state, *id, true)
     }
 
     /// Reads task `id`'s news from `conn` into the replica (the whole task if it is new here).
+    /// Without `cores`, new bundles are left for later unless a new event other than an
+    /// admission needs them first.
     fn catch_up(
         &self,
         conn: &mut CloudStore,
         state: &mut State,
         id: TaskId,
+        cores: bool,
     ) -> Result<bool, String> {
         if !state.meta.contains_key(&id) {
             return blocking(|| self.load(conn, state, id));
@@ -175,7 +182,11 @@ impl CloudServer {
             let store = pg(conn);
             // Events first: a bundle always commits before the event that closes submissions.
             let events = store.events_after(&id.0, mark.seq)?;
-            let cores = store.cores_from(&id.0, mark.bundles)?;
+            let needed = cores || events.iter().any(|e| e.kind != "admission");
+            let cores = match needed {
+                true => store.cores_from(&id.0, mark.bundles)?,
+                false => Vec::new(),
+            };
             Ok::<_, StoreError>((events, cores))
         })
         .map_err(unavailable)?;
