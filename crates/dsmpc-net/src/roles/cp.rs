@@ -304,13 +304,23 @@ impl CpWorker {
         waits: &Link,
     ) -> Result<(), NetError> {
         let id = task.body.id;
+        // Submissions may stay open until the task's deadline, however long that is.
+        let closes_at = task.body.params.submission_deadline;
         let committee = self.committee(waits, id).await?;
         let gens = self.gens.for_task(&task.body)?;
         let (mut cp, stage, cursor) = self.start_or_resume::<F>(task, &committee, record)?;
         if stage == CpStage::Receiving {
             let started = Instant::now();
             cp = self
-                .receive_all(cp, id, cursor, gens.clone(), waits, self.part, true)
+                .receive_all(
+                    cp,
+                    id,
+                    cursor,
+                    gens.clone(),
+                    waits,
+                    (self.part, closes_at),
+                    true,
+                )
                 .await?;
             if !self.part.leads() {
                 return self.hand_in(id, cp).await;
@@ -454,7 +464,7 @@ impl CpWorker {
                 }
                 warn!(task = %id, %part, "folding the part of a worker that did not hand it in");
                 cp = self
-                    .receive_all(cp, id, None, gens.clone(), waits, part, false)
+                    .receive_all(cp, id, None, gens.clone(), waits, (part, 0), false)
                     .await?;
                 break;
             }
@@ -465,7 +475,9 @@ impl CpWorker {
     /// Pulls deliveries of `part` page by page, from the one after `after`, until submissions
     /// are closed and every page is drained; with `save`, saves the state every [`SAVE_EVERY`]
     /// and before each wait (a lead folding another worker's part does not: its saved cursor is
-    /// its own part's).
+    /// its own part's). It gives up waiting for submissions to close only once both the step
+    /// timeout and the step timeout after `closes_at` (the task's submission deadline, Unix
+    /// seconds) have passed.
     #[allow(clippy::too_many_arguments)]
     async fn receive_all<F: Field>(
         &self,
@@ -474,7 +486,7 @@ impl CpWorker {
         mut after: Option<PartyId>,
         gens: Option<Arc<Generators>>,
         waits: &Link,
-        part: WorkerPart,
+        (part, closes_at): (WorkerPart, u64),
         save: bool,
     ) -> Result<CpTask<F>, NetError> {
         let start = Instant::now();
@@ -531,7 +543,8 @@ impl CpWorker {
             if let Response::Status(s) = waits.wait_once(until, self.poll).await? {
                 closed = s.phase >= Phase::Verifying;
             }
-            if !closed && start.elapsed() > self.step_timeout {
+            let past_deadline = unix_now() > closes_at.saturating_add(self.step_timeout.as_secs());
+            if !closed && start.elapsed() > self.step_timeout && past_deadline {
                 return Err(NetError::Timeout {
                     what: "submissions to close".into(),
                     seconds: self.step_timeout.as_secs(),
