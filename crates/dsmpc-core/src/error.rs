@@ -57,6 +57,14 @@ pub enum Error {
         /// The largest supported dimension.
         max: usize,
     },
+    /// A data provider's input has a different number of values than the task's dimension.
+    #[error("the input has {got} value{}, but the task takes {expected} per data provider", if *.got == 1 { "" } else { "s" })]
+    InputLength {
+        /// Values given.
+        got: usize,
+        /// The task's dimension.
+        expected: usize,
+    },
     /// A share's vector has the wrong length.
     #[error("share {id} has {got} elements, expected {expected}")]
     ShareLengthMismatch {

@@ -28,13 +28,19 @@ const MAX_TOKEN: usize = 128;
 const MAX_RESERVE: u64 = 1 << 20;
 
 /// A data provider's input vector, one value per dimension.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Values {
     /// Decimal text such as `-12.5`, one per dimension (`--value` or `--values`).
     Decimals(Vec<String>),
     /// A file of values (`--values-file`): a `.npy` array of integers or floats, or text with
     /// values separated by commas, spaces, tabs or newlines.
     File(PathBuf),
+    /// Floats held in memory (a NumPy array handed to the Python package): each is read through
+    /// its shortest round-trip decimal text, like a float of a `.npy` file; NaN and ±inf are
+    /// refused.
+    Floats(Vec<f64>),
+    /// Integers held in memory (a NumPy integer array handed to the Python package).
+    Integers(Vec<i64>),
 }
 
 /// Why an input vector could not be read or converted.
@@ -162,11 +168,18 @@ impl Values {
         let mantissas = match self {
             Values::Decimals(texts) => decimals(texts, scale)?,
             Values::File(path) => read_file(path, scale)?,
+            Values::Floats(xs) => floats(xs, scale)?,
+            Values::Integers(xs) => {
+                let texts: Vec<String> = xs.iter().map(i64::to_string).collect();
+                decimals(&texts, scale)?
+            }
         };
         if mantissas.is_empty() {
             return Err(ValuesError::Empty {
                 what: match self {
-                    Values::Decimals(_) => "the list of values given".to_owned(),
+                    Values::Decimals(_) | Values::Floats(_) | Values::Integers(_) => {
+                        "the list of values given".to_owned()
+                    }
                     Values::File(path) => path.display().to_string(),
                 },
             });
@@ -183,6 +196,30 @@ fn decimals(texts: &[String], scale: u32) -> Result<Vec<i128>, ValuesError> {
             parse_fixed(text, scale).map_err(|e| ValuesError::Decimal {
                 position: i + 1,
                 token: text.clone(),
+                reason: reason(e),
+            })
+        })
+        .collect()
+}
+
+/// Floats at `scale`: NaN and ±inf are refused by position, every other value is read through
+/// its shortest round-trip decimal text (so `0.1` is `1` at scale 1, and `1.234` is refused at
+/// scale 2: never rounded).
+fn floats(xs: &[f64], scale: u32) -> Result<Vec<i128>, ValuesError> {
+    xs.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let text = x.to_string();
+            if !x.is_finite() {
+                return Err(ValuesError::Decimal {
+                    position: i + 1,
+                    token: text,
+                    reason: "only finite values can be summed".to_owned(),
+                });
+            }
+            parse_fixed(&text, scale).map_err(|e| ValuesError::Decimal {
+                position: i + 1,
+                token: text,
                 reason: reason(e),
             })
         })

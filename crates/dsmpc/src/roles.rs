@@ -12,6 +12,9 @@ use dsmpc_core::dpset::DpSet;
 use dsmpc_core::encoding::{Encoding, InputRange, parse_fixed};
 use dsmpc_core::identity::{PartyId, Role, SecretIdentity};
 use dsmpc_core::roles::cp::WorkerPart;
+use dsmpc_core::round1::Committee;
+use dsmpc_core::round4::TaskResult;
+use dsmpc_core::signed::Signed;
 use dsmpc_core::task::{Function, Mode, Task, TaskId, TaskParams};
 use dsmpc_net::channel::ChannelConfig;
 use dsmpc_net::client::Link;
@@ -39,6 +42,14 @@ pub struct Common {
 }
 
 impl Common {
+    /// The deployment in `deployment`, with no flow log.
+    pub fn new(deployment: PathBuf) -> Common {
+        Common {
+            deployment,
+            flow_log: None,
+        }
+    }
+
     fn load(&self) -> Result<Deployment> {
         deployment::load(&self.deployment)
             .with_context(|| format!("loading the deployment in {}", self.deployment.display()))
@@ -554,17 +565,7 @@ impl CreateArgs {
 /// Runs `dsmpc task …`.
 pub fn run_task(args: &TaskArgs) -> Result<()> {
     let TaskCommand::Create(args) = &args.command;
-    let dep = args.common.load()?;
-    let flow = args.common.flow()?;
-    let me = identity(&dep, "cloud")?;
-    let params = args.params(&dep)?;
-    let (admission, _) = args.windows(dep.defaults.submission_secs)?;
-    let cloud = link(&dep, &me, &me.id().clone(), &flow, Duration::from_secs(10))?;
-    let (task, committee) = runtime()?.block_on(dp::create_task(
-        &cloud,
-        params,
-        Duration::from_secs(admission),
-    ))?;
+    let (task, committee) = create_task(args)?;
     let members: Vec<&str> = committee
         .body
         .members
@@ -584,6 +585,23 @@ pub fn run_task(args: &TaskArgs) -> Result<()> {
     );
     println!("{}", task.body.id);
     Ok(())
+}
+
+/// Creates the task `args` describe (as the cloud's operator) and waits until its committee is
+/// admitted.
+pub fn create_task(args: &CreateArgs) -> Result<(Signed<Task>, Signed<Committee>)> {
+    let dep = args.common.load()?;
+    let flow = args.common.flow()?;
+    let me = identity(&dep, "cloud")?;
+    let params = args.params(&dep)?;
+    let (admission, _) = args.windows(dep.defaults.submission_secs)?;
+    let cloud = link(&dep, &me, &me.id().clone(), &flow, Duration::from_secs(10))?;
+    let (task, committee) = runtime()?.block_on(dp::create_task(
+        &cloud,
+        params,
+        Duration::from_secs(admission),
+    ))?;
+    Ok((task, committee))
 }
 
 /// `dsmpc dp`: submit an input, or (`dsmpc dp register`) register DPs with the cloud.
@@ -667,10 +685,6 @@ pub fn run_dp(args: &DpArgs) -> Result<()> {
     let (Some(common), Some(id), Some(task)) = (&args.common, &args.id, &args.task) else {
         bail!("give --deployment, --id and --task (or `dsmpc dp register`)");
     };
-    let dep = common.load()?;
-    let flow = common.flow()?;
-    let me = identity(&dep, id)?;
-    let task: TaskId = task.parse()?;
     let values = match (&args.value, &args.values, &args.values_file) {
         (Some(v), _, _) => Values::Decimals(vec![v.clone()]),
         (_, Some(vs), _) => Values::Decimals(vs.clone()),
@@ -682,18 +696,27 @@ pub fn run_dp(args: &DpArgs) -> Result<()> {
         }
         _ => bail!("give --value, --values or --values-file"),
     };
-    let timeout = Duration::from_secs(args.timeout);
+    let task: TaskId = task.parse()?;
+    submit(common, id, task, &values, Duration::from_secs(args.timeout))?;
+    eprintln!("{id}: input for task {task} stored by the cloud");
+    Ok(())
+}
+
+/// Submits `values` as data provider `id` of the deployment `common` names to `task`, waiting
+/// up to `timeout` for the cloud and the committee; returns once the cloud durably stored them.
+pub fn submit(
+    common: &Common,
+    id: &str,
+    task: TaskId,
+    values: &Values,
+    timeout: Duration,
+) -> Result<()> {
+    let dep = common.load()?;
+    let flow = common.flow()?;
+    let me = identity(&dep, id)?;
     let cloud = link(&dep, &me, &dep.roster.cloud().id.clone(), &flow, timeout)?;
     let roster = Arc::new(dep.roster.clone());
-    runtime()?.block_on(dp::submit(
-        me.clone(),
-        roster,
-        &cloud,
-        task,
-        &values,
-        timeout,
-    ))?;
-    eprintln!("{}: input for task {task} stored by the cloud", me.id());
+    runtime()?.block_on(dp::submit(me, roster, &cloud, task, values, timeout))?;
     Ok(())
 }
 
@@ -718,10 +741,71 @@ pub struct ResultArgs {
 
 /// Runs `dsmpc result`.
 pub fn run_result(args: &ResultArgs) -> Result<()> {
-    let dep = args.common.load()?;
-    let flow = args.common.flow()?;
-    let me = identity(&dep, &args.id)?;
     let task: TaskId = args.task.parse()?;
+    let named = result(&args.common, &args.id, task, Duration::from_secs(args.wait))?;
+    if args.json {
+        println!("{}", named.json());
+    } else {
+        println!("{}", named.text());
+    }
+    Ok(())
+}
+
+/// A task's result with the DPs it includes and leaves out named.
+pub struct NamedResult {
+    /// The task.
+    pub task: TaskId,
+    /// The edge's signed result.
+    pub result: TaskResult,
+    /// The DPs it includes, ids.
+    pub included: Vec<PartyId>,
+    /// The DPs of the task's list it leaves out.
+    pub excluded: Vec<PartyId>,
+}
+
+impl NamedResult {
+    /// What `dsmpc result --json` prints.
+    pub fn json(&self) -> serde_json::Value {
+        let r = &self.result;
+        let ids = |v: &[PartyId]| v.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>();
+        let culprits: Vec<&str> = r.culprits.iter().map(|c| c.party.as_str()).collect();
+        serde_json::json!({
+            "task": self.task.to_string(),
+            "function": r.function.name(),
+            "result": r.values(),
+            "included": ids(&self.included),
+            "excluded": ids(&self.excluded),
+            "culprits": culprits,
+            "culprit_reasons": r.culprits.iter().map(|c| serde_json::json!({"party": c.party.as_str(), "reason": c.reason.name()})).collect::<Vec<_>>(),
+        })
+    }
+
+    /// What `dsmpc result` prints.
+    fn text(&self) -> String {
+        let r = &self.result;
+        let culprits: Vec<String> = r
+            .culprits
+            .iter()
+            .map(|c| format!("{} ({})", c.party, c.reason))
+            .collect();
+        [
+            format!("task:     {}", self.task),
+            format!("function: {}", r.function),
+            format!("result:   {}", r.values().join(", ")),
+            format!("included: {}", listing(&self.included)),
+            format!("excluded: {}", listing(&self.excluded)),
+            format!("culprits: {}", culprits.join(", ")),
+        ]
+        .join("\n")
+    }
+}
+
+/// The result of `task`, fetched from the edge with the keys of `id` (any server of the roster),
+/// waiting up to `wait` for it, with the DPs it includes and leaves out named.
+pub fn result(common: &Common, id: &str, task: TaskId, wait: Duration) -> Result<NamedResult> {
+    let dep = common.load()?;
+    let flow = common.flow()?;
+    let me = identity(&dep, id)?;
     let edge = link(
         &dep,
         &me,
@@ -729,41 +813,14 @@ pub fn run_result(args: &ResultArgs) -> Result<()> {
         &flow,
         Duration::from_secs(10),
     )?;
-    let result = runtime()?.block_on(dp::result(
-        &edge,
-        &dep.roster,
+    let result = runtime()?.block_on(dp::result(&edge, &dep.roster, task, wait))?;
+    let (included, excluded) = name_result(&dep, &me, &flow, task, &result.body.included)?;
+    Ok(NamedResult {
         task,
-        Duration::from_secs(args.wait),
-    ))?;
-    let r = &result.body;
-    let (included, excluded) = name_result(&dep, &me, &flow, task, &r.included)?;
-    let ids = |v: &[PartyId]| v.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>();
-    if args.json {
-        let culprits: Vec<&str> = r.culprits.iter().map(|c| c.party.as_str()).collect();
-        let out = serde_json::json!({
-            "task": task.to_string(),
-            "function": r.function.name(),
-            "result": r.values(),
-            "included": ids(&included),
-            "excluded": ids(&excluded),
-            "culprits": culprits,
-            "culprit_reasons": r.culprits.iter().map(|c| serde_json::json!({"party": c.party.as_str(), "reason": c.reason.name()})).collect::<Vec<_>>(),
-        });
-        println!("{out}");
-    } else {
-        println!("task:     {task}");
-        println!("function: {}", r.function);
-        println!("result:   {}", r.values().join(", "));
-        println!("included: {}", listing(&included));
-        println!("excluded: {}", listing(&excluded));
-        let culprits: Vec<String> = r
-            .culprits
-            .iter()
-            .map(|c| format!("{} ({})", c.party, c.reason))
-            .collect();
-        println!("culprits: {}", culprits.join(", "));
-    }
-    Ok(())
+        result: result.body,
+        included,
+        excluded,
+    })
 }
 
 /// The ids of the DPs a result includes and of those it leaves out: the result names them by
@@ -819,11 +876,13 @@ pub fn init_logging_at(default: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
+    // `try_init`: the Python package may run several commands in one process, and only the
+    // first sets the logger.
+    let _ = if std::io::stderr().is_terminal() {
+        builder.try_init()
     } else {
-        builder.json().init();
-    }
+        builder.json().try_init()
+    };
 }
 
 /// Logs to `path` (JSON lines), for commands whose own output is the terminal's.
@@ -832,10 +891,10 @@ pub fn init_logging_to(path: &Path) -> Result<()> {
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::sync::Mutex::new(file))
         .json()
-        .init();
+        .try_init();
     Ok(())
 }

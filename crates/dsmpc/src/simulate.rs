@@ -304,6 +304,44 @@ fn check_faults(args: &SimulateArgs, config: &SimConfig) -> Result<()> {
 
 /// Runs `dsmpc simulate` with logs already going to `dir`.
 pub fn run(args: &SimulateArgs, dir: &Path) -> Result<()> {
+    let done = execute(args, dir)?;
+    let (config, outcome) = (&done.config, &done.outcome);
+    if let Some(path) = &args.out {
+        write_result(path, &outcome.result.values())?;
+    }
+    if args.json {
+        println!("{}", json_of(args, &done, dir));
+    } else if args.quiet {
+        println!("{}", verdict(outcome));
+    } else {
+        print_table(args, config, outcome, &done.traffic, dir, done.wall)?;
+    }
+    if !outcome.matches {
+        bail!("the result does not equal the plaintext");
+    }
+    Ok(())
+}
+
+/// Runs a simulation as [`run`] does and returns what `--json` prints (a mismatch is in its
+/// `match`, not an error): the Python package's `dsmpc.simulate`.
+pub fn run_json(args: &SimulateArgs, dir: &Path) -> Result<serde_json::Value> {
+    let done = execute(args, dir)?;
+    if let Some(path) = &args.out {
+        write_result(path, &done.outcome.result.values())?;
+    }
+    Ok(json_of(args, &done, dir))
+}
+
+/// A simulation that ran to its end.
+struct Finished {
+    config: SimConfig,
+    outcome: SimOutcome,
+    traffic: FlowTotals,
+    /// Seconds from start to result.
+    wall: f64,
+}
+
+fn execute(args: &SimulateArgs, dir: &Path) -> Result<Finished> {
     let config = config(args, dir)?;
     check_faults(args, &config)?;
     let bar = progress(args, config.dps.len());
@@ -320,20 +358,12 @@ pub fn run(args: &SimulateArgs, dir: &Path) -> Result<()> {
     }
     let outcome = outcome.context("the simulated task failed")?;
     let traffic = config.flow.totals().unwrap_or_default();
-    if let Some(path) = &args.out {
-        write_result(path, &outcome.result.values())?;
-    }
-    if args.json {
-        print_json(args, &config, &outcome, &traffic, dir, wall);
-    } else if args.quiet {
-        println!("{}", verdict(&outcome));
-    } else {
-        print_table(args, &config, &outcome, &traffic, dir, wall)?;
-    }
-    if !outcome.matches {
-        bail!("the result does not equal the plaintext");
-    }
-    Ok(())
+    Ok(Finished {
+        config,
+        outcome,
+        traffic,
+        wall,
+    })
 }
 
 /// Removes the cloud's segment files from the log directory `dir` (its databases and the flow
@@ -433,14 +463,8 @@ fn included_names<'a>(config: &'a SimConfig, o: &SimOutcome, limit: usize) -> Ve
     ids
 }
 
-fn print_json(
-    args: &SimulateArgs,
-    config: &SimConfig,
-    o: &SimOutcome,
-    t: &FlowTotals,
-    dir: &Path,
-    wall: f64,
-) {
+fn json_of(args: &SimulateArgs, done: &Finished, dir: &Path) -> serde_json::Value {
+    let (config, o, t, wall) = (&done.config, &done.outcome, &done.traffic, done.wall);
     let r = &o.result;
     let result = r.values();
     let expected = o.expected.values();
@@ -451,7 +475,7 @@ fn print_json(
         .map(|(k, v)| ((*k).to_owned(), json!(v)))
         .collect();
     phases.extend(t.phases.iter().map(|(k, v)| (k.clone(), json!(v))));
-    let out = json!({
+    json!({
         "task": o.task.body.id.to_string(),
         "function": r.function.name(),
         "mode": o.task.body.params.mode.name(),
@@ -479,8 +503,7 @@ fn print_json(
         "phases": phases,
         "wall_s": wall,
         "flow_log": dir.join("flow.jsonl").display().to_string(),
-    });
-    println!("{out}");
+    })
 }
 
 fn print_table(

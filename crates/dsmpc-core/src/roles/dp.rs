@@ -107,9 +107,9 @@ impl Dp {
     ) -> Result<PreparedShares<F>, Error> {
         super::check_field::<F>(task, gens)?;
         if input.len() != task.dim() {
-            return Err(Error::InvalidDimension {
-                dim: input.len(),
-                max: task.dim(),
+            return Err(Error::InputLength {
+                got: input.len(),
+                expected: task.dim(),
             });
         }
         let secret = input

@@ -114,6 +114,40 @@ fn decimals_convert_at_the_scale() {
 }
 
 #[test]
+fn floats_and_integers_in_memory_convert_exactly_or_are_refused() {
+    let floats = Values::Floats(vec![1.25, -3.5, 0.0, 0.1, 1e-6]);
+    assert_eq!(
+        floats.mantissas(6).unwrap(),
+        [1_250_000, -3_500_000, 0, 100_000, 1]
+    );
+    assert_eq!(
+        Values::Integers(vec![7, -9, i64::MAX])
+            .mantissas(1)
+            .unwrap(),
+        [70, -90, i128::from(i64::MAX) * 10]
+    );
+    for (bad, shown) in [
+        (f64::NAN, "NaN"),
+        (f64::INFINITY, "inf"),
+        (f64::NEG_INFINITY, "-inf"),
+    ] {
+        let err = Values::Floats(vec![1.0, bad]).mantissas(2).unwrap_err();
+        assert!(
+            matches!(&err, ValuesError::Decimal { position: 2, token, .. } if token == shown),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("only finite values"), "{err}");
+    }
+    // More places than the scale is refused, never rounded.
+    let err = Values::Floats(vec![0.125]).mantissas(2).unwrap_err();
+    assert!(err.to_string().contains("decimal places"), "{err}");
+    assert!(matches!(
+        Values::Floats(vec![]).mantissas(0),
+        Err(ValuesError::Empty { .. })
+    ));
+}
+
+#[test]
 fn scale_above_the_maximum_is_refused() {
     assert!(matches!(
         Values::Decimals(vec!["1".into()]).mantissas(19),
