@@ -346,6 +346,12 @@ class Deployment:
         data, kind = _values_bytes(values)
         _native.submit(str(self.path), str(dp), str(task), data, kind, float(timeout))
 
+    def close(self, task: str) -> None:
+        """Close ``task``'s submissions now instead of at its deadline, as the operator
+        (``dsmpc task close``): DPs that have not submitted are left out of the result, as at
+        the deadline. Returns once the close is durable (at once if already closed)."""
+        _native.close_submissions(str(self.path), str(task))
+
     def result(self, task: str, wait: float = 0, as_party: str = "cloud") -> Result:
         """The result of ``task``, waiting up to ``wait`` seconds for the edge to reconstruct it
         (``dsmpc result``), connecting with the keys of ``as_party`` (any server of the roster).

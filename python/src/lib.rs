@@ -138,6 +138,13 @@ fn submit(
         .map_err(to_py)
 }
 
+/// Closes `task`'s submissions now, as the cloud's operator.
+#[pyfunction]
+fn close_submissions(py: Python<'_>, deployment: PathBuf, task: String) -> PyResult<()> {
+    py.detach(|| api::close_submissions(&deployment, &task))
+        .map_err(to_py)
+}
+
 /// The result of `task` as `dsmpc result --json` prints it, waiting up to `wait` seconds.
 #[pyfunction]
 fn result(
@@ -170,6 +177,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(create_task, m)?)?;
     m.add_function(wrap_pyfunction!(submit, m)?)?;
     m.add_function(wrap_pyfunction!(result, m)?)?;
+    m.add_function(wrap_pyfunction!(close_submissions, m)?)?;
     m.add("Error", py.get_type::<Error>())?;
     m.add("UsageError", py.get_type::<UsageError>())?;
     m.add("InputError", py.get_type::<InputError>())?;

@@ -303,6 +303,10 @@ pub enum Request {
         /// Which part.
         part: WorkerPart,
     },
+    /// Operator → cloud: close the task's submissions now, before its deadline (the input set is
+    /// the bundles stored so far; a DP that has not submitted is left out, as at the deadline).
+    /// Acknowledged once the close is durable; `Ok` too if they were already closed.
+    CloseSubmissions(TaskId),
     /// Anyone → cloud or edge: the answer `until` names, as soon as it has the news `until`
     /// waits for, or after `millis` (at most [`MAX_AWAIT`]) whatever it is then. Replaces
     /// polling: a waiting client learns of the news within a round trip, and asks once per
@@ -491,6 +495,10 @@ impl Encode for Request {
                 w.u32(*index);
                 part.encode(w);
             }
+            Request::CloseSubmissions(task) => {
+                w.u8(21);
+                task.encode(w);
+            }
         }
     }
 }
@@ -552,6 +560,7 @@ impl Decode for Request {
                 index: r.u32("index")?,
                 part: WorkerPart::decode(r)?,
             },
+            21 => Request::CloseSubmissions(TaskId::decode(r)?),
             other => return Err(CodecError::UnknownMessageType(other)),
         })
     }
@@ -580,6 +589,7 @@ impl Request {
             Request::GetPartDeliveries { .. } => "get-part-deliveries",
             Request::PutCpPart { .. } => "put-cp-part",
             Request::GetCpPart { .. } => "get-cp-part",
+            Request::CloseSubmissions(_) => "close-submissions",
             Request::Await { until, .. } => until.kind(),
         }
     }
@@ -595,6 +605,7 @@ impl Request {
             | Request::GetStatus(t)
             | Request::SubmitResultShare(t, _)
             | Request::GetResult(t)
+            | Request::CloseSubmissions(t)
             | Request::GetTask(t) => Some(*t),
             Request::GetDeliveries { task, .. }
             | Request::GetPartDeliveries { task, .. }
@@ -803,6 +814,7 @@ mod tests {
                 index: 3,
                 part,
             },
+            Request::CloseSubmissions(task),
         ] {
             assert_eq!(Request::from_bytes(&request.to_bytes()).unwrap(), request);
             assert_eq!(request.task(), Some(task));

@@ -83,6 +83,13 @@ pub fn submit(
     )
 }
 
+/// Closes `task`'s submissions now instead of at its deadline, as the cloud's operator
+/// (`dsmpc task close`).
+pub fn close_submissions(deployment: &Path, task: &str) -> Result<()> {
+    let task = parse_task(task)?;
+    roles::close_submissions(&Common::new(deployment.to_owned()), task)
+}
+
 /// The result of `task` (`dsmpc result --json`: the same JSON object), waiting up to `wait` for
 /// the edge, connecting with the keys of `id` (any server of the roster).
 pub fn result(

@@ -347,6 +347,19 @@ pub struct TaskArgs {
 enum TaskCommand {
     /// Create a task, wait until its committee is admitted, and print its id (last line).
     Create(CreateArgs),
+    /// Close a task's submissions now instead of at its deadline: the DPs that have not
+    /// submitted are left out, as at the deadline (as the operator: needs the cloud's key).
+    Close(CloseArgs),
+}
+
+/// `dsmpc task close`.
+#[derive(Debug, Args)]
+pub struct CloseArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The task id.
+    #[arg(long)]
+    task: String,
 }
 
 /// The task's function, as typed on the command line.
@@ -564,7 +577,15 @@ impl CreateArgs {
 
 /// Runs `dsmpc task …`.
 pub fn run_task(args: &TaskArgs) -> Result<()> {
-    let TaskCommand::Create(args) = &args.command;
+    let args = match &args.command {
+        TaskCommand::Create(args) => args,
+        TaskCommand::Close(args) => {
+            let task: TaskId = args.task.parse()?;
+            close_submissions(&args.common, task)?;
+            eprintln!("task {task}: submissions closed");
+            return Ok(());
+        }
+    };
     let (task, committee) = create_task(args)?;
     let members: Vec<&str> = committee
         .body
@@ -602,6 +623,16 @@ pub fn create_task(args: &CreateArgs) -> Result<(Signed<Task>, Signed<Committee>
         Duration::from_secs(admission),
     ))?;
     Ok((task, committee))
+}
+
+/// Closes `task`'s submissions now (as the cloud's operator).
+pub fn close_submissions(common: &Common, task: TaskId) -> Result<()> {
+    let dep = common.load()?;
+    let flow = common.flow()?;
+    let me = identity(&dep, "cloud")?;
+    let cloud = link(&dep, &me, &me.id().clone(), &flow, Duration::from_secs(10))?;
+    runtime()?.block_on(dp::close_submissions(&cloud, task))?;
+    Ok(())
 }
 
 /// `dsmpc dp`: submit an input, or (`dsmpc dp register`) register DPs with the cloud.

@@ -499,6 +499,62 @@ impl CloudServer {
     }
 
     /// Registers DPs' cards (the operator only), on a store connection of its own.
+    /// The operator closes task `id`'s submissions before their deadline (a federated-learning
+    /// round whose clients have all answered, say): exactly what the deadline would do, now.
+    async fn close_now(&self, peer: &IdentityCard, id: TaskId) -> Reply {
+        if peer.id != *self.identity.id() {
+            return refuse(
+                "only the cloud operator (holding the cloud's key) may close submissions",
+            );
+        }
+        let now = unix_now();
+        let mut state = self.state.lock().await;
+        let state = &mut *state;
+        if let Err(e) = state.journal.check() {
+            return refuse(e);
+        }
+        if self.shared.is_some() {
+            let closed = self.locked(state, id, None, |this, state, ttx| {
+                if !Self::may_close(state, &id).map_err(TaskTxError::Refused)? {
+                    return Ok(false);
+                }
+                this.close_submissions_in(state, &id, now, ttx)?;
+                Ok(true)
+            });
+            return match closed {
+                Ok(closed) => {
+                    if closed {
+                        self.announce();
+                    }
+                    (Response::Ok, Ack::none())
+                }
+                Err(reason) => refuse(reason),
+            };
+        }
+        match Self::may_close(state, &id) {
+            Err(reason) => refuse(reason),
+            Ok(false) => (Response::Ok, state.journal.barrier()),
+            Ok(true) => {
+                let ack = close_submissions(state, &id, now);
+                self.announce();
+                (Response::Ok, ack)
+            }
+        }
+    }
+
+    /// Whether task `id`'s submissions are open to be closed (false: closed already); an
+    /// unknown task, or one whose committee is not admitted yet, is refused.
+    fn may_close(state: &State, id: &TaskId) -> Result<bool, String> {
+        match state.meta.get(id).map(|m| m.phase) {
+            None => Err(format!("unknown task {id}")),
+            Some(Phase::Admitting) => Err(format!(
+                "task {id} has no admitted committee yet: its submissions have not opened"
+            )),
+            Some(Phase::Collecting) => Ok(true),
+            Some(_) => Ok(false),
+        }
+    }
+
     async fn register_dps(&self, peer: &IdentityCard, cards: Vec<IdentityCard>) -> Reply {
         if peer.id != *self.identity.id() {
             return refuse("only the cloud operator (holding the cloud's key) may register DPs");
@@ -1282,6 +1338,7 @@ impl CloudServer {
                 })
                 .await
             }
+            Request::CloseSubmissions(task) => self.close_now(&peer, task).await,
             Request::SubmitBundle(task, bundle) => {
                 let body = encoded.and_then(take_bundle_bytes);
                 self.submit_bundle(&peer, task, bundle, body).await

@@ -46,6 +46,15 @@ pub async fn create_task(
     Ok((task, committee))
 }
 
+/// Operator: closes task `id`'s submissions now instead of at its deadline; returns once the
+/// close is durable (or if they were closed already).
+pub async fn close_submissions(cloud: &Link, id: TaskId) -> Result<(), NetError> {
+    match cloud.call(&Request::CloseSubmissions(id)).await? {
+        Response::Ok => Ok(()),
+        other => Err(unexpected(cloud, "close-submissions", &other)),
+    }
+}
+
 async fn wait_committee(
     cloud: &Link,
     id: TaskId,

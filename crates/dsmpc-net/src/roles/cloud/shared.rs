@@ -351,7 +351,7 @@ impl CloudServer {
     }
 
     /// Writes `close-submissions` for task `id` in `ttx` and applies it.
-    fn close_submissions_in(
+    pub(super) fn close_submissions_in(
         &self,
         state: &mut State,
         id: &TaskId,

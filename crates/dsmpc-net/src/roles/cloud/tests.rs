@@ -1135,3 +1135,57 @@ async fn workers_get_disjoint_parts_and_only_their_cp_reads_its_parts() {
         Response::CpPart(Some(b"second".to_vec()))
     );
 }
+
+#[tokio::test]
+async fn the_operator_closes_submissions_early_and_no_one_else_may() {
+    let dir = tempfile::tempdir().unwrap();
+    let parties = Parties::new(3, 3);
+    let server = parties.open(&db_in(&dir));
+    // Before the committee is admitted, submissions have not opened: refused.
+    let early = parties.create_task(&server).await.body.id;
+    let answer = call(&server, &parties.cloud, Request::CloseSubmissions(early)).await;
+    assert!(
+        matches!(&answer, Response::Refused(r) if r.contains("no admitted committee")),
+        "{answer:?}"
+    );
+    let (task, committee) = parties.open_task(&server).await;
+    let id = task.body.id;
+    let uploads = parties.uploads(&task, &committee);
+    for (request, dp) in uploads.iter().zip(&parties.dps).take(2) {
+        assert_eq!(call(&server, dp, request.clone()).await, Response::Ok);
+    }
+    // A DP, a CP: refused; an unknown task: refused.
+    for who in [&parties.dps[2], &parties.cps[0]] {
+        let answer = call(&server, who, Request::CloseSubmissions(id)).await;
+        assert!(
+            matches!(&answer, Response::Refused(r) if r.contains("only the cloud operator")),
+            "{answer:?}"
+        );
+    }
+    let unknown = call(
+        &server,
+        &parties.cloud,
+        Request::CloseSubmissions(TaskId([9; 16])),
+    )
+    .await;
+    assert!(matches!(unknown, Response::Refused(_)), "{unknown:?}");
+    // The operator closes: the task moves on at once, and the third DP is too late.
+    assert_eq!(
+        call(&server, &parties.cloud, Request::CloseSubmissions(id)).await,
+        Response::Ok
+    );
+    match call(&server, &parties.cloud, Request::GetStatus(id)).await {
+        Response::Status(status) => {
+            assert_eq!(status.phase, Phase::Verifying);
+            assert_eq!(status.submitted, 2);
+        }
+        other => panic!("no status: {other:?}"),
+    }
+    let late = call(&server, &parties.dps[2], uploads[2].clone()).await;
+    assert!(matches!(late, Response::Refused(_)), "{late:?}");
+    // Closing again is acknowledged and changes nothing.
+    assert_eq!(
+        call(&server, &parties.cloud, Request::CloseSubmissions(id)).await,
+        Response::Ok
+    );
+}
