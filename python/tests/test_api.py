@@ -150,6 +150,24 @@ def test_bad_inputs_raise_and_are_never_clipped(cluster, values, text):
     assert dep.result(task, wait=60).exact == ["10.00000000", "-10.00000000", "0.25000000"]
 
 
+def test_the_operator_closes_a_task_early(cluster):
+    dep = cluster.deployment
+    task = dep.create_task(func="sum", min=0, max=10, deadline=600, dps=["dp1", "dp2", "dp3"])
+    dep.submit("dp1", task, 4)
+    dep.submit("dp2", task, 5)
+    started = time.monotonic()
+    dep.close(task)
+    dep.close(task)  # again: acknowledged, nothing changes
+    with pytest.raises(dsmpc.RefusedError):
+        dep.submit("dp3", task, 6)
+    res = dep.result(task, wait=60)
+    assert time.monotonic() - started < 60, "the result came at the deadline, not the close"
+    assert res.values.tolist() == [9.0]
+    assert res.included == ["dp1", "dp2"] and res.excluded == ["dp3"]
+    with pytest.raises(dsmpc.RefusedError, match="unknown task"):
+        dep.close("0" * 32)
+
+
 def test_protocol_errors_have_their_own_classes(cluster, tmp_path):
     dep = cluster.deployment
     task = dep.create_task(func="sum", min=0, max=10, deadline=20, dps=["dp1", "dp2"])

@@ -135,4 +135,19 @@ fn two_frontends_over_one_database_survive_kills_and_a_database_crash() {
     }
     let r = c.result(&second);
     assert_eq!(strings(&r["result"]), vec!["36"], "{}", c.logs());
+
+    // The operator closes a third task's submissions long before its deadline, through
+    // whichever front-end its link picks: the DPs that have not submitted are left out at once,
+    // a late bundle is refused, and a second close is acknowledged.
+    let third = c.create_task(&["--func", "sum", "--mode", "fast", "--deadline", "600"]);
+    c.submit("dp1", &third, "10");
+    c.submit("dp2", &third, "20");
+    c.ok(&["task", "close", "--task", &third]);
+    c.ok(&["task", "close", "--task", &third]);
+    let late = c.refused(&["dp", "--id", "dp3", "--task", &third, "--values", "1"]);
+    assert!(late.contains("refused"), "{late}");
+    let r = c.result(&third);
+    assert_eq!(strings(&r["result"]), vec!["30"], "{}", c.logs());
+    assert_eq!(strings(&r["included"]), vec!["dp1", "dp2"]);
+    assert_eq!(strings(&r["excluded"]).len(), 6);
 }
