@@ -7,6 +7,7 @@ is typed in by hand except the prose and the seeds' figures (from SEEDS.md) they
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -390,6 +391,11 @@ def main():
                   "only. Target: ≤ 16 KB, flat in N.", "",
                   "| N | bytes to the DP |", "|---|---|",
                   *[f"| {n:,} | {b:,} |" for n, b in download], ""]
+    # Sections measured by other commands (the Python package, Flower), kept across
+    # regenerations: each file of bench/extra/ as it is, in name order.
+    for extra in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "bench", "extra", "*.md"))):
+        with open(extra) as f:
+            lines += [f.read().rstrip("\n"), ""]
     lines += ["## Raw results", "", "```json",
               *[json.dumps(r, sort_keys=True) for r in [*results.values(), *growth_p1, *growth_p3]],
               "```", ""]

@@ -173,6 +173,23 @@ def simulate(name: str, args, shards, test, fit_workflow, mods) -> Dict[str, obj
     return trace
 
 
+def run_dsmpc(args, shards, test, out: Dict[str, object]) -> Dict[str, object]:
+    """FedAvg with dsmpc, against a deployment of ``--cps`` computing parties started here."""
+    with tempfile.TemporaryDirectory(prefix="dsmpc-flower-") as tmp:
+        with dsmpc.LocalCluster(cps=args.cps, dps=args.clients, threshold=args.threshold,
+                                directory=tmp) as cluster:  # fmt: skip
+            path = str(cluster.deployment.path)
+            workflow = DsmpcFedAvgWorkflow(path, scale=args.scale, mode=args.mode)
+            trace = simulate("FedAvg + dsmpc", args, shards, test, workflow, [make_dsmpc_mod(path)])
+            if workflow.last_result is not None:
+                out["dsmpc_last_round"] = {
+                    "included": len(workflow.last_result.included),
+                    "excluded": workflow.last_result.excluded,
+                    "culprits": workflow.last_result.culprits,
+                }
+            return trace
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=10)
@@ -186,43 +203,32 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--scale", type=int, default=8, help="decimal places dsmpc keeps")
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--only", choices=["fedavg", "secaggplus", "dsmpc"], action="append")
+    parser.add_argument("--only", choices=["fedavg", "secaggplus", "dsmpc"], action="append",
+                        help="run only these, in this order (repeatable; default: all three)")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON")
     args = parser.parse_args(argv)
     if not 0 <= args.drop < args.clients:
         parser.error("--drop must be at least 0 and below --clients")
     logging.getLogger("flwr").setLevel(logging.WARNING)
     shards, test = data(args.clients, args.seed)
-    runs = args.only or ["fedavg", "secaggplus", "dsmpc"]
+    runs = list(dict.fromkeys(args.only or ["fedavg", "secaggplus", "dsmpc"]))
     out: Dict[str, object] = {
         "clients": args.clients, "rounds": args.rounds, "drop": args.drop,
         "parameters": FEATURES * CLASSES + CLASSES, "dsmpc_mode": args.mode,
         "flwr": flwr.__version__, "dsmpc": dsmpc.__version__,
     }  # fmt: skip
     traces: Dict[str, Dict[str, object]] = {}
-    if "fedavg" in runs:
-        traces["fedavg"] = simulate("plain FedAvg", args, shards, test, default_fit_workflow, [])
-    if "secaggplus" in runs:
-        shares = min(args.clients, 5)
-        secagg = SecAggPlusWorkflow(num_shares=shares, reconstruction_threshold=min(3, shares))
-        traces["secaggplus"] = simulate(
-            "FedAvg + Flower SecAgg+", args, shards, test, secagg, [secaggplus_mod]
-        )
-    if "dsmpc" in runs:
-        with tempfile.TemporaryDirectory(prefix="dsmpc-flower-") as tmp:
-            with dsmpc.LocalCluster(cps=args.cps, dps=args.clients, threshold=args.threshold,
-                                    directory=tmp) as cluster:  # fmt: skip
-                path = str(cluster.deployment.path)
-                workflow = DsmpcFedAvgWorkflow(path, scale=args.scale, mode=args.mode)
-                traces["dsmpc"] = simulate(
-                    "FedAvg + dsmpc", args, shards, test, workflow, [make_dsmpc_mod(path)]
-                )
-                if workflow.last_result is not None:
-                    out["dsmpc_last_round"] = {
-                        "included": len(workflow.last_result.included),
-                        "excluded": workflow.last_result.excluded,
-                        "culprits": workflow.last_result.culprits,
-                    }
+    for run in runs:  # in the order given: --only dsmpc --only secaggplus swaps the two
+        if run == "fedavg":
+            traces[run] = simulate("plain FedAvg", args, shards, test, default_fit_workflow, [])
+        elif run == "secaggplus":
+            shares = min(args.clients, 5)
+            secagg = SecAggPlusWorkflow(num_shares=shares, reconstruction_threshold=min(3, shares))
+            traces[run] = simulate(
+                "FedAvg + Flower SecAgg+", args, shards, test, secagg, [secaggplus_mod]
+            )
+        else:
+            traces[run] = run_dsmpc(args, shards, test, out)
     for name, trace in traces.items():
         out[f"{name}_accuracy"] = trace["accuracy"]
         out[f"{name}_s_per_round"] = trace["s_per_round"]

@@ -27,7 +27,8 @@ import math
 import numbers
 import os
 import tempfile
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -152,7 +153,7 @@ class SimResult:
     dim: int
     wall_s: float
     flow_log: str
-    raw: Dict[str, Any] = field(repr=False)
+    raw: Dict[str, Any] = dataclasses.field(repr=False)
     """The whole JSON object."""
 
 

@@ -77,10 +77,11 @@ class LocalCluster:
     ) -> None:
         from . import Deployment  # the package imports this module first
 
-        self._tmp = None if directory is not None else tempfile.TemporaryDirectory(
-            prefix="dsmpc-cluster-"
-        )
-        self.directory = Path(directory if directory is not None else self._tmp.name)
+        self._tmp: Optional[tempfile.TemporaryDirectory] = None
+        if directory is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="dsmpc-cluster-")
+            directory = self._tmp.name
+        self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.cps, self.dps, self.threshold = cps, dps, threshold
         self.base_port = _free_port_block(cps + 2)

@@ -37,6 +37,7 @@ import flwr.compat.common.recorddict_compat as compat
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.app.message_type import MessageType
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.server.client_proxy import ClientProxy
 from flwr.server.compat.legacy_context import LegacyContext
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
 from flwr.server.workflow.constant import Key as WorkflowKey
@@ -87,11 +88,10 @@ def make_dsmpc_mod(
     """
 
     def deployment_of(context: Context) -> Deployment:
-        path = deployment
+        path: Optional[PathLike] = deployment
         if path is None:
-            path = context.node_config.get("dsmpc-deployment") or os.environ.get(
-                "DSMPC_DEPLOYMENT"
-            )
+            configured = context.node_config.get("dsmpc-deployment")
+            path = str(configured) if configured else os.environ.get("DSMPC_DEPLOYMENT")
         if path is None:
             raise Error(
                 "no dsmpc deployment for this client: pass make_dsmpc_mod(deployment=...), set "
@@ -152,7 +152,7 @@ class DsmpcFedAvgWorkflow:
         deadline: int = 600,
         cps: Optional[int] = None,
         threshold: Optional[int] = None,
-        timeout: Optional[float] = None,
+        timeout: Optional[int] = None,
         result_wait: float = 120.0,
     ) -> None:
         self.deployment = Deployment(deployment)
@@ -264,12 +264,14 @@ class DsmpcFedAvgWorkflow:
         proxies = {proxy.node_id: proxy for proxy, _ in instructions}
         included = set(self.last_result.included if self.last_result else ())
         parameters = ndarrays_to_parameters(arrays)
-        results: List[Tuple[object, FitRes]] = [
+        results: List[Tuple[ClientProxy, FitRes]] = [
             (proxies[nid], FitRes(Status(Code.OK, ""), parameters, 1, {}))
             for nid in stored if listed.get(nid) in included
         ]  # fmt: skip
-        failures = [Exception(f"{listed[nid]} was not included") for nid in listed
-                    if listed[nid] not in included]  # fmt: skip
+        failures: List[Union[Tuple[ClientProxy, FitRes], BaseException]] = [
+            Exception(f"{listed[nid]} was not included") for nid in listed
+            if listed[nid] not in included
+        ]  # fmt: skip
         aggregated, metrics = context.strategy.aggregate_fit(current_round, results, failures)
         if aggregated is None:
             aggregated = parameters

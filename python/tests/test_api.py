@@ -227,3 +227,19 @@ def test_the_cli_runs_in_python(tmp_path):
     assert "field" in out.stdout
     assert dsmpc.cli(["plan", "--min", "1", "--max", "0"]) == 1
     assert dsmpc.cli(["--version"]) == 0
+
+
+def test_an_error_says_what_the_cli_says(cluster):
+    """The same bad task, through the CLI and through Python: the same message."""
+    dep = str(cluster.deployment.path)
+    out = subprocess.run(
+        [sys.executable, "-m", "dsmpc", "task", "create", "--deployment", dep, "--func", "sum",
+         "--min", "5", "--max", "1"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 1
+    cli_message = out.stderr.strip().splitlines()[-1]
+    assert cli_message.startswith("error: ")
+    with pytest.raises(dsmpc.Error) as info:
+        cluster.deployment.create_task(func="sum", min=5, max=1)
+    assert str(info.value) == cli_message[len("error: "):]
