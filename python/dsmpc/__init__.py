@@ -111,6 +111,9 @@ def _values_bytes(values: Any) -> "tuple[bytes, str]":
     if array.dtype.kind == "b":
         raise InputError("boolean inputs are not numbers; convert them (e.g. .astype(int))")
     if array.dtype.kind == "f":
+        if array.dtype.itemsize <= 4:
+            # float32 (and float16, exactly widened): read through float32's own shortest text.
+            return np.ascontiguousarray(array, dtype=np.float32).ravel().tobytes(), "f4"
         return np.ascontiguousarray(array, dtype=np.float64).ravel().tobytes(), "f8"
     raise InputError(
         f"inputs must be integers or floats, not {array.dtype} (e.g. a numpy float64 array)"
@@ -340,7 +343,8 @@ class Deployment:
         ints or floats, flattened in C order) as data provider ``dp`` to ``task``; return once
         the cloud has durably stored the bundle (``dsmpc dp``).
 
-        Floats are read through their shortest round-trip decimal text, at the task's scale:
+        Floats are read through their shortest round-trip decimal text (float32 through
+        float32's: ``np.float32(0.1)`` is 0.1), at the task's scale:
         NaN, infinities, more decimal places than the scale and values outside the task's range
         raise :class:`InputError` (round first, e.g. ``np.round(x, scale)``, to quantise).
         """

@@ -49,7 +49,8 @@ def submit(
     kind: str,
     timeout: float,
 ) -> None:
-    """Submit raw native-endian float64 (``kind="f8"``) or int64 (``"i8"``) values."""
+    """Submit raw native-endian float64 (``kind="f8"``), float32 (``"f4"``) or int64
+    (``"i8"``) values."""
 
 def close_submissions(deployment: Union[str, PathLike[str]], task: str) -> None:
     """``dsmpc task close``: close the task's submissions now."""

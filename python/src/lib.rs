@@ -100,24 +100,39 @@ fn create_task(py: Python<'_>, args: Vec<String>) -> PyResult<String> {
     py.detach(|| api::create_task(args)).map_err(to_py)
 }
 
-/// The values in `data`: native-endian float64 (`kind` "f8") or int64 (`kind` "i8") elements.
+/// The values in `data`: native-endian float64 (`kind` "f8"), float32 ("f4") or int64 ("i8")
+/// elements. A float32 is read through its own shortest decimal text (`0.1f32` is 0.1, not
+/// 0.100000001490116…), as a `.npy` file's `<f4` elements are.
 fn values(data: &[u8], kind: &str) -> PyResult<Values> {
-    if !data.len().is_multiple_of(8) {
+    let width = match kind {
+        "f8" | "i8" => 8,
+        "f4" => 4,
+        other => {
+            return Err(UsageError::new_err(format!(
+                "element kind {other:?} is none of \"f8\", \"f4\" and \"i8\""
+            )));
+        }
+    };
+    if !data.len().is_multiple_of(width) {
         return Err(UsageError::new_err(format!(
-            "{} bytes are not whole 8-byte elements",
+            "{} bytes are not whole {width}-byte elements",
             data.len()
         )));
     }
-    let words = data
-        .chunks_exact(8)
-        .map(|c| <[u8; 8]>::try_from(c).unwrap_or_default());
-    match kind {
-        "f8" => Ok(Values::Floats(words.map(f64::from_ne_bytes).collect())),
-        "i8" => Ok(Values::Integers(words.map(i64::from_ne_bytes).collect())),
-        other => Err(UsageError::new_err(format!(
-            "element kind {other:?} is neither \"f8\" nor \"i8\""
-        ))),
-    }
+    let eight = || {
+        data.chunks_exact(8)
+            .map(|c| <[u8; 8]>::try_from(c).unwrap_or_default())
+    };
+    Ok(match kind {
+        "f8" => Values::Floats(eight().map(f64::from_ne_bytes).collect()),
+        "i8" => Values::Integers(eight().map(i64::from_ne_bytes).collect()),
+        _ => Values::Floats(
+            data.chunks_exact(4)
+                .map(|c| f32::from_ne_bytes(<[u8; 4]>::try_from(c).unwrap_or_default()))
+                .map(|x| x.to_string().parse::<f64>().unwrap_or(f64::NAN))
+                .collect(),
+        ),
+    })
 }
 
 /// Submits the values in `data` (see [`values`]) as data provider `id` to `task`; returns once

@@ -114,6 +114,13 @@ def test_a_dp_that_does_not_submit_is_excluded_and_integers_are_accepted(cluster
     assert res.included == ["dp1", "dp2"] and res.excluded == ["dp3"]
 
 
+def test_float32_values_are_read_as_float32_prints_them(cluster):
+    dep = cluster.deployment
+    task = dep.create_task(func="sum", dim=3, min=-10, max=10, scale=1, deadline=20, dps=["dp1"])
+    dep.submit("dp1", task, np.array([0.1, -2.5, 7.3], dtype=np.float32))
+    assert dep.result(task, wait=60).exact == ["0.1", "-2.5", "7.3"]
+
+
 def test_weighted_tasks_take_public_weights(cluster):
     dep = cluster.deployment
     task = dep.create_task(
@@ -131,6 +138,8 @@ def test_weighted_tasks_take_public_weights(cluster):
         (np.array([np.nan, 0.0, 0.0]), "only finite values"),
         (np.array([np.inf, 0.0, 0.0]), "only finite values"),
         (np.array([0.0, -np.inf, 0.0]), "only finite values"),
+        (np.array([0.0, np.nan, 0.0], dtype=np.float32), "only finite values"),
+        (np.array([0.0, 10.5, 0.0], dtype=np.float32), "outside the declared range"),
         (np.array([11.0, 0.0, 0.0]), "outside the declared range"),
         (np.array([-10.01, 0.0, 0.0]), "outside the declared range"),
         (np.array([1.234, 0.0, 0.0]), "3 decimal places but the scale is 2"),

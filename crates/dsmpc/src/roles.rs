@@ -232,6 +232,10 @@ pub struct EdgeArgs {
     /// Seconds to wait for more result shares once t valid ones arrived.
     #[arg(long, default_value_t = 2)]
     grace: u64,
+    /// Seconds to wait for a task's input set after its submission deadline, and then for its
+    /// result shares, before signing that it failed.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    timeout: u64,
 }
 
 /// Runs the edge server until SIGINT or SIGTERM.
@@ -244,6 +248,7 @@ pub fn run_edge(args: &EdgeArgs) -> Result<()> {
     let cloud = link(&dep, &me, &cloud_id, &flow, Duration::from_secs(3600))?;
     let config = EdgeConfig {
         grace: Duration::from_secs(args.grace),
+        timeout: Duration::from_secs(args.timeout),
         ..EdgeConfig::default()
     };
     runtime()?.block_on(async {

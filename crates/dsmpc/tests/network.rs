@@ -501,3 +501,32 @@ fn a_dp_is_served_only_once_registered() {
     assert_eq!(strings(&r["result"]), vec!["10"], "{}", c.logs());
     assert_eq!(strings(&r["included"]), vec!["dp1", "dp2", "dp7"]);
 }
+
+/// The edge waits for the input set until the task's submission deadline and its timeout after
+/// it, not its timeout alone: a task that collects for longer than the edge's timeout still ends
+/// with its result (a 10^6-DP collection took longer than the 600 s default).
+#[test]
+fn the_edge_waits_for_a_collection_longer_than_its_timeout() {
+    let mut c = Cluster::new(3, 3, 2);
+    c.start_cloud();
+    c.start("edge", &["edge", "--grace", "1", "--timeout", "1"]);
+    for cp in ["cp1", "cp2", "cp3"] {
+        c.restart(cp);
+    }
+    let task = c.create_task(&[
+        "--func",
+        "sum",
+        "--mode",
+        "fast",
+        "--deadline",
+        "6",
+        "--timeout",
+        "5",
+    ]);
+    c.submit("dp1", &task, "5");
+    c.submit("dp2", &task, "6");
+    // dp3 never submits: submissions close at the deadline, 6 s on, well past the edge's 1 s.
+    let r = c.result(&task);
+    assert_eq!(strings(&r["result"]), vec!["11"], "{}", c.logs());
+    assert_eq!(strings(&r["excluded"]), vec!["dp3"]);
+}

@@ -39,7 +39,8 @@ use crate::store::{Store, StoreError};
 pub struct EdgeConfig {
     /// How long after t valid shares to wait for the rest.
     pub grace: Duration,
-    /// How long to wait for the input set and the result shares.
+    /// How long to wait for the input set after the task's submission deadline, and for the
+    /// result shares after the input set.
     pub timeout: Duration,
     /// How long to wait for result shares when the input set shows fewer than t CPs reported
     /// (those that reported late may still answer) before publishing the failure.
@@ -296,6 +297,7 @@ impl EdgeServer {
         waits: &Link,
     ) -> Result<Option<TaskFailure>, NetError> {
         let id = task.body.id;
+        let closes_at = task.body.params.submission_deadline;
         let (n, t) = (task.body.params.n as usize, task.body.params.t as usize);
         let verifiable = task.body.params.mode == Mode::Verifiable;
         let validating_fast = task.body.params.validate && !verifiable;
@@ -331,11 +333,14 @@ impl EdgeServer {
         };
         let edge =
             EdgeTask::<F>::new(self.identity.clone(), self.roster.clone(), task, &committee)?;
+        // Submissions may stay open until the task's deadline, however long that is; the input
+        // set follows within the timeout after it.
+        let submissions_left = Duration::from_secs(closes_at.saturating_sub(super::unix_now()));
         let input_set = waits
             .wait_for(
                 Until::Phase(id, Phase::Aggregating),
                 "the input set",
-                self.config.timeout,
+                submissions_left + self.config.timeout,
                 |r| {
                     Ok(match r {
                         Response::Status(s) => s.input_set,
