@@ -733,9 +733,7 @@ impl Pending {
         &mut self,
         tx: &mut Transaction<'_>,
     ) -> Result<(), postgres::Error> {
-        let (tasks, positions): (Vec<Vec<u8>>, Vec<i64>) =
-            self.bundles.iter().map(|b| (b.0.clone(), b.1)).unzip();
-        self.flush_rows(tx)?;
+        let (tasks, positions) = self.flush_rows(tx)?;
         if !tasks.is_empty() {
             tx.execute(
                 "UPDATE tasks SET next_pos = GREATEST(next_pos, m.p) FROM
@@ -749,23 +747,28 @@ impl Pending {
     }
 
     /// Inserts the pending bundles and their shares (their positions already counted in their
-    /// tasks' `next_pos`).
-    pub(super) fn flush_rows(&mut self, tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
-        if !self.bundles.is_empty() {
-            let (tasks, positions, dps, cores) = unzip4(std::mem::take(&mut self.bundles));
-            tx.execute(
-                "INSERT INTO bundles (task, pos, dp, core)
-                 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::bytea[])",
-                &[&tasks, &positions, &dps, &cores],
-            )?;
-            let (tasks, positions, indices, shares) = unzip4(std::mem::take(&mut self.shares));
-            tx.execute(
-                "INSERT INTO bundle_shares (task, pos, idx, share)
-                 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::integer[], $4::bytea[])",
-                &[&tasks, &positions, &indices, &shares],
-            )?;
+    /// tasks' `next_pos`); returns the inserted bundles' tasks and positions, as columns.
+    pub(super) fn flush_rows(
+        &mut self,
+        tx: &mut Transaction<'_>,
+    ) -> Result<(Vec<Vec<u8>>, Vec<i64>), postgres::Error> {
+        if self.bundles.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
         }
-        Ok(())
+        let (tasks, positions, dps, cores) = unzip4(std::mem::take(&mut self.bundles));
+        tx.execute(
+            "INSERT INTO bundles (task, pos, dp, core)
+             SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::bytea[])",
+            &[&tasks, &positions, &dps, &cores],
+        )?;
+        let (share_tasks, share_positions, indices, shares) =
+            unzip4(std::mem::take(&mut self.shares));
+        tx.execute(
+            "INSERT INTO bundle_shares (task, pos, idx, share)
+             SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::integer[], $4::bytea[])",
+            &[&share_tasks, &share_positions, &indices, &shares],
+        )?;
+        Ok((tasks, positions))
     }
 }
 

@@ -457,7 +457,8 @@ fn place_in(
 ) -> Result<Vec<Placement>, postgres::Error> {
     let (keys, names): (Vec<&[u8]>, Vec<&str>) =
         bundles.iter().map(|b| (&b.task[..], b.dp)).unzip();
-    let mut stored: HashMap<([u8; 16], String), Vec<u8>> = HashMap::new();
+    // Task → DP → its stored core.
+    let mut stored: HashMap<[u8; 16], HashMap<String, Vec<u8>>> = HashMap::new();
     for row in tx.query(
         "SELECT b.task, b.dp, b.core FROM bundles b
          JOIN unnest($1::bytea[], $2::text[]) AS u (t, d) ON b.task = u.t AND b.dp = u.d",
@@ -465,7 +466,10 @@ fn place_in(
     )? {
         let task: Vec<u8> = row.get(0);
         if let Ok(task) = <[u8; 16]>::try_from(task.as_slice()) {
-            stored.insert((task, row.get(1)), row.get(2));
+            stored
+                .entry(task)
+                .or_default()
+                .insert(row.get(1), row.get(2));
         }
     }
     // Which bundles are new (the first copy of a DP within the batch), per task.
@@ -474,7 +478,8 @@ fn place_in(
     let mut wanted: HashMap<[u8; 16], i64> = HashMap::new();
     for b in bundles {
         let earlier = stored
-            .get(&(*b.task, b.dp.to_owned()))
+            .get(b.task)
+            .and_then(|dps| dps.get(b.dp))
             .map(Vec::as_slice)
             .or_else(|| fresh.get(&(*b.task, b.dp)).copied());
         verdicts.push(match earlier {
@@ -524,7 +529,7 @@ fn place_in(
             .collect(),
     };
     let mut pending = super::pg::Pending::default();
-    let mut next = first.clone();
+    let mut next = first;
     let mut placements = Vec::with_capacity(bundles.len());
     for (b, verdict) in bundles.iter().zip(verdicts) {
         if let Some(v) = verdict {
