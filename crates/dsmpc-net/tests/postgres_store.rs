@@ -254,3 +254,113 @@ fn a_wrong_url_or_password_is_a_clear_error_without_the_password() {
     assert!(err.contains("nobody:***@127.0.0.1:1"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+/// A database that schema 3 wrote (each sealed share a row of its own in `bundle_shares`) is
+/// migrated in place: every share reads back as it was written, a bundle without shares stays
+/// without, and new bundles go in beside the old ones.
+#[test]
+fn shares_written_one_row_each_by_schema_3_read_back_after_the_migration() {
+    let Some(url) = pg::fresh_database("postgres_store::migration_4") else {
+        return;
+    };
+    let (shares, lens) = bundle_data();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE dsmpc_schema (version bigint NOT NULL);
+             INSERT INTO dsmpc_schema (version) VALUES (3);",
+        )
+        .unwrap();
+    for sql in &dsmpc_net::store::pg::MIGRATIONS[..3] {
+        client.batch_execute(sql).unwrap();
+    }
+    client
+        .execute(
+            "INSERT INTO tasks (id, status, spec, next_pos) VALUES ($1, 'open', 'spec', 4)",
+            &[&&A[..]],
+        )
+        .unwrap();
+    let dps = ["dp1", "dp2", "dp3", "dp4"];
+    for (pos, dp) in dps.iter().enumerate() {
+        let pos = pos as i64;
+        let core = format!("core of {dp}").into_bytes();
+        client
+            .execute(
+                "INSERT INTO bundles (task, pos, dp, core) VALUES ($1, $2, $3, $4)",
+                &[&&A[..], &pos, dp, &core],
+            )
+            .unwrap();
+    }
+    // dp4's bundle has no shares; the others' are written as schema 3 did, one row each.
+    for (pos, (bytes, lens)) in shares.iter().zip(&lens).enumerate() {
+        let mut start = 0;
+        for (i, &len) in lens.iter().enumerate() {
+            let share = &bytes[start..start + len as usize];
+            start += len as usize;
+            client
+                .execute(
+                    "INSERT INTO bundle_shares (task, pos, idx, share) VALUES ($1, $2, $3, $4)",
+                    &[&&A[..], &(pos as i64), &(i as i32 + 1), &share],
+                )
+                .unwrap();
+        }
+    }
+    drop(client);
+
+    let mut store = StoreLocation::Postgres(url.clone()).open().unwrap();
+    for index in 1..=3u32 {
+        let read = store.shares_after(&A, index, None, 10, usize::MAX).unwrap();
+        let got: Vec<(u64, String, Vec<u8>, Vec<u8>)> = read
+            .into_iter()
+            .map(|s| (s.pos, s.dp, s.core, s.share))
+            .collect();
+        let want: Vec<(u64, String, Vec<u8>, Vec<u8>)> = (0..3)
+            .map(|pos| {
+                let i = index as usize - 1;
+                let start: u64 = lens[pos][..i].iter().sum();
+                let share = shares[pos][start as usize..][..lens[pos][i] as usize].to_vec();
+                let dp = dps[pos].to_owned();
+                (
+                    pos as u64,
+                    dp.clone(),
+                    format!("core of {dp}").into_bytes(),
+                    share,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "CP {index}");
+        let one = store.share_of(&A, "dp3", index).unwrap().unwrap();
+        assert_eq!(one.share, want[2].3, "CP {index}, dp3");
+    }
+    assert_eq!(
+        store.share_of(&A, "dp4", 1).unwrap(),
+        None,
+        "dp4 has no shares"
+    );
+    assert_eq!(store.bundle_count(&A).unwrap(), 4);
+
+    // A new bundle after the migration.
+    let fresh = [9u8, 9, 8, 8, 8];
+    store
+        .commit(&[Write::Bundle(BundleWrite {
+            task: &A,
+            pos: 4,
+            dp: "dp5",
+            core: b"core of dp5",
+            shares: &fresh,
+            share_lens: &[2, 3],
+        })])
+        .unwrap();
+    let read = store.shares_after(&A, 2, Some(3), 10, usize::MAX).unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(
+        (read[0].pos, read[0].share.as_slice()),
+        (4, &[8u8, 8, 8][..])
+    );
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let old_table: bool = client
+        .query_one("SELECT to_regclass('bundle_shares') IS NOT NULL", &[])
+        .unwrap()
+        .get(0);
+    assert!(!old_table, "bundle_shares is dropped");
+}

@@ -2,8 +2,10 @@
 //! and guarantees as the SQLite backend, for a cloud whose state must outlive its machine.
 //!
 //! * Tasks, events, bundles, results and the DP registry are tables of the same names; a
-//!   bundle's sealed shares are one row each in `bundle_shares` (`idx` = the CP index), so a CP's
-//!   page of deliveries is one indexed join and no file lives beside the database.
+//!   bundle's sealed shares are one column of its row (`shares`, their concatenation, with
+//!   `share_ends`), and a CP's page of deliveries is one index range scan that cuts each CP's
+//!   share out with `substring` (which reads only the chunks it needs of a large value), so no
+//!   file lives beside the database.
 //! * [`PgStore::commit`] applies a batch in one transaction; events and bundles go in with one
 //!   `INSERT … SELECT FROM unnest(…)` per table and run of writes, so a batch of thousands costs
 //!   a handful of round trips. `seq` comes from a sequence: unique and increasing in commit order
@@ -29,7 +31,7 @@ use super::{
 
 /// Migrations of the PostgreSQL schema; migration `i` takes `dsmpc_schema.version` from `i` to
 /// `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[&str] = &[
     "CREATE TABLE tasks (
          num    bigserial PRIMARY KEY,
          id     bytea NOT NULL UNIQUE CHECK (length(id) = 16),
@@ -91,7 +93,46 @@ const MIGRATIONS: &[&str] = &[
          body    bytea NOT NULL,
          PRIMARY KEY (task, idx, worker, workers)
      );",
+    // A bundle's sealed shares move into its own row (issue 21's ingest): `shares` is their
+    // concatenation, `share_ends[i]` where CP i's share ends, and a CP reads its share with
+    // `substring`, which on an uncompressed (`EXTERNAL`) value fetches only the chunks it
+    // needs. One row and two index entries per bundle instead of n + 1 rows, n + 2 index
+    // entries and n + 1 foreign-key checks. The foreign key to `tasks` goes too: a bundle is
+    // only ever inserted with a position just taken from its task's row, in the same
+    // transaction, and tasks are never deleted.
+    "ALTER TABLE bundles ADD COLUMN shares bytea, ADD COLUMN share_ends integer[];
+     ALTER TABLE bundles ALTER COLUMN shares SET STORAGE EXTERNAL;
+     UPDATE bundles b SET shares = s.shares, share_ends = s.ends FROM
+         (SELECT task, pos, string_agg(share, ''::bytea ORDER BY idx) AS shares,
+                 array_agg(upto ORDER BY idx) AS ends
+          FROM (SELECT task, pos, idx, share,
+                       sum(length(share)) OVER (PARTITION BY task, pos ORDER BY idx)::integer
+                           AS upto
+                FROM bundle_shares) AS each_share
+          GROUP BY task, pos) AS s
+     WHERE b.task = s.task AND b.pos = s.pos;
+     UPDATE bundles SET shares = ''::bytea, share_ends = '{}' WHERE shares IS NULL;
+     ALTER TABLE bundles ALTER COLUMN shares SET NOT NULL,
+                         ALTER COLUMN share_ends SET NOT NULL;
+     DROP TABLE bundle_shares;
+     ALTER TABLE bundles DROP CONSTRAINT bundles_task_fkey;",
 ];
+
+/// CP `$2`'s sealed share of bundle `b`, out of its row's `shares`. NULL when the bundle has
+/// fewer shares; callers filter those rows out with `has_share_2!`.
+macro_rules! share_2 {
+    () => {
+        "substring(b.shares FROM coalesce(b.share_ends[$2 - 1], 0) + 1
+                   FOR b.share_ends[$2] - coalesce(b.share_ends[$2 - 1], 0))"
+    };
+}
+
+/// Whether bundle `b` has a share for CP `$2`.
+macro_rules! has_share_2 {
+    () => {
+        "cardinality(b.share_ends) >= $2"
+    };
+}
 
 /// The schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -449,10 +490,13 @@ impl PgStore {
         let rows = self
             .client
             .query(
-                "SELECT b.pos, b.dp, b.core, s.share FROM bundles b
-                 JOIN bundle_shares s ON s.task = b.task AND s.pos = b.pos AND s.idx = $2
-                 WHERE b.task = $1 AND b.pos >= $3 AND b.pos % $5 = $6
-                 ORDER BY b.pos LIMIT $4",
+                concat!(
+                    "SELECT b.pos, b.dp, b.core, ",
+                    share_2!(),
+                    " FROM bundles b WHERE b.task = $1 AND ",
+                    has_share_2!(),
+                    " AND b.pos >= $3 AND b.pos % $5 = $6 ORDER BY b.pos LIMIT $4"
+                ),
                 &[&&task[..], &idx, &start, &limit, &workers, &residue],
             )
             .map_err(self.err())?;
@@ -523,25 +567,7 @@ impl PgStore {
         index: u32,
     ) -> Result<Option<StoredShare>, StoreError> {
         self.ensure_connected()?;
-        let idx = i32::try_from(index).unwrap_or(i32::MAX);
-        let row = self
-            .client
-            .query_opt(
-                "SELECT b.pos, b.dp, b.core, s.share FROM bundles b
-                 JOIN bundle_shares s ON s.task = b.task AND s.pos = b.pos AND s.idx = $3
-                 WHERE b.task = $1 AND b.dp = $2",
-                &[&&task[..], &dp, &idx],
-            )
-            .map_err(self.err())?;
-        row.map(|r| {
-            Ok(StoredShare {
-                pos: to_seq(r.get(0))?,
-                dp: r.get(1),
-                core: r.get(2),
-                share: r.get(3),
-            })
-        })
-        .transpose()
+        share_of(&mut *self.client, task, dp, index).map_err(self.err())?
     }
 
     /// See [`super::Store::register_dps`]: all or none, in one transaction.
@@ -652,6 +678,36 @@ impl PgStore {
     }
 }
 
+/// DP `dp`'s stored bundle core and share for CP `index` in `task`, through `client` (a
+/// connection, or a transaction holding the task's row lock).
+pub(super) fn share_of<C: postgres::GenericClient>(
+    client: &mut C,
+    task: &[u8; 16],
+    dp: &str,
+    index: u32,
+) -> Result<Result<Option<StoredShare>, StoreError>, postgres::Error> {
+    let idx = i32::try_from(index).unwrap_or(i32::MAX);
+    let row = client.query_opt(
+        concat!(
+            "SELECT b.pos, b.dp, b.core, ",
+            share_2!(),
+            " FROM bundles b WHERE b.task = $1 AND b.dp = $3 AND ",
+            has_share_2!()
+        ),
+        &[&&task[..], &idx, &dp],
+    )?;
+    Ok(row
+        .map(|r| {
+            Ok(StoredShare {
+                pos: to_seq(r.get(0))?,
+                dp: r.get(1),
+                core: r.get(2),
+                share: r.get(3),
+            })
+        })
+        .transpose())
+}
+
 /// How a commit attempt failed: before its `COMMIT` was sent (nothing committed) or at it.
 enum Attempt {
     BeforeCommit(StoreError),
@@ -674,9 +730,12 @@ fn decode_card(bytes: &[u8]) -> Result<IdentityCard, StoreError> {
 #[derive(Default)]
 pub(super) struct Pending {
     events: Vec<(Vec<u8>, String, Vec<u8>)>,
-    bundles: Vec<(Vec<u8>, i64, String, Vec<u8>)>,
-    shares: Vec<(Vec<u8>, i64, i32, Vec<u8>)>,
+    bundles: Vec<PendingBundle>,
 }
+
+/// A bundle's row: task, position, DP, core, shares, and `share_ends` as an array literal
+/// (`{60,120}`), which the `INSERT` casts (a parameter cannot be an array of arrays).
+type PendingBundle = (Vec<u8>, i64, String, Vec<u8>, Vec<u8>, String);
 
 impl Pending {
     pub(super) fn bundle(&mut self, b: &BundleWrite<'_>) -> Result<(), StoreError> {
@@ -688,16 +747,17 @@ impl Pending {
         }
         let pos = i64::try_from(b.pos)
             .map_err(|_| StoreError::Corrupt(format!("bundle position {} too large", b.pos)))?;
-        self.bundles
-            .push((b.task.to_vec(), pos, b.dp.to_owned(), b.core.to_vec()));
-        let mut start = 0usize;
-        for (i, &len) in b.share_lens.iter().enumerate() {
-            let end = start + len as usize;
-            let idx = i32::try_from(i + 1).unwrap_or(i32::MAX);
-            self.shares
-                .push((b.task.to_vec(), pos, idx, b.shares[start..end].to_vec()));
-            start = end;
-        }
+        let ends = share_ends(b.share_lens).ok_or_else(|| {
+            StoreError::Corrupt(format!("{}'s shares are too large for one row", b.dp))
+        })?;
+        self.bundles.push((
+            b.task.to_vec(),
+            pos,
+            b.dp.to_owned(),
+            b.core.to_vec(),
+            b.shares.to_vec(),
+            ends,
+        ));
         Ok(())
     }
 
@@ -755,21 +815,43 @@ impl Pending {
         if self.bundles.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let (tasks, positions, dps, cores) = unzip4(std::mem::take(&mut self.bundles));
+        let rows = std::mem::take(&mut self.bundles);
+        let (mut tasks, mut positions, mut dps) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut cores, mut shares, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+        for (task, pos, dp, core, share, end) in rows {
+            tasks.push(task);
+            positions.push(pos);
+            dps.push(dp);
+            cores.push(core);
+            shares.push(share);
+            ends.push(end);
+        }
         tx.execute(
-            "INSERT INTO bundles (task, pos, dp, core)
-             SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::bytea[])",
-            &[&tasks, &positions, &dps, &cores],
-        )?;
-        let (share_tasks, share_positions, indices, shares) =
-            unzip4(std::mem::take(&mut self.shares));
-        tx.execute(
-            "INSERT INTO bundle_shares (task, pos, idx, share)
-             SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::integer[], $4::bytea[])",
-            &[&share_tasks, &share_positions, &indices, &shares],
+            "INSERT INTO bundles (task, pos, dp, core, shares, share_ends)
+             SELECT t, p, d, c, s, e::integer[] FROM unnest($1::bytea[], $2::bigint[],
+                 $3::text[], $4::bytea[], $5::bytea[], $6::text[]) AS u (t, p, d, c, s, e)",
+            &[&tasks, &positions, &dps, &cores, &shares, &ends],
         )?;
         Ok((tasks, positions))
     }
+}
+
+/// Where each share ends in the concatenation of shares of `lens`, as a PostgreSQL array
+/// literal (`{60,120,180}`); `None` past `integer`'s range (PostgreSQL's values stop at 1 GiB).
+fn share_ends(lens: &[u64]) -> Option<String> {
+    let mut text = String::with_capacity(2 + lens.len() * 8);
+    text.push('{');
+    let mut end = 0u64;
+    for (i, &len) in lens.iter().enumerate() {
+        end = end.checked_add(len)?;
+        i32::try_from(end).ok()?;
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&end.to_string());
+    }
+    text.push('}');
+    Some(text)
 }
 
 /// A CP part's key columns: the CP index, the worker and the group's size.
@@ -783,14 +865,6 @@ fn unzip3<A, B, C>(items: Vec<(A, B, C)>) -> (Vec<A>, Vec<B>, Vec<C>) {
     let (ab, c): (Vec<(A, B)>, Vec<C>) = items.into_iter().map(|(a, b, c)| ((a, b), c)).unzip();
     let (a, b) = ab.into_iter().unzip();
     (a, b, c)
-}
-
-/// [`unzip3`] for rows of four.
-fn unzip4<A, B, C, D>(items: Vec<(A, B, C, D)>) -> (Vec<A>, Vec<B>, Vec<C>, Vec<D>) {
-    let (abc, d): (Vec<(A, B, C)>, Vec<D>) =
-        items.into_iter().map(|(a, b, c, d)| ((a, b, c), d)).unzip();
-    let (a, b, c) = unzip3(abc);
-    (a, b, c, d)
 }
 
 fn insert_task(

@@ -607,24 +607,11 @@ impl TaskTx<'_> {
 
     /// DP `dp`'s stored bundle core and share for CP `index`.
     pub fn share_of(&mut self, dp: &str, index: u32) -> Result<Option<StoredShare>, TaskTxError> {
-        let idx = i32::try_from(index).unwrap_or(i32::MAX);
         let task = self.task;
         let e = pg(&self.url);
-        let row = self
-            .tx
-            .query_opt(
-                "SELECT b.pos, b.dp, b.core, s.share FROM bundles b
-                 JOIN bundle_shares s ON s.task = b.task AND s.pos = b.pos AND s.idx = $3
-                 WHERE b.task = $1 AND b.dp = $2",
-                &[&&task[..], &dp, &idx],
-            )
-            .map_err(|err| TaskTxError::After(e(err)))?;
-        Ok(row.map(|r| StoredShare {
-            pos: u64::try_from(r.get::<_, i64>(0)).unwrap_or_default(),
-            dp: r.get(1),
-            core: r.get(2),
-            share: r.get(3),
-        }))
+        super::pg::share_of(&mut self.tx, &task, dp, index)
+            .map_err(|err| TaskTxError::After(e(err)))?
+            .map_err(TaskTxError::After)
     }
 
     /// Appends an event; returns its `seq`. A `close-submissions` event also stops the task
