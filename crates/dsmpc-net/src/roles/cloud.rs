@@ -271,8 +271,12 @@ impl CloudServer {
     ) {
         context.directory = self.registry.clone();
         let ticker = self.clone();
+        // Each loop yields before it sleeps: a pass may block its thread (the database), and
+        // a runtime that began to shut down meanwhile must get the chance to drop the task
+        // rather than see it ask its stopped timer for a sleep (which panics).
         let mut background = vec![tokio::spawn(async move {
             loop {
+                tokio::task::yield_now().await;
                 tokio::time::sleep(tick).await;
                 ticker.tick().await;
             }
@@ -281,6 +285,7 @@ impl CloudServer {
             let syncer = self.clone();
             background.push(tokio::spawn(async move {
                 loop {
+                    tokio::task::yield_now().await;
                     tokio::time::sleep(shared::SYNC_EVERY).await;
                     if let Err(e) = syncer.refresh(None).await {
                         warn!("{e}");

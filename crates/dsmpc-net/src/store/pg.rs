@@ -6,9 +6,9 @@
 //!   `share_ends`), and a CP's page of deliveries is one index range scan that cuts each CP's
 //!   share out with `substring` (which reads only the chunks it needs of a large value), so no
 //!   file lives beside the database.
-//! * [`PgStore::commit`] applies a batch in one transaction; events and bundles go in with one
-//!   `INSERT … SELECT FROM unnest(…)` per table and run of writes, so a batch of thousands costs
-//!   a handful of round trips. `seq` comes from a sequence: unique and increasing in commit order
+//! * [`PgStore::commit`] applies a batch in one transaction; events go in with one
+//!   `INSERT … SELECT FROM unnest(…)` and bundles with one binary `COPY` per run of writes, so a
+//!   batch of thousands costs a handful of round trips. `seq` comes from a sequence: unique and increasing in commit order
 //!   for this one writer (a rolled-back batch leaves a gap; replay sorts, it never counts).
 //! * The schema is versioned in `dsmpc_schema`; migrations run in one transaction under an
 //!   advisory lock, and a database newer than this binary is refused.
@@ -21,6 +21,8 @@ use std::collections::HashSet;
 use dsmpc_core::codec::{Encode, decode_exact};
 use dsmpc_core::identity::{IdentityCard, PartyId, Role};
 use dsmpc_core::task::DpKey;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
 use postgres::{Client, NoTls, Transaction};
 
 use super::registry::Registration;
@@ -733,9 +735,8 @@ pub(super) struct Pending {
     bundles: Vec<PendingBundle>,
 }
 
-/// A bundle's row: task, position, DP, core, shares, and `share_ends` as an array literal
-/// (`{60,120}`), which the `INSERT` casts (a parameter cannot be an array of arrays).
-type PendingBundle = (Vec<u8>, i64, String, Vec<u8>, Vec<u8>, String);
+/// A bundle's row, as `COPY` writes it: task, position, DP, core, shares and `share_ends`.
+type PendingBundle = (Vec<u8>, i64, String, Vec<u8>, Vec<u8>, Vec<i32>);
 
 impl Pending {
     pub(super) fn bundle(&mut self, b: &BundleWrite<'_>) -> Result<(), StoreError> {
@@ -816,42 +817,39 @@ impl Pending {
             return Ok((Vec::new(), Vec::new()));
         }
         let rows = std::mem::take(&mut self.bundles);
-        let (mut tasks, mut positions, mut dps) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut cores, mut shares, mut ends) = (Vec::new(), Vec::new(), Vec::new());
-        for (task, pos, dp, core, share, end) in rows {
+        let writer = tx.copy_in(
+            "COPY bundles (task, pos, dp, core, shares, share_ends) FROM STDIN (FORMAT binary)",
+        )?;
+        let columns = [
+            Type::BYTEA,
+            Type::INT8,
+            Type::TEXT,
+            Type::BYTEA,
+            Type::BYTEA,
+            Type::INT4_ARRAY,
+        ];
+        let mut writer = BinaryCopyInWriter::new(writer, &columns);
+        let (mut tasks, mut positions) = (Vec::new(), Vec::new());
+        for (task, pos, dp, core, shares, ends) in rows {
+            writer.write(&[&task, &pos, &dp, &core, &shares, &ends])?;
             tasks.push(task);
             positions.push(pos);
-            dps.push(dp);
-            cores.push(core);
-            shares.push(share);
-            ends.push(end);
         }
-        tx.execute(
-            "INSERT INTO bundles (task, pos, dp, core, shares, share_ends)
-             SELECT t, p, d, c, s, e::integer[] FROM unnest($1::bytea[], $2::bigint[],
-                 $3::text[], $4::bytea[], $5::bytea[], $6::text[]) AS u (t, p, d, c, s, e)",
-            &[&tasks, &positions, &dps, &cores, &shares, &ends],
-        )?;
+        writer.finish()?;
         Ok((tasks, positions))
     }
 }
 
-/// Where each share ends in the concatenation of shares of `lens`, as a PostgreSQL array
-/// literal (`{60,120,180}`); `None` past `integer`'s range (PostgreSQL's values stop at 1 GiB).
-fn share_ends(lens: &[u64]) -> Option<String> {
-    let mut text = String::with_capacity(2 + lens.len() * 8);
-    text.push('{');
+/// Where each share ends in the concatenation of shares of `lens`; `None` past `integer`'s
+/// range (PostgreSQL's values stop at 1 GiB anyway).
+fn share_ends(lens: &[u64]) -> Option<Vec<i32>> {
     let mut end = 0u64;
-    for (i, &len) in lens.iter().enumerate() {
-        end = end.checked_add(len)?;
-        i32::try_from(end).ok()?;
-        if i > 0 {
-            text.push(',');
-        }
-        text.push_str(&end.to_string());
-    }
-    text.push('}');
-    Some(text)
+    lens.iter()
+        .map(|&len| {
+            end = end.checked_add(len)?;
+            i32::try_from(end).ok()
+        })
+        .collect()
 }
 
 /// A CP part's key columns: the CP index, the worker and the group's size.
