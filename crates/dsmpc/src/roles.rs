@@ -921,16 +921,44 @@ pub fn init_logging_at(default: &str) {
     };
 }
 
-/// Logs to `path` (JSON lines), for commands whose own output is the terminal's.
+/// Logs to `path` (JSON lines), for commands whose own output is the terminal's. In a process
+/// that runs several such commands (the Python package), each call moves the log to its own
+/// `path`: the logger is installed once and writes to the file of the latest call.
 pub fn init_logging_to(path: &Path) -> Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    if let Ok(mut current) = LOG_FILE.lock() {
+        *current = Some(file);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(|| CurrentLogFile)
         .json()
         .try_init();
     Ok(())
+}
+
+/// The file [`init_logging_to`]'s logger writes to: that of its latest call.
+static LOG_FILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// A writer into [`LOG_FILE`], whichever file it holds when an event is written (the
+/// formatter hands over each event in one `write`).
+struct CurrentLogFile;
+
+impl std::io::Write for CurrentLogFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match LOG_FILE.lock().as_deref_mut() {
+            Ok(Some(file)) => file.write(buf),
+            _ => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match LOG_FILE.lock().as_deref_mut() {
+            Ok(Some(file)) => file.flush(),
+            _ => Ok(()),
+        }
+    }
 }
