@@ -44,7 +44,8 @@ from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp.grid import Grid
 from flwr.supercore import log
 
-from . import Deployment, Error, Result, decimal
+from . import Deployment, Error, Result, TaskFailedError, decimal
+from . import TimeoutError as DsmpcTimeout
 
 #: The config record a dsmpc message carries.
 RECORD = "dsmpc"
@@ -169,6 +170,8 @@ class DsmpcFedAvgWorkflow:
         """The dsmpc result of the last round (included, excluded, culprits)."""
         self.seconds: List[float] = []
         """Seconds each round's fit took, creating the task to the new parameters."""
+        self.failed_rounds: List[int] = []
+        """Rounds whose task failed or gave no result in time: skipped, parameters unchanged."""
 
     def __call__(self, grid: Grid, context: Context) -> None:
         if not isinstance(context, LegacyContext):
@@ -206,7 +209,9 @@ class DsmpcFedAvgWorkflow:
         if len(stored) < len(listed):
             # Someone failed or dropped out: the task need not wait for them.
             self.deployment.close(task)
-        result = self.deployment.result(task, wait=self.result_wait)
+        result = self._result_of(task, current_round)
+        if result is None:
+            return
         self.last_result = result
         total = result.values[-1]
         log(INFO, "dsmpc: %s included, %s excluded %s, culprits %s, Σn = %s",
@@ -223,6 +228,20 @@ class DsmpcFedAvgWorkflow:
             at += n
         self._set_parameters(context, current_round, instructions, stored, arrays, listed)
         self.seconds.append(time.monotonic() - started)
+
+    def _result_of(self, task: str, current_round: int) -> Optional[Result]:
+        """The round's result; ``None`` when its task failed (too few computing parties
+        answered) or gave no result within ``result_wait``. Such a round is skipped, as Flower
+        skips a round whose aggregation fails: the parameters stay as they were, the round is
+        logged and recorded in :attr:`failed_rounds`, and training goes on. Other errors (a
+        deployment that cannot be reached, a bad configuration) still stop the run."""
+        try:
+            return self.deployment.result(task, wait=self.result_wait)
+        except (TaskFailedError, DsmpcTimeout) as e:
+            log(WARNING, "dsmpc: round %s (task %s) gave no result; parameters unchanged: %s",
+                current_round, task, e)  # fmt: skip
+            self.failed_rounds.append(current_round)
+            return None
 
     def _learn_dps(self, grid: Grid, node_ids: Sequence[int], current_round: int) -> None:
         """Asks the nodes not yet known which data provider they are."""

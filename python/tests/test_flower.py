@@ -30,7 +30,13 @@ from flwr.common import (  # noqa: E402
 import flwr.compat.common.recorddict_compat as compat  # noqa: E402
 
 import dsmpc  # noqa: E402
-from dsmpc.flower import RECORD, default_dp_of, make_dsmpc_mod, weighted_update  # noqa: E402
+from dsmpc.flower import (  # noqa: E402
+    RECORD,
+    DsmpcFedAvgWorkflow,
+    default_dp_of,
+    make_dsmpc_mod,
+    weighted_update,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flower" / "run.py"
 
@@ -118,6 +124,26 @@ def test_an_update_outside_the_bound_is_refused_not_clipped():
         mod = make_dsmpc_mod(dep.path)
         with pytest.raises(dsmpc.InputError, match="outside the declared range"):
             mod(_train_message(task, 2), ctx, _fit_reply([np.array([9.0])], 1))
+
+
+def test_a_round_whose_task_gives_no_result_is_skipped_not_fatal():
+    """A computing party dies after the committee formed, so a task that needs all three
+    cannot finish: the workflow records the round as failed and returns no result (the
+    parameters stay), instead of raising out of the ServerApp."""
+    with dsmpc.LocalCluster(cps=3, dps=2, threshold=3) as cluster:
+        dep = cluster.deployment
+        task = dep.create_task(func="sum", dim=2, min=-10, max=10, scale=2, deadline=30)
+        cluster.kill("cp3")
+        for dp in ("dp1", "dp2"):
+            dep.submit(dp, task, [1.0, 2.0])
+        dep.close(task)
+        workflow = DsmpcFedAvgWorkflow(dep.path, result_wait=3)
+        assert workflow._result_of(task, 7) is None
+        assert workflow.failed_rounds == [7]
+        # Any other error still stops the run.
+        with pytest.raises(dsmpc.Error):
+            workflow._result_of("not-a-task", 8)
+        assert workflow.failed_rounds == [7]
 
 
 def test_messages_without_a_dsmpc_record_pass_through():
