@@ -118,7 +118,7 @@ pub async fn submit_showing(
         Encoding::Modular { .. } => 0,
     };
     let input = values.mantissas(scale)?;
-    let gens = GeneratorCache::default().for_task(&task.body)?;
+    let gens = GeneratorCache::shared().for_task(&task.body)?;
     let bundle = with_field!(task.body.field(), F => {
         let mut rng = fast_rng();
         let prepared = dp.prepare::<F, _>(&task.body, &input, gens.as_deref(), &mut rng)?;

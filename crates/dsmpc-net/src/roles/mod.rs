@@ -6,7 +6,6 @@ pub mod cp;
 pub mod dp;
 pub mod edge;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -135,30 +134,104 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Pedersen generators by dimension, derived once (about 10 µs per generator).
+/// How many dimensions' generators a [`GeneratorCache`] keeps: the most recently used.
+const KEPT_DIMS: usize = 4;
+
+/// Pedersen generators by dimension, derived once (about 10 µs per generator) and kept for the
+/// [`KEPT_DIMS`] most recently used dimensions, so a long-running server that sees tasks of
+/// many dimensions does not keep every set.
 #[derive(Debug, Default, Clone)]
 pub struct GeneratorCache {
-    by_dim: Arc<Mutex<BTreeMap<usize, Arc<Generators>>>>,
+    /// Most recently used last.
+    by_dim: Arc<Mutex<Vec<(usize, Arc<Generators>)>>>,
 }
 
 impl GeneratorCache {
+    /// The cache shared by every DP submission in this process: the Python package's
+    /// `Deployment.submit` and a Flower client submit round after round from one process, and
+    /// deriving a model's generators (tens of thousands of points) each time would cost more
+    /// than the sharing itself.
+    pub fn shared() -> GeneratorCache {
+        static SHARED: std::sync::OnceLock<GeneratorCache> = std::sync::OnceLock::new();
+        SHARED.get_or_init(GeneratorCache::default).clone()
+    }
+
     /// The generators a task needs: `None` in fast mode.
     pub fn for_task(&self, task: &Task) -> Result<Option<Arc<Generators>>, dsmpc_core::Error> {
         if task.params.mode != Mode::Verifiable {
             return Ok(None);
         }
-        let dim = task.dim();
-        if let Some(g) = self.by_dim.lock().ok().and_then(|m| m.get(&dim).cloned()) {
-            return Ok(Some(g));
-        }
-        let gens = Arc::new(Generators::derive(dim).map_err(|e| {
-            dsmpc_core::Error::InvalidParameters {
+        self.for_dim(task.dim())
+            .map(Some)
+            .map_err(|e| dsmpc_core::Error::InvalidParameters {
                 reason: e.to_string(),
-            }
-        })?);
-        if let Ok(mut m) = self.by_dim.lock() {
-            m.insert(dim, gens.clone());
+            })
+    }
+
+    /// The generators of vectors of length `dim`, from the cache or derived (outside the
+    /// lock: two callers that miss at once both derive, and both get equal generators).
+    pub fn for_dim(&self, dim: usize) -> Result<Arc<Generators>, dsmpc_core::crypto::CryptoError> {
+        if let Ok(mut kept) = self.by_dim.lock()
+            && let Some(at) = kept.iter().position(|(d, _)| *d == dim)
+        {
+            let entry = kept.remove(at);
+            let gens = entry.1.clone();
+            kept.push(entry);
+            return Ok(gens);
         }
-        Ok(Some(gens))
+        let gens = Arc::new(Generators::derive(dim)?);
+        if let Ok(mut kept) = self.by_dim.lock() {
+            if !kept.iter().any(|(d, _)| *d == dim) {
+                kept.push((dim, gens.clone()));
+            }
+            if kept.len() > KEPT_DIMS {
+                kept.remove(0);
+            }
+        }
+        Ok(gens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cached dimension is served without deriving again; beyond [`KEPT_DIMS`] dimensions
+    /// the least recently used one is dropped, and a dimension used again stays.
+    #[test]
+    fn the_generator_cache_keeps_the_most_recently_used_dimensions() {
+        let cache = GeneratorCache::default();
+        let first = cache.for_dim(3).unwrap();
+        assert!(Arc::ptr_eq(&first, &cache.for_dim(3).unwrap()));
+        for dim in 4..4 + KEPT_DIMS - 1 {
+            cache.for_dim(dim).unwrap();
+        }
+        // Dimension 3 is used again, so 4 is now the least recently used.
+        assert!(Arc::ptr_eq(&first, &cache.for_dim(3).unwrap()));
+        let four = cache.for_dim(4).unwrap();
+        cache.for_dim(100).unwrap();
+        cache.for_dim(101).unwrap();
+        let kept: Vec<usize> = cache
+            .by_dim
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(d, _)| *d)
+            .collect();
+        assert_eq!(kept.len(), KEPT_DIMS);
+        assert!(kept.contains(&4) && kept.contains(&101), "{kept:?}");
+        assert!(!kept.contains(&5), "{kept:?}");
+        assert!(Arc::ptr_eq(&four, &cache.for_dim(4).unwrap()));
+        assert_eq!(*cache.for_dim(5).unwrap(), Generators::derive(5).unwrap());
+    }
+
+    /// Every caller of the shared cache gets the same one.
+    #[test]
+    fn the_shared_generator_cache_is_one_per_process() {
+        let gens = GeneratorCache::shared().for_dim(7).unwrap();
+        assert!(Arc::ptr_eq(
+            &gens,
+            &GeneratorCache::shared().for_dim(7).unwrap()
+        ));
     }
 }
