@@ -143,8 +143,11 @@ const KEPT_DIMS: usize = 4;
 #[derive(Debug, Default, Clone)]
 pub struct GeneratorCache {
     /// Most recently used last.
-    by_dim: Arc<Mutex<Vec<(usize, Arc<Generators>)>>>,
+    by_dim: Arc<Mutex<Vec<KeptGenerators>>>,
 }
+
+/// A dimension and its generators, as a [`GeneratorCache`] keeps them.
+type KeptGenerators = (usize, Arc<Generators>);
 
 impl GeneratorCache {
     /// The cache shared by every DP submission in this process: the Python package's
