@@ -621,7 +621,7 @@ pub fn create_task(args: &CreateArgs) -> Result<(Signed<Task>, Signed<Committee>
     let me = identity(&dep, "cloud")?;
     let params = args.params(&dep)?;
     let (admission, _) = args.windows(dep.defaults.submission_secs)?;
-    let cloud = link(&dep, &me, &me.id().clone(), &flow, Duration::from_secs(10))?;
+    let cloud = link(&dep, &me, me.id(), &flow, Duration::from_secs(10))?;
     let (task, committee) = runtime()?.block_on(dp::create_task(
         &cloud,
         params,
@@ -635,7 +635,7 @@ pub fn close_submissions(common: &Common, task: TaskId) -> Result<()> {
     let dep = common.load()?;
     let flow = common.flow()?;
     let me = identity(&dep, "cloud")?;
-    let cloud = link(&dep, &me, &me.id().clone(), &flow, Duration::from_secs(10))?;
+    let cloud = link(&dep, &me, me.id(), &flow, Duration::from_secs(10))?;
     runtime()?.block_on(dp::close_submissions(&cloud, task))?;
     Ok(())
 }
@@ -700,7 +700,7 @@ fn run_register(args: &RegisterArgs) -> Result<()> {
         cards.extend(deployment::read_dp_cards(path)?);
     }
     let me = identity(&dep, "cloud")?;
-    let cloud = link(&dep, &me, &me.id().clone(), &flow, Duration::from_secs(10))?;
+    let cloud = link(&dep, &me, me.id(), &flow, Duration::from_secs(10))?;
     let count = cards.len();
     let done = runtime()?.block_on(dsmpc_net::roles::register_dps(&cloud, cards))?;
     eprintln!(

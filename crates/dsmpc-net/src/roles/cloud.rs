@@ -420,9 +420,19 @@ impl CloudServer {
         tasks.get(id).cloned()
     }
 
+    /// A refusal unless `peer` is the cloud's operator (it holds the cloud's key), who alone
+    /// may `what`.
+    fn unless_operator(&self, peer: &IdentityCard, what: &str) -> Option<Reply> {
+        (peer.id != *self.identity.id()).then(|| {
+            refuse(format!(
+                "only the cloud operator (holding the cloud's key) may {what}"
+            ))
+        })
+    }
+
     async fn create_task(&self, peer: &IdentityCard, mut params: TaskParams) -> Reply {
-        if peer.id != *self.identity.id() {
-            return refuse("only the cloud operator (holding the cloud's key) may create tasks");
+        if let Some(refusal) = self.unless_operator(peer, "create tasks") {
+            return refusal;
         }
         let keys = match self.registered_keys(&mut params).await {
             Ok(keys) => keys,
@@ -503,14 +513,11 @@ impl CloudServer {
         }
     }
 
-    /// Registers DPs' cards (the operator only), on a store connection of its own.
     /// The operator closes task `id`'s submissions before their deadline (a federated-learning
     /// round whose clients have all answered, say): exactly what the deadline would do, now.
     async fn close_now(&self, peer: &IdentityCard, id: TaskId) -> Reply {
-        if peer.id != *self.identity.id() {
-            return refuse(
-                "only the cloud operator (holding the cloud's key) may close submissions",
-            );
+        if let Some(refusal) = self.unless_operator(peer, "close submissions") {
+            return refusal;
         }
         let now = unix_now();
         let mut state = self.state.lock().await;
@@ -560,9 +567,10 @@ impl CloudServer {
         }
     }
 
+    /// Registers DPs' cards (the operator only), on a store connection of its own.
     async fn register_dps(&self, peer: &IdentityCard, cards: Vec<IdentityCard>) -> Reply {
-        if peer.id != *self.identity.id() {
-            return refuse("only the cloud operator (holding the cloud's key) may register DPs");
+        if let Some(refusal) = self.unless_operator(peer, "register DPs") {
+            return refusal;
         }
         if cards.len() > REGISTER_PAGE {
             return refuse(format!(

@@ -5,8 +5,9 @@
 //! With a state store ([`CpWorker::with_state`]) the worker survives its own `kill -9`: it saves
 //! each task's state (sealed to itself) as it goes — at most every [`SAVE_EVERY`] while it
 //! folds deliveries (including when it has caught up and waits for more), once submissions are
-//! closed and drained, once reported, and once the edge took its result share — and a restarted worker resumes each task where the saved state left it
-//! (skipping finished ones) instead of pulling and verifying every delivery again.
+//! closed and drained, once reported, and once the edge took its result share — and a
+//! restarted worker resumes each task where the saved state left it (skipping finished ones)
+//! instead of pulling and verifying every delivery again.
 //! Waits for news (a new task, the committee, submissions closing, the input set) are
 //! [`Request::Await`]s, which the cloud answers the moment the news is there; each runs on a
 //! connection of its own ([`Link::twin`]), so it holds up no other request.
@@ -475,9 +476,9 @@ impl CpWorker {
     /// Pulls deliveries of `part` page by page, from the one after `after`, until submissions
     /// are closed and every page is drained; with `save`, saves the state at most every
     /// [`SAVE_EVERY`] and once drained (a lead folding another worker's part does not: its
-    /// saved cursor is its own part's). It gives up waiting for submissions to close only once both the step
-    /// timeout and the step timeout after `closes_at` (the task's submission deadline, Unix
-    /// seconds) have passed.
+    /// saved cursor is its own part's). It gives up waiting for submissions to close only once
+    /// both the step timeout and the step timeout after `closes_at` (the task's submission
+    /// deadline, Unix seconds) have passed.
     #[allow(clippy::too_many_arguments)]
     async fn receive_all<F: Field>(
         &self,

@@ -7,9 +7,10 @@
 //!   share out with `substring` (which reads only the chunks it needs of a large value), so no
 //!   file lives beside the database.
 //! * [`PgStore::commit`] applies a batch in one transaction; events go in with one
-//!   `INSERT … SELECT FROM unnest(…)` and bundles with one binary `COPY` per run of writes, so a
-//!   batch of thousands costs a handful of round trips. `seq` comes from a sequence: unique and increasing in commit order
-//!   for this one writer (a rolled-back batch leaves a gap; replay sorts, it never counts).
+//!   `INSERT … SELECT FROM unnest(…)` and bundles with one binary `COPY` per run of writes, so
+//!   a batch of thousands costs a handful of round trips. `seq` comes from a sequence: unique
+//!   and increasing in commit order for this one writer (a rolled-back batch leaves a gap;
+//!   replay sorts, it never counts).
 //! * The schema is versioned in `dsmpc_schema`; migrations run in one transaction under an
 //!   advisory lock, and a database newer than this binary is refused.
 //!
@@ -569,7 +570,8 @@ impl PgStore {
         index: u32,
     ) -> Result<Option<StoredShare>, StoreError> {
         self.ensure_connected()?;
-        share_of(&mut *self.client, task, dp, index).map_err(self.err())?
+        let e = pg(&self.url);
+        share_of(&mut *self.client, task, dp, index, &e)
     }
 
     /// See [`super::Store::register_dps`]: all or none, in one transaction.
@@ -681,33 +683,35 @@ impl PgStore {
 }
 
 /// DP `dp`'s stored bundle core and share for CP `index` in `task`, through `client` (a
-/// connection, or a transaction holding the task's row lock).
+/// connection, or a transaction holding the task's row lock); `e` names the database in errors.
 pub(super) fn share_of<C: postgres::GenericClient>(
     client: &mut C,
     task: &[u8; 16],
     dp: &str,
     index: u32,
-) -> Result<Result<Option<StoredShare>, StoreError>, postgres::Error> {
+    e: &impl Fn(postgres::Error) -> StoreError,
+) -> Result<Option<StoredShare>, StoreError> {
     let idx = i32::try_from(index).unwrap_or(i32::MAX);
-    let row = client.query_opt(
-        concat!(
-            "SELECT b.pos, b.dp, b.core, ",
-            share_2!(),
-            " FROM bundles b WHERE b.task = $1 AND b.dp = $3 AND ",
-            has_share_2!()
-        ),
-        &[&&task[..], &idx, &dp],
-    )?;
-    Ok(row
-        .map(|r| {
-            Ok(StoredShare {
-                pos: to_seq(r.get(0))?,
-                dp: r.get(1),
-                core: r.get(2),
-                share: r.get(3),
-            })
+    let row = client
+        .query_opt(
+            concat!(
+                "SELECT b.pos, b.dp, b.core, ",
+                share_2!(),
+                " FROM bundles b WHERE b.task = $1 AND b.dp = $3 AND ",
+                has_share_2!()
+            ),
+            &[&&task[..], &idx, &dp],
+        )
+        .map_err(e)?;
+    row.map(|r| {
+        Ok(StoredShare {
+            pos: to_seq(r.get(0))?,
+            dp: r.get(1),
+            core: r.get(2),
+            share: r.get(3),
         })
-        .transpose())
+    })
+    .transpose()
 }
 
 /// How a commit attempt failed: before its `COMMIT` was sent (nothing committed) or at it.
@@ -829,7 +833,8 @@ impl Pending {
             Type::INT4_ARRAY,
         ];
         let mut writer = BinaryCopyInWriter::new(writer, &columns);
-        let (mut tasks, mut positions) = (Vec::new(), Vec::new());
+        let mut tasks = Vec::with_capacity(rows.len());
+        let mut positions = Vec::with_capacity(rows.len());
         for (task, pos, dp, core, shares, ends) in rows {
             writer.write(&[&task, &pos, &dp, &core, &shares, &ends])?;
             tasks.push(task);

@@ -609,9 +609,7 @@ impl TaskTx<'_> {
     pub fn share_of(&mut self, dp: &str, index: u32) -> Result<Option<StoredShare>, TaskTxError> {
         let task = self.task;
         let e = pg(&self.url);
-        super::pg::share_of(&mut self.tx, &task, dp, index)
-            .map_err(|err| TaskTxError::After(e(err)))?
-            .map_err(TaskTxError::After)
+        super::pg::share_of(&mut self.tx, &task, dp, index, &e).map_err(TaskTxError::After)
     }
 
     /// Appends an event; returns its `seq`. A `close-submissions` event also stops the task
